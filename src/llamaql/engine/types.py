@@ -1,0 +1,165 @@
+"""The engine's contract: what callers submit and the events they get back.
+
+The engine knows nothing of GraphQL or SQL. `sendMessage` (services/chat) drives it
+through the `Engine` protocol; tests drive a fake through the same protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingOptions:
+    """Per-request sampling; None means the engine's default. Validated by the engine."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPrompt:
+    """A conversation rendered with the chat template and fitted to the context."""
+
+    text: str
+    tokens: tuple[int, ...]
+    dropped_messages: int
+    max_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePosition:
+    """How many requests are ahead of this one (0: it is next or running)."""
+
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class TextPiece:
+    """Valid UTF-8 text, never part of a stop string."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_ms: float = 0.0
+    generation_ms: float = 0.0
+    tokens_per_second: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationResult:
+    """The one final event of a request that was not failed."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage = field(default_factory=Usage)
+    dropped_messages: int = 0
+
+
+EngineEvent = QueuePosition | TextPiece | GenerationResult
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    path: str
+    context_size: int
+    trained_context: int
+    backend: Literal["cpu", "vulkan"]
+    device: str
+    gpu_layers: int
+    threads: int
+    has_chat_template: bool
+
+
+class EngineError(Exception):
+    """A request failed inside the engine; the engine keeps serving others."""
+
+    code = "ENGINE_ERROR"
+
+
+class QueueFullError(EngineError):
+    """The request queue is full; try again later."""
+
+    code = "QUEUE_FULL"
+
+
+class ContextOverflowError(EngineError):
+    """The latest message does not fit in the context even alone."""
+
+    code = "CONTEXT_OVERFLOW"
+
+
+class InvalidOptionsError(EngineError):
+    """A sampling option is out of range; the message names it and the allowed range."""
+
+    code = "BAD_USER_INPUT"
+
+
+class TemplateError(EngineError):
+    """The chat template failed to render these messages."""
+
+
+class GenerationHandle(Protocol):
+    """One submitted request: iterate its events, or cancel it."""
+
+    def events(self) -> AsyncIterator[EngineEvent]:
+        """QueuePosition*, TextPiece*, then one GenerationResult; raises EngineError
+        (after any pieces) when the request fails."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop within one token (or before it starts); the result's finish reason is
+        `cancelled` and its text what was produced so far. Idempotent, thread-safe."""
+        ...
+
+
+class Engine(Protocol):
+    """The inference engine (llama.cpp in process, or a fake in unit tests)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def info(self) -> ModelInfo: ...
+
+    def validate_options(self, options: SamplingOptions) -> None:
+        """Raise InvalidOptionsError naming the option and its allowed range."""
+        ...
+
+    async def prepare(
+        self, messages: Sequence[ChatMessage], options: SamplingOptions
+    ) -> PreparedPrompt:
+        """Render and budget a prompt off the event loop; raises ContextOverflowError,
+        TemplateError, InvalidOptionsError."""
+        ...
+
+    def has_room(self) -> bool:
+        """Whether submit() would be accepted right now."""
+        ...
+
+    def submit(self, prompt: PreparedPrompt, options: SamplingOptions) -> GenerationHandle:
+        """Queue a request without blocking; raises QueueFullError at once when full."""
+        ...

@@ -1,0 +1,138 @@
+"""Typed settings, read once from the environment and `.env`, then passed in.
+
+Every variable is `LLAMAQL_*`; the Rust proof of concept's `MODEL_FILE_NAME`,
+`CONTEXT_SIZE` and `DATABASE_URL` are accepted as fallbacks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_DIR = Path("models")
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer in plain text, without Markdown formatting."
+)
+MAX_CONTEXT_SIZE = 32768
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable and the value."""
+
+
+def _env(name: str, *fallbacks: str) -> AliasChoices:
+    return AliasChoices(f"LLAMAQL_{name}", *fallbacks)
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told; see the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    host: str = Field("127.0.0.1", validation_alias=_env("HOST"))
+    port: int = Field(8000, ge=1, le=65535, validation_alias=_env("PORT"))
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./llamaql.db",
+        validation_alias=_env("DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///... or postgresql+asyncpg://...",
+    )
+    model_path: Path = Field(
+        DEFAULT_MODEL_DIR / DEFAULT_MODEL_FILE,
+        validation_alias=_env("MODEL_PATH", "MODEL_FILE_NAME"),
+        description="GGUF file; a bare file name is looked up in ./models",
+    )
+    context_size: int | None = Field(
+        None, ge=64, le=MAX_CONTEXT_SIZE, validation_alias=_env("CONTEXT_SIZE", "CONTEXT_SIZE"),
+        description="Tokens of context; default: the model's trained context, capped at 32768",
+    )
+    n_gpu_layers: int | None = Field(
+        None, ge=-1, validation_alias=_env("N_GPU_LAYERS"),
+        description="Layers to offload; default: all with a GPU backend, else 0; -1 = all",
+    )
+    n_threads: int | None = Field(
+        None, ge=1, le=1024, validation_alias=_env("N_THREADS"),
+        description="CPU threads for llama.cpp; default: all usable cores",
+    )
+    n_batch: int = Field(512, ge=1, le=8192, validation_alias=_env("N_BATCH"))
+    use_extra_bufts: bool = Field(
+        False, validation_alias=_env("USE_EXTRA_BUFTS"),
+        description="llama.cpp extra (repacking) buffer types; off: they crash on AMX CPUs",
+    )
+    queue_size: int = Field(
+        8, ge=1, le=10000, validation_alias=_env("QUEUE_SIZE"),
+        description="Generation requests that may wait for the model before QUEUE_FULL",
+    )
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, validation_alias=_env("SYSTEM_PROMPT"))
+    max_message_chars: int = Field(
+        32000, ge=1, validation_alias=_env("MAX_MESSAGE_CHARS"),
+        description="Longest text accepted by sendMessage",
+    )
+    introspection: bool = Field(
+        True, validation_alias=_env("INTROSPECTION"),
+        description="Allow schema introspection (GraphiQL needs it); turn off in public",
+    )
+    max_query_depth: int = Field(12, ge=1, validation_alias=_env("MAX_QUERY_DEPTH"))
+    max_aliases: int = Field(30, ge=1, validation_alias=_env("MAX_ALIASES"))
+    max_query_tokens: int = Field(2000, ge=10, validation_alias=_env("MAX_QUERY_TOKENS"))
+    max_subscriptions_per_connection: int = Field(
+        4, ge=1, validation_alias=_env("MAX_SUBSCRIPTIONS_PER_CONNECTION")
+    )
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("model_path")
+    @classmethod
+    def _bare_name_in_models(cls, value: Path) -> Path:
+        if value.parent == Path(".") and not value.exists():
+            return DEFAULT_MODEL_DIR / value
+        return value
+
+
+def _variable_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        names = [str(choice) for choice in alias.choices]
+        set_names = [name for name in names if name in os.environ]
+        return (set_names or names)[0]
+    return field
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; a bad value raises SettingsError naming the variable and value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = _variable_name(tuple(error["loc"]))
+            problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def settings_summary(settings: Settings) -> Mapping[str, object]:
+    """What the server logs at start-up (nothing secret lives in settings)."""
+    return settings.model_dump()
