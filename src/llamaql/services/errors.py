@@ -1,0 +1,48 @@
+"""Domain exceptions with the contract's error codes.
+
+Services raise these; the GraphQL edge maps `code` to `extensions.code` (queries and
+mutations) or to `MessageFailed.code` (subscriptions). Messages are safe to show
+clients: they say what was wrong and with which value, never internals.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A failure the client caused or can act on; `code` is one of the contract's codes."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+class UnauthenticatedError(DomainError):
+    """The request does not name its user (missing or malformed X-User-ID)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class BadInputError(DomainError):
+    """An argument is out of range or malformed; the message names it."""
+
+    code = "BAD_USER_INPUT"
+
+
+class NotFoundError(DomainError):
+    """The object does not exist or belongs to another user (indistinguishable)."""
+
+    code = "NOT_FOUND"
+
+
+class ConversationBusyError(DomainError):
+    """The conversation already has a reply being generated."""
+
+    code = "CONVERSATION_BUSY"
+
+    def __init__(self, message: str = "the conversation already has a reply in progress") -> None:
+        super().__init__(message, retryable=True)
