@@ -122,6 +122,10 @@ class TemplateError(EngineError):
     """The chat template failed to render these messages."""
 
 
+class ModelFileError(EngineError):
+    """The model file is missing or is not a readable GGUF file."""
+
+
 class GenerationHandle(Protocol):
     """One submitted request: iterate its events, or cancel it."""
 
