@@ -54,7 +54,8 @@ def test_default_model() -> None:
     assert meta.architecture == "llama"
     assert meta.trained_context == 8192
     assert meta.eos_token == "<|im_end|>"
-    assert meta.chat_template is not None and "<|im_start|>" in meta.chat_template
+    assert meta.chat_template is not None
+    assert "<|im_start|>" in meta.chat_template
 
 
 def test_missing_file_says_how_to_get_the_model(tmp_path: Path) -> None:
