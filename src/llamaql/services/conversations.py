@@ -1,0 +1,186 @@
+"""Conversation use cases: list, get, create, update, delete, and a conversation's messages.
+
+Each method opens one short unit of work; the service itself holds no session, so one
+instance serves every request (a singleton in the container).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from llamaql.models import Conversation, Message
+from llamaql.services.errors import BadInputError, NotFoundError
+from llamaql.services.ids import (
+    decode_conversation_cursor,
+    decode_message_cursor,
+    encode_conversation_cursor,
+    encode_message_cursor,
+)
+from llamaql.services.options import validate_options
+from llamaql.services.ports import UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 100
+MAX_TITLE_CHARS = 200
+UPDATABLE_FIELDS = frozenset({"title", "system_prompt", "options"})
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a connection: (cursor, node) pairs in order."""
+
+    edges: Sequence[tuple[str, T]]
+    has_next_page: bool
+    total_count: int
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.edges[-1][0] if self.edges else None
+
+
+def check_page_size(first: int) -> int:
+    """`first` must be 1..100: a client cannot ask for unbounded pages."""
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise BadInputError(f"first must be between 1 and {MAX_PAGE_SIZE}, got {first}")
+    return first
+
+
+class ConversationService:
+    """Create, browse, change and delete one user's conversations."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        *,
+        max_text_chars: int = 32000,
+        max_tokens_limit: int | None = None,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._max_text_chars = max_text_chars
+        self._max_tokens_limit = max_tokens_limit
+
+    async def list_conversations(
+        self, user_id: uuid.UUID, *, first: int = 20, after: str | None = None
+    ) -> Page[Conversation]:
+        """Newest activity first."""
+        limit = check_page_size(first)
+        key = decode_conversation_cursor(after) if after is not None else None
+        async with self._uow_factory() as uow:
+            rows = list(
+                await uow.conversations.list_page(user_id=user_id, limit=limit + 1, after=key)
+            )
+            total = await uow.conversations.count(user_id=user_id)
+        edges = [(encode_conversation_cursor(c.updated_at, c.id), c) for c in rows[:limit]]
+        return Page(edges=edges, has_next_page=len(rows) > limit, total_count=total)
+
+    async def get_conversation(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> Conversation | None:
+        async with self._uow_factory() as uow:
+            return await uow.conversations.get(user_id=user_id, conversation_id=conversation_id)
+
+    async def create_conversation(
+        self,
+        user_id: uuid.UUID,
+        *,
+        title: str | None = None,
+        system_prompt: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Conversation:
+        values = self._clean(
+            {"title": title, "system_prompt": system_prompt, "options": options or {}}
+        )
+        async with self._uow_factory() as uow:
+            conversation = await uow.conversations.create(user_id=user_id, **values)
+            await uow.commit()
+        logger.info("conversation %s created", conversation.id)
+        return conversation
+
+    async def update_conversation(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, changes: Mapping[str, Any]
+    ) -> Conversation:
+        """Apply the given fields only; None clears title/systemPrompt, options replace."""
+        unknown = set(changes) - UPDATABLE_FIELDS
+        if unknown:
+            raise BadInputError(f"cannot update {', '.join(sorted(unknown))}")
+        values = self._clean(changes)
+        async with self._uow_factory() as uow:
+            conversation = await uow.conversations.update(
+                user_id=user_id, conversation_id=conversation_id, changes=values
+            )
+            if conversation is None:
+                raise _not_found(conversation_id)
+            await uow.commit()
+        return conversation
+
+    async def delete_conversation(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> uuid.UUID:
+        """Delete the conversation and its messages."""
+        async with self._uow_factory() as uow:
+            deleted = await uow.conversations.delete(
+                user_id=user_id, conversation_id=conversation_id
+            )
+            if not deleted:
+                raise _not_found(conversation_id)
+            await uow.commit()
+        logger.info("conversation %s deleted", conversation_id)
+        return conversation_id
+
+    async def list_messages(
+        self,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        *,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Page[Message]:
+        """Oldest first."""
+        limit = check_page_size(first)
+        after_seq = decode_message_cursor(after) if after is not None else None
+        async with self._uow_factory() as uow:
+            rows = list(
+                await uow.messages.list_page(
+                    user_id=user_id,
+                    conversation_id=conversation_id,
+                    limit=limit + 1,
+                    after_seq=after_seq,
+                )
+            )
+            total = await uow.messages.count(user_id=user_id, conversation_id=conversation_id)
+        edges = [(encode_message_cursor(m.seq), m) for m in rows[:limit]]
+        return Page(edges=edges, has_next_page=len(rows) > limit, total_count=total)
+
+    def _clean(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        clean: dict[str, Any] = {}
+        if "title" in values:
+            title = (values["title"] or "").strip()
+            if len(title) > MAX_TITLE_CHARS:
+                raise BadInputError(
+                    f"title must be at most {MAX_TITLE_CHARS} characters, got {len(title)}"
+                )
+            clean["title"] = title or None
+        if "system_prompt" in values:
+            prompt = values["system_prompt"] or None
+            if prompt is not None and len(prompt) > self._max_text_chars:
+                raise BadInputError(
+                    f"systemPrompt must be at most {self._max_text_chars} characters, "
+                    f"got {len(prompt)}"
+                )
+            clean["system_prompt"] = prompt
+        if "options" in values:
+            clean["options"] = validate_options(
+                values["options"] or {}, max_tokens_limit=self._max_tokens_limit
+            )
+        return clean
+
+
+def _not_found(conversation_id: uuid.UUID) -> NotFoundError:
+    return NotFoundError(f"conversation {conversation_id} not found")

@@ -1,0 +1,63 @@
+"""Parsing client-supplied ids and opaque cursors (malformed -> BAD_USER_INPUT)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+
+from llamaql.services.errors import BadInputError
+
+
+def parse_id(value: str | uuid.UUID, *, field: str = "id") -> uuid.UUID:
+    """A UUID from a GraphQL ID argument; a malformed one names the argument."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise BadInputError(f"{field} must be a UUID, got {value!r}") from None
+
+
+def _encode(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _decode(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        raise BadInputError(f"after is not a valid cursor: {cursor!r}") from None
+
+
+def encode_conversation_cursor(updated_at: datetime, conversation_id: uuid.UUID) -> str:
+    return _encode(f"c:{updated_at.isoformat()}|{conversation_id}")
+
+
+def decode_conversation_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (updated_at, id) key a conversation cursor encodes."""
+    text = _decode(cursor)
+    kind, _, rest = text.partition(":")
+    stamp, _, raw_id = rest.partition("|")
+    try:
+        if kind != "c":
+            raise ValueError(kind)
+        updated_at = datetime.fromisoformat(stamp)
+        if updated_at.tzinfo is None:
+            raise ValueError(stamp)
+        return updated_at, uuid.UUID(raw_id)
+    except ValueError:
+        raise BadInputError(f"after is not a valid cursor: {cursor!r}") from None
+
+
+def encode_message_cursor(seq: int) -> str:
+    return _encode(f"m:{seq}")
+
+
+def decode_message_cursor(cursor: str) -> int:
+    """The seq a message cursor encodes."""
+    kind, _, raw = _decode(cursor).partition(":")
+    if kind != "m" or not raw.isdigit():
+        raise BadInputError(f"after is not a valid cursor: {cursor!r}")
+    return int(raw)
