@@ -1,0 +1,1 @@
+"""In-memory fakes of the ports (persistence, engine) for unit tests."""
