@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+from sqlalchemy import Column, Index
+from sqlmodel import Field, SQLModel
+
+from llamaql.models._time import UTCDateTime, utc_now
+
+
+class MessageKind(IntEnum):
+    """The Rust system's stored message kinds."""
+
+    SYSTEM = 1
+    BOT = 2
+    USER = 3
+
+
+class MessageStatus(StrEnum):
+    """Where a message stands; only assistant replies are ever GENERATING."""
+
+    COMPLETE = "COMPLETE"
+    GENERATING = "GENERATING"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+
+class Message(SQLModel, table=True):
+    """One message; `seq` orders a conversation's messages (oldest first)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_seq", "conversation_id", "seq", unique=True),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    user_id: uuid.UUID = Field(index=True)
+    seq: int
+    kind: int = Field(description="1 = system, 2 = bot (assistant), 3 = user")
+    text: str = ""
+    status: str = Field(default=MessageStatus.COMPLETE.value, max_length=16, index=True)
+    finish_reason: str | None = Field(default=None, max_length=32)
+    prompt_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    prompt_ms: float | None = None
+    generation_ms: float | None = None
+    tokens_per_second: float | None = None
+    dropped_messages: int | None = None
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(UTCDateTime(), nullable=False)
+    )
