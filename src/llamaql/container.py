@@ -1,0 +1,89 @@
+"""The one composition root: build_container(settings, **overrides).
+
+Everything in it is a singleton: settings, the database engine, the unit-of-work
+factory, the inference engine and the services. Services open one short unit of work
+per database step, so nothing here is tied to a request (punq has no request scope).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+import punq
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from llamaql.db import create_db_engine, create_session_factory
+from llamaql.engine.types import Engine
+from llamaql.repositories import make_uow_factory
+from llamaql.services.conversations import ConversationService
+from llamaql.services.models_info import ModelInfoService
+from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class _Default:
+    """Marker: no override given, build the real thing."""
+
+
+DEFAULT: Final = _Default()
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What the app's lifespan starts and stops."""
+
+    settings: Settings
+    db_engine: AsyncEngine | None
+    engine: Engine | None
+
+
+def create_engine(settings: Settings) -> Engine | None:
+    """THE single place the real inference engine is constructed.
+
+    Returns None while no in-process engine is available: the `model` query then reads
+    the GGUF header and sendMessage has nothing to drive.
+    """
+    try:
+        from llamaql.engine.llama_engine import LlamaEngine  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        logger.warning("no inference engine available: serving without generation")
+        return None
+    engine: Engine = LlamaEngine(settings)
+    return engine
+
+
+def build_container(
+    settings: Settings,
+    *,
+    engine: Engine | _Default | None = DEFAULT,
+    uow_factory: UnitOfWorkFactory | None = None,
+    conversation_service: ConversationService | None = None,
+    model_info_service: ModelInfoService | None = None,
+) -> punq.Container:
+    """Wire everything; an override replaces what it names (tests pass fakes or None)."""
+    container = punq.Container()
+    container.register(Settings, instance=settings)
+    db_engine: AsyncEngine | None = None
+    if uow_factory is None:
+        db_engine = create_db_engine(settings.database_url)
+        container.register(AsyncEngine, instance=db_engine)
+        uow_factory = make_uow_factory(create_session_factory(db_engine))
+    the_engine = create_engine(settings) if isinstance(engine, _Default) else engine
+    if the_engine is not None:
+        container.register(Engine, instance=the_engine)
+    container.register(
+        ConversationService,
+        instance=conversation_service
+        or ConversationService(uow_factory, max_text_chars=settings.max_message_chars),
+    )
+    container.register(
+        ModelInfoService, instance=model_info_service or ModelInfoService(settings, the_engine)
+    )
+    container.register(Runtime, instance=Runtime(settings, db_engine, the_engine))
+    # UnitOfWorkFactory is a Callable alias, so it is registered under a name.
+    container.register("uow_factory", instance=uow_factory)
+    return container

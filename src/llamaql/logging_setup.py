@@ -1,0 +1,12 @@
+"""Logging configuration for the server process (called by the CLI, never on import)."""
+
+from __future__ import annotations
+
+import logging
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One stream handler on the root logger; uvicorn's loggers propagate to it."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, force=True)

@@ -1,0 +1,1 @@
+"""Thin root-field resolvers: context -> service call -> schema type."""

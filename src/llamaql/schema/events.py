@@ -1,0 +1,43 @@
+"""sendMessage's events. No two members share a field name with different types, so a
+client can select every member in one document without aliases (DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from llamaql.schema.enums import ErrorCode
+from llamaql.schema.types import Message
+
+
+@strawberry.type(description="The user message is stored and the reply is queued")
+class MessageQueued:
+    user_message: Message
+    assistant_message_id: strawberry.ID
+    position: int
+
+
+@strawberry.type(description="A piece of the reply's text")
+class TokenDelta:
+    message_id: strawberry.ID
+    text: str
+
+
+@strawberry.type(description="The reply is stored (COMPLETE, or CANCELLED with its text)")
+class MessageCompleted:
+    message: Message
+
+
+@strawberry.type(description="The request failed; assistantMessage is null if nothing was stored")
+class MessageFailed:
+    code: ErrorCode
+    reason: str
+    retryable: bool
+    assistant_message: Message | None
+
+
+ChatEvent = Annotated[
+    MessageQueued | TokenDelta | MessageCompleted | MessageFailed,
+    strawberry.union("ChatEvent"),
+]

@@ -1,0 +1,17 @@
+"""The Mutation root. cancelGeneration (chat) is added here as one more field."""
+
+from __future__ import annotations
+
+import strawberry
+
+from llamaql.resolvers import conversations as r
+from llamaql.schema.types import Conversation
+
+
+@strawberry.type
+class Mutation:
+    create_conversation: Conversation = strawberry.field(resolver=r.create_conversation)
+    update_conversation: Conversation = strawberry.field(resolver=r.update_conversation)
+    delete_conversation: strawberry.ID = strawberry.field(
+        resolver=r.delete_conversation, description="Deletes its messages too"
+    )

@@ -1,0 +1,19 @@
+"""The Query root."""
+
+from __future__ import annotations
+
+import strawberry
+
+from llamaql.resolvers import conversations as r
+from llamaql.schema.types import Conversation, ConversationConnection, ModelInfo
+
+
+@strawberry.type
+class Query:
+    conversations: ConversationConnection = strawberry.field(
+        resolver=r.conversations, description="Newest activity first; first is 1 to 100"
+    )
+    conversation: Conversation | None = strawberry.field(
+        resolver=r.conversation, description="Null if absent or not yours"
+    )
+    model: ModelInfo = strawberry.field(resolver=r.model)

@@ -1,0 +1,201 @@
+"""Output types of the contract, built from models and service results."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from llamaql import models
+from llamaql.context import Context
+from llamaql.engine.types import ModelInfo as EngineModelInfo
+from llamaql.schema.enums import MessageStatus, Role
+from llamaql.services.conversations import ConversationService, Page
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="Token counts and timings of one generated reply")
+class Usage:
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    completion_tokens: int
+    prompt_ms: float
+    generation_ms: float
+    tokens_per_second: float
+
+    @classmethod
+    def from_message(cls, message: models.Message) -> Usage | None:
+        if message.prompt_tokens is None:
+            return None
+        return cls(
+            prompt_tokens=message.prompt_tokens,
+            cached_prompt_tokens=message.cached_prompt_tokens or 0,
+            completion_tokens=message.completion_tokens or 0,
+            prompt_ms=message.prompt_ms or 0.0,
+            generation_ms=message.generation_ms or 0.0,
+            tokens_per_second=message.tokens_per_second or 0.0,
+        )
+
+
+@strawberry.type(description="Sampling settings; null means the server's default")
+class GenerationOptions:
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any]) -> GenerationOptions:
+        known = {key: value for key, value in options.items() if key in _OPTION_FIELDS}
+        return cls(**known)
+
+
+_OPTION_FIELDS = frozenset(
+    ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "max_tokens", "stop")
+)
+
+
+@strawberry.type
+class Message:
+    id: strawberry.ID
+    conversation_id: strawberry.ID
+    role: Role
+    text: str
+    status: MessageStatus
+    created_at: datetime
+    finish_reason: str | None
+    usage: Usage | None
+
+    @classmethod
+    def from_model(cls, message: models.Message) -> Message:
+        return cls(
+            id=strawberry.ID(str(message.id)),
+            conversation_id=strawberry.ID(str(message.conversation_id)),
+            role=Role.from_kind(message.kind),
+            text=message.text,
+            status=MessageStatus(message.status),
+            created_at=message.created_at,
+            finish_reason=message.finish_reason,
+            usage=Usage.from_message(message),
+        )
+
+
+@strawberry.type
+class MessageEdge:
+    cursor: str
+    node: Message
+
+
+@strawberry.type
+class MessageConnection:
+    edges: list[MessageEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[models.Message]) -> MessageConnection:
+        return cls(
+            edges=[MessageEdge(cursor=c, node=Message.from_model(m)) for c, m in page.edges],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type
+class Conversation:
+    id: strawberry.ID
+    title: str | None
+    system_prompt: str | None
+    created_at: datetime
+    updated_at: datetime
+    options: GenerationOptions
+    _uuid: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def messages(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> MessageConnection:
+        service = info.context.resolve(ConversationService)
+        page = await service.list_messages(
+            info.context.require_user(),
+            self._uuid,
+            first=20 if first is None else first,
+            after=after,
+        )
+        return MessageConnection.from_page(page)
+
+    @classmethod
+    def from_model(cls, conversation: models.Conversation) -> Conversation:
+        return cls(
+            id=strawberry.ID(str(conversation.id)),
+            title=conversation.title,
+            system_prompt=conversation.system_prompt,
+            created_at=conversation.created_at,
+            updated_at=conversation.updated_at,
+            options=GenerationOptions.from_dict(conversation.options or {}),
+            _uuid=conversation.id,
+        )
+
+
+@strawberry.type
+class ConversationEdge:
+    cursor: str
+    node: Conversation
+
+
+@strawberry.type
+class ConversationConnection:
+    edges: list[ConversationEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[models.Conversation]) -> ConversationConnection:
+        return cls(
+            edges=[
+                ConversationEdge(cursor=c, node=Conversation.from_model(m)) for c, m in page.edges
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type(description="The loaded (or configured) model")
+class ModelInfo:
+    name: str
+    path: str
+    context_size: int
+    trained_context: int
+    backend: str = strawberry.field(description="cpu or vulkan")
+    device: str
+    gpu_layers: int
+    threads: int
+    chat_template: bool = strawberry.field(
+        description="Whether the model file carries a chat template"
+    )
+
+    @classmethod
+    def from_info(cls, info: EngineModelInfo) -> ModelInfo:
+        return cls(
+            name=info.name,
+            path=info.path,
+            context_size=info.context_size,
+            trained_context=info.trained_context,
+            backend=info.backend,
+            device=info.device,
+            gpu_layers=info.gpu_layers,
+            threads=info.threads,
+            chat_template=info.has_chat_template,
+        )
