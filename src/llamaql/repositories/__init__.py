@@ -1,0 +1,12 @@
+"""SQL implementations of the persistence ports (services/ports.py)."""
+
+from llamaql.repositories.conversations import SqlConversationRepository
+from llamaql.repositories.messages import SqlMessageRepository
+from llamaql.repositories.uow import SqlUnitOfWork, make_uow_factory
+
+__all__ = [
+    "SqlConversationRepository",
+    "SqlMessageRepository",
+    "SqlUnitOfWork",
+    "make_uow_factory",
+]

@@ -1,0 +1,178 @@
+"""SQL implementation of MessageRepository: every statement filters on the user."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import func, insert, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from llamaql.models import Message, MessageKind, MessageStatus, utc_now
+from llamaql.repositories.conversations import lock_owned_conversation
+
+USAGE_COLUMNS = frozenset(
+    {
+        "prompt_tokens",
+        "cached_prompt_tokens",
+        "completion_tokens",
+        "prompt_ms",
+        "generation_ms",
+        "tokens_per_second",
+    }
+)
+"""The keys `finish` accepts in `usage`."""
+
+INTERRUPTED = "interrupted"
+_PROMPT_STATUSES = (MessageStatus.COMPLETE.value, MessageStatus.CANCELLED.value)
+
+
+class SqlMessageRepository:
+    """Messages of one session; see services.ports.MessageRepository."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        kind: MessageKind,
+        text: str,
+        status: MessageStatus,
+    ) -> Message:
+        # Locking the conversation checks ownership and keeps concurrent appends to it
+        # from reading the same max(seq).
+        conversation = await lock_owned_conversation(
+            self._session, user_id=user_id, conversation_id=conversation_id
+        )
+        if conversation is None:
+            raise LookupError(f"conversation {conversation_id} not found for this user")
+        next_seq = (
+            select(func.coalesce(func.max(Message.seq), 0) + 1)
+            .where(col(Message.conversation_id) == conversation_id)
+            .scalar_subquery()
+        )
+        now = utc_now()
+        statement = (
+            insert(Message)
+            .values(
+                id=uuid.uuid4(),
+                conversation_id=conversation_id,
+                user_id=user_id,
+                seq=next_seq,
+                kind=int(kind),
+                text=text,
+                status=status.value,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Message)
+        )
+        result = await self._session.exec(statement)
+        return cast(Message, result.scalars().one())
+
+    async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
+        statement = select(Message).where(
+            col(Message.id) == message_id, col(Message.user_id) == user_id
+        )
+        result = await self._session.exec(statement)
+        return result.one_or_none()
+
+    async def list_page(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        limit: int,
+        after_seq: int | None,
+    ) -> Sequence[Message]:
+        statement = select(Message).where(
+            col(Message.conversation_id) == conversation_id, col(Message.user_id) == user_id
+        )
+        if after_seq is not None:
+            statement = statement.where(col(Message.seq) > after_seq)
+        result = await self._session.exec(statement.order_by(col(Message.seq)).limit(limit))
+        return result.all()
+
+    async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
+        statement = (
+            select(func.count())
+            .select_from(Message)
+            .where(col(Message.conversation_id) == conversation_id, col(Message.user_id) == user_id)
+        )
+        result = await self._session.exec(statement)
+        return result.one()
+
+    async def history(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Sequence[Message]:
+        statement = (
+            select(Message)
+            .where(
+                col(Message.conversation_id) == conversation_id,
+                col(Message.user_id) == user_id,
+                col(Message.status).in_(_PROMPT_STATUSES),
+            )
+            .order_by(col(Message.seq))
+        )
+        result = await self._session.exec(statement)
+        return result.all()
+
+    async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+        statement = (
+            select(Message.id)
+            .where(
+                col(Message.conversation_id) == conversation_id,
+                col(Message.user_id) == user_id,
+                col(Message.status) == MessageStatus.GENERATING.value,
+            )
+            .limit(1)
+        )
+        result = await self._session.exec(statement)
+        return result.first() is not None
+
+    async def finish(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        status: MessageStatus,
+        finish_reason: str | None,
+        usage: dict[str, Any],
+        dropped_messages: int | None,
+    ) -> Message | None:
+        unknown = set(usage) - USAGE_COLUMNS
+        if unknown:
+            raise AttributeError(
+                f"unknown usage key(s) {sorted(unknown)}; known: {sorted(USAGE_COLUMNS)}"
+            )
+        message = await self.get(user_id=user_id, message_id=message_id)
+        if message is None:
+            return None
+        message.text = text
+        message.status = status.value
+        message.finish_reason = finish_reason
+        message.dropped_messages = dropped_messages
+        for name, value in usage.items():
+            setattr(message, name, value)
+        message.updated_at = utc_now()
+        await self._session.flush()
+        return message
+
+    async def mark_interrupted(self) -> int:
+        # The one statement not scoped to a user: start-up recovery for every user.
+        statement = (
+            update(Message)
+            .where(col(Message.status) == MessageStatus.GENERATING.value)
+            .values(
+                status=MessageStatus.FAILED.value,
+                finish_reason=INTERRUPTED,
+                updated_at=utc_now(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.exec(statement)
+        return result.rowcount

@@ -1,0 +1,100 @@
+"""The Alembic migrations: from an empty database to head, idempotent, and in step
+with the SQLModel tables."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+from llamaql.db import create_db_engine
+from llamaql.migrations import current_revision, head_revision, migrate
+from llamaql.services.ports import UnitOfWorkFactory
+
+
+def _schema(connection: Connection) -> dict[str, Any]:
+    inspector = inspect(connection)
+    tables = set(inspector.get_table_names())
+    indexes = {
+        table: {
+            (ix["name"], tuple(ix["column_names"]), bool(ix["unique"]))
+            for ix in inspector.get_indexes(table)
+        }
+        for table in tables
+    }
+    foreign_keys = inspector.get_foreign_keys("messages") if "messages" in tables else []
+    return {"tables": tables, "indexes": indexes, "foreign_keys": foreign_keys}
+
+
+async def _inspect(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_schema)
+
+
+def _diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+async def test_migrate_creates_tables_and_indexes_from_empty(empty_db_url: str) -> None:
+    assert await current_revision(empty_db_url) is None
+
+    await migrate(empty_db_url)
+
+    assert await current_revision(empty_db_url) == head_revision()
+    engine = create_db_engine(empty_db_url)
+    try:
+        schema = await _inspect(engine)
+    finally:
+        await engine.dispose()
+    assert {"conversations", "messages", "alembic_version"} <= schema["tables"]
+    assert schema["indexes"]["conversations"] >= {
+        ("ix_conversations_user_id", ("user_id",), False),
+        ("ix_conversations_user_updated", ("user_id", "updated_at", "id"), False),
+    }
+    assert schema["indexes"]["messages"] >= {
+        ("ix_messages_user_id", ("user_id",), False),
+        ("ix_messages_conversation_seq", ("conversation_id", "seq"), True),
+    }
+    [foreign_key] = schema["foreign_keys"]
+    assert foreign_key["referred_table"] == "conversations"
+    assert foreign_key["constrained_columns"] == ["conversation_id"]
+    assert foreign_key["options"].get("ondelete") == "CASCADE"
+
+
+async def test_migrate_twice_is_a_no_op(db_url: str, uow: UnitOfWorkFactory) -> None:
+    # db_url is already at head; a conversation written now must survive a re-run.
+    user_id = uuid.uuid4()
+    async with uow() as unit:
+        created = await unit.conversations.create(
+            user_id=user_id, title="kept", system_prompt=None, options={}
+        )
+        await unit.commit()
+
+    await migrate(db_url)
+
+    assert await current_revision(db_url) == head_revision()
+    async with uow() as unit:
+        kept = await unit.conversations.get(user_id=user_id, conversation_id=created.id)
+    assert kept is not None
+    assert kept.title == "kept"
+
+
+async def test_head_matches_the_models(engine: AsyncEngine) -> None:
+    """A model change without a migration fails here."""
+    async with engine.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+
+
+async def test_model_comparison_notices_a_missing_index(engine: AsyncEngine) -> None:
+    # Proves the check above can fail: drop an index the models declare.
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP INDEX ix_messages_status"))
+        diff = await connection.run_sync(_diff)
+    assert [entry[0] for entry in diff] == ["add_index"]
+    assert diff[0][1].name == "ix_messages_status"
