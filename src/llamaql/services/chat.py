@@ -1,0 +1,248 @@
+"""The chat use cases: send a message and stream the reply, cancel a reply, recover.
+
+ChatService is a singleton. It holds no database session: each step opens its own
+short unit of work. It does hold the live generations of this process, by conversation
+(busy check) and by assistant message (cancel), next to the database's GENERATING
+status, which also covers other replicas sharing the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from llamaql.engine.types import (
+    Engine,
+    GenerationHandle,
+    PreparedPrompt,
+    QueueFullError,
+    SamplingOptions,
+)
+from llamaql.models import Conversation, Message, MessageKind, MessageStatus
+from llamaql.services.chat_checks import check_text, prepare_prompt, queue_full, sampling_options
+from llamaql.services.chat_events import ChatEvent, Completed, Failed, build_prompt, title_from
+from llamaql.services.errors import ConversationBusyError, DomainError, NotFoundError
+from llamaql.services.generation import Generation
+from llamaql.services.options import validate_options
+from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
+from llamaql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CANCEL_WAIT_S = 30.0
+
+
+class ChatService:
+    """Send messages to the engine and keep both sides of every exchange."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, engine: Engine, settings: Settings) -> None:
+        self._uow_factory = uow_factory
+        self._engine = engine
+        self._settings = settings
+        self._by_conversation: dict[uuid.UUID, Generation | None] = {}
+        self._by_message: dict[uuid.UUID, Generation] = {}
+        # Finisher tasks, referenced so they are not garbage-collected mid-flight.
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    async def send(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        text: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[ChatEvent]:
+        """Stream Queued, Delta*, then Completed or Failed; a refusal is one Failed."""
+        try:
+            generation = await self._start(user_id, conversation_id, text, options or {})
+        except DomainError as exc:
+            logger.info("sendMessage refused (%s): %s", exc.code, exc.message)
+            yield Failed(exc.code, exc.message, exc.retryable)
+            return
+        try:
+            while True:
+                event = await generation.events.get()
+                yield event
+                if isinstance(event, Completed | Failed):
+                    return
+        finally:
+            # The client went away (CancelledError at the await, GeneratorExit at the
+            # yield) or the stream ended: stop the engine; the finisher saves the rest.
+            if not generation.done.is_set():
+                generation.cancel()
+
+    async def cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> bool:
+        """Cancel the owner's reply in progress and wait until it is saved.
+
+        True when a generation was cancelled, False when the message is not generating
+        (already finished, or generating in another process); NotFoundError when the
+        message does not exist or is another user's.
+        """
+        generation = self._by_message.get(message_id)
+        if generation is None or generation.user_id != user_id:
+            async with self._uow_factory() as uow:
+                message = await uow.messages.get(user_id=user_id, message_id=message_id)
+            if message is None:
+                raise NotFoundError(f"message {message_id} not found")
+            return False
+        generation.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(generation.done.wait()), CANCEL_WAIT_S)
+        except TimeoutError:
+            logger.warning("reply %s still saving after cancel", message_id)
+        return True
+
+    async def recover_interrupted(self) -> int:
+        """At start-up: replies left GENERATING by a crash become FAILED/interrupted."""
+        async with self._uow_factory() as uow:
+            marked = await uow.messages.mark_interrupted()
+            await uow.commit()
+        if marked:
+            logger.warning("marked %d interrupted replies as FAILED", marked)
+        return marked
+
+    async def shutdown(self) -> None:
+        """Refuse new messages, cancel live replies and wait until their text is saved."""
+        self._closing = True
+        for generation in list(self._by_message.values()):
+            generation.cancel()
+        if self._tasks:
+            logger.info("waiting for %d replies to be saved", len(self._tasks))
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _start(
+        self,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        text: str,
+        request_options: Mapping[str, Any],
+    ) -> Generation:
+        if self._closing:
+            raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
+        check_text(text, max_chars=self._settings.max_message_chars)
+        request = validate_options(request_options)
+        sampling_options(self._engine, request)
+        async with self._uow_factory() as uow:
+            ids = {"user_id": user_id, "conversation_id": conversation_id}
+            conversation = await uow.conversations.get(**ids)
+            if conversation is None:
+                raise NotFoundError(f"conversation {conversation_id} not found")
+            history = await uow.messages.history(**ids)
+            seen = await uow.messages.count(**ids)
+            generating = await uow.messages.has_generating(**ids)
+        if generating or conversation_id in self._by_conversation:
+            raise ConversationBusyError()
+        # Claimed before the next await: a concurrent send in this process sees it busy.
+        self._by_conversation[conversation_id] = None
+        try:
+            sampling = sampling_options(self._engine, {**conversation.options, **request})
+            if not self._engine.has_room():
+                raise queue_full()
+            system_prompt = conversation.system_prompt
+            if system_prompt is None:
+                system_prompt = self._settings.system_prompt
+            messages = build_prompt(system_prompt, history, text)
+            prompt = await prepare_prompt(self._engine, messages, sampling)
+        except BaseException:
+            self._by_conversation.pop(conversation_id, None)
+            raise
+        # Storing the exchange and submitting it must not be cut in half by a client
+        # leaving: it runs as its own task, and the reply is cancelled if it got that far.
+        submit = asyncio.create_task(
+            self._submit(user_id, conversation, seen, text, prompt, sampling)
+        )
+        try:
+            return await asyncio.shield(submit)
+        except asyncio.CancelledError:
+            submit.add_done_callback(_cancel_started)
+            raise
+
+    async def _submit(
+        self,
+        user_id: uuid.UUID,
+        conversation: Conversation,
+        seen: int,
+        text: str,
+        prompt: PreparedPrompt,
+        sampling: SamplingOptions,
+    ) -> Generation:
+        try:
+            async with self._uow_factory() as uow:
+                user_message, reply_id, handle = await self._store(
+                    uow, user_id, conversation, seen, text, prompt, sampling
+                )
+                try:
+                    await uow.commit()
+                except BaseException:
+                    handle.cancel()
+                    raise
+        except BaseException:
+            self._by_conversation.pop(conversation.id, None)
+            raise
+        generation = Generation(
+            self._uow_factory, user_id, conversation.id, user_message, reply_id, handle
+        )
+        self._track(generation)
+        return generation
+
+    async def _store(
+        self,
+        uow: UnitOfWork,
+        user_id: uuid.UUID,
+        conversation: Conversation,
+        seen: int,
+        text: str,
+        prompt: PreparedPrompt,
+        sampling: SamplingOptions,
+    ) -> tuple[Message, uuid.UUID, GenerationHandle]:
+        """Lock, re-check, add both messages, submit; the caller commits."""
+        ids = {"user_id": user_id, "conversation_id": conversation.id}
+        locked = await uow.conversations.get_for_update(**ids)
+        if locked is None:
+            raise NotFoundError(f"conversation {conversation.id} not found")
+        # Another replica generating, or an exchange that ended since the history was
+        # read (the prompt would miss it): busy either way.
+        if await uow.messages.has_generating(**ids) or await uow.messages.count(**ids) != seen:
+            raise ConversationBusyError()
+        user_message = await uow.messages.add(
+            **ids, kind=MessageKind.USER, text=text, status=MessageStatus.COMPLETE
+        )
+        reply = await uow.messages.add(
+            **ids, kind=MessageKind.BOT, text="", status=MessageStatus.GENERATING
+        )
+        if locked.title is None:
+            await uow.conversations.update(**ids, changes={"title": title_from(text)})
+        else:
+            await uow.conversations.touch(**ids)
+        try:
+            handle = self._engine.submit(prompt, sampling)
+        except QueueFullError:
+            raise queue_full() from None
+        return user_message, reply.id, handle
+
+    def _track(self, generation: Generation) -> None:
+        self._by_conversation[generation.conversation_id] = generation
+        self._by_message[generation.assistant_message_id] = generation
+        task = asyncio.create_task(
+            self._finish(generation), name=f"generation-{generation.assistant_message_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finish(self, generation: Generation) -> None:
+        try:
+            await generation.run()
+        finally:
+            self._by_conversation.pop(generation.conversation_id, None)
+            self._by_message.pop(generation.assistant_message_id, None)
+            generation.done.set()
+
+
+def _cancel_started(submit: asyncio.Task[Generation]) -> None:
+    """Done-callback: the client left while its exchange was stored; stop the reply."""
+    if not submit.cancelled() and submit.exception() is None:
+        submit.result().cancel()

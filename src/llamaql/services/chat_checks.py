@@ -1,0 +1,68 @@
+"""The checks sendMessage makes before it writes anything, as domain errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llamaql.engine.types import (
+    ChatMessage,
+    ContextOverflowError,
+    Engine,
+    EngineError,
+    InvalidOptionsError,
+    PreparedPrompt,
+    SamplingOptions,
+)
+from llamaql.services.errors import BadInputError, DomainError
+from llamaql.services.options import OPTION_KEYS
+
+logger = logging.getLogger(__name__)
+
+
+def check_text(text: str, *, max_chars: int) -> None:
+    """Not blank, and no longer than the configured limit."""
+    if not text.strip():
+        raise BadInputError("text must not be blank")
+    if len(text) > max_chars:
+        raise BadInputError(f"text must be at most {max_chars} characters, got {len(text)}")
+
+
+def sampling_options(engine: Engine, options: Mapping[str, Any]) -> SamplingOptions:
+    """Validated (snake_case) options as the engine's SamplingOptions, range-checked by it."""
+    values = {key: value for key, value in options.items() if key in OPTION_KEYS}
+    values["stop"] = tuple(values.get("stop") or ())
+    sampling = SamplingOptions(**values)
+    try:
+        engine.validate_options(sampling)
+    except InvalidOptionsError as exc:
+        raise BadInputError(str(exc)) from None
+    return sampling
+
+
+def queue_full() -> DomainError:
+    return DomainError(
+        "the server is busy with other replies; try again shortly",
+        code="QUEUE_FULL",
+        retryable=True,
+    )
+
+
+async def prepare_prompt(
+    engine: Engine, messages: Sequence[ChatMessage], sampling: SamplingOptions
+) -> PreparedPrompt:
+    """Render and budget the prompt; the engine's refusals become domain errors."""
+    try:
+        return await engine.prepare(messages, sampling)
+    except ContextOverflowError as exc:
+        raise DomainError(str(exc), code="CONTEXT_OVERFLOW") from None
+    except InvalidOptionsError as exc:
+        raise BadInputError(str(exc)) from None
+    except EngineError:
+        # Template failures carry template internals: log them, tell the client less.
+        logger.exception("could not render the prompt")
+        raise DomainError(
+            "the model's chat template could not render this conversation",
+            code="ENGINE_ERROR",
+        ) from None

@@ -1,0 +1,129 @@
+"""One live generation: the task that drives an engine handle to the end and saves it.
+
+The task, not the subscriber, owns the engine handle. It forwards engine events to the
+subscriber's queue and writes the assistant message exactly once at the end, so a client
+that goes away (or a cancelGeneration) only cancels the handle: the partial text is
+still saved, as CANCELLED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from llamaql.engine.types import (
+    EngineError,
+    GenerationHandle,
+    GenerationResult,
+    QueuePosition,
+    TextPiece,
+)
+from llamaql.models import Message, MessageStatus
+from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.ports import UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+ENGINE_FAILED = "the model failed while generating the reply; try again"
+
+
+@dataclass(eq=False)
+class Generation:
+    """A submitted reply: its ids, its engine handle and its subscriber's event queue."""
+
+    uow_factory: UnitOfWorkFactory
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    user_message: Message
+    assistant_message_id: uuid.UUID
+    handle: GenerationHandle
+    events: asyncio.Queue[ChatEvent] = field(default_factory=asyncio.Queue)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    _position: int | None = None
+
+    def cancel(self) -> None:
+        """Stop the engine within one token; run() still saves what was produced."""
+        self.handle.cancel()
+
+    async def run(self) -> None:
+        """Consume the engine's events to the end, save the reply, emit the terminal event."""
+        pieces: list[str] = []
+        result: GenerationResult | None = None
+        error: BaseException | None = None
+        try:
+            async for event in self.handle.events():
+                if isinstance(event, QueuePosition):
+                    self._queued(event.position)
+                elif isinstance(event, TextPiece):
+                    self._queued(0)
+                    pieces.append(event.text)
+                    self.events.put_nowait(Delta(self.assistant_message_id, event.text))
+                else:
+                    result = event
+        except asyncio.CancelledError:
+            # Only the event loop's teardown cancels this task; the reply stays GENERATING
+            # and start-up recovery marks it interrupted.
+            self.handle.cancel()
+            raise
+        except EngineError as exc:
+            error = exc
+            logger.warning("generation %s failed: %s", self.assistant_message_id, exc)
+        except Exception as exc:
+            error = exc
+            logger.exception("generation %s failed unexpectedly", self.assistant_message_id)
+        self._queued(0)
+        try:
+            terminal = await self._save(pieces, result, error)
+        except Exception:
+            logger.exception("could not save reply %s", self.assistant_message_id)
+            terminal = Failed("INTERNAL", "the reply could not be saved; try again", True)
+        self.events.put_nowait(terminal)
+
+    def _queued(self, position: int) -> None:
+        # The first event is always Queued; later ones only when the position moves.
+        if position != self._position:
+            self._position = position
+            self.events.put_nowait(Queued(self.user_message, self.assistant_message_id, position))
+
+    async def _save(
+        self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
+    ) -> ChatEvent:
+        if result is None:
+            status, reason, text = MessageStatus.FAILED, "error", "".join(pieces)
+            usage: dict[str, float | int] = {}
+            dropped = None
+        else:
+            text = result.text
+            status = (
+                MessageStatus.CANCELLED
+                if result.finish_reason == "cancelled"
+                else MessageStatus.COMPLETE
+            )
+            reason = result.finish_reason
+            usage = dataclasses.asdict(result.usage)
+            dropped = result.dropped_messages
+        async with self.uow_factory() as uow:
+            message = await uow.messages.finish(
+                user_id=self.user_id,
+                message_id=self.assistant_message_id,
+                text=text,
+                status=status,
+                finish_reason=reason,
+                usage=usage,
+                dropped_messages=dropped,
+            )
+            await uow.conversations.touch(
+                user_id=self.user_id, conversation_id=self.conversation_id
+            )
+            await uow.commit()
+        if message is None:
+            # The conversation was deleted while its reply was being generated.
+            return Failed("NOT_FOUND", "the conversation was deleted", False)
+        if status is MessageStatus.FAILED:
+            if error is None:
+                logger.error("generation %s ended without a result", self.assistant_message_id)
+            return Failed("ENGINE_ERROR", ENGINE_FAILED, True, message)
+        return Completed(message)

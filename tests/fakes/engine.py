@@ -1,0 +1,236 @@
+"""A scripted in-memory Engine (engine/types.py) for unit tests.
+
+Like the real engine it has one worker that runs requests one at a time from a bounded
+queue, reports queue positions as requests move, stops a cancelled request before its
+next piece (or before it starts), and fails one request without stopping the worker.
+Tests script what the next requests produce (`engine.script(...)`) and may pace a
+request piece by piece (`paced=True`, then `handle.allow(n)`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from llamaql.engine.types import (
+    ChatMessage,
+    ContextOverflowError,
+    EngineError,
+    EngineEvent,
+    FinishReason,
+    GenerationResult,
+    InvalidOptionsError,
+    ModelInfo,
+    PreparedPrompt,
+    QueueFullError,
+    QueuePosition,
+    SamplingOptions,
+    TextPiece,
+    Usage,
+)
+
+DEFAULT_PIECES = ("Hello", ", ", "world", ".")
+
+
+@dataclass
+class Script:
+    """What one request produces: these pieces, then a result or an error."""
+
+    pieces: Sequence[str] = DEFAULT_PIECES
+    finish_reason: FinishReason = "stop"
+    fail_after: int | None = None
+    paced: bool = False
+
+
+@dataclass
+class FakeHandle:
+    """A GenerationHandle whose events a worker task pushes into a queue."""
+
+    prompt: PreparedPrompt
+    options: SamplingOptions
+    script: Script
+    cancelled: bool = False
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    emitted: list[str] = field(default_factory=list)
+    _queue: asyncio.Queue[EngineEvent | EngineError] = field(default_factory=asyncio.Queue)
+    _permits: int = 0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        while True:
+            event = await self._queue.get()
+            if isinstance(event, EngineError):
+                raise event
+            yield event
+            if isinstance(event, GenerationResult):
+                return
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self._wake.set()
+
+    def allow(self, pieces: int = 1) -> None:
+        """Let a paced request produce `pieces` more pieces."""
+        self._permits += pieces
+        self._wake.set()
+
+    async def _next_permit(self) -> None:
+        while self.script.paced and self._permits == 0 and not self.cancelled:
+            self._wake.clear()
+            await self._wake.wait()
+        if self.script.paced and not self.cancelled:
+            self._permits -= 1
+
+
+class FakeEngine:
+    """Engine protocol over scripts; `prepared` records every prompt it was asked for."""
+
+    def __init__(self, *, queue_size: int = 8, context_tokens: int = 4096) -> None:
+        self.queue_size = queue_size
+        self.context_tokens = context_tokens
+        self.scripts: deque[Script] = deque()
+        self.prepared: list[list[ChatMessage]] = []
+        self.handles: list[FakeHandle] = []
+        self.running: FakeHandle | None = None
+        self.prepare_error: EngineError | None = None
+        self._waiting: deque[FakeHandle] = deque()
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+
+    def script(
+        self,
+        *pieces: str,
+        finish_reason: FinishReason = "stop",
+        fail_after: int | None = None,
+        paced: bool = False,
+    ) -> Script:
+        """Queue the script of a future request (default pieces when none given)."""
+        made = Script(pieces or DEFAULT_PIECES, finish_reason, fail_after, paced)
+        self.scripts.append(made)
+        return made
+
+    async def start(self) -> None:
+        self._worker = asyncio.create_task(self._work(), name="fake-engine-worker")
+
+    async def stop(self) -> None:
+        for handle in [*self._waiting, *([self.running] if self.running else [])]:
+            handle.cancel()
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            name="fake",
+            path="fake.gguf",
+            context_size=self.context_tokens,
+            trained_context=self.context_tokens,
+            backend="cpu",
+            device="CPU",
+            gpu_layers=0,
+            threads=1,
+            has_chat_template=True,
+        )
+
+    def validate_options(self, options: SamplingOptions) -> None:
+        if options.temperature is not None and not 0.0 <= options.temperature <= 2.0:
+            raise InvalidOptionsError(
+                f"temperature must be between 0 and 2, got {options.temperature}"
+            )
+        if options.max_tokens is not None and not 1 <= options.max_tokens <= self.context_tokens:
+            raise InvalidOptionsError(
+                f"max_tokens must be between 1 and {self.context_tokens}, got {options.max_tokens}"
+            )
+
+    async def prepare(
+        self, messages: Sequence[ChatMessage], options: SamplingOptions
+    ) -> PreparedPrompt:
+        """One token per word; drops the oldest non-system turns until the prompt fits."""
+        self.validate_options(options)
+        self.prepared.append(list(messages))
+        if self.prepare_error is not None:
+            raise self.prepare_error
+        reply_room = options.max_tokens or 16
+        kept = list(messages)
+        dropped = 0
+
+        def size() -> int:
+            return sum(len(m.content.split()) + 1 for m in kept) + reply_room
+
+        while size() > self.context_tokens:
+            droppable = [i for i, m in enumerate(kept[:-1]) if m.role != "system"]
+            if not droppable:
+                raise ContextOverflowError("the latest message does not fit in the context")
+            del kept[droppable[0]]
+            dropped += 1
+        text = "\n".join(f"{m.role}: {m.content}" for m in kept)
+        tokens = tuple(range(size() - reply_room))
+        return PreparedPrompt(
+            text=text, tokens=tokens, dropped_messages=dropped, max_tokens=reply_room
+        )
+
+    def has_room(self) -> bool:
+        return len(self._waiting) < self.queue_size
+
+    def submit(self, prompt: PreparedPrompt, options: SamplingOptions) -> FakeHandle:
+        if not self.has_room():
+            raise QueueFullError(f"the request queue is full ({self.queue_size} waiting)")
+        script = self.scripts.popleft() if self.scripts else Script()
+        handle = FakeHandle(prompt=prompt, options=options, script=script)
+        self.handles.append(handle)
+        handle._queue.put_nowait(QueuePosition(len(self._waiting)))
+        self._waiting.append(handle)
+        self._wake.set()
+        return handle
+
+    async def _work(self) -> None:
+        while True:
+            while not self._waiting:
+                self._wake.clear()
+                await self._wake.wait()
+            handle = self._waiting.popleft()
+            for position, waiting in enumerate(self._waiting):
+                waiting._queue.put_nowait(QueuePosition(position))
+            self.running = handle
+            try:
+                await self._run(handle)
+            finally:
+                self.running = None
+                handle.finished.set()
+
+    async def _run(self, handle: FakeHandle) -> None:
+        script = handle.script
+        if not handle.cancelled:
+            handle.started.set()
+        for index, piece in enumerate(script.pieces):
+            await handle._next_permit()
+            if handle.cancelled:
+                break
+            if script.fail_after is not None and index >= script.fail_after:
+                handle._queue.put_nowait(EngineError("fake failure inside the model"))
+                return
+            handle.emitted.append(piece)
+            handle._queue.put_nowait(TextPiece(piece))
+            await asyncio.sleep(0)
+        if script.fail_after is not None and script.fail_after >= len(script.pieces):
+            handle._queue.put_nowait(EngineError("fake failure inside the model"))
+            return
+        finish: FinishReason = "cancelled" if handle.cancelled else script.finish_reason
+        handle._queue.put_nowait(
+            GenerationResult(
+                text="".join(handle.emitted),
+                finish_reason=finish,
+                usage=Usage(
+                    prompt_tokens=len(handle.prompt.tokens),
+                    completion_tokens=len(handle.emitted),
+                    generation_ms=1.0,
+                    tokens_per_second=float(len(handle.emitted)) * 1000.0,
+                ),
+                dropped_messages=handle.prompt.dropped_messages,
+            )
+        )
