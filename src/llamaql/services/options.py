@@ -35,9 +35,15 @@ _FLOAT_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def _check_range(name: str, value: float, low: float, high: float, note: str = "") -> None:
     if not low <= value <= high:
-        raise BadInputError(f"{name} must be between {low:g} and {high:g}{note}, got {value!r}")
+        raise BadInputError(
+            f"{name} must be between {_number(low)} and {_number(high)}{note}, got {value!r}"
+        )
 
 
 def _check_stop(value: Any) -> list[str]:
