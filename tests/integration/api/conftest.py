@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from llamaql.app import create_app
-from llamaql.settings import Settings
+from llamaql.settings import Settings, load_settings
 
 ALICE = "0b5f2c1e-3d4a-4e5f-8a9b-1c2d3e4f5a6b"
 BOB = "9e8d7c6b-5a49-4382-b716-0f1e2d3c4b5a"
@@ -71,7 +71,8 @@ def make_app(settings: Settings) -> AppFactory:
         changed = {k: v for k, v in overrides.items() if k in setting_names}
         parts = {k: v for k, v in overrides.items() if k not in setting_names}
         parts.setdefault("engine", None)
-        return create_app(settings.model_copy(update=changed), **parts)
+        # Validated like real settings (model_copy would skip validation).
+        return create_app(load_settings(**{**settings.model_dump(), **changed}), **parts)
 
     return make
 
