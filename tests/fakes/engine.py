@@ -178,7 +178,7 @@ class FakeEngine:
         return len(self._waiting) < self.queue_size
 
     def submit(self, prompt: PreparedPrompt, options: SamplingOptions) -> FakeHandle:
-        if not self.has_room():
+        if len(self._waiting) >= self.queue_size:
             raise QueueFullError(f"the request queue is full ({self.queue_size} waiting)")
         script = self.scripts.popleft() if self.scripts else Script()
         handle = FakeHandle(prompt=prompt, options=options, script=script)

@@ -9,7 +9,8 @@ Faithful where services could notice a difference:
   SELECT ... FOR UPDATE on PostgreSQL.
 
 Tests can inspect `FakeStore` directly, make the next commit fail
-(`fail_next_commit`), and check `open_units` to prove no unit of work is held open.
+(`fail_next_commit`), hold commits until an event is set (`commit_gate`), and
+check `open_units` to prove no unit of work is held open.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus, utc_now
+from llamaql.services.ports import ConversationRepository, MessageRepository
 
 _Row = TypeVar("_Row", Conversation, Message)
 
@@ -46,6 +48,7 @@ class FakeStore:
     open_units: int = 0
     max_open_units: int = 0
     fail_next_commit: bool = False
+    commit_gate: asyncio.Event | None = None
     locks: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
 
     def factory(self) -> FakeUnitOfWork:
@@ -295,8 +298,9 @@ class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
         self.pending = _Pending(store)
-        self.conversations = FakeConversationRepository(self)
-        self.messages = FakeMessageRepository(self)
+        # Typed as the ports so mypy checks the fakes against the protocols.
+        self.conversations: ConversationRepository = FakeConversationRepository(self)
+        self.messages: MessageRepository = FakeMessageRepository(self)
         self.committed = False
         self._held: list[asyncio.Lock] = []
 
@@ -325,6 +329,8 @@ class FakeUnitOfWork:
         self.store.open_units -= 1
 
     async def commit(self) -> None:
+        if self.store.commit_gate is not None:
+            await self.store.commit_gate.wait()
         if self.store.fail_next_commit:
             self.store.fail_next_commit = False
             raise CommitFailedError("commit failed (injected by the test)")

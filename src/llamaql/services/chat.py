@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from llamaql.engine.types import (
@@ -55,7 +55,7 @@ class ChatService:
         conversation_id: uuid.UUID,
         text: str,
         options: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[ChatEvent]:
+    ) -> AsyncGenerator[ChatEvent, None]:
         """Stream Queued, Delta*, then Completed or Failed; a refusal is one Failed."""
         try:
             generation = await self._start(user_id, conversation_id, text, options or {})

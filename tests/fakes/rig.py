@@ -1,0 +1,95 @@
+"""A ChatService wired to the in-memory fakes, and helpers to drive its streams."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes.engine import FakeEngine
+from tests.fakes.uow import FakeStore
+
+from llamaql.models import Message
+from llamaql.services.chat import ChatService
+from llamaql.services.chat_events import ChatEvent
+from llamaql.settings import Settings
+
+WAIT_S = 5.0
+SYSTEM_PROMPT = "Answer in plain text."
+
+
+@dataclass
+class ChatRig:
+    """The service under test and the fakes behind it."""
+
+    store: FakeStore
+    engine: FakeEngine
+    service: ChatService
+    user: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    async def conversation(
+        self, *, user: uuid.UUID | None = None, title: str | None = None, **kwargs: Any
+    ) -> uuid.UUID:
+        async with self.store.factory() as uow:
+            row = await uow.conversations.create(
+                user_id=user or self.user,
+                title=title,
+                system_prompt=kwargs.get("system_prompt"),
+                options=kwargs.get("options", {}),
+            )
+            await uow.commit()
+        return row.id
+
+    def send(
+        self, conversation_id: uuid.UUID, text: str = "Hi there", **kwargs: Any
+    ) -> AsyncGenerator[ChatEvent, None]:
+        return self.service.send(
+            user_id=kwargs.pop("user", self.user),
+            conversation_id=conversation_id,
+            text=text,
+            options=kwargs.pop("options", None),
+        )
+
+    def messages(self, conversation_id: uuid.UUID) -> list[Message]:
+        return self.store.messages_of(conversation_id)
+
+
+def make_rig(*, queue_size: int = 8, context_tokens: int = 4096, **settings: Any) -> ChatRig:
+    store = FakeStore()
+    engine = FakeEngine(queue_size=queue_size, context_tokens=context_tokens)
+    config = Settings(
+        _env_file=None,
+        system_prompt=SYSTEM_PROMPT,
+        **settings,
+    )
+    return ChatRig(store, engine, ChatService(store.factory, engine, config))
+
+
+async def next_event(stream: AsyncGenerator[ChatEvent, None]) -> ChatEvent:
+    """The stream's next event, failing the test instead of hanging."""
+    return await asyncio.wait_for(anext(stream), WAIT_S)
+
+
+async def drain(stream: AsyncGenerator[ChatEvent, None]) -> list[ChatEvent]:
+    """Every remaining event of a stream (it ends after its terminal event)."""
+    return [event async for event in _bounded(stream)]
+
+
+async def _bounded(stream: AsyncGenerator[ChatEvent, None]) -> AsyncGenerator[ChatEvent, None]:
+    while True:
+        try:
+            yield await next_event(stream)
+        except StopAsyncIteration:
+            return
+
+
+async def eventually(predicate: Callable[[], bool], what: str) -> None:
+    """Wait (bounded) until predicate() holds; fail naming what was awaited."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.001)

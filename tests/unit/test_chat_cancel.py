@@ -1,0 +1,128 @@
+"""Cancelling a reply: cancelGeneration, a client going away, and server shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+
+import pytest
+from tests.fakes.rig import ChatRig, drain, eventually, make_rig, next_event
+
+from llamaql.services.chat_events import ChatEvent, Completed, Delta, Queued
+from llamaql.services.errors import NotFoundError
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[ChatRig]:
+    made = make_rig()
+    await made.engine.start()
+    yield made
+    await made.service.shutdown()
+    await made.engine.stop()
+
+
+async def started(rig: ChatRig, cid: uuid.UUID) -> tuple[AsyncGenerator[ChatEvent, None], Queued]:
+    """A paced reply that has produced its first piece ("Hello")."""
+    rig.engine.script(paced=True)
+    stream = rig.send(cid)
+    queued = await next_event(stream)
+    assert isinstance(queued, Queued)
+    rig.engine.handles[-1].allow(1)
+    assert await next_event(stream) == Delta(queued.assistant_message_id, "Hello")
+    return stream, queued
+
+
+async def test_owner_cancels_and_listener_gets_the_partial_reply(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    stream, queued = await started(rig, cid)
+    assert await rig.service.cancel(user_id=rig.user, message_id=queued.assistant_message_id)
+    # cancel() returns once the reply is saved.
+    reply = rig.messages(cid)[-1]
+    assert (reply.status, reply.text, reply.finish_reason) == ("CANCELLED", "Hello", "cancelled")
+
+    done = (await drain(stream))[-1]
+    assert isinstance(done, Completed)
+    assert (done.message.id, done.message.status, done.message.text) == (
+        queued.assistant_message_id,
+        "CANCELLED",
+        "Hello",
+    )
+    assert not await rig.service.cancel(user_id=rig.user, message_id=queued.assistant_message_id)
+    # Cancelled text is history: the next prompt includes it.
+    await drain(rig.send(cid, "Go on"))
+    assert [m.content for m in rig.engine.prepared[-1][1:]] == ["Hi there", "Hello", "Go on"]
+
+
+async def test_only_the_owner_can_cancel(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    stream, queued = await started(rig, cid)
+    with pytest.raises(NotFoundError):
+        await rig.service.cancel(user_id=uuid.uuid4(), message_id=queued.assistant_message_id)
+    with pytest.raises(NotFoundError):
+        await rig.service.cancel(user_id=rig.user, message_id=uuid.uuid4())
+    assert not rig.engine.handles[0].cancelled
+    rig.engine.handles[0].allow(10)
+    done = (await drain(stream))[-1]
+    assert isinstance(done, Completed)
+    assert done.message.status == "COMPLETE"
+
+
+async def test_closing_the_stream_saves_the_partial_reply(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    stream, _ = await started(rig, cid)
+    await stream.aclose()  # GeneratorExit at the yield: the client unsubscribed
+    await eventually(lambda: rig.messages(cid)[-1].status == "CANCELLED", "the reply is saved")
+    assert rig.messages(cid)[-1].text == "Hello"
+    assert isinstance((await drain(rig.send(cid, "Next")))[-1], Completed)
+
+
+async def test_cancelled_subscriber_task_saves_the_partial_reply(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    stream, _ = await started(rig, cid)
+    # What Strawberry does when the socket drops: cancel the task awaiting the stream.
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await eventually(lambda: rig.messages(cid)[-1].status == "CANCELLED", "the reply is saved")
+    assert rig.messages(cid)[-1].text == "Hello"
+    assert rig.engine.handles[0].cancelled
+
+
+async def test_client_leaving_before_the_first_event_still_cancels(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    rig.engine.script(paced=True)
+    rig.store.commit_gate = asyncio.Event()
+    stream = rig.send(cid)
+    first = asyncio.ensure_future(anext(stream))
+    await eventually(lambda: bool(rig.engine.handles), "the request is submitted")
+    first.cancel()  # while the exchange is being committed
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    rig.store.commit_gate.set()
+    await eventually(
+        lambda: [m.status for m in rig.messages(cid)] == ["COMPLETE", "CANCELLED"],
+        "the exchange is stored and the reply cancelled",
+    )
+    assert (rig.messages(cid)[0].text, rig.messages(cid)[-1].text) == ("Hi there", "")
+
+
+async def test_shutdown_waits_until_partial_replies_are_saved(rig: ChatRig) -> None:
+    first, second = await rig.conversation(), await rig.conversation()
+    stream_a, _ = await started(rig, first)
+    rig.engine.script(paced=True)
+    stream_b = rig.send(second)
+    assert isinstance(await next_event(stream_b), Queued)
+
+    await rig.service.shutdown()
+    assert [m.status for m in rig.messages(first)] == ["COMPLETE", "CANCELLED"]
+    assert rig.messages(first)[-1].text == "Hello"
+    assert [m.status for m in rig.messages(second)] == ["COMPLETE", "CANCELLED"]
+    assert rig.messages(second)[-1].text == ""
+    assert rig.engine.handles[1].started.is_set() is False  # never reached the model
+    for stream in (stream_a, stream_b):
+        done = (await drain(stream))[-1]
+        assert isinstance(done, Completed)
+        assert done.message.status == "CANCELLED"

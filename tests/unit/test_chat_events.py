@@ -1,0 +1,40 @@
+"""The pure helpers behind sendMessage: prompt turns and titles."""
+
+from __future__ import annotations
+
+import uuid
+
+from llamaql.engine.types import ChatMessage
+from llamaql.models import Message, MessageKind
+from llamaql.services.chat_events import build_prompt, title_from
+
+
+def message(kind: MessageKind, text: str) -> Message:
+    return Message(conversation_id=uuid.uuid4(), user_id=uuid.uuid4(), seq=1, kind=kind, text=text)
+
+
+def test_prompt_keeps_roles_and_skips_empty_replies() -> None:
+    history = [
+        message(MessageKind.USER, "Hi"),
+        message(MessageKind.BOT, ""),  # cancelled before its first token
+        message(MessageKind.USER, "Hello?"),
+        message(MessageKind.BOT, "Hello!"),
+    ]
+    assert build_prompt("Be brief.", history, "Bye") == [
+        ChatMessage("system", "Be brief."),
+        ChatMessage("user", "Hi\n\nHello?"),
+        ChatMessage("assistant", "Hello!"),
+        ChatMessage("user", "Bye"),
+    ]
+
+
+def test_empty_system_prompt_means_none() -> None:
+    assert build_prompt("", [], "Hi") == [ChatMessage("user", "Hi")]
+
+
+def test_title_is_one_trimmed_line() -> None:
+    assert title_from("  Plan a\n\ttrip  ") == "Plan a trip"
+    exactly = "x" * 60
+    assert title_from(exactly) == exactly
+    long_word = "y" * 100
+    assert title_from(long_word) == "y" * 59 + "…"
