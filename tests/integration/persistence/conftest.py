@@ -152,3 +152,13 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
 def uow(session_factory: SessionFactory) -> UnitOfWorkFactory:
     """The UnitOfWorkFactory the services get."""
     return make_uow_factory(session_factory)
+
+
+@pytest.fixture
+def alice() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def bob() -> uuid.UUID:
+    return uuid.uuid4()
