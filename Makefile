@@ -39,8 +39,12 @@ lint: $(VENV)/.deps
 vulkan:
 	$(MAKE) install LLAMAQL_BACKEND=vulkan
 
-bench: install
+bench: install $(VENV)/.bench-deps
 	$(PY) -m bench $(BENCH_ARGS)
+
+$(VENV)/.bench-deps: pyproject.toml $(VENV)/.deps
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
+	touch $@
 
 schema: $(VENV)/.deps
 	$(VENV)/bin/llamaql export-schema > schema.graphql

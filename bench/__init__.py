@@ -1,0 +1,1 @@
+"""llamaql's benchmarks: `python -m bench --help` (or `make bench`)."""

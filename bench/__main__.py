@@ -1,0 +1,179 @@
+"""`python -m bench [NAME ...]`: run the benchmarks (all by default), print each one's JSON
+document and a one-line summary, and write the JSON under bench/results/.
+
+Defaults finish in a few minutes on a 2-core machine; the flags make runs larger (or,
+with --smoke, as small as possible: what the test suite runs so the benchmarks cannot rot).
+Engine settings (threads, context, batch, ...) come from the same LLAMAQL_* environment
+and .env as the server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+from bench import api, concurrency, stream, turns
+from bench.common import DEFAULT_RESULTS_DIR, Result, finish, machine_info, utc_iso, write_result
+from llamaql.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger("bench")
+NAMES = ("stream", "concurrency", "turns", "api")
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 1,2,4,8, got {text!r}") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return levels
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run: {', '.join(NAMES)} (default: all)",
+    )
+    parser.add_argument("--smoke", action="store_true", help="smallest sizes (for tests)")
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the server during the stream benchmark (needs py-spy)",
+    )
+    group = parser.add_argument_group("stream vs raw")
+    group.add_argument("--rounds", type=int, help="measured rounds (default 5)")
+    group.add_argument("--max-tokens", type=int, help="tokens per answer (default 256)")
+    group = parser.add_argument_group("concurrency")
+    group.add_argument("--levels", type=_levels, help="streams at once (default 1,2,4,8)")
+    group.add_argument("--concurrency-max-tokens", type=int, help="default 96")
+    group = parser.add_argument_group("turns")
+    group.add_argument("--turns", type=int, help="turns per conversation (default 10)")
+    group.add_argument("--turn-max-tokens", type=int, help="default 48")
+    group = parser.add_argument_group("api overhead")
+    group.add_argument("--api-conversations", type=int, help="rows seeded (default 1000)")
+    group.add_argument("--api-requests", type=int, help="request cap (default 3000)")
+    group.add_argument("--api-duration", type=float, help="seconds cap (default 20)")
+    group.add_argument("--api-concurrency", type=int, help="client workers (default 8)")
+    return parser
+
+
+P = TypeVar("P")
+
+
+def _params(base: P, args: argparse.Namespace, **flags: str) -> P:
+    """`base` with each field named in `flags` (field=flag) replaced by a given flag."""
+    given = {name: getattr(args, flag) for name, flag in flags.items()}
+    changes = {name: value for name, value in given.items() if value is not None}
+    return replace(base, **changes)  # type: ignore[type-var]
+
+
+Runner = Callable[[Settings], Awaitable[Result]]
+
+
+def _runners(args: argparse.Namespace) -> dict[str, Runner]:
+    smoke = args.smoke
+    stream_params = _params(
+        stream.SMOKE if smoke else stream.StreamParams(),
+        args,
+        rounds="rounds",
+        max_tokens="max_tokens",
+    )
+    if args.profile:
+        stream_params = replace(stream_params, profile_dir=args.results_dir)
+    conc_params = _params(
+        concurrency.SMOKE if smoke else concurrency.ConcurrencyParams(),
+        args,
+        levels="levels",
+        max_tokens="concurrency_max_tokens",
+    )
+    turn_params = _params(
+        turns.SMOKE if smoke else turns.TurnsParams(),
+        args,
+        turns="turns",
+        max_tokens="turn_max_tokens",
+    )
+    api_params = _params(
+        api.SMOKE if smoke else api.ApiParams(),
+        args,
+        conversations="api_conversations",
+        requests="api_requests",
+        duration_s="api_duration",
+        concurrency="api_concurrency",
+    )
+    return {
+        "stream": lambda settings: stream.run(settings, stream_params),
+        "concurrency": lambda settings: concurrency.run(settings, conc_params),
+        "turns": lambda settings: turns.run(settings, turn_params),
+        "api": lambda settings: api.run(settings, api_params),
+    }
+
+
+async def _run_one(name: str, runner: Runner, settings: Settings, results_dir: Path) -> bool:
+    started = time.monotonic()
+    machine = machine_info(settings)
+    stamp = utc_iso()
+    logger.info("running %s ...", name)
+    try:
+        result = await runner(settings)
+    except Exception:
+        logger.exception("benchmark %s failed", name)
+        return False
+    result.machine = machine
+    result.started_at = stamp
+    finish(result, started)
+    path = write_result(result, results_dir)
+    print(json.dumps(result.document(), indent=2))
+    print(result.summary, flush=True)
+    logger.info("%s: wrote %s", name, path)
+    return True
+
+
+async def _main(args: argparse.Namespace, settings: Settings) -> int:
+    runners = _runners(args)
+    names = args.names or list(NAMES)
+    outcomes = [await _run_one(name, runners[name], settings, args.results_dir) for name in names]
+    return 0 if all(outcomes) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in NAMES]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}: choose from {', '.join(NAMES)}")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if not settings.model_path.is_file():
+        print(
+            f"bench: model file not found: {settings.model_path} (run `make model`)",
+            file=sys.stderr,
+        )
+        return 3
+    return asyncio.run(_main(args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

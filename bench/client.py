@@ -1,0 +1,207 @@
+"""The bench's GraphQL client: HTTP for queries and mutations, graphql-transport-ws for
+`sendMessage`, timing every event on arrival.
+
+The WebSocket side speaks the protocol directly over `websockets` (connection_init with
+`X-User-ID`, subscribe, next/error/complete, ping/pong) so that nothing between the
+socket and the clock buffers or reorders events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+SEND_MESSAGE = """
+subscription Send($conversationId: ID!, $text: String!, $options: GenerationOptionsInput) {
+  sendMessage(conversationId: $conversationId, text: $text, options: $options) {
+    __typename
+    ... on MessageQueued { assistantMessageId position }
+    ... on TokenDelta { text }
+    ... on MessageCompleted {
+      message {
+        id text finishReason
+        usage {
+          promptTokens cachedPromptTokens completionTokens promptMs generationMs
+          tokensPerSecond
+        }
+      }
+    }
+    ... on MessageFailed { code reason retryable }
+  }
+}
+"""
+
+CREATE_CONVERSATION = """
+mutation Create($input: CreateConversationInput) { createConversation(input: $input) { id } }
+"""
+
+
+class GraphQLError(RuntimeError):
+    """The server answered with `errors`; the message carries them."""
+
+
+async def graphql_http(
+    client: httpx.AsyncClient,
+    url: str,
+    user: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    response = await client.post(
+        url, json={"query": query, "variables": variables or {}}, headers={"X-User-ID": user}
+    )
+    body: dict[str, Any] = response.json()
+    if body.get("errors"):
+        raise GraphQLError(f"{url}: {json.dumps(body['errors'])[:500]}")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def create_conversation(client: httpx.AsyncClient, url: str, user: str, title: str) -> str:
+    data = await graphql_http(client, url, user, CREATE_CONVERSATION, {"input": {"title": title}})
+    return str(data["createConversation"]["id"])
+
+
+@dataclass(slots=True)
+class StreamTiming:
+    """One `sendMessage` as the client saw it; times are `time.perf_counter()` seconds."""
+
+    sent_at: float
+    delta_times: list[float] = field(default_factory=list)
+    text: str = ""
+    finished_at: float | None = None
+    usage: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    failed_code: str | None = None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return self.delta_times[0] - self.sent_at if self.delta_times else None
+
+    @property
+    def completion_tokens(self) -> int:
+        return int((self.usage or {}).get("completionTokens") or 0)
+
+    def decode_tps(self) -> float | None:
+        """Tokens per second after the first token: (completion tokens - 1) over the time
+        from the first to the last TokenDelta."""
+        if len(self.delta_times) < 2 or self.completion_tokens < 2:
+            return None
+        elapsed = self.delta_times[-1] - self.delta_times[0]
+        return (self.completion_tokens - 1) / elapsed if elapsed > 0 else None
+
+    def gaps_s(self) -> list[float]:
+        times = self.delta_times
+        return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
+class WsSession:
+    """One graphql-transport-ws connection identified as `user`; one stream at a time."""
+
+    def __init__(self, url: str, user: str, *, timeout_s: float = 300.0) -> None:
+        self.url = url
+        self.user = user
+        self.timeout_s = timeout_s
+        self._ws: ClientConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        self._ws = await connect(
+            self.url,
+            subprotocols=[Subprotocol("graphql-transport-ws")],
+            ping_interval=None,
+            max_size=None,
+            open_timeout=30,
+        )
+        await self._send({"type": "connection_init", "payload": {"X-User-ID": self.user}})
+        async with asyncio.timeout(30):
+            while (await self._recv())["type"] != "connection_ack":
+                pass
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        assert self._ws is not None, "use WsSession as an async context manager"
+        await self._ws.send(json.dumps(message))
+
+    async def _recv(self) -> dict[str, Any]:
+        assert self._ws is not None, "use WsSession as an async context manager"
+        message: dict[str, Any] = json.loads(await self._ws.recv())
+        if message.get("type") == "ping":
+            await self._send({"type": "pong"})
+        return message
+
+    async def send_message(
+        self, conversation_id: str, text: str, options: dict[str, Any] | None = None
+    ) -> StreamTiming:
+        """Run one `sendMessage` to its terminal event (or `timeout_s`) and time it."""
+        op_id = uuid.uuid4().hex
+        variables = {"conversationId": conversation_id, "text": text, "options": options}
+        timing = StreamTiming(sent_at=time.perf_counter())
+        await self._send(
+            {
+                "id": op_id,
+                "type": "subscribe",
+                "payload": {"query": SEND_MESSAGE, "variables": variables},
+            }
+        )
+        async with asyncio.timeout(self.timeout_s):
+            while True:
+                message = await self._recv()
+                now = time.perf_counter()
+                if message.get("id") != op_id:
+                    continue
+                if message["type"] == "next":
+                    if _record(timing, message["payload"], now):
+                        timing.finished_at = now
+                elif message["type"] == "error":
+                    timing.failed_code = _error_code(message["payload"])
+                    timing.finished_at = now
+                    return timing
+                elif message["type"] == "complete":
+                    timing.finished_at = timing.finished_at or now
+                    return timing
+
+
+def _record(timing: StreamTiming, payload: dict[str, Any], now: float) -> bool:
+    """Fold one `next` payload into the timing; True on a terminal event."""
+    if payload.get("errors"):
+        timing.failed_code = _error_code(payload["errors"])
+        return True
+    event = payload["data"]["sendMessage"]
+    kind = event["__typename"]
+    if kind == "TokenDelta":
+        timing.delta_times.append(now)
+        timing.text += event["text"]
+    elif kind == "MessageCompleted":
+        timing.usage = event["message"]["usage"]
+        timing.finish_reason = event["message"]["finishReason"]
+        return True
+    elif kind == "MessageFailed":
+        timing.failed_code = event["code"]
+        return True
+    return False
+
+
+def _error_code(errors: Any) -> str:
+    if isinstance(errors, list) and errors:
+        return str((errors[0].get("extensions") or {}).get("code") or "GRAPHQL_ERROR")
+    return "GRAPHQL_ERROR"

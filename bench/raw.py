@@ -1,0 +1,114 @@
+"""The raw side of the stream benchmark: llama.cpp through llama-cpp-python in this
+process, loaded by the engine's own code (`load_config` + `LlamaRuntime`) so threads,
+context, batch size, GPU layers and buffer types cannot drift from the server's, and
+reusing the longest cached token prefix exactly as the engine's context does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from llamaql.engine.engine import load_config
+from llamaql.engine.llama_runtime import LlamaRuntime
+from llamaql.engine.metadata import read_gguf_metadata
+from llamaql.engine.options import resolve_options
+from llamaql.engine.runtime import LoadConfig
+from llamaql.engine.templates import ChatTemplate, load_chat_template
+from llamaql.engine.types import ChatMessage, SamplingOptions
+from llamaql.settings import Settings
+
+
+@dataclass(slots=True)
+class RawTiming:
+    """One raw generation; times are `time.perf_counter()` seconds."""
+
+    started: float
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    token_times: list[float] = field(default_factory=list)
+    text: bytes = b""
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.token_times)
+
+    @property
+    def ttft_s(self) -> float:
+        return self.token_times[0] - self.started if self.token_times else float("nan")
+
+    def decode_tps(self) -> float | None:
+        if len(self.token_times) < 2:
+            return None
+        elapsed = self.token_times[-1] - self.token_times[0]
+        return (len(self.token_times) - 1) / elapsed if elapsed > 0 else None
+
+
+class RawModel:
+    """The engine's own runtime (LlamaRuntime built from load_config), driven in a tight
+    loop with no queue, thread hand-off, event loop, GraphQL, WebSocket or database."""
+
+    def __init__(self, runtime: LlamaRuntime, template: ChatTemplate, config: LoadConfig) -> None:
+        self.runtime = runtime
+        self.template = template
+        self.config = config
+
+    @classmethod
+    def load(cls, settings: Settings) -> Self:
+        meta = read_gguf_metadata(settings.model_path)
+        template = load_chat_template(
+            meta.chat_template,
+            bos_token=meta.bos_token,
+            eos_token=meta.eos_token,
+            model_name=meta.name,
+        )
+        config = load_config(settings, meta)
+        return cls(LlamaRuntime(config), template, config)
+
+    def describe(self) -> dict[str, Any]:
+        facts = self.runtime.facts
+        return {
+            "context_size": facts.context_size,
+            "threads": facts.threads,
+            "batch_size": self.config.batch_size,
+            "gpu_layers": facts.gpu_layers,
+            "backend": facts.backend,
+            "device": facts.device,
+            "use_extra_bufts": self.config.use_extra_bufts,
+        }
+
+    def prompt_tokens(self, system: str, user: str) -> list[int]:
+        """Rendered and tokenized as the engine's prepare() does for a short history."""
+        text = self.template.render([ChatMessage("system", system), ChatMessage("user", user)])
+        return self.runtime.tokenize(text)
+
+    def generate(self, tokens: list[int], max_tokens: int, seed: int) -> RawTiming:
+        """Greedy decode up to `max_tokens`, stopping early only at end-of-generation."""
+        runtime = self.runtime
+        options = resolve_options(
+            SamplingOptions(temperature=0.0, seed=seed, max_tokens=max_tokens),
+            context_size=runtime.facts.context_size,
+            default_max_tokens=max_tokens,
+        )
+        started = time.perf_counter()
+        cached = runtime.evaluate(tokens, lambda: False) or 0
+        timing = RawTiming(started, len(tokens), cached)
+        pieces: list[bytes] = []
+        sampler = runtime.new_sampler(options)
+        try:
+            while len(pieces) < max_tokens:
+                token = sampler.sample()
+                if runtime.is_eog(token):
+                    break
+                pieces.append(runtime.token_bytes(token))
+                timing.token_times.append(time.perf_counter())
+                if len(pieces) < max_tokens:
+                    runtime.append(token)
+        finally:
+            sampler.close()
+        timing.text = b"".join(pieces)
+        return timing
+
+    def close(self) -> None:
+        self.runtime.close()

@@ -1,0 +1,154 @@
+"""A live `llamaql serve` subprocess on a free loopback port with a temporary SQLite file.
+
+The server gets the bench's resolved engine settings through its environment, so the
+raw llama.cpp side and the server load the model identically. Its log goes to a file in
+the temporary folder, which is kept (and named in the error) when start-up fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from llamaql.settings import Settings
+
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_command() -> list[str]:
+    """The installed `llamaql` script beside this interpreter, else `python -m llamaql`."""
+    script = shutil.which("llamaql", path=str(Path(sys.executable).parent))
+    return [script, "serve"] if script else [sys.executable, "-m", "llamaql", "serve"]
+
+
+def server_env(settings: Settings, port: int, database: Path) -> dict[str, str]:
+    """The engine settings the bench resolved, passed explicitly so nothing can drift."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LLAMAQL_")}
+    env.update(
+        LLAMAQL_HOST="127.0.0.1",
+        LLAMAQL_PORT=str(port),
+        LLAMAQL_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        LLAMAQL_MODEL_PATH=str(settings.model_path.resolve()),
+        LLAMAQL_N_BATCH=str(settings.n_batch),
+        LLAMAQL_USE_EXTRA_BUFTS=str(settings.use_extra_bufts).lower(),
+        LLAMAQL_QUEUE_SIZE=str(settings.queue_size),
+        LLAMAQL_SYSTEM_PROMPT=settings.system_prompt,
+        LLAMAQL_LOG_LEVEL="WARNING",
+    )
+    optional = {
+        "LLAMAQL_N_THREADS": settings.n_threads,
+        "LLAMAQL_CONTEXT_SIZE": settings.context_size,
+        "LLAMAQL_N_GPU_LAYERS": settings.n_gpu_layers,
+    }
+    env.update({key: str(value) for key, value in optional.items() if value is not None})
+    return env
+
+
+class ServerProcess:
+    """`async with ServerProcess(settings) as server:` -> a ready server; stops on exit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self._tmp = Path(tempfile.mkdtemp(prefix="llamaql-bench-"))
+        self.database = self._tmp / "bench.db"
+        self.log_path = self._tmp / "serve.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("server not started")
+        return self._proc.pid
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = server_env(self.settings, self.port, self.database)
+        with self.log_path.open("wb") as log:
+            return subprocess.Popen(
+                serve_command(),
+                cwd=self._tmp,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    async def __aenter__(self) -> Self:
+        self._proc = await asyncio.to_thread(self._spawn)
+        try:
+            await self._wait_ready()
+        except BaseException:
+            self.stop(keep_files=True)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop(keep_files=exc is not None)
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self._proc is not None and self._proc.poll() is not None:
+                    raise RuntimeError(
+                        f"llamaql serve exited with {self._proc.returncode}: see {self.log_path}"
+                    )
+                try:
+                    response = await client.post(self.http_url, json={"query": "{__typename}"})
+                    if response.status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"llamaql serve not ready after {START_TIMEOUT_S}s: see {self.log_path}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, *, keep_files: bool = False) -> None:
+        """SIGINT (uvicorn's graceful stop), then SIGKILL if it hangs; idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if not keep_files:
+            shutil.rmtree(self._tmp, ignore_errors=True)

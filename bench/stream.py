@@ -1,0 +1,180 @@
+"""Benchmark 1, stream vs raw decode: one prompt, greedy options and a fixed token count,
+generated (a) in this process with llama-cpp-python loaded exactly as the engine loads it
+and (b) through a live `llamaql serve` over graphql-transport-ws, alternating which side
+goes first each round. Reports decode tokens/s after the first token, time to first token,
+and the server/raw ratios (median and spread over the rounds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.client import StreamTiming, WsSession, create_conversation, graphql_http
+from bench.common import Result, ms, spread
+from bench.raw import RawModel, RawTiming
+from bench.server import ServerProcess
+from llamaql.settings import Settings
+
+# A prompt the default model answers at length without an end-of-turn token, so both
+# sides generate exactly max_tokens (the figures say when they did not).
+STREAM_PROMPT = "Write a very long story about a dragon who learns to bake bread."
+MODEL_QUERY = "{ model { name backend contextSize gpuLayers } }"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamParams:
+    rounds: int = 5
+    warmup_rounds: int = 1
+    max_tokens: int = 256
+    seed: int = 42
+    profile_dir: Path | None = None  # py-spy the server into this folder when set
+
+
+SMOKE = StreamParams(rounds=1, warmup_rounds=0, max_tokens=8)
+
+
+def sampling(params: StreamParams) -> dict[str, Any]:
+    """GraphQL GenerationOptionsInput for a greedy, seeded, fixed-length answer."""
+    return {"temperature": 0.0, "seed": params.seed, "maxTokens": params.max_tokens}
+
+
+def _raw_row(timing: RawTiming) -> dict[str, Any]:
+    return {
+        "ttft_ms": _r(ms(timing.ttft_s)),
+        "decode_tps": _r(timing.decode_tps()),
+        "completion_tokens": timing.completion_tokens,
+        "prompt_tokens": timing.prompt_tokens,
+        "cached_prompt_tokens": timing.cached_prompt_tokens,
+    }
+
+
+def _server_row(timing: StreamTiming) -> dict[str, Any]:
+    usage = timing.usage or {}
+    return {
+        "ttft_ms": _r(ms(timing.ttft_s)) if timing.ttft_s is not None else None,
+        "decode_tps": _r(timing.decode_tps()),
+        "completion_tokens": timing.completion_tokens,
+        "prompt_tokens": usage.get("promptTokens"),
+        "cached_prompt_tokens": usage.get("cachedPromptTokens"),
+        "deltas": len(timing.delta_times),
+        "server_reported_tps": usage.get("tokensPerSecond"),
+        "server_reported_prompt_ms": usage.get("promptMs"),
+        "failed": timing.failed_code,
+    }
+
+
+def _row(
+    index: int, params: StreamParams, raw_first: bool, raw: RawTiming, server: StreamTiming
+) -> dict[str, Any]:
+    raw_row, server_row = _raw_row(raw), _server_row(server)
+    return {
+        "round": index + 1,
+        "warmup": index < params.warmup_rounds,
+        "first": "raw" if raw_first else "server",
+        "raw": raw_row,
+        "server": server_row,
+        "decode_ratio": _ratio(server_row["decode_tps"], raw_row["decode_tps"]),
+        "ttft_ratio": _ratio(server_row["ttft_ms"], raw_row["ttft_ms"]),
+    }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _ratio(top: float | None, bottom: float | None) -> float | None:
+    return None if not top or not bottom else round(top / bottom, 4)
+
+
+async def _server_round(
+    ws: WsSession,
+    http: httpx.AsyncClient,
+    server: ServerProcess,
+    text: str,
+    params: StreamParams,
+) -> StreamTiming:
+    conversation = await create_conversation(http, server.http_url, ws.user, "bench stream")
+    return await ws.send_message(conversation, text, sampling(params))
+
+
+async def run(settings: Settings, params: StreamParams) -> Result:
+    result = Result("stream_vs_raw", params={**asdict(params), "prompt": STREAM_PROMPT})
+    raw = await asyncio.to_thread(RawModel.load, settings)
+    rows: list[dict[str, Any]] = []
+    try:
+        async with (
+            ServerProcess(settings) as server,
+            httpx.AsyncClient(timeout=30) as http,
+            WsSession(server.ws_url, str(uuid.uuid4())) as ws,
+        ):
+            model = await graphql_http(http, server.http_url, ws.user, MODEL_QUERY)
+            result.params["server_model"] = model["model"]
+            result.params["raw_model"] = raw.describe()
+            for index in range(params.warmup_rounds + params.rounds):
+                tokens = raw.prompt_tokens(settings.system_prompt, STREAM_PROMPT)
+                raw_first = index % 2 == 0
+                if raw_first:
+                    a = await asyncio.to_thread(
+                        raw.generate, tokens, params.max_tokens, params.seed
+                    )
+                b = await _server_round(ws, http, server, STREAM_PROMPT, params)
+                if not raw_first:
+                    a = await asyncio.to_thread(
+                        raw.generate, tokens, params.max_tokens, params.seed
+                    )
+                rows.append(_row(index, params, raw_first, a, b))
+    finally:
+        raw.close()
+    result.figures = _figures(rows)
+    result.summary = _summary(result.figures)
+    return result
+
+
+def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    measured = [row for row in rows if not row["warmup"]]
+
+    def column(side: str, key: str) -> list[float]:
+        return [row[side][key] for row in measured if row[side][key] is not None]
+
+    ratios = {
+        key: [row[key] for row in measured if row[key] is not None]
+        for key in ("decode_ratio", "ttft_ratio")
+    }
+    return {
+        "raw": {
+            "decode_tps": spread(column("raw", "decode_tps")),
+            "ttft_ms": spread(column("raw", "ttft_ms")),
+        },
+        "server": {
+            "decode_tps": spread(column("server", "decode_tps")),
+            "ttft_ms": spread(column("server", "ttft_ms")),
+        },
+        "decode_ratio_server_over_raw": spread(ratios["decode_ratio"]),
+        "ttft_ratio_server_over_raw": spread(ratios["ttft_ratio"]),
+        "token_counts_match": all(
+            row["raw"]["completion_tokens"] == row["server"]["completion_tokens"]
+            for row in measured
+        ),
+        "rounds": rows,
+    }
+
+
+def _summary(figures: dict[str, Any]) -> str:
+    def med(path: dict[str, Any]) -> Any:
+        return path["median"]
+
+    raw, server = figures["raw"], figures["server"]
+    ratios = figures["decode_ratio_server_over_raw"]["median"]
+    ttft_ratio = figures["ttft_ratio_server_over_raw"]["median"]
+    return (
+        f"stream_vs_raw: decode raw {med(raw['decode_tps'])} tok/s vs server "
+        f"{med(server['decode_tps'])} tok/s (ratio {ratios}); TTFT raw "
+        f"{med(raw['ttft_ms'])} ms vs server {med(server['ttft_ms'])} ms (ratio {ttft_ratio}); "
+        f"token counts match: {figures['token_counts_match']}"
+    )
