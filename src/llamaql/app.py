@@ -78,6 +78,8 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
         try:
             if runtime.db_engine is not None:
                 await migrate(settings.database_url)
+            if runtime.chat is not None:
+                await runtime.chat.recover_interrupted()
             if runtime.engine is not None:
                 await runtime.engine.start()
             app.state.container = container
@@ -86,6 +88,9 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
             yield
         finally:
             app.state.ready = False
+            # Replies are cancelled and saved before the engine and database go away.
+            if runtime.chat is not None:
+                await runtime.chat.shutdown()
             if runtime.engine is not None:
                 await runtime.engine.stop()
             if runtime.db_engine is not None:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from llamaql.db import create_db_engine, create_session_factory
 from llamaql.engine.types import Engine
 from llamaql.repositories import make_uow_factory
+from llamaql.services.chat import ChatService
 from llamaql.services.conversations import ConversationService
 from llamaql.services.models_info import ModelInfoService
 from llamaql.services.ports import UnitOfWorkFactory
@@ -39,19 +40,17 @@ class Runtime:
     settings: Settings
     db_engine: AsyncEngine | None
     engine: Engine | None
+    chat: ChatService | None
 
 
 def create_engine(settings: Settings) -> Engine | None:
     """THE single place the real inference engine is constructed.
 
-    Returns None while no in-process engine is available: the `model` query then reads
-    the GGUF header and sendMessage has nothing to drive.
+    Imported here, not at module top, so that tests with a fake engine (or none)
+    never load llama.cpp. The model itself is loaded by `start()` in the lifespan.
     """
-    try:
-        from llamaql.engine.llama_engine import LlamaEngine  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        logger.warning("no inference engine available: serving without generation")
-        return None
+    from llamaql.engine.engine import LlamaEngine
+
     engine: Engine = LlamaEngine(settings)
     return engine
 
@@ -63,6 +62,7 @@ def build_container(
     uow_factory: UnitOfWorkFactory | None = None,
     conversation_service: ConversationService | None = None,
     model_info_service: ModelInfoService | None = None,
+    chat_service: ChatService | None = None,
 ) -> punq.Container:
     """Wire everything; an override replaces what it names (tests pass fakes or None)."""
     container = punq.Container()
@@ -73,8 +73,12 @@ def build_container(
         container.register(AsyncEngine, instance=db_engine)
         uow_factory = make_uow_factory(create_session_factory(db_engine))
     the_engine = create_engine(settings) if isinstance(engine, _Default) else engine
+    chat: ChatService | None = None
     if the_engine is not None:
         container.register(Engine, instance=the_engine)
+        # sendMessage needs an engine; without one the chat service is absent.
+        chat = chat_service or ChatService(uow_factory, the_engine, settings)
+        container.register(ChatService, instance=chat)
     container.register(
         ConversationService,
         instance=conversation_service
@@ -83,7 +87,7 @@ def build_container(
     container.register(
         ModelInfoService, instance=model_info_service or ModelInfoService(settings, the_engine)
     )
-    container.register(Runtime, instance=Runtime(settings, db_engine, the_engine))
+    container.register(Runtime, instance=Runtime(settings, db_engine, the_engine, chat))
     # UnitOfWorkFactory is a Callable alias, so it is registered under a name.
     container.register("uow_factory", instance=uow_factory)
     return container
