@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from llamaql.resolvers import chat
 from llamaql.resolvers import conversations as r
 from llamaql.schema.types import Conversation
 
@@ -14,4 +15,8 @@ class Mutation:
     update_conversation: Conversation = strawberry.field(resolver=r.update_conversation)
     delete_conversation: strawberry.ID = strawberry.field(
         resolver=r.delete_conversation, description="Deletes its messages too"
+    )
+    cancel_generation: bool = strawberry.field(
+        resolver=chat.cancel_generation,
+        description="Stop your reply in progress; its text so far is kept (CANCELLED)",
     )

@@ -1,10 +1,22 @@
-"""The Subscription root (sendMessage, from the chat issue).
-
-Define `class Subscription` here with `@strawberry.type` and its fields, and set
-`SUBSCRIPTION = Subscription`; build_schema picks it up. Until then the schema has no
-subscription root (Strawberry rejects an empty one).
-"""
+"""The Subscription root: sendMessage streams a reply over WebSocket."""
 
 from __future__ import annotations
 
-SUBSCRIPTION: type | None = None
+import strawberry
+
+from llamaql.resolvers import chat
+
+
+@strawberry.type
+class Subscription:
+    send_message = strawberry.subscription(
+        resolver=chat.send_message,
+        description=(
+            "Send a message and stream the reply: MessageQueued first (again when the "
+            "queue position moves), TokenDelta per piece, then MessageCompleted or "
+            "MessageFailed. Closing the stream cancels the reply and keeps its text."
+        ),
+    )
+
+
+SUBSCRIPTION: type | None = Subscription

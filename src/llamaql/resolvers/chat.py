@@ -1,0 +1,115 @@
+"""sendMessage and cancelGeneration: context -> ChatService -> schema types.
+
+A request refused by the service, or failing in a way nobody expected, still ends the
+stream with one MessageFailed (the contract's terminal event), never a bare error.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+import punq
+import strawberry
+from strawberry.types import Info
+
+from llamaql.context import Context
+from llamaql.schema.enums import ErrorCode
+from llamaql.schema.events import (
+    ChatEvent,
+    MessageCompleted,
+    MessageFailed,
+    MessageQueued,
+    TokenDelta,
+)
+from llamaql.schema.inputs import GenerationOptionsInput
+from llamaql.schema.types import Message
+from llamaql.services import chat_events as domain
+from llamaql.services.chat import ChatService
+from llamaql.services.errors import DomainError
+from llamaql.services.ids import parse_id
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_REASON = "Internal server error (request {request_id})"
+
+
+async def send_message(
+    info: Info[Context, None],
+    conversation_id: strawberry.ID,
+    text: str,
+    options: GenerationOptionsInput | None = None,
+) -> AsyncGenerator[ChatEvent, None]:
+    """Store the message, then stream the reply: MessageQueued, TokenDelta*, one terminal."""
+    try:
+        user_id = info.context.require_user()
+        conversation = parse_id(conversation_id, field="conversationId")
+        service = _chat_service(info)
+    except DomainError as exc:
+        yield _failed(domain.Failed(exc.code, exc.message, exc.retryable))
+        return
+    stream = service.send(
+        user_id=user_id,
+        conversation_id=conversation,
+        text=text,
+        options=options.to_dict() if options else None,
+    )
+    try:
+        async with aclosing(stream):
+            async for event in stream:
+                yield to_schema(event)
+    except Exception:
+        request_id = uuid.uuid4().hex
+        logger.exception("request %s: sendMessage failed unexpectedly", request_id)
+        reason = INTERNAL_REASON.format(request_id=request_id)
+        yield _failed(domain.Failed("INTERNAL", reason, True))
+
+
+async def cancel_generation(info: Info[Context, None], message_id: strawberry.ID) -> bool:
+    """Stop the caller's reply in progress (its partial text is kept, CANCELLED).
+
+    False when the message is not being generated; NOT_FOUND when it is not the caller's.
+    """
+    user_id = info.context.require_user()
+    message = parse_id(message_id, field="messageId")
+    return await _chat_service(info).cancel(user_id=user_id, message_id=message)
+
+
+def _chat_service(info: Info[Context, None]) -> ChatService:
+    try:
+        return info.context.resolve(ChatService)
+    except punq.MissingDependencyError:
+        # The app was built without an engine (some tests, or a broken model setup).
+        raise DomainError("no model is loaded on this server", code="ENGINE_ERROR") from None
+
+
+def to_schema(event: domain.ChatEvent) -> ChatEvent:
+    """A domain event as its GraphQL union member."""
+    if isinstance(event, domain.Queued):
+        return MessageQueued(
+            user_message=Message.from_model(event.user_message),
+            assistant_message_id=strawberry.ID(str(event.assistant_message_id)),
+            position=event.position,
+        )
+    if isinstance(event, domain.Delta):
+        return TokenDelta(message_id=strawberry.ID(str(event.message_id)), text=event.text)
+    if isinstance(event, domain.Completed):
+        return MessageCompleted(message=Message.from_model(event.message))
+    return _failed(event)
+
+
+def _failed(event: domain.Failed) -> MessageFailed:
+    try:
+        code = ErrorCode(event.code)
+    except ValueError:
+        logger.error("unknown error code %r mapped to INTERNAL", event.code)
+        code = ErrorCode.INTERNAL
+    message = event.assistant_message
+    return MessageFailed(
+        code=code,
+        reason=event.reason,
+        retryable=event.retryable,
+        assistant_message=Message.from_model(message) if message is not None else None,
+    )
