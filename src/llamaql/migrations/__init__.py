@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -26,7 +27,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent
 
 def alembic_config(url: str) -> Config:
     """An Alembic Config for this package's scripts and the given database URL."""
-    config = Config()
+    # stdout looked up now: Config's default is bound once, at alembic's import.
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Passed as an attribute, not an ini option: ini values undergo %-interpolation,
     # which would mangle passwords containing '%'.

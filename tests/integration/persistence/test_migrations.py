@@ -4,8 +4,10 @@ with the SQLModel tables."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
@@ -14,6 +16,7 @@ from sqlmodel import SQLModel
 
 from llamaql.db import create_db_engine
 from llamaql.migrations import current_revision, head_revision, migrate
+from llamaql.migrations.__main__ import main as migrations_main
 from llamaql.services.ports import UnitOfWorkFactory
 
 
@@ -98,3 +101,13 @@ async def test_model_comparison_notices_a_missing_index(engine: AsyncEngine) -> 
         diff = await connection.run_sync(_diff)
     assert [entry[0] for entry in diff] == ["add_index"]
     assert diff[0][1].name == "ix_messages_status"
+
+
+def test_developer_command_reports_head(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m llamaql.migrations current` (the package's stand-in for alembic.ini)."""
+    monkeypatch.setenv("LLAMAQL_DATABASE_URL", db_url)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(migrations_main, ["current"]).result()
+    assert f"{head_revision()} (head)" in capsys.readouterr().out
