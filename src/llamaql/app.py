@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import punq
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,6 +16,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from llamaql.container import Runtime, build_container
@@ -30,8 +35,34 @@ logger = logging.getLogger(__name__)
 NO_ACK_PAYLOAD: UnsetType = UNSET
 
 
+class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Strawberry enforces max_subscriptions_per_connection already; this only makes
+    the refusal say what the limit is and carry a contract code."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and limit is not None
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            error = GraphQLError(
+                f"too many active operations on this connection (limit {limit}): "
+                "complete one or open another connection",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
+
+
 class LlamaqlGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context and WebSocket identity check."""
+
+    graphql_transport_ws_handler_class = LimitedTransportWSHandler
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         container: punq.Container | None = getattr(request.app.state, "container", None)
