@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from graphql import get_introspection_query
 from starlette.testclient import TestClient
 from tests.conftest import DEFAULT_MODEL_PATH, REPO_ROOT
 from tests.integration.api.conftest import Api, AppFactory
@@ -102,3 +103,17 @@ def test_missing_model_file_is_an_engine_error(make_app: AppFactory, tmp_path: o
         body = Api(client).post("{ model { name } }")
     assert body["errors"][0]["extensions"]["code"] == "ENGINE_ERROR"
     assert "make model" in body["errors"][0]["message"]
+
+
+def test_graphiql_introspection_fits_the_default_limits(api: Api) -> None:
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+    body = api.post(query, user=None)
+    assert "errors" not in body, body["errors"]
+    names = {t["name"] for t in body["data"]["__schema"]["types"]}
+    assert {"Conversation", "Message", "ModelInfo", "ErrorCode", "MessageFailed"} <= names
