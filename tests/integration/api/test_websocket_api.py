@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
-from tests.integration.api.conftest import ALICE, Api
+from tests.fakes.engine import FakeEngine
+from tests.integration.api.conftest import ALICE, Api, AppFactory
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -67,3 +68,31 @@ def test_legacy_protocol_checks_identity_too(api: Api) -> None:
         ws.send_json({"type": "connection_init", "payload": {"X-User-ID": ALICE}})
         assert ws.receive_json()["type"] == "connection_ack"
         ws.send_json({"type": "connection_terminate"})
+
+
+SEND = """subscription($id: ID!) { sendMessage(conversationId: $id, text: "hi") {
+  __typename ... on MessageQueued { assistantMessageId } } }"""
+
+
+def test_active_operations_per_connection_are_bounded(make_app: AppFactory) -> None:
+    engine = FakeEngine()
+    engine.script(paced=True)  # the first reply waits, so its stream stays open
+    with TestClient(make_app(engine=engine, max_subscriptions_per_connection=1)) as client:
+        conversation = Api(client).create(ALICE)["id"]
+        with client.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
+            ws.send_json({"type": "connection_init", "payload": {"X-User-ID": ALICE}})
+            assert ws.receive_json() == {"type": "connection_ack"}
+            subscribe = {
+                "type": "subscribe",
+                "payload": {"query": SEND, "variables": {"id": conversation}},
+            }
+            ws.send_json({"id": "1", **subscribe})
+            first = ws.receive_json()
+            assert (first["id"], first["type"]) == ("1", "next")
+            assert first["payload"]["data"]["sendMessage"]["__typename"] == "MessageQueued"
+            ws.send_json({"id": "2", **subscribe})
+            refused = ws.receive_json()
+            assert (refused["id"], refused["type"]) == ("2", "error")
+            assert "limit 1" in refused["payload"][0]["message"]
+            assert refused["payload"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+            ws.send_json({"id": "1", "type": "complete"})
