@@ -15,9 +15,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import llamaql.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from llamaql.db import ensure_sqlite_directory
-from llamaql.models import UTCDateTime
+from llamaql.models import UTCDateTime  # also registers the tables on SQLModel.metadata
 
 # Any constant works; it only has to be the same for every replica of this app.
 PG_MIGRATION_LOCK_ID = 0x6C6C716C

@@ -3,6 +3,7 @@ with the SQLModel tables."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -111,3 +112,15 @@ def test_developer_command_reports_head(
     with ThreadPoolExecutor(max_workers=1) as executor:
         executor.submit(migrations_main, ["current"]).result()
     assert f"{head_revision()} (head)" in capsys.readouterr().out
+
+
+async def test_migrating_leaves_the_apps_logging_alone(empty_db_url: str) -> None:
+    # alembic's stock env.py calls fileConfig, which disables every existing logger.
+    probe = logging.getLogger("llamaql.logging_probe")
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+
+    await migrate(empty_db_url)
+
+    assert not probe.disabled
+    assert (list(root.handlers), root.level) == before
