@@ -50,33 +50,48 @@ class Settings(BaseSettings):
         description="GGUF file; a bare file name is looked up in ./models",
     )
     context_size: int | None = Field(
-        None, ge=64, le=MAX_CONTEXT_SIZE, validation_alias=_env("CONTEXT_SIZE", "CONTEXT_SIZE"),
+        None,
+        ge=64,
+        le=MAX_CONTEXT_SIZE,
+        validation_alias=_env("CONTEXT_SIZE", "CONTEXT_SIZE"),
         description="Tokens of context; default: the model's trained context, capped at 32768",
     )
     n_gpu_layers: int | None = Field(
-        None, ge=-1, validation_alias=_env("N_GPU_LAYERS"),
+        None,
+        ge=-1,
+        validation_alias=_env("N_GPU_LAYERS"),
         description="Layers to offload; default: all with a GPU backend, else 0; -1 = all",
     )
     n_threads: int | None = Field(
-        None, ge=1, le=1024, validation_alias=_env("N_THREADS"),
+        None,
+        ge=1,
+        le=1024,
+        validation_alias=_env("N_THREADS"),
         description="CPU threads for llama.cpp; default: all usable cores",
     )
     n_batch: int = Field(512, ge=1, le=8192, validation_alias=_env("N_BATCH"))
     use_extra_bufts: bool = Field(
-        False, validation_alias=_env("USE_EXTRA_BUFTS"),
+        False,
+        validation_alias=_env("USE_EXTRA_BUFTS"),
         description="llama.cpp extra (repacking) buffer types; off: they crash on AMX CPUs",
     )
     queue_size: int = Field(
-        8, ge=1, le=10000, validation_alias=_env("QUEUE_SIZE"),
+        8,
+        ge=1,
+        le=10000,
+        validation_alias=_env("QUEUE_SIZE"),
         description="Generation requests that may wait for the model before QUEUE_FULL",
     )
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, validation_alias=_env("SYSTEM_PROMPT"))
     max_message_chars: int = Field(
-        32000, ge=1, validation_alias=_env("MAX_MESSAGE_CHARS"),
+        32000,
+        ge=1,
+        validation_alias=_env("MAX_MESSAGE_CHARS"),
         description="Longest text accepted by sendMessage",
     )
     introspection: bool = Field(
-        True, validation_alias=_env("INTROSPECTION"),
+        True,
+        validation_alias=_env("INTROSPECTION"),
         description="Allow schema introspection (GraphiQL needs it); turn off in public",
     )
     max_query_depth: int = Field(12, ge=1, validation_alias=_env("MAX_QUERY_DEPTH"))

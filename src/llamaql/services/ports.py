@@ -20,11 +20,17 @@ from llamaql.models import Conversation, Message, MessageKind, MessageStatus
 
 class ConversationRepository(Protocol):
     async def create(
-        self, *, user_id: uuid.UUID, title: str | None, system_prompt: str | None,
+        self,
+        *,
+        user_id: uuid.UUID,
+        title: str | None,
+        system_prompt: str | None,
         options: dict[str, Any],
     ) -> Conversation: ...
 
-    async def get(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None: ...
+    async def get(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> Conversation | None: ...
 
     async def get_for_update(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
@@ -58,8 +64,13 @@ class ConversationRepository(Protocol):
 
 class MessageRepository(Protocol):
     async def add(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, kind: MessageKind,
-        text: str, status: MessageStatus,
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        kind: MessageKind,
+        text: str,
+        status: MessageStatus,
     ) -> Message:
         """Append with the next seq of the conversation."""
         ...
@@ -67,7 +78,11 @@ class MessageRepository(Protocol):
     async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None: ...
 
     async def list_page(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int,
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        limit: int,
         after_seq: int | None,
     ) -> Sequence[Message]:
         """Oldest first (seq asc), strictly after after_seq when given."""
@@ -75,17 +90,21 @@ class MessageRepository(Protocol):
 
     async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int: ...
 
-    async def history(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
-    ) -> Sequence[Message]:
+    async def history(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Sequence[Message]:
         """The COMPLETE and CANCELLED messages, oldest first: what a prompt is built from."""
         ...
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool: ...
 
     async def finish(
-        self, *, user_id: uuid.UUID, message_id: uuid.UUID, text: str,
-        status: MessageStatus, finish_reason: str | None, usage: dict[str, Any],
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        status: MessageStatus,
+        finish_reason: str | None,
+        usage: dict[str, Any],
         dropped_messages: int | None,
     ) -> Message | None:
         """Write an assistant message's final state once (usage keys are Message's
@@ -107,7 +126,9 @@ class UnitOfWork(Protocol):
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
 
