@@ -37,8 +37,9 @@ class ReplyText:
         """The reply ended without a stop string: release whatever is still held."""
         if self.stopped:
             return ""
-        tail = self._held + self._decoder.decode(b"", final=True)
-        self._held = ""
+        # Bytes of a character cut off by max_tokens or cancellation are dropped, not
+        # shown as U+FFFD: they never became text.
+        tail, self._held = self._held, ""
         self._parts.append(tail)
         return tail
 

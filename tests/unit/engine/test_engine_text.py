@@ -57,3 +57,9 @@ def test_stop_string_made_of_a_split_multibyte_character() -> None:
     reply = ReplyText(["🎉"])
     data = "yes 🎉 no".encode()
     assert feed(reply, [data[i : i + 1] for i in range(len(data))]) == ["y", "e", "s", " "]
+
+
+def test_character_cut_off_at_the_end_is_dropped() -> None:
+    reply = ReplyText(())
+    assert feed(reply, ["東".encode(), "京".encode()[:2]]) == ["東"]
+    assert reply.text == "東"
