@@ -37,7 +37,26 @@ def _ggml() -> Any:
         getattr(lib, name).argtypes = [ctypes.c_void_p]
     lib.ggml_backend_dev_type.restype = ctypes.c_int
     lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+    lib.ggml_backend_reg_count.argtypes = []
+    lib.ggml_backend_reg_get.restype = ctypes.c_void_p
+    lib.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
+    lib.ggml_backend_reg_name.restype = ctypes.c_char_p
+    lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
     return lib
+
+
+def backend_names() -> list[str]:
+    """The ggml backends compiled into llama.cpp, e.g. ["Vulkan", "CPU"]; [] if unknown."""
+    try:
+        lib = _ggml()
+        count = lib.ggml_backend_reg_count()
+        return [
+            lib.ggml_backend_reg_name(lib.ggml_backend_reg_get(i)).decode() for i in range(count)
+        ]
+    except (ImportError, AttributeError, OSError) as exc:
+        logger.debug("cannot list ggml backends: %s", exc)
+        return []
 
 
 def list_devices() -> list[Device]:
