@@ -183,7 +183,8 @@ class FakeEngine:
         script = self.scripts.popleft() if self.scripts else Script()
         handle = FakeHandle(prompt=prompt, options=options, script=script)
         self.handles.append(handle)
-        handle._queue.put_nowait(QueuePosition(len(self._waiting)))
+        ahead = len(self._waiting) + (self.running is not None)
+        handle._queue.put_nowait(QueuePosition(ahead))
         self._waiting.append(handle)
         self._wake.set()
         return handle
@@ -194,8 +195,10 @@ class FakeEngine:
                 self._wake.clear()
                 await self._wake.wait()
             handle = self._waiting.popleft()
-            for position, waiting in enumerate(self._waiting):
-                waiting._queue.put_nowait(QueuePosition(position))
+            # Like the real scheduler: the running request counts as one ahead.
+            handle._queue.put_nowait(QueuePosition(0))
+            for index, waiting in enumerate(self._waiting):
+                waiting._queue.put_nowait(QueuePosition(index + 1))
             self.running = handle
             try:
                 await self._run(handle)

@@ -95,6 +95,7 @@ async def test_title_comes_from_the_first_message_only(rig: ChatRig) -> None:
 async def test_queue_position_is_reported_as_it_moves(rig: ChatRig) -> None:
     first, second, third = [await rig.conversation() for _ in range(3)]
     rig.engine.script(paced=True)
+    rig.engine.script(paced=True)
     stream_a = rig.send(first)
     assert isinstance(await next_event(stream_a), Queued)
     await eventually(lambda: rig.engine.running is not None, "the first request runs")
@@ -102,16 +103,17 @@ async def test_queue_position_is_reported_as_it_moves(rig: ChatRig) -> None:
     b0, c0 = await next_event(stream_b), await next_event(stream_c)
     assert isinstance(b0, Queued)
     assert isinstance(c0, Queued)
-    assert (b0.position, c0.position) == (0, 1)
+    assert (b0.position, c0.position) == (1, 2)  # the running request counts
 
     rig.engine.handles[0].allow(10)
     assert isinstance((await drain(stream_a))[-1], Completed)
-    rest_c = await drain(stream_c)
-    moved = rest_c[0]
-    assert isinstance(moved, Queued)
-    assert (moved.position, moved.assistant_message_id) == (0, c0.assistant_message_id)
-    assert isinstance(rest_c[-1], Completed)
+    assert await next_event(stream_b) == Queued(b0.user_message, b0.assistant_message_id, 0)
+    assert await next_event(stream_c) == Queued(c0.user_message, c0.assistant_message_id, 1)
+    rig.engine.handles[1].allow(10)
     assert isinstance((await drain(stream_b))[-1], Completed)
+    rest_c = await drain(stream_c)
+    assert [e.position for e in rest_c if isinstance(e, Queued)] == [0]
+    assert isinstance(rest_c[-1], Completed)
 
 
 async def test_engine_error_saves_failed_reply_and_worker_keeps_serving(rig: ChatRig) -> None:

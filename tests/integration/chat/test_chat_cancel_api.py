@@ -1,0 +1,145 @@
+"""Stopping replies over the real server: closing the socket, unsubscribing,
+cancelGeneration, and the busy/queue-full refusals a running reply causes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from tests.integration.chat.live import (
+    EVENT_TIMEOUT_S,
+    LONG,
+    Http,
+    Server,
+    connect,
+    new_user,
+    streamed_text,
+)
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+SHORT = {"temperature": 0.0, "maxTokens": 8}
+
+
+async def stored_reply(http: Http, cid: str, status: str) -> dict[str, Any]:
+    """The conversation's last message once it has this status (bounded wait)."""
+    async with asyncio.timeout(EVENT_TIMEOUT_S):
+        while True:
+            messages = await http.messages(cid)
+            if messages and messages[-1]["status"] == status:
+                return messages[-1]
+            await asyncio.sleep(0.1)
+
+
+async def test_closing_the_socket_keeps_the_partial_reply(chat_server: Server) -> None:
+    user = new_user()
+    http = Http(chat_server, user)
+    cid = await http.create_conversation()
+    async with connect(chat_server, user) as ws:
+        op = await ws.send_message(cid, LONG["text"], LONG["options"])
+        events = await ws.until(op, "TokenDelta")
+        events += [await ws.event(op), await ws.event(op)]
+    # The socket is closed mid-stream.
+    reply = await stored_reply(http, cid, "CANCELLED")
+    assert reply["finishReason"] == "cancelled"
+    assert reply["text"].startswith(streamed_text(events))
+    assert len(reply["text"]) < 600  # far from the 400 tokens it was asked for
+
+    # The worker is free at once: the next request on the conversation completes.
+    async with connect(chat_server, user) as ws:
+        done = (await ws.stream(await ws.send_message(cid, "Say hi.", SHORT)))[-1]
+    assert done["__typename"] == "MessageCompleted", done
+    assert done["message"]["status"] == "COMPLETE"
+
+
+async def test_unsubscribing_keeps_the_partial_reply(chat_server: Server) -> None:
+    user = new_user()
+    http = Http(chat_server, user)
+    cid = await http.create_conversation()
+    async with connect(chat_server, user) as ws:
+        op = await ws.send_message(cid, LONG["text"], LONG["options"])
+        events = await ws.until(op, "TokenDelta")
+        await ws.complete(op)
+        reply = await stored_reply(http, cid, "CANCELLED")
+        assert reply["text"].startswith(streamed_text(events))
+        # The same socket goes on working.
+        done = (await ws.stream(await ws.send_message(cid, "Say hi.", SHORT)))[-1]
+        assert done["__typename"] == "MessageCompleted", done
+
+
+async def test_cancel_generation_by_the_owner_only(chat_server: Server) -> None:
+    user = new_user()
+    http = Http(chat_server, user)
+    cid = await http.create_conversation()
+    async with connect(chat_server, user) as ws:
+        op = await ws.send_message(cid, LONG["text"], LONG["options"])
+        events = await ws.until(op, "TokenDelta")
+        reply_id = events[0]["assistantMessageId"]
+
+        stranger = await Http(chat_server, new_user()).cancel(reply_id)
+        assert [e["extensions"]["code"] for e in stranger["errors"]] == ["NOT_FOUND"]
+        assert await http.data(
+            "mutation($id: ID!) { cancelGeneration(messageId: $id) }", id=reply_id
+        ) == {"cancelGeneration": True}
+
+        rest = await ws.stream(op)
+    done = rest[-1]
+    assert done["__typename"] == "MessageCompleted", done
+    message = done["message"]
+    assert (message["id"], message["status"], message["finishReason"]) == (
+        reply_id,
+        "CANCELLED",
+        "cancelled",
+    )
+    assert message["text"] == streamed_text(events + rest)
+    assert (await http.messages(cid))[-1]["text"] == message["text"]
+    again = await http.data("mutation($id: ID!) { cancelGeneration(messageId: $id) }", id=reply_id)
+    assert again == {"cancelGeneration": False}
+
+
+async def test_a_second_message_while_replying_is_busy(chat_server: Server) -> None:
+    user = new_user()
+    http = Http(chat_server, user)
+    cid = await http.create_conversation()
+    async with connect(chat_server, user) as ws, connect(chat_server, user) as other:
+        op = await ws.send_message(cid, LONG["text"], LONG["options"])
+        reply_id = (await ws.until(op, "TokenDelta"))[0]["assistantMessageId"]
+        refused = await other.stream(await other.send_message(cid, "Me too", SHORT))
+        assert [e["__typename"] for e in refused] == ["MessageFailed"]
+        assert (refused[0]["code"], refused[0]["retryable"]) == ("CONVERSATION_BUSY", True)
+        assert refused[0]["assistantMessage"] is None
+        await http.cancel(reply_id)
+        assert (await ws.stream(op))[-1]["__typename"] == "MessageCompleted"
+    stored = await http.messages(cid)
+    assert [(m["role"], m["status"]) for m in stored] == [
+        ("USER", "COMPLETE"),
+        ("ASSISTANT", "CANCELLED"),
+    ]
+    assert stored[0]["text"] == LONG["text"]
+
+
+async def test_a_full_queue_is_refused_and_writes_nothing(chat_server: Server) -> None:
+    # The server's queue holds one waiting request besides the running one.
+    user = new_user()
+    http = Http(chat_server, user)
+    running, waiting, refused_cid = [await http.create_conversation() for _ in range(3)]
+    async with connect(chat_server, user) as ws:
+        op_running = await ws.send_message(running, LONG["text"], LONG["options"])
+        running_id = (await ws.until(op_running, "TokenDelta"))[0]["assistantMessageId"]
+        op_waiting = await ws.send_message(waiting, LONG["text"], LONG["options"])
+        queued = await ws.event(op_waiting)
+        assert queued["__typename"] == "MessageQueued"
+        assert queued["position"] == 1  # one ahead: the running request
+
+        refused = await ws.stream(await ws.send_message(refused_cid, "Hello?", SHORT))
+        assert [e["__typename"] for e in refused] == ["MessageFailed"]
+        assert (refused[0]["code"], refused[0]["retryable"]) == ("QUEUE_FULL", True)
+        assert await http.messages(refused_cid) == []
+
+        # A request cancelled while queued never reaches the model: empty, CANCELLED.
+        await http.cancel(queued["assistantMessageId"])
+        waited = (await ws.stream(op_waiting))[-1]
+        assert (waited["message"]["status"], waited["message"]["text"]) == ("CANCELLED", "")
+        await http.cancel(running_id)
+        assert (await ws.stream(op_running))[-1]["message"]["status"] == "CANCELLED"
