@@ -1,0 +1,65 @@
+"""A server killed mid-reply loses nothing the user sent: after a restart the user's
+message is intact and the reply is FAILED/interrupted, and the conversation works on."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from tests.integration.chat.live import (
+    DEFAULT_MODEL_PATH,
+    LONG,
+    Http,
+    Server,
+    connect,
+    new_user,
+    streamed_text,
+)
+
+pytestmark = [
+    pytest.mark.model,
+    pytest.mark.slow,
+    pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason="default model not fetched"),
+]
+
+
+async def test_kill_mid_stream_then_restart(tmp_path: Path) -> None:
+    database, log = tmp_path / "kill.db", tmp_path / "server.log"
+    user = new_user()
+    server = Server(database=database, log=log).start()
+    try:
+        http = Http(server, user)
+        cid = await http.create_conversation()
+        async with connect(server, user) as ws:
+            op = await ws.send_message(cid, LONG["text"], LONG["options"])
+            events = await ws.until(op, "TokenDelta")
+            events.append(await ws.event(op))
+            assert streamed_text(events)
+            assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+    finally:
+        if server.process is not None:
+            server.stop(signal.SIGKILL)
+
+    restarted = Server(database=database, log=log).start()
+    try:
+        http = Http(restarted, user)
+        user_message, reply = await http.messages(cid)
+        assert (user_message["role"], user_message["status"], user_message["text"]) == (
+            "USER",
+            "COMPLETE",
+            LONG["text"],
+        )
+        assert (reply["role"], reply["status"], reply["finishReason"]) == (
+            "ASSISTANT",
+            "FAILED",
+            "interrupted",
+        )
+        assert "marked 1 interrupted replies as FAILED" in restarted.tail(200)
+
+        async with connect(restarted, user) as ws:
+            done = (await ws.stream(await ws.send_message(cid, "Hi again.", {"maxTokens": 8})))[-1]
+        assert done["__typename"] == "MessageCompleted", done
+        assert done["message"]["status"] == "COMPLETE"
+    finally:
+        restarted.stop()
