@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from tests.integration.chat.live import (
     DEFAULT_MODEL_PATH,
-    LONG,
+    LONG_OPTIONS,
+    LONG_TEXT,
     Http,
     Server,
     connect,
@@ -32,7 +33,7 @@ async def test_kill_mid_stream_then_restart(tmp_path: Path) -> None:
         http = Http(server, user)
         cid = await http.create_conversation()
         async with connect(server, user) as ws:
-            op = await ws.send_message(cid, LONG["text"], LONG["options"])
+            op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
             events = await ws.until(op, "TokenDelta")
             events.append(await ws.event(op))
             assert streamed_text(events)
@@ -48,7 +49,7 @@ async def test_kill_mid_stream_then_restart(tmp_path: Path) -> None:
         assert (user_message["role"], user_message["status"], user_message["text"]) == (
             "USER",
             "COMPLETE",
-            LONG["text"],
+            LONG_TEXT,
         )
         assert (reply["role"], reply["status"], reply["finishReason"]) == (
             "ASSISTANT",

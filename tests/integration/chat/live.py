@@ -60,10 +60,8 @@ query Messages($id: ID!) {
 }
 """
 # Greedy decoding of this prompt runs to max_tokens: a reply long enough to interrupt.
-LONG = {
-    "text": "Count from 1 to 300, separated by commas.",
-    "options": {"temperature": 0.0, "maxTokens": 400},
-}
+LONG_TEXT = "Count from 1 to 300, separated by commas."
+LONG_OPTIONS: dict[str, Any] = {"temperature": 0.0, "maxTokens": 400}
 
 
 def free_port() -> int:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from tests.integration.chat.live import (
     EVENT_TIMEOUT_S,
-    LONG,
+    LONG_OPTIONS,
+    LONG_TEXT,
     Http,
     Server,
     connect,
@@ -37,7 +38,7 @@ async def test_closing_the_socket_keeps_the_partial_reply(chat_server: Server) -
     http = Http(chat_server, user)
     cid = await http.create_conversation()
     async with connect(chat_server, user) as ws:
-        op = await ws.send_message(cid, LONG["text"], LONG["options"])
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
         events = await ws.until(op, "TokenDelta")
         events += [await ws.event(op), await ws.event(op)]
     # The socket is closed mid-stream.
@@ -58,7 +59,7 @@ async def test_unsubscribing_keeps_the_partial_reply(chat_server: Server) -> Non
     http = Http(chat_server, user)
     cid = await http.create_conversation()
     async with connect(chat_server, user) as ws:
-        op = await ws.send_message(cid, LONG["text"], LONG["options"])
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
         events = await ws.until(op, "TokenDelta")
         await ws.complete(op)
         reply = await stored_reply(http, cid, "CANCELLED")
@@ -73,7 +74,7 @@ async def test_cancel_generation_by_the_owner_only(chat_server: Server) -> None:
     http = Http(chat_server, user)
     cid = await http.create_conversation()
     async with connect(chat_server, user) as ws:
-        op = await ws.send_message(cid, LONG["text"], LONG["options"])
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
         events = await ws.until(op, "TokenDelta")
         reply_id = events[0]["assistantMessageId"]
 
@@ -103,7 +104,7 @@ async def test_a_second_message_while_replying_is_busy(chat_server: Server) -> N
     http = Http(chat_server, user)
     cid = await http.create_conversation()
     async with connect(chat_server, user) as ws, connect(chat_server, user) as other:
-        op = await ws.send_message(cid, LONG["text"], LONG["options"])
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
         reply_id = (await ws.until(op, "TokenDelta"))[0]["assistantMessageId"]
         refused = await other.stream(await other.send_message(cid, "Me too", SHORT))
         assert [e["__typename"] for e in refused] == ["MessageFailed"]
@@ -116,7 +117,7 @@ async def test_a_second_message_while_replying_is_busy(chat_server: Server) -> N
         ("USER", "COMPLETE"),
         ("ASSISTANT", "CANCELLED"),
     ]
-    assert stored[0]["text"] == LONG["text"]
+    assert stored[0]["text"] == LONG_TEXT
 
 
 async def test_a_full_queue_is_refused_and_writes_nothing(chat_server: Server) -> None:
@@ -125,9 +126,9 @@ async def test_a_full_queue_is_refused_and_writes_nothing(chat_server: Server) -
     http = Http(chat_server, user)
     running, waiting, refused_cid = [await http.create_conversation() for _ in range(3)]
     async with connect(chat_server, user) as ws:
-        op_running = await ws.send_message(running, LONG["text"], LONG["options"])
+        op_running = await ws.send_message(running, LONG_TEXT, LONG_OPTIONS)
         running_id = (await ws.until(op_running, "TokenDelta"))[0]["assistantMessageId"]
-        op_waiting = await ws.send_message(waiting, LONG["text"], LONG["options"])
+        op_waiting = await ws.send_message(waiting, LONG_TEXT, LONG_OPTIONS)
         queued = await ws.event(op_waiting)
         assert queued["__typename"] == "MessageQueued"
         assert queued["position"] == 1  # one ahead: the running request
