@@ -1,5 +1,6 @@
-"""A server killed mid-reply loses nothing the user sent: after a restart the user's
-message is intact and the reply is FAILED/interrupted, and the conversation works on."""
+"""A server stopped mid-reply loses nothing the user sent. Killed: after a restart the
+user's message is intact, the reply FAILED/interrupted, and the conversation works on.
+Stopped gracefully (SIGTERM): the partial reply is saved as CANCELLED."""
 
 from __future__ import annotations
 
@@ -62,5 +63,30 @@ async def test_kill_mid_stream_then_restart(tmp_path: Path) -> None:
             done = (await ws.stream(await ws.send_message(cid, "Hi again.", {"maxTokens": 8})))[-1]
         assert done["__typename"] == "MessageCompleted", done
         assert done["message"]["status"] == "COMPLETE"
+    finally:
+        restarted.stop()
+
+
+async def test_graceful_stop_mid_stream_keeps_the_partial_reply(tmp_path: Path) -> None:
+    database, log = tmp_path / "stop.db", tmp_path / "server.log"
+    user = new_user()
+    server = Server(database=database, log=log).start()
+    try:
+        http = Http(server, user)
+        cid = await http.create_conversation()
+        async with connect(server, user) as ws:
+            op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+            events = await ws.until(op, "TokenDelta")
+            server.stop(signal.SIGTERM)
+    finally:
+        if server.process is not None:
+            server.stop(signal.SIGKILL)
+
+    restarted = Server(database=database, log=log).start()
+    try:
+        user_message, reply = await Http(restarted, user).messages(cid)
+        assert (user_message["status"], user_message["text"]) == ("COMPLETE", LONG_TEXT)
+        assert (reply["status"], reply["finishReason"]) == ("CANCELLED", "cancelled")
+        assert reply["text"].startswith(streamed_text(events))
     finally:
         restarted.stop()
