@@ -8,7 +8,9 @@ and the server/raw ratios (median and spread over the rounds).
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 import httpx
 
 from bench.client import StreamTiming, WsSession, create_conversation, graphql_http
-from bench.common import Result, ms, spread
+from bench.common import Result, ms, spread, utc_stamp
+from bench.profile import CpuMeter, PySpy, summarize
 from bench.raw import RawModel, RawTiming
 from bench.server import ServerProcess
 from llamaql.settings import Settings
@@ -92,21 +95,57 @@ def _ratio(top: float | None, bottom: float | None) -> float | None:
     return None if not top or not bottom else round(top / bottom, 4)
 
 
-async def _server_round(
-    ws: WsSession,
-    http: httpx.AsyncClient,
-    server: ServerProcess,
-    text: str,
-    params: StreamParams,
-) -> StreamTiming:
-    conversation = await create_conversation(http, server.http_url, ws.user, "bench stream")
-    return await ws.send_message(conversation, text, sampling(params))
+class _Rounds:
+    """Alternates raw and server generations, metering each side's CPU when measured."""
+
+    def __init__(
+        self,
+        raw: RawModel,
+        server: ServerProcess,
+        http: httpx.AsyncClient,
+        ws: WsSession,
+        params: StreamParams,
+        tokens: list[int],
+    ) -> None:
+        self.raw, self.server, self.http, self.ws = raw, server, http, ws
+        self.params, self.tokens = params, tokens
+        self.raw_cpu, self.server_cpu = CpuMeter(os.getpid()), CpuMeter(server.pid)
+        self.profile: dict[str, Any] | None = None
+
+    async def raw_side(self, measured: bool) -> RawTiming:
+        p = self.params
+        with self.raw_cpu if measured else nullcontext():
+            return await asyncio.to_thread(self.raw.generate, self.tokens, p.max_tokens, p.seed)
+
+    async def server_side(self, measured: bool) -> StreamTiming:
+        url, user = self.server.http_url, self.ws.user
+        conversation = await create_conversation(self.http, url, user, "bench stream")
+        with self.server_cpu if measured else nullcontext():
+            return await self.ws.send_message(conversation, STREAM_PROMPT, sampling(self.params))
+
+    async def run(self) -> list[dict[str, Any]]:
+        p, rows = self.params, []
+        spy: PySpy | None = None
+        for index in range(p.warmup_rounds + p.rounds):
+            measured = index >= p.warmup_rounds
+            if measured and spy is None and p.profile_dir is not None:
+                spy = PySpy(self.server.pid, p.profile_dir / f"serve-pyspy-{utc_stamp()}.txt")
+                await spy.start()
+            raw_first = index % 2 == 0
+            a = await self.raw_side(measured) if raw_first else None
+            b = await self.server_side(measured)
+            a = a or await self.raw_side(measured)
+            rows.append(_row(index, p, raw_first, a, b))
+        if spy is not None:
+            await spy.stop()
+            self.profile = {"file": str(spy.output), "threads": summarize(spy.output)}
+        return rows
 
 
 async def run(settings: Settings, params: StreamParams) -> Result:
-    result = Result("stream_vs_raw", params={**asdict(params), "prompt": STREAM_PROMPT})
+    described = {**asdict(params), "profile_dir": str(params.profile_dir or "") or None}
+    result = Result("stream_vs_raw", params={**described, "prompt": STREAM_PROMPT})
     raw = await asyncio.to_thread(RawModel.load, settings)
-    rows: list[dict[str, Any]] = []
     try:
         async with (
             ServerProcess(settings) as server,
@@ -116,22 +155,21 @@ async def run(settings: Settings, params: StreamParams) -> Result:
             model = await graphql_http(http, server.http_url, ws.user, MODEL_QUERY)
             result.params["server_model"] = model["model"]
             result.params["raw_model"] = raw.describe()
-            for index in range(params.warmup_rounds + params.rounds):
-                tokens = raw.prompt_tokens(settings.system_prompt, STREAM_PROMPT)
-                raw_first = index % 2 == 0
-                if raw_first:
-                    a = await asyncio.to_thread(
-                        raw.generate, tokens, params.max_tokens, params.seed
-                    )
-                b = await _server_round(ws, http, server, STREAM_PROMPT, params)
-                if not raw_first:
-                    a = await asyncio.to_thread(
-                        raw.generate, tokens, params.max_tokens, params.seed
-                    )
-                rows.append(_row(index, params, raw_first, a, b))
+            tokens = raw.prompt_tokens(settings.system_prompt, STREAM_PROMPT)
+            rounds = _Rounds(raw, server, http, ws, params, tokens)
+            rows = await rounds.run()
     finally:
         raw.close()
     result.figures = _figures(rows)
+    tokens_made = sum(row["raw"]["completion_tokens"] for row in rows if not row["warmup"])
+    result.figures["cpu"] = {
+        "raw": rounds.raw_cpu.report(tokens_made),
+        "server": rounds.server_cpu.report(
+            sum(row["server"]["completion_tokens"] for row in rows if not row["warmup"])
+        ),
+    }
+    if rounds.profile is not None:
+        result.figures["profile"] = rounds.profile
     result.summary = _summary(result.figures)
     return result
 

@@ -1,0 +1,95 @@
+"""Every benchmark at its smallest size, through `python -m bench --smoke`, so that the
+suite cannot rot as the server changes. No timing is asserted: only that each benchmark
+ran against a live server and reported what it measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llamaql.settings import DEFAULT_MODEL_FILE
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+MODEL = REPO_ROOT / "models" / DEFAULT_MODEL_FILE
+SMOKE_TIMEOUT_S = 600
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.model,
+    pytest.mark.skipif(not MODEL.is_file(), reason=f"{MODEL} missing: run `make model`"),
+]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench-results")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LLAMAQL_")}
+    env["LLAMAQL_MODEL_PATH"] = str(MODEL)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--results-dir", str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT_S,
+        check=False,
+    )
+    assert run.returncode == 0, f"python -m bench --smoke failed:\n{run.stderr[-4000:]}"
+    names = ("stream_vs_raw", "concurrency", "turns", "api_overhead")
+    docs = {name: json.loads((out / f"{name}.json").read_text()) for name in names}
+    for name, doc in docs.items():
+        assert doc["summary"] in run.stdout, f"{name}'s summary line was not printed"
+    return docs
+
+
+def test_every_result_names_the_machine_and_model(results: dict[str, dict[str, Any]]) -> None:
+    for doc in results.values():
+        machine = doc["machine"]
+        assert machine["cpu"]
+        assert machine["usable_cores"] >= 1
+        assert machine["model"]["file"] == DEFAULT_MODEL_FILE
+        assert "n_threads" in machine["settings"]
+
+
+def test_stream_and_raw_generate_the_same_token_count(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    figures = results["stream_vs_raw"]["figures"]
+    max_tokens = results["stream_vs_raw"]["params"]["max_tokens"]
+    assert figures["token_counts_match"]
+    for row in figures["rounds"]:
+        assert row["server"]["failed"] is None
+        assert row["server"]["completion_tokens"] == max_tokens
+        assert row["raw"]["completion_tokens"] == max_tokens
+    assert figures["raw"]["decode_tps"]["median"] is not None
+    assert figures["server"]["ttft_ms"]["median"] is not None
+
+
+def test_concurrency_levels_all_complete(results: dict[str, dict[str, Any]]) -> None:
+    levels = results["concurrency"]["figures"]["levels"]
+    assert [level["streams"] for level in levels] == [1, 2]
+    for level in levels:
+        assert level["completed"] + level["refused"] == level["streams"]
+        assert level["refused"] == 0  # the default queue holds two waiting requests
+        assert level["aggregate_tps"] is not None
+
+
+def test_turns_send_the_history(results: dict[str, dict[str, Any]]) -> None:
+    for mode in ("alone", "interleaved"):
+        turns = results["turns"]["figures"][mode]["turns"]
+        assert [turn["failed"] for turn in turns] == [None, None]
+        assert turns[1]["prompt_tokens"] > turns[0]["prompt_tokens"]
+        assert all(turn["evaluated_prompt_tokens"] is not None for turn in turns)
+
+
+def test_api_overhead_answers_every_request(results: dict[str, dict[str, Any]]) -> None:
+    figures = results["api_overhead"]["figures"]
+    assert figures["errors"] == 0
+    assert figures["requests"] == results["api_overhead"]["params"]["requests"]
+    assert figures["latency_ms"]["p95"] is not None
