@@ -178,6 +178,9 @@ class LlamaRuntime:
             if cancelled():
                 return None
             self._decode(tokens[start : start + self._batch_size])
+        # GPU backends decode asynchronously: wait, so prompt time is not billed to the
+        # first generated token.
+        llama_cpp.llama_synchronize(self._ctx)
         return keep
 
     def append(self, token: int) -> None:
