@@ -1,0 +1,210 @@
+"""In-memory repositories over a fake unit of work's pending view (see uow.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from llamaql.models import Conversation, Message, MessageKind, MessageStatus, utc_now
+
+if TYPE_CHECKING:
+    from tests.fakes.uow import FakeUnitOfWork
+
+_Row = TypeVar("_Row", Conversation, Message)
+
+
+def _copy(row: _Row) -> _Row:
+    # model_dump() copies nested JSON (options) too, so nothing is shared.
+    return type(row)(**row.model_dump())
+
+
+class FakeConversationRepository:
+    """ConversationRepository over a unit of work's pending view."""
+
+    def __init__(self, unit: FakeUnitOfWork) -> None:
+        self._unit = unit
+
+    def _owned(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
+        row = self._unit.pending.conversation(conversation_id)
+        return row if row is not None and row.user_id == user_id else None
+
+    async def create(
+        self,
+        *,
+        user_id: uuid.UUID,
+        title: str | None,
+        system_prompt: str | None,
+        options: dict[str, Any],
+    ) -> Conversation:
+        row = Conversation(
+            user_id=user_id, title=title, system_prompt=system_prompt, options=dict(options)
+        )
+        self._unit.pending.conversations[row.id] = row
+        return _copy(row)
+
+    async def get(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
+        row = self._owned(user_id, conversation_id)
+        return None if row is None else _copy(row)
+
+    async def get_for_update(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> Conversation | None:
+        row = self._owned(user_id, conversation_id)
+        if row is None:
+            return None
+        await self._unit.lock(conversation_id)
+        # Re-read: another unit may have committed while this one waited for the lock.
+        return await self.get(user_id=user_id, conversation_id=conversation_id)
+
+    async def list_page(
+        self, *, user_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> Sequence[Conversation]:
+        rows = [c for c in self._unit.pending.all_conversations() if c.user_id == user_id]
+        rows.sort(key=lambda c: (c.updated_at, c.id), reverse=True)
+        if after is not None:
+            rows = [c for c in rows if (c.updated_at, c.id) < after]
+        return [_copy(c) for c in rows[:limit]]
+
+    async def count(self, *, user_id: uuid.UUID) -> int:
+        return sum(1 for c in self._unit.pending.all_conversations() if c.user_id == user_id)
+
+    async def update(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, changes: dict[str, Any]
+    ) -> Conversation | None:
+        row = self._owned(user_id, conversation_id)
+        if row is None:
+            return None
+        unknown = set(changes) - set(Conversation.model_fields)
+        if unknown:
+            raise AttributeError(f"Conversation has no column(s) {sorted(unknown)}")
+        updated = _copy(row)
+        for name, value in changes.items():
+            setattr(updated, name, value)
+        updated.updated_at = utc_now()
+        self._unit.pending.conversations[conversation_id] = updated
+        return _copy(updated)
+
+    async def touch(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        await self.update(user_id=user_id, conversation_id=conversation_id, changes={})
+
+    async def delete(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+        if self._owned(user_id, conversation_id) is None:
+            return False
+        self._unit.pending.conversations[conversation_id] = None
+        for message in self._unit.pending.all_messages():
+            if message.conversation_id == conversation_id:
+                self._unit.pending.messages[message.id] = None
+        return True
+
+
+class FakeMessageRepository:
+    """MessageRepository over a unit of work's pending view."""
+
+    def __init__(self, unit: FakeUnitOfWork) -> None:
+        self._unit = unit
+
+    def _of(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> list[Message]:
+        rows = [
+            m
+            for m in self._unit.pending.all_messages()
+            if m.user_id == user_id and m.conversation_id == conversation_id
+        ]
+        return sorted(rows, key=lambda m: m.seq)
+
+    async def add(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        kind: MessageKind,
+        text: str,
+        status: MessageStatus,
+    ) -> Message:
+        conversation = self._unit.pending.conversation(conversation_id)
+        if conversation is None or conversation.user_id != user_id:
+            # The SQL repository fails on the foreign key / ownership check the same way.
+            raise LookupError(f"conversation {conversation_id} not found for this user")
+        existing = [
+            m.seq for m in self._unit.pending.all_messages() if m.conversation_id == conversation_id
+        ]
+        row = Message(
+            conversation_id=conversation_id,
+            user_id=user_id,
+            seq=max(existing, default=0) + 1,
+            kind=int(kind),
+            text=text,
+            status=status.value,
+        )
+        self._unit.pending.messages[row.id] = row
+        return _copy(row)
+
+    async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
+        row = self._unit.pending.message(message_id)
+        return _copy(row) if row is not None and row.user_id == user_id else None
+
+    async def list_page(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        limit: int,
+        after_seq: int | None,
+    ) -> Sequence[Message]:
+        rows = self._of(user_id, conversation_id)
+        if after_seq is not None:
+            rows = [m for m in rows if m.seq > after_seq]
+        return [_copy(m) for m in rows[:limit]]
+
+    async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
+        return len(self._of(user_id, conversation_id))
+
+    async def history(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Sequence[Message]:
+        keep = {MessageStatus.COMPLETE.value, MessageStatus.CANCELLED.value}
+        return [_copy(m) for m in self._of(user_id, conversation_id) if m.status in keep]
+
+    async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+        return any(
+            m.status == MessageStatus.GENERATING.value for m in self._of(user_id, conversation_id)
+        )
+
+    async def finish(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        status: MessageStatus,
+        finish_reason: str | None,
+        usage: dict[str, Any],
+        dropped_messages: int | None,
+    ) -> Message | None:
+        row = self._unit.pending.message(message_id)
+        if row is None or row.user_id != user_id:
+            return None
+        unknown = set(usage) - set(Message.model_fields)
+        if unknown:
+            raise AttributeError(f"Message has no usage column(s) {sorted(unknown)}")
+        updated = _copy(row)
+        updated.text = text
+        updated.status = status.value
+        updated.finish_reason = finish_reason
+        updated.dropped_messages = dropped_messages
+        for name, value in usage.items():
+            setattr(updated, name, value)
+        updated.updated_at = utc_now()
+        self._unit.pending.messages[message_id] = updated
+        return _copy(updated)
+
+    async def mark_interrupted(self) -> int:
+        marked = 0
+        for message in self._unit.pending.all_messages():
+            if message.status == MessageStatus.GENERATING.value:
+                updated = _copy(message)
+                updated.status = MessageStatus.FAILED.value
+                updated.finish_reason = "interrupted"
+                updated.updated_at = utc_now()
+                self._unit.pending.messages[message.id] = updated
+                marked += 1
+        return marked
