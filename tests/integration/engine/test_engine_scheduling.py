@@ -134,3 +134,19 @@ async def test_failing_request_does_not_kill_the_worker(engine: LlamaEngine, run
         await events_of(await submit(engine, FRANCE))
     result = result_of(await events_of(await submit(engine, FRANCE)))
     assert result.text == "The capital of France is Paris."
+
+
+async def test_preparing_prompts_while_the_worker_generates(engine: LlamaEngine) -> None:
+    # Tokenizing reads the vocabulary from other threads while the worker decodes.
+    questions = [
+        [ChatMessage("user", f"Question number {i}: why is the sky blue?")] for i in range(6)
+    ]
+    expected = [(await engine.prepare(q, LONG)).tokens for q in questions]
+    busy = await submit(engine, COUNT)
+    stream = busy.events()
+    while not isinstance(await anext(stream), TextPiece):
+        pass  # generation is under way
+    prepared = await asyncio.gather(*(engine.prepare(q, LONG) for q in questions))
+    assert [p.tokens for p in prepared] == expected
+    busy.cancel()
+    assert result_of([event async for event in stream]).finish_reason == "cancelled"
