@@ -1,0 +1,106 @@
+"""`python -m bench.report [RESULTS_DIR]`: the latest results as the Markdown table that
+bench/results/README.md keeps (machine line first), printed to stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.common import DEFAULT_RESULTS_DIR
+
+
+def _load(results_dir: Path, name: str) -> dict[str, Any] | None:
+    path = results_dir / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def machine_line(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    settings = m["settings"]
+    backend = "GPU-capable build" if m.get("gpu_offload") else "CPU build"
+    return (
+        f"{m['cpu']}, {m['usable_cores']} usable cores, {m['os']}, Python {m['python']}, "
+        f"llama-cpp-python {m.get('llama_cpp_python')} ({backend}), model {m['model']['file']}, "
+        f"threads {settings['n_threads'] or 'all'}, batch {settings['n_batch']}, "
+        f"use_extra_bufts {settings['use_extra_bufts']}; load average at start "
+        f"{m['loadavg_start'][0]:.2f}; commit {m.get('git_commit')}; {doc['started_at']}"
+    )
+
+
+def _stream_rows(doc: dict[str, Any]) -> list[str]:
+    f = doc["figures"]
+    raw, server = f["raw"], f["server"]
+
+    def cell(s: dict[str, Any]) -> str:
+        return f"{s['median']} ({s['min']}-{s['max']})"
+
+    decode_ratio = f["decode_ratio_server_over_raw"]["median"]
+    ttft_ratio = f["ttft_ratio_server_over_raw"]["median"]
+    return [
+        f"| stream vs raw | decode tok/s, median (min-max) | raw {cell(raw['decode_tps'])}; "
+        f"server {cell(server['decode_tps'])}; server/raw {decode_ratio} |",
+        f"| stream vs raw | TTFT ms, median (min-max) | raw {cell(raw['ttft_ms'])}; "
+        f"server {cell(server['ttft_ms'])}; server/raw {ttft_ratio} |",
+    ]
+
+
+def _concurrency_rows(doc: dict[str, Any]) -> list[str]:
+    return [
+        f"| concurrency N={lv['streams']} | aggregate tok/s; TTFT p50/p95 ms; gap p50/p95 ms; "
+        f"refused | {lv['aggregate_tps']}; {lv['ttft_ms']['p50']}/{lv['ttft_ms']['p95']}; "
+        f"{lv['inter_token_gap_ms']['p50']}/{lv['inter_token_gap_ms']['p95']}; {lv['refused']} |"
+        for lv in doc["figures"]["levels"]
+    ]
+
+
+def _turns_rows(doc: dict[str, Any]) -> list[str]:
+    rows = []
+    for mode in ("alone", "interleaved"):
+        turns = doc["figures"][mode]["turns"]
+        evaluated = "/".join(str(t["evaluated_prompt_tokens"]) for t in turns)
+        ttft = "/".join(f"{t['ttft_ms']:.0f}" for t in turns if t["ttft_ms"] is not None)
+        rows.append(
+            f"| turns ({mode}) | prompt tokens evaluated per turn; TTFT ms per turn | "
+            f"{evaluated}; {ttft} |"
+        )
+    return rows
+
+
+def _api_rows(doc: dict[str, Any]) -> list[str]:
+    f, p = doc["figures"], doc["params"]
+    return [
+        f"| API overhead | conversations(first: {p['page']}) on {p['conversations']} rows, "
+        f"c={p['concurrency']}: req/s; p50/p95 ms; errors | {f['requests_per_s']}; "
+        f"{f['latency_ms']['p50']}/{f['latency_ms']['p95']}; {f['errors']} |"
+    ]
+
+
+def render(results_dir: Path) -> str:
+    parts = [
+        ("stream_vs_raw", _stream_rows),
+        ("concurrency", _concurrency_rows),
+        ("turns", _turns_rows),
+        ("api_overhead", _api_rows),
+    ]
+    docs = {name: _load(results_dir, name) for name, _ in parts}
+    first = next((doc for doc in docs.values() if doc is not None), None)
+    if first is None:
+        return f"no results in {results_dir}"
+    lines = [f"Machine: {machine_line(first)}", "", "| benchmark | figure | value |"]
+    lines.append("|---|---|---|")
+    for name, rows in parts:
+        doc = docs[name]
+        if doc is not None:
+            lines += rows(doc)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    print(render(Path(args[0]) if args else DEFAULT_RESULTS_DIR))
+
+
+if __name__ == "__main__":
+    main()
