@@ -122,6 +122,13 @@ class Generation:
         if message is None:
             # The conversation was deleted while its reply was being generated.
             return Failed("NOT_FOUND", "the conversation was deleted", False)
+        logger.info(
+            "reply %s %s (%s, %d completion tokens)",
+            self.assistant_message_id,
+            status.value,
+            reason,
+            message.completion_tokens or 0,
+        )
         if status is MessageStatus.FAILED:
             if error is None:
                 logger.error("generation %s ended without a result", self.assistant_message_id)

@@ -7,9 +7,7 @@ sendMessage. Waits are bounded but generous: the test machines are small and sha
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -17,40 +15,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
-import websockets
-from websockets.asyncio.client import ClientConnection
+from tests.integration.chat.gqlws import EVENT_TIMEOUT_S, Socket
 
 from llamaql.settings import DEFAULT_MODEL_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_MODEL_PATH = REPO_ROOT / "models" / DEFAULT_MODEL_FILE
 START_TIMEOUT_S = 180.0
-EVENT_TIMEOUT_S = 180.0
-TERMINAL = frozenset({"MessageCompleted", "MessageFailed"})
 
-SEND = """
-subscription Send($conversationId: ID!, $text: String!, $options: GenerationOptionsInput) {
-  sendMessage(conversationId: $conversationId, text: $text, options: $options) {
-    __typename
-    ... on MessageQueued { userMessage { id text role status } assistantMessageId position }
-    ... on TokenDelta { messageId text }
-    ... on MessageCompleted { message { ...Reply } }
-    ... on MessageFailed { code reason retryable assistantMessage { ...Reply } }
-  }
-}
-fragment Reply on Message {
-  id role status text finishReason
-  usage { promptTokens completionTokens }
-}
-"""
 MESSAGES = """
 query Messages($id: ID!) {
   conversation(id: $id) {
@@ -171,93 +148,6 @@ class Http:
         return await self.post(
             "mutation($id: ID!) { cancelGeneration(messageId: $id) }", id=message_id
         )
-
-
-class Socket:
-    """One graphql-transport-ws connection; events are kept per operation id."""
-
-    def __init__(self, url: str, init_payload: Mapping[str, Any] | None) -> None:
-        self.url = url
-        self.init_payload = init_payload
-        self.connection: ClientConnection | None = None
-        self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self._next_id = 0
-
-    async def __aenter__(self) -> Self:
-        self.connection = await websockets.connect(
-            self.url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
-        )
-        message: dict[str, Any] = {"type": "connection_init"}
-        if self.init_payload is not None:
-            message["payload"] = dict(self.init_payload)
-        await self._send(message)
-        ack = await self._recv()
-        assert ack["type"] == "connection_ack", ack
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self.connection is not None:
-            await self.connection.close()
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        assert self.connection is not None
-        await self.connection.send(json.dumps(message))
-
-    async def _recv(self) -> dict[str, Any]:
-        assert self.connection is not None
-        while True:
-            raw = await asyncio.wait_for(self.connection.recv(), EVENT_TIMEOUT_S)
-            message: dict[str, Any] = json.loads(raw)
-            if message["type"] == "ping":
-                await self._send({"type": "pong"})
-                continue
-            return message
-
-    async def send_message(
-        self, conversation_id: str, text: str, options: dict[str, Any] | None = None
-    ) -> str:
-        """Start a sendMessage subscription; returns its operation id."""
-        self._next_id += 1
-        op_id = str(self._next_id)
-        variables = {"conversationId": conversation_id, "text": text, "options": options}
-        await self._send(
-            {"type": "subscribe", "id": op_id, "payload": {"query": SEND, "variables": variables}}
-        )
-        return op_id
-
-    async def complete(self, op_id: str) -> None:
-        """The client's `complete`: unsubscribe (the server cancels the reply)."""
-        await self._send({"type": "complete", "id": op_id})
-
-    async def event(self, op_id: str) -> dict[str, Any]:
-        """The operation's next ChatEvent (its data.sendMessage)."""
-        while not self._pending[op_id]:
-            message = await self._recv()
-            self._pending[message.get("id", "")].append(message)
-        message = self._pending[op_id].pop(0)
-        assert message["type"] == "next", message
-        assert "errors" not in message["payload"], message
-        event: dict[str, Any] = message["payload"]["data"]["sendMessage"]
-        return event
-
-    async def until(self, op_id: str, typename: str) -> list[dict[str, Any]]:
-        """Events up to and including the first of this type (or a terminal one)."""
-        events = [await self.event(op_id)]
-        while events[-1]["__typename"] not in {typename, *TERMINAL}:
-            events.append(await self.event(op_id))
-        return events
-
-    async def stream(self, op_id: str) -> list[dict[str, Any]]:
-        """Every event up to the terminal one."""
-        return await self.until(op_id, "MessageCompleted")
 
 
 def connect(server: Server, user: str | None) -> Socket:

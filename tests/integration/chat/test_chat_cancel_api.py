@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from tests.integration.chat.gqlws import EVENT_TIMEOUT_S
 from tests.integration.chat.live import (
-    EVENT_TIMEOUT_S,
     LONG_OPTIONS,
     LONG_TEXT,
     Http,
