@@ -14,6 +14,8 @@ MIN_REPLY_TOKENS = 16
 
 @dataclass(frozen=True, slots=True)
 class FittedPrompt:
+    """The rendered prompt that fits, how many messages were dropped, and the reply room."""
+
     text: str
     tokens: tuple[int, ...]
     dropped_messages: int

@@ -19,6 +19,8 @@ _DEVICE_TYPES = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel"}
 
 @dataclass(frozen=True, slots=True)
 class Device:
+    """One ggml backend device."""
+
     name: str  # e.g. "Vulkan0", "CPU"
     description: str  # e.g. "NVIDIA H200", "llvmpipe (LLVM 15.0.6, 256 bits)"
     kind: str  # cpu / gpu / igpu / accel
