@@ -77,6 +77,7 @@ class StreamTiming:
     """One `sendMessage` as the client saw it; times are `time.perf_counter()` seconds."""
 
     sent_at: float
+    queued_at: float | None = None  # MessageQueued: checks, prompt and first writes done
     delta_times: list[float] = field(default_factory=list)
     text: str = ""
     finished_at: float | None = None
@@ -87,6 +88,10 @@ class StreamTiming:
     @property
     def ttft_s(self) -> float | None:
         return self.delta_times[0] - self.sent_at if self.delta_times else None
+
+    @property
+    def queued_s(self) -> float | None:
+        return self.queued_at - self.sent_at if self.queued_at is not None else None
 
     @property
     def completion_tokens(self) -> int:
@@ -188,7 +193,9 @@ def _record(timing: StreamTiming, payload: dict[str, Any], now: float) -> bool:
         return True
     event = payload["data"]["sendMessage"]
     kind = event["__typename"]
-    if kind == "TokenDelta":
+    if kind == "MessageQueued" and timing.queued_at is None:
+        timing.queued_at = now
+    elif kind == "TokenDelta":
         timing.delta_times.append(now)
         timing.text += event["text"]
     elif kind == "MessageCompleted":

@@ -78,11 +78,20 @@ class CpuMeter:
 class PySpy:
     """`py-spy record --format raw` on a running process until stop()."""
 
-    def __init__(self, pid: int, output: Path, *, rate: int = 200, gil_only: bool = False) -> None:
+    def __init__(
+        self,
+        pid: int,
+        output: Path,
+        *,
+        rate: int = 200,
+        gil_only: bool = False,
+        idle: bool = False,
+    ) -> None:
         self.pid = pid
         self.output = output
         self.rate = rate
         self.gil_only = gil_only
+        self.idle = idle
         self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -93,6 +102,7 @@ class PySpy:
         args = [exe, "record", "--pid", str(self.pid), "--format", "raw", "--output"]
         args += [str(self.output), "--rate", str(self.rate), "--threads"]
         args += ["--nolineno", "--nonblocking"] + (["--gil"] if self.gil_only else [])
+        args += ["--idle"] if self.idle else []
         self._proc = await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
         )

@@ -19,6 +19,7 @@ import httpx
 
 from bench.client import StreamTiming, WsSession, create_conversation, graphql_http
 from bench.common import Result, ms, spread, utc_stamp
+from bench.probe import ttft_probe
 from bench.profile import CpuMeter, PySpy, summarize
 from bench.raw import RawModel, RawTiming
 from bench.server import ServerProcess
@@ -61,6 +62,7 @@ def _server_row(timing: StreamTiming) -> dict[str, Any]:
     usage = timing.usage or {}
     return {
         "ttft_ms": _r(ms(timing.ttft_s)) if timing.ttft_s is not None else None,
+        "queued_ms": _r(ms(timing.queued_s)) if timing.queued_s is not None else None,
         "decode_tps": _r(timing.decode_tps()),
         "completion_tokens": timing.completion_tokens,
         "prompt_tokens": usage.get("promptTokens"),
@@ -146,6 +148,7 @@ async def run(settings: Settings, params: StreamParams) -> Result:
     described = {**asdict(params), "profile_dir": str(params.profile_dir or "") or None}
     result = Result("stream_vs_raw", params={**described, "prompt": STREAM_PROMPT})
     raw = await asyncio.to_thread(RawModel.load, settings)
+    probe: dict[str, Any] | None = None
     try:
         async with (
             ServerProcess(settings) as server,
@@ -158,6 +161,10 @@ async def run(settings: Settings, params: StreamParams) -> Result:
             tokens = raw.prompt_tokens(settings.system_prompt, STREAM_PROMPT)
             rounds = _Rounds(raw, server, http, ws, params, tokens)
             rows = await rounds.run()
+            if params.profile_dir is not None:
+                probe = await ttft_probe(
+                    server, http, ws, STREAM_PROMPT, requests=20, profile_dir=params.profile_dir
+                )
     finally:
         raw.close()
     result.figures = _figures(rows)
@@ -169,7 +176,7 @@ async def run(settings: Settings, params: StreamParams) -> Result:
         ),
     }
     if rounds.profile is not None:
-        result.figures["profile"] = rounds.profile
+        result.figures["profile"] = {"decode": rounds.profile, "ttft_probe": probe}
     result.summary = _summary(result.figures)
     return result
 
@@ -192,6 +199,9 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "server": {
             "decode_tps": spread(column("server", "decode_tps")),
             "ttft_ms": spread(column("server", "ttft_ms")),
+            "queued_ms": spread(column("server", "queued_ms")),
+            "engine_prompt_ms": spread(column("server", "server_reported_prompt_ms")),
+            "engine_tps": spread(column("server", "server_reported_tps")),
         },
         "decode_ratio_server_over_raw": spread(ratios["decode_ratio"]),
         "ttft_ratio_server_over_raw": spread(ratios["ttft_ratio"]),

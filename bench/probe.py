@@ -1,0 +1,51 @@
+"""The time-to-first-token probe run with --profile: a burst of one-token `sendMessage`
+requests on fresh conversations, with py-spy (idle frames included) on the server, so
+that the profile shows where the server spends the time before the first token rather
+than the decode loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.client import WsSession, create_conversation
+from bench.common import ms, spread, utc_stamp
+from bench.profile import PySpy, summarize
+from bench.server import ServerProcess
+
+
+async def ttft_probe(
+    server: ServerProcess,
+    http: httpx.AsyncClient,
+    ws: WsSession,
+    prompt: str,
+    *,
+    requests: int,
+    profile_dir: Path,
+) -> dict[str, Any]:
+    options = {"temperature": 0.0, "seed": 42, "maxTokens": 1}
+    conversations = [
+        await create_conversation(http, server.http_url, ws.user, f"probe {index}")
+        for index in range(requests)
+    ]
+    output = profile_dir / f"serve-pyspy-ttft-{utc_stamp()}.txt"
+    spy = PySpy(server.pid, output, idle=True)
+    await spy.start()
+    try:
+        timings = [await ws.send_message(c, prompt, options) for c in conversations]
+    finally:
+        await spy.stop()
+    queued = [ms(t.queued_s) for t in timings if t.queued_s is not None]
+    ttft = [ms(t.ttft_s) for t in timings if t.ttft_s is not None]
+    prompt_ms = [float(t.usage["promptMs"]) for t in timings if t.usage]
+    return {
+        "requests": requests,
+        "ttft_ms": spread(ttft),
+        "queued_ms": spread(queued),
+        "engine_prompt_ms": spread(prompt_ms),
+        "profile_file": str(output),
+        "threads": summarize(output),
+    }
