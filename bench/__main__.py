@@ -128,6 +128,13 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
 async def _run_one(name: str, runner: Runner, settings: Settings, results_dir: Path) -> bool:
     started = time.monotonic()
     machine = machine_info(settings)
+    if machine["loadavg_start"][0] > 0.5 * machine["usable_cores"]:
+        logger.warning(
+            "load average %.2f on %d cores: other work is running, %s's numbers will be noisy",
+            machine["loadavg_start"][0],
+            machine["usable_cores"],
+            name,
+        )
     stamp = utc_iso()
     logger.info("running %s ...", name)
     try:

@@ -47,5 +47,23 @@ async def ttft_probe(
         "queued_ms": spread(queued),
         "engine_prompt_ms": spread(prompt_ms),
         "profile_file": str(output),
-        "threads": summarize(output),
+        "threads": _per_request_ms(summarize(output), spy.rate, requests),
     }
+
+
+def _per_request_ms(threads: dict[str, Any], rate: int, requests: int) -> dict[str, Any]:
+    """Percent of samples -> milliseconds per request (wall time, idle frames included:
+    a waiting thread is sampled too)."""
+    out: dict[str, Any] = {}
+    for thread, summary in threads.items():
+        scale = summary["samples"] / rate * 1000.0 / requests / 100.0
+        out[thread] = {
+            "samples": summary["samples"],
+            "inclusive_ms_per_request": {
+                frame: round(pct * scale, 2) for frame, pct in summary["inclusive_pct"].items()
+            },
+            "self_ms_per_request": {
+                frame: round(pct * scale, 2) for frame, pct in summary["self_pct"].items()
+            },
+        }
+    return out

@@ -129,7 +129,20 @@ class PySpy:
         raise RuntimeError(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
 
 
-def summarize(path: Path, *, top: int = 12) -> dict[str, Any]:
+# Frames every sample of a thread passes through: they say nothing about where time goes.
+_STRUCTURAL = (
+    "Thread.",
+    "_bootstrap",
+    "<module>",
+    "main (llamaql/cli.py)",
+    "_serve (llamaql/cli.py)",
+    "run (uvicorn/main.py)",
+    "asyncio_run (",
+    "Server.run (uvicorn",
+)
+
+
+def summarize(path: Path, *, top: int = 16) -> dict[str, Any]:
     """Per thread: samples, top functions by inclusive and by self samples (percent of
     that thread's samples)."""
     per_thread: dict[str, Counter[str]] = defaultdict(Counter)
@@ -142,7 +155,11 @@ def summarize(path: Path, *, top: int = 12) -> dict[str, Any]:
         frames = stack.split(";")
         matches = [m for f in frames if (m := _THREAD.match(f))]
         thread = ":".join(filter(None, matches[0].groups())) if matches else "?"
-        calls = [f for f in frames if not _THREAD.match(f) and not f.startswith("process ")]
+        calls = [
+            f
+            for f in frames
+            if not _THREAD.match(f) and not f.startswith(("process ", *_STRUCTURAL))
+        ]
         count = int(count_text)
         samples[thread] += count
         for frame in set(calls):
