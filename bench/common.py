@@ -14,7 +14,7 @@ import platform
 import statistics
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,9 +185,7 @@ def write_result(result: Result, results_dir: Path) -> Path:
     return dated
 
 
-def finish(result: Result, started: float, loadavg_end: Mapping[str, Any] | None = None) -> None:
+def finish(result: Result, started: float) -> None:
     """Stamp duration and the end load average (high values mean a noisy machine)."""
     result.duration_s = time.monotonic() - started
     result.machine["loadavg_end"] = list(os.getloadavg())
-    if loadavg_end:
-        result.machine.update(loadavg_end)
