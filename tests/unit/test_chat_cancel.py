@@ -126,3 +126,19 @@ async def test_shutdown_waits_until_partial_replies_are_saved(rig: ChatRig) -> N
         done = (await drain(stream))[-1]
         assert isinstance(done, Completed)
         assert done.message.status == "CANCELLED"
+
+
+async def test_shutdown_cancels_a_reply_submitted_meanwhile(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    rig.engine.script(paced=True)
+    rig.store.commit_gate = asyncio.Event()
+    stream = rig.send(cid)
+    first = asyncio.ensure_future(anext(stream))
+    await eventually(lambda: bool(rig.engine.handles), "the request is submitted")
+    stopping = asyncio.ensure_future(rig.service.shutdown())
+    await asyncio.sleep(0)
+    rig.store.commit_gate.set()
+    await asyncio.wait_for(stopping, 5)
+    assert [m.status for m in rig.messages(cid)] == ["COMPLETE", "CANCELLED"]
+    assert isinstance(await first, Queued)
+    assert (await drain(stream))[-1].message.status == "CANCELLED"  # type: ignore[union-attr]

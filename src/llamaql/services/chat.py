@@ -45,7 +45,7 @@ class ChatService:
         self._by_conversation: dict[uuid.UUID, Generation | None] = {}
         self._by_message: dict[uuid.UUID, Generation] = {}
         # Finisher tasks, referenced so they are not garbage-collected mid-flight.
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
 
     async def send(
@@ -110,7 +110,8 @@ class ChatService:
         self._closing = True
         for generation in list(self._by_message.values()):
             generation.cancel()
-        if self._tasks:
+        # A submit in flight may start one more finisher: wait until none is left.
+        while self._tasks:
             logger.info("waiting for %d replies to be saved", len(self._tasks))
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -155,6 +156,7 @@ class ChatService:
         submit = asyncio.create_task(
             self._submit(user_id, conversation, seen, text, prompt, sampling)
         )
+        self._keep(submit)
         try:
             return await asyncio.shield(submit)
         except asyncio.CancelledError:
@@ -227,9 +229,17 @@ class ChatService:
     def _track(self, generation: Generation) -> None:
         self._by_conversation[generation.conversation_id] = generation
         self._by_message[generation.assistant_message_id] = generation
-        task = asyncio.create_task(
-            self._finish(generation), name=f"generation-{generation.assistant_message_id}"
+        self._keep(
+            asyncio.create_task(
+                self._finish(generation), name=f"generation-{generation.assistant_message_id}"
+            )
         )
+        if self._closing:
+            # Submitted while shutdown() was cancelling the others.
+            generation.cancel()
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        # The event loop holds tasks weakly; shutdown() also waits for these.
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
