@@ -16,6 +16,9 @@ from bench.common import ms, spread, utc_stamp
 from bench.profile import PySpy, summarize
 from bench.server import ServerProcess
 
+PROBE_REQUESTS = 60
+PROBE_RATE = 400  # samples/s: a request's pre-token path is only tens of milliseconds
+
 
 async def ttft_probe(
     server: ServerProcess,
@@ -23,7 +26,7 @@ async def ttft_probe(
     ws: WsSession,
     prompt: str,
     *,
-    requests: int,
+    requests: int = PROBE_REQUESTS,
     profile_dir: Path,
 ) -> dict[str, Any]:
     options = {"temperature": 0.0, "seed": 42, "maxTokens": 1}
@@ -32,7 +35,7 @@ async def ttft_probe(
         for index in range(requests)
     ]
     output = profile_dir / f"serve-pyspy-ttft-{utc_stamp()}.txt"
-    spy = PySpy(server.pid, output, idle=True)
+    spy = PySpy(server.pid, output, rate=PROBE_RATE, idle=True)
     await spy.start()
     try:
         timings = [await ws.send_message(c, prompt, options) for c in conversations]

@@ -163,7 +163,7 @@ async def run(settings: Settings, params: StreamParams) -> Result:
             rows = await rounds.run()
             if params.profile_dir is not None:
                 probe = await ttft_probe(
-                    server, http, ws, STREAM_PROMPT, requests=20, profile_dir=params.profile_dir
+                    server, http, ws, STREAM_PROMPT, profile_dir=params.profile_dir
                 )
     finally:
         raw.close()
