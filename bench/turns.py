@@ -58,10 +58,10 @@ async def _conversation_turns(
         measured = await create_conversation(http, server.http_url, user, "turns")
         other = await create_conversation(http, server.http_url, user, "interloper")
         for turn in range(1, params.turns + 1):
+            if interleave:  # the context holds the other conversation when this turn comes
+                await ws.send_message(other, TURN_PROMPT.format(turn=turn + 100), options)
             timing = await ws.send_message(measured, TURN_PROMPT.format(turn=turn), options)
             rows.append(_turn_row(turn, timing))
-            if interleave:
-                await ws.send_message(other, TURN_PROMPT.format(turn=turn + 100), options)
     return rows
 
 
