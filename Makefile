@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BACKEND := $(or $(LLAMAQL_BACKEND),cpu)
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
+GRAPHIQL_STAMP := src/llamaql/static/graphiql/.stamp
 
-.PHONY: install run test lint vulkan bench model schema clean
+.PHONY: install run test lint vulkan bench model graphiql schema clean
 
-install: $(VENV)/.deps llama model
+install: $(VENV)/.deps llama model graphiql
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,14 @@ model: $(MODEL)
 
 $(MODEL): | $(VENV)/bin/python
 	$(PY) scripts/fetch-model.py models
+
+# GraphiQL's browser assets from the npm registry. The script touches the stamp only when
+# all of them are present, so a failed fetch (a warning, never an error) is retried by the
+# next `make install`; a Strawberry upgrade (.deps) re-checks them against its page.
+graphiql: $(GRAPHIQL_STAMP)
+
+$(GRAPHIQL_STAMP): $(VENV)/.deps scripts/fetch-graphiql.py
+	$(PY) scripts/fetch-graphiql.py --stamp $@
 
 run: install
 	$(VENV)/bin/llamaql serve

@@ -1,4 +1,5 @@
-"""create_app(settings) -> Starlette: /graphql (HTTP + WebSocket), /health, lifespan."""
+"""create_app(settings) -> Starlette: /graphql (HTTP + WebSocket), /health, GraphiQL's
+assets (when vendored), lifespan."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from llamaql.container import Runtime, build_container
 from llamaql.context import USER_HEADER, Context, find_user_value, parse_user_id
+from llamaql.graphiql import LocalGraphiQL
 from llamaql.migrations import migrate
 from llamaql.schema import build_schema
 from llamaql.services.errors import UnauthenticatedError
@@ -63,6 +65,12 @@ class LlamaqlGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context and WebSocket identity check."""
 
     graphql_transport_ws_handler_class = LimitedTransportWSHandler
+    local_ide: LocalGraphiQL | None = None
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL on the vendored assets when `make install` fetched them."""
+        return self.local_ide.html if self.local_ide else super().graphql_ide_html
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         container: punq.Container | None = getattr(request.app.state, "container", None)
@@ -100,6 +108,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
         build_schema(settings),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
+    graphql.local_ide = LocalGraphiQL.load(graphql.graphql_ide_html)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -133,6 +142,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
             Route("/health", health),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *([graphql.local_ide.mount] if graphql.local_ide else []),
         ],
         lifespan=lifespan,
     )
