@@ -95,6 +95,25 @@ def llama_facts() -> dict[str, Any]:
     }
 
 
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs from /proc/stat; (0, 0) elsewhere."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """The fraction of all CPUs busy over `seconds`: what other work takes while the
+    benchmark itself is idle (the load average lags, and counts the bench's own runs)."""
+    busy0, total0 = _cpu_times()
+    time.sleep(seconds)
+    busy1, total1 = _cpu_times()
+    return round((busy1 - busy0) / (total1 - total0), 3) if total1 > total0 else None
+
+
 def machine_info(settings: Settings) -> dict[str, Any]:
     """Everything needed to compare two runs, taken at the start of a benchmark."""
     model = settings.model_path
@@ -120,6 +139,7 @@ def machine_info(settings: Settings) -> dict[str, Any]:
         },
         "git_commit": _git_commit(),
         "loadavg_start": list(os.getloadavg()),
+        "cpu_busy_before": cpu_busy(),
     }
 
 
