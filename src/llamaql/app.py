@@ -1,5 +1,5 @@
-"""create_app(settings) -> Starlette: /graphql (HTTP + WebSocket), /health, GraphiQL's
-assets (when vendored), lifespan."""
+"""create_app(settings) -> Starlette: /graphql (HTTP + WebSocket), /health, the chat page
+(/ and /static/), GraphiQL's assets (when vendored), lifespan."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UNSET, UnsetType
 
+from llamaql.chat_page import chat_page_routes
 from llamaql.container import Runtime, build_container
 from llamaql.context import USER_HEADER, Context, find_user_value, parse_user_id
 from llamaql.graphiql import LocalGraphiQL
@@ -143,6 +144,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *([graphql.local_ide.mount] if graphql.local_ide else []),
+            *chat_page_routes(),
         ],
         lifespan=lifespan,
     )
