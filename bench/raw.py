@@ -6,9 +6,12 @@ reusing the longest cached token prefix exactly as the engine's context does.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from llamaql.engine.engine import load_config
 from llamaql.engine.llama_runtime import LlamaRuntime
@@ -18,6 +21,8 @@ from llamaql.engine.runtime import LoadConfig
 from llamaql.engine.templates import ChatTemplate, load_chat_template
 from llamaql.engine.types import ChatMessage, SamplingOptions
 from llamaql.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -112,3 +117,35 @@ class RawModel:
 
     def close(self) -> None:
         self.runtime.close()
+
+
+class RawWorker:
+    """One dedicated thread owns the raw model, as the engine's worker thread owns its
+    context: llama.cpp's OpenMP build keeps a thread team per calling thread, so hopping
+    between executor threads would start new teams beside idle ones and skew the figures."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-llama")
+        self._model: RawModel | None = None
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def model(self) -> RawModel:
+        if self._model is None:
+            raise RuntimeError("RawWorker.load() first")
+        return self._model
+
+    async def load(self, settings: Settings) -> RawModel:
+        self._model = await self._call(RawModel.load, settings)
+        return self._model
+
+    async def generate(self, tokens: list[int], max_tokens: int, seed: int) -> RawTiming:
+        return await self._call(self.model.generate, tokens, max_tokens, seed)
+
+    async def close(self) -> None:
+        if self._model is not None:
+            await self._call(self._model.close)
+            self._model = None
+        self._executor.shutdown(wait=True)

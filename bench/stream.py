@@ -7,7 +7,6 @@ and the server/raw ratios (median and spread over the rounds).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from contextlib import nullcontext
@@ -21,7 +20,7 @@ from bench.client import StreamTiming, WsSession, create_conversation, graphql_h
 from bench.common import Result, ms, spread, utc_stamp
 from bench.probe import ttft_probe
 from bench.profile import CpuMeter, PySpy, summarize
-from bench.raw import RawModel, RawTiming
+from bench.raw import RawTiming, RawWorker
 from bench.server import ServerProcess
 from llamaql.settings import Settings
 
@@ -102,7 +101,7 @@ class _Rounds:
 
     def __init__(
         self,
-        raw: RawModel,
+        raw: RawWorker,
         server: ServerProcess,
         http: httpx.AsyncClient,
         ws: WsSession,
@@ -117,7 +116,7 @@ class _Rounds:
     async def raw_side(self, measured: bool) -> RawTiming:
         p = self.params
         with self.raw_cpu if measured else nullcontext():
-            return await asyncio.to_thread(self.raw.generate, self.tokens, p.max_tokens, p.seed)
+            return await self.raw.generate(self.tokens, p.max_tokens, p.seed)
 
     async def server_side(self, measured: bool) -> StreamTiming:
         url, user = self.server.http_url, self.ws.user
@@ -147,9 +146,10 @@ class _Rounds:
 async def run(settings: Settings, params: StreamParams) -> Result:
     described = {**asdict(params), "profile_dir": str(params.profile_dir or "") or None}
     result = Result("stream_vs_raw", params={**described, "prompt": STREAM_PROMPT})
-    raw = await asyncio.to_thread(RawModel.load, settings)
+    raw = RawWorker()
     probe: dict[str, Any] | None = None
     try:
+        model_info = (await raw.load(settings)).describe()
         async with (
             ServerProcess(settings) as server,
             httpx.AsyncClient(timeout=30) as http,
@@ -157,8 +157,8 @@ async def run(settings: Settings, params: StreamParams) -> Result:
         ):
             model = await graphql_http(http, server.http_url, ws.user, MODEL_QUERY)
             result.params["server_model"] = model["model"]
-            result.params["raw_model"] = raw.describe()
-            tokens = raw.prompt_tokens(settings.system_prompt, STREAM_PROMPT)
+            result.params["raw_model"] = model_info
+            tokens = raw.model.prompt_tokens(settings.system_prompt, STREAM_PROMPT)
             rounds = _Rounds(raw, server, http, ws, params, tokens)
             rows = await rounds.run()
             if params.profile_dir is not None:
@@ -166,7 +166,7 @@ async def run(settings: Settings, params: StreamParams) -> Result:
                     server, http, ws, STREAM_PROMPT, profile_dir=params.profile_dir
                 )
     finally:
-        raw.close()
+        await raw.close()
     result.figures = _figures(rows)
     tokens_made = sum(row["raw"]["completion_tokens"] for row in rows if not row["warmup"])
     result.figures["cpu"] = {
