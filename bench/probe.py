@@ -35,7 +35,7 @@ async def ttft_probe(
         for index in range(requests)
     ]
     output = profile_dir / f"serve-pyspy-ttft-{utc_stamp()}.txt"
-    spy = PySpy(server.pid, output, rate=PROBE_RATE, idle=True)
+    spy = PySpy(server.pid, output, rate=PROBE_RATE, idle=True, lines=True)
     await spy.start()
     try:
         timings = [await ws.send_message(c, prompt, options) for c in conversations]

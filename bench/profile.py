@@ -86,12 +86,14 @@ class PySpy:
         rate: int = 200,
         gil_only: bool = False,
         idle: bool = False,
+        lines: bool = False,
     ) -> None:
         self.pid = pid
         self.output = output
         self.rate = rate
         self.gil_only = gil_only
         self.idle = idle
+        self.lines = lines  # per line: tells a C call's work from waiting in the same function
         self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -101,7 +103,8 @@ class PySpy:
         self.output.parent.mkdir(parents=True, exist_ok=True)
         args = [exe, "record", "--pid", str(self.pid), "--format", "raw", "--output"]
         args += [str(self.output), "--rate", str(self.rate), "--threads"]
-        args += ["--nolineno", "--nonblocking"] + (["--gil"] if self.gil_only else [])
+        args += ["--nonblocking"] + ([] if self.lines else ["--nolineno"])
+        args += ["--gil"] if self.gil_only else []
         args += ["--idle"] if self.idle else []
         self._proc = await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
@@ -134,9 +137,9 @@ _STRUCTURAL = (
     "Thread.",
     "_bootstrap",
     "<module>",
-    "main (llamaql/cli.py)",
-    "_serve (llamaql/cli.py)",
-    "run (uvicorn/main.py)",
+    "main (llamaql/cli.py",
+    "_serve (llamaql/cli.py",
+    "run (uvicorn/main.py",
     "asyncio_run (",
     "Server.run (uvicorn",
 )
