@@ -6,6 +6,7 @@ than the decode loop.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 
 from bench.client import WsSession, create_conversation
 from bench.common import ms, spread, utc_stamp
-from bench.profile import PySpy, summarize
+from bench.profile import CpuMeter, PySpy, summarize
 from bench.server import ServerProcess
 
 PROBE_REQUESTS = 60
@@ -37,8 +38,12 @@ async def ttft_probe(
     output = profile_dir / f"serve-pyspy-ttft-{utc_stamp()}.txt"
     spy = PySpy(server.pid, output, rate=PROBE_RATE, idle=True, lines=True)
     await spy.start()
+    meter = CpuMeter(server.pid)
     try:
-        timings = [await ws.send_message(c, prompt, options) for c in conversations]
+        started = time.perf_counter()
+        with meter:
+            timings = [await ws.send_message(c, prompt, options) for c in conversations]
+        wall_ms = (time.perf_counter() - started) * 1000.0
     finally:
         await spy.stop()
     queued = [ms(t.queued_s) for t in timings if t.queued_s is not None]
@@ -46,6 +51,11 @@ async def ttft_probe(
     prompt_ms = [float(t.usage["promptMs"]) for t in timings if t.usage]
     return {
         "requests": requests,
+        "wall_ms_per_request": round(wall_ms / requests, 2),
+        "server_cpu_ms_per_request": {
+            thread: round(1000.0 * seconds / requests, 2)
+            for thread, seconds in meter.report(requests)["threads_s"].items()
+        },
         "ttft_ms": spread(ttft),
         "queued_ms": spread(queued),
         "engine_prompt_ms": spread(prompt_ms),
