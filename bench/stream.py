@@ -111,6 +111,7 @@ class _Rounds:
         self.raw, self.server, self.http, self.ws = raw, server, http, ws
         self.params, self.tokens = params, tokens
         self.raw_cpu, self.server_cpu = CpuMeter(os.getpid()), CpuMeter(server.pid)
+        self.client_cpu = CpuMeter(os.getpid())  # the bench's own client, while streaming
         self.profile: dict[str, Any] | None = None
 
     async def raw_side(self, measured: bool) -> RawTiming:
@@ -121,7 +122,10 @@ class _Rounds:
     async def server_side(self, measured: bool) -> StreamTiming:
         url, user = self.server.http_url, self.ws.user
         conversation = await create_conversation(self.http, url, user, "bench stream")
-        with self.server_cpu if measured else nullcontext():
+        with (
+            self.server_cpu if measured else nullcontext(),
+            self.client_cpu if measured else nullcontext(),
+        ):
             return await self.ws.send_message(conversation, STREAM_PROMPT, sampling(self.params))
 
     async def run(self) -> list[dict[str, Any]]:
@@ -169,11 +173,11 @@ async def run(settings: Settings, params: StreamParams) -> Result:
         await raw.close()
     result.figures = _figures(rows)
     tokens_made = sum(row["raw"]["completion_tokens"] for row in rows if not row["warmup"])
+    served = sum(row["server"]["completion_tokens"] for row in rows if not row["warmup"])
     result.figures["cpu"] = {
         "raw": rounds.raw_cpu.report(tokens_made),
-        "server": rounds.server_cpu.report(
-            sum(row["server"]["completion_tokens"] for row in rows if not row["warmup"])
-        ),
+        "server": rounds.server_cpu.report(served),
+        "client_while_streaming": rounds.client_cpu.report(served),
     }
     if rounds.profile is not None:
         result.figures["profile"] = {"decode": rounds.profile, "ttft_probe": probe}
