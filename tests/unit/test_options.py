@@ -37,6 +37,7 @@ def test_valid_options_are_kept_and_none_dropped() -> None:
         ({"top_k": 1001}, "top_k must be between 0 and 1000"),
         ({"min_p": 1.5}, "min_p must be between 0 and 1"),
         ({"repeat_penalty": 3}, "repeat_penalty must be between 0 and 2"),
+        ({"repeat_penalty": 0}, "repeat_penalty must be greater than 0"),
         ({"seed": -2}, "seed must be between 0 and 4294967295"),
         ({"seed": 2**32}, "seed must be between 0 and 4294967295"),
         ({"max_tokens": 0}, "max_tokens must be between 1 and"),

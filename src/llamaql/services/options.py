@@ -79,8 +79,14 @@ def validate_options(
             raise BadInputError(f"{name} must be a number, got {value!r}")
         if name in _FLOAT_RANGES:
             low, high = _FLOAT_RANGES[name]
-            note = " (1 or more is typical)" if name == "repeat_penalty" else ""
+            note = " (1 = off)" if name == "repeat_penalty" else ""
             _check_range(name, value, low, high, note)
+            if name == "repeat_penalty" and value <= 0:
+                # llama.cpp divides logits by it: the engine refuses 0, so refuse it here
+                # too rather than store a conversation default every message would fail on.
+                raise BadInputError(
+                    f"repeat_penalty must be greater than 0 (1 = off), got {value!r}"
+                )
             clean[name] = float(value)
         elif name == "top_k":
             _check_range(name, value, 0, 1000, " (0 = off)")
