@@ -2,7 +2,7 @@
 token and the prompt tokens evaluated (promptTokens - cachedPromptTokens, from the usage
 the server returns); then the same with a second conversation interleaved between turns,
 which shows whether earlier turns are evaluated again when the context was used by
-someone else in between.
+someone else in between. Each pass gets a fresh server (an empty prompt cache).
 """
 
 from __future__ import annotations
@@ -78,9 +78,13 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def run(settings: Settings, params: TurnsParams) -> Result:
     result = Result("turns", params={**asdict(params), "prompt": TURN_PROMPT})
-    async with ServerProcess(settings) as server, httpx.AsyncClient(timeout=30) as http:
-        alone = await _conversation_turns(server, http, params, interleave=False)
-        interleaved = await _conversation_turns(server, http, params, interleave=True)
+    passes: list[list[dict[str, Any]]] = []
+    for interleave in (False, True):
+        # A server per pass: both passes send the same messages, so the second would find
+        # the first one's history in the server's prompt cache.
+        async with ServerProcess(settings) as server, httpx.AsyncClient(timeout=30) as http:
+            passes.append(await _conversation_turns(server, http, params, interleave=interleave))
+    alone, interleaved = passes
     result.figures = {
         "alone": {"turns": alone, "totals": _totals(alone)},
         "interleaved": {"turns": interleaved, "totals": _totals(interleaved)},

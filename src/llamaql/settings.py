@@ -75,6 +75,14 @@ class Settings(BaseSettings):
         validation_alias=_env("USE_EXTRA_BUFTS"),
         description="llama.cpp extra (repacking) buffer types; off: they crash on AMX CPUs",
     )
+    prompt_cache_mb: int = Field(
+        256,
+        ge=0,
+        le=1024 * 1024,
+        validation_alias=_env("PROMPT_CACHE_MB"),
+        description="Host memory (MiB) for KV snapshots of recent prompts, so conversations "
+        "taking turns do not re-evaluate their history; 0 = off",
+    )
     queue_size: int = Field(
         8,
         ge=1,

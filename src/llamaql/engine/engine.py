@@ -57,6 +57,7 @@ def load_config(settings: Settings, meta: GgufMetadata) -> LoadConfig:
         threads=settings.n_threads or len(os.sched_getaffinity(0)),
         batch_size=settings.n_batch,
         use_extra_bufts=settings.use_extra_bufts,
+        prompt_cache_bytes=settings.prompt_cache_mb * 1024 * 1024,
     )
 
 

@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 import llama_cpp
 
 from llamaql.engine.devices import describe_cpu, list_devices, offload_devices
+from llamaql.engine.kv_state import restore_sequence, save_sequence
 from llamaql.engine.options import ResolvedOptions
+from llamaql.engine.prompt_cache import PromptCache, common_prefix
 from llamaql.engine.runtime import LoadConfig, RuntimeFacts
 from llamaql.engine.types import EngineError, ModelFileError
 
@@ -26,6 +28,10 @@ _native_logger = logging.getLogger("llamaql.engine.llama_cpp")
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
 _PENALTY_LAST_N = 64
 _ALL_LAYERS = 0x7FFFFFFF
+# Tokens a snapshot must save over the context's own prefix to be worth a restore, and
+# tokens the context must be about to drop to be worth a snapshot: copying the KV state
+# costs far less than evaluating this many tokens.
+_MIN_GAIN = 32
 
 
 @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
@@ -107,6 +113,9 @@ class LlamaRuntime:
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._bos_text = self._piece(llama_cpp.llama_vocab_bos(self._vocab), special=True)
         self._tokens: list[int] = []  # what the context's KV memory holds, in order
+        self._snapshots = (
+            PromptCache(config.prompt_cache_bytes) if config.prompt_cache_bytes > 0 else None
+        )
         layers = llama_cpp.llama_model_n_layer(model) + 1  # + the output layer
         offloaded = min(layers, _ALL_LAYERS if gpu_layers < 0 else gpu_layers)
         self.facts = RuntimeFacts(
@@ -162,11 +171,9 @@ class LlamaRuntime:
 
     def evaluate(self, tokens: Sequence[int], cancelled: Callable[[], bool]) -> int | None:
         self._check_open()
-        keep = 0
-        for held, wanted in zip(self._tokens, tokens, strict=False):
-            if held != wanted:
-                break
-            keep += 1
+        keep = common_prefix(self._tokens, tokens)
+        if self._snapshots is not None:
+            keep = self._switch_to_best_snapshot(self._snapshots, tokens, keep)
         keep = min(keep, len(tokens) - 1)  # the last prompt token must be decoded for logits
         if keep < len(self._tokens):
             memory = llama_cpp.llama_get_memory(self._ctx)
@@ -182,6 +189,29 @@ class LlamaRuntime:
         # first generated token.
         llama_cpp.llama_synchronize(self._ctx)
         return keep
+
+    def _switch_to_best_snapshot(
+        self, snapshots: PromptCache, tokens: Sequence[int], keep: int
+    ) -> int:
+        """Snapshot the context before it drops much of what it holds, and restore the
+        snapshot sharing a clearly longer prefix with `tokens`, if one is kept; return the
+        prefix the context then shares with `tokens`."""
+        match = snapshots.best_match(tokens)
+        if len(self._tokens) - keep >= _MIN_GAIN and not snapshots.covers(self._tokens):
+            snapshot = save_sequence(self._ctx, self._tokens)
+            if snapshot is not None and not snapshots.put(snapshot):
+                logger.debug("a %d-byte KV snapshot exceeds the prompt cache", snapshot.nbytes)
+        if match is None or match[1] < keep + _MIN_GAIN:
+            return keep
+        best, shared = match
+        self._tokens.clear()
+        if not restore_sequence(self._ctx, best):
+            snapshots.discard(best)
+            return 0
+        self._tokens.extend(best.tokens)
+        snapshots.touch(best)
+        logger.debug("restored a %d-token KV snapshot sharing %d tokens", len(best.tokens), shared)
+        return shared
 
     def append(self, token: int) -> None:
         self._check_open()
@@ -215,3 +245,5 @@ class LlamaRuntime:
                 self._ctx = None
                 llama_cpp.llama_model_free(self._model)
                 self._model = None
+                if self._snapshots is not None:
+                    self._snapshots.clear()

@@ -20,6 +20,7 @@ class LoadConfig:
     threads: int
     batch_size: int
     use_extra_bufts: bool
+    prompt_cache_bytes: int  # 0: no snapshots of earlier prompts' KV state
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,8 @@ class ModelRuntime(Protocol):
 
     def evaluate(self, tokens: Sequence[int], cancelled: Callable[[], bool]) -> int | None:
         """Make the context hold exactly `tokens`, reusing the longest prefix it already
-        holds; return how many were reused, or None when `cancelled()` turned true between
+        holds (or a kept snapshot of an earlier prompt holds); return how many tokens were
+        reused rather than evaluated, or None when `cancelled()` turned true between
         batches."""
         ...
 

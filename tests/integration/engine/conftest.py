@@ -114,6 +114,14 @@ def small_engine() -> Iterator[LlamaEngine]:
         yield engine
 
 
+@pytest.fixture(scope="session")
+def uncached_engine() -> Iterator[LlamaEngine]:
+    """The model engine's settings without the prompt cache. The same batch size matters:
+    llama.cpp's logits depend slightly on how a prompt is split into batches."""
+    for engine, _runtime in _engine(prompt_cache_mb=0, n_batch=64):
+        yield engine
+
+
 @pytest.fixture
 def engine(_model_engine: tuple[LlamaEngine, SteeredRuntime]) -> Iterator[LlamaEngine]:
     yield _model_engine[0]

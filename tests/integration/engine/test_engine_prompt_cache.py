@@ -1,0 +1,69 @@
+"""Conversations taking turns on the one context: KV snapshots keep their history."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llamaql.engine.engine import LlamaEngine
+from llamaql.engine.prompt_cache import common_prefix
+from llamaql.engine.types import ChatMessage, GenerationResult, SamplingOptions
+
+pytestmark = pytest.mark.model
+OPTIONS = SamplingOptions(temperature=0.0, max_tokens=40)
+SYSTEM = ChatMessage("system", "You are a patient tutor. Explain things in plain sentences.")
+A1 = [
+    SYSTEM,
+    ChatMessage(
+        "user",
+        "Explain in simple words how a rainbow forms after the rain, and why its colours "
+        "always appear in the same order from the outside to the inside.",
+    ),
+]
+B1 = [
+    SYSTEM,
+    ChatMessage(
+        "user",
+        "Describe how honey bees turn the nectar of flowers into honey, step by step, "
+        "for a curious child who has never seen a beehive.",
+    ),
+]
+
+
+async def ask(engine: LlamaEngine, messages: list[ChatMessage]) -> GenerationResult:
+    handle = engine.submit(await engine.prepare(messages, OPTIONS), OPTIONS)
+
+    async def last() -> GenerationResult:
+        events = [event async for event in handle.events()]
+        assert isinstance(events[-1], GenerationResult)
+        return events[-1]
+
+    return await asyncio.wait_for(last(), 120)
+
+
+async def test_a_conversation_keeps_its_history_when_another_takes_a_turn(
+    engine: LlamaEngine, uncached_engine: LlamaEngine
+) -> None:
+    a1 = await ask(engine, A1)
+    await ask(engine, B1)  # the context now holds the other conversation
+    a2_messages = [*A1, ChatMessage("assistant", a1.text), ChatMessage("user", "Why in rain?")]
+    a2_tokens = (await engine.prepare(a2_messages, OPTIONS)).tokens
+    b1_tokens = (await engine.prepare(B1, OPTIONS)).tokens
+    shared_with_b1 = common_prefix(b1_tokens, a2_tokens)
+
+    a2 = await ask(engine, a2_messages)
+
+    # A1's prompt and most of its reply were not evaluated again, far more than the
+    # system prompt the context's own contents (B1) share with A2.
+    assert a2.usage.cached_prompt_tokens >= a1.usage.prompt_tokens + a1.usage.completion_tokens // 2
+    assert a2.usage.cached_prompt_tokens >= shared_with_b1 + 32
+    assert a2.usage.cached_prompt_tokens < a2.usage.prompt_tokens
+    # A restored state answers exactly as the cache-off engine does when the conversation
+    # runs alone (the same tokens evaluated in the same batches, nothing restored).
+    alone = await ask(uncached_engine, A1)
+    assert alone.text == a1.text
+    replay = await ask(uncached_engine, a2_messages)
+    assert replay.usage.cached_prompt_tokens == a2.usage.cached_prompt_tokens
+    assert a2.text == replay.text
+    assert a2.usage.completion_tokens == replay.usage.completion_tokens > 0
