@@ -15,7 +15,9 @@ class GenerationOptionsInput:
     top_p: float | None = strawberry.field(default=None, description="0 to 1")
     top_k: int | None = strawberry.field(default=None, description="0 to 1000, 0 = off")
     min_p: float | None = strawberry.field(default=None, description="0 to 1")
-    repeat_penalty: float | None = strawberry.field(default=None, description="above 0, at most 2; 1 = off")
+    repeat_penalty: float | None = strawberry.field(
+        default=None, description="above 0, at most 2; 1 = off"
+    )
     seed: int | None = strawberry.field(default=None, description="-1 (random) or 0 to 2^32-1")
     max_tokens: int | None = strawberry.field(default=None, description="1 to the context size")
     stop: list[str] | None = strawberry.field(
