@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from graphql import ASTValidationRule
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
+    AddValidationRules,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 
 from llamaql.schema import events, subscription
 from llamaql.schema.errors import ErrorCodes, LlamaqlSchema
@@ -19,21 +22,30 @@ from llamaql.schema.mutation import Mutation
 from llamaql.schema.query import Query
 from llamaql.settings import Settings
 
+VALIDATION_CACHE_SIZE = 256
+
 
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Limits from settings, as factories (Strawberry makes one instance per operation).
 
+    The depth and alias rules are what QueryDepthLimiter and MaxAliasesLimiter add, but
+    their classes are built once here: those extensions build new ones per operation,
+    which would make every ValidationCache key (schema, document, rules) new. Validation
+    was the largest cost of a repeated query (bench/results/README.md).
     ParserCache is left out on purpose: it breaks syntax errors on subscriptions.
     """
-    extensions: list[Callable[[], SchemaExtension]] = [
-        ErrorCodes,
-        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
-        partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+    rules: list[type[ASTValidationRule]] = [
+        max_depth_rule(settings.max_query_depth, None, None),
+        max_aliases_rule(settings.max_aliases),
     ]
     if not settings.introspection:
-        extensions.append(DisableIntrospection)
-    return extensions
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return [
+        ErrorCodes,
+        partial(AddValidationRules, rules),
+        partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        partial(ValidationCache, maxsize=VALIDATION_CACHE_SIZE),
+    ]
 
 
 def build_schema(settings: Settings) -> LlamaqlSchema:

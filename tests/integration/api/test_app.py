@@ -60,6 +60,20 @@ def test_query_depth_is_limited(make_app: AppFactory) -> None:
     assert "exceeds maximum operation depth of 4" in body["errors"][0]["message"]
 
 
+def test_cached_validation_keeps_refusing_and_is_per_app(make_app: AppFactory) -> None:
+    # Validation results are cached by (schema, document, rules): a repeated document is
+    # refused every time, and an app with other limits does not inherit the verdict.
+    with TestClient(make_app(max_query_depth=4)) as client:
+        api = Api(client)
+        for _ in range(3):
+            body = api.post(DEEP)
+            assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+            assert "exceeds maximum operation depth of 4" in body["errors"][0]["message"]
+    with TestClient(make_app()) as client:
+        body = Api(client).post(DEEP)
+    assert "errors" not in body, body.get("errors")
+
+
 def test_aliases_are_limited(make_app: AppFactory) -> None:
     query = "{ a: conversations { totalCount } b: conversations { totalCount } }"
     with TestClient(make_app(max_aliases=1)) as client:
