@@ -81,8 +81,8 @@ def resolve_options(
         max_tokens = max(1, min(default_max_tokens, context_size // 2))
     elif not 1 <= max_tokens <= context_size:
         raise InvalidOptionsError(
-            f"max_tokens must be between 1 and {context_size} (the context size), "
-            f"got {max_tokens!r}"
+            f"max_tokens must be between 1 and {context_size}, got {max_tokens!r} "
+            f"({context_size} is the context size)"
         )
     return ResolvedOptions(
         temperature=_float_in("temperature", options.temperature, 0.0, 2.0, DEFAULT_TEMPERATURE),
