@@ -10,14 +10,15 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self, TypeVar
 
 from llamaql.engine.engine import load_config
 from llamaql.engine.llama_runtime import LlamaRuntime
 from llamaql.engine.metadata import read_gguf_metadata
 from llamaql.engine.options import resolve_options
-from llamaql.engine.runtime import LoadConfig
+from llamaql.engine.parking import common_prefix
+from llamaql.engine.runtime import BatchPart, LoadConfig
 from llamaql.engine.templates import ChatTemplate, load_chat_template
 from llamaql.engine.types import ChatMessage, SamplingOptions
 from llamaql.settings import Settings
@@ -58,6 +59,7 @@ class RawModel:
         self.runtime = runtime
         self.template = template
         self.config = config
+        self._held: list[int] = []  # what sequence 0 holds, as the engine's slots track it
 
     @classmethod
     def load(cls, settings: Settings) -> Self:
@@ -68,7 +70,7 @@ class RawModel:
             eos_token=meta.eos_token,
             model_name=meta.name,
         )
-        config = load_config(settings, meta)
+        config = replace(load_config(settings, meta), sequences=1)
         return cls(LlamaRuntime(config), template, config)
 
     def describe(self) -> dict[str, Any]:
@@ -97,23 +99,38 @@ class RawModel:
             default_max_tokens=max_tokens,
         )
         started = time.perf_counter()
-        cached = runtime.evaluate(tokens, lambda: False) or 0
+        cached = min(common_prefix(self._held, tokens), len(tokens) - 1)
+        runtime.truncate(0, cached)
+        del self._held[cached:]
         timing = RawTiming(started, len(tokens), cached)
         pieces: list[bytes] = []
         sampler = runtime.new_sampler(options)
         try:
+            row = self._decode(tokens[cached:])
             while len(pieces) < max_tokens:
-                token = sampler.sample()
+                token = sampler.sample(row)
                 if runtime.is_eog(token):
                     break
                 pieces.append(runtime.token_bytes(token))
                 timing.token_times.append(time.perf_counter())
                 if len(pieces) < max_tokens:
-                    runtime.append(token)
+                    row = self._decode([token])
         finally:
             sampler.close()
         timing.text = b"".join(pieces)
         return timing
+
+    def _decode(self, tokens: list[int]) -> int:
+        """Evaluate `tokens` in batches on sequence 0; the batch row of the last one."""
+        size = self.runtime.facts.batch_size
+        for start in range(0, len(tokens), size):
+            chunk = tokens[start : start + size]
+            part = BatchPart(0, len(self._held), chunk, wants_logits=True)
+            status = self.runtime.decode([part])
+            if status != 0:
+                raise RuntimeError(f"llama_decode failed with status {status}")
+            self._held.extend(chunk)
+        return len(chunk) - 1
 
     def close(self) -> None:
         self.runtime.close()

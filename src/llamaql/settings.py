@@ -75,13 +75,29 @@ class Settings(BaseSettings):
         validation_alias=_env("USE_EXTRA_BUFTS"),
         description="llama.cpp extra (repacking) buffer types; off: they crash on AMX CPUs",
     )
+    parallel: int = Field(
+        4,
+        ge=1,
+        le=256,
+        validation_alias=_env("PARALLEL"),
+        description="Replies decoded together in one batch; each holds a KV sequence of "
+        "LLAMAQL_CONTEXT_SIZE tokens, so KV memory grows with it",
+    )
     prompt_cache_mb: int = Field(
         256,
         ge=0,
         le=1024 * 1024,
         validation_alias=_env("PROMPT_CACHE_MB"),
-        description="Host memory (MiB) for KV snapshots of recent prompts, so conversations "
-        "taking turns do not re-evaluate their history; 0 = off",
+        description="Host memory (MiB) for the KV state of conversations whose sequence "
+        "went to another, so their next turn does not re-evaluate the history; 0 = off",
+    )
+    stream_interval_ms: int = Field(
+        50,
+        ge=0,
+        le=5000,
+        validation_alias=_env("STREAM_INTERVAL_MS"),
+        description="After a reply's first text, at most one TokenDelta per this many "
+        "milliseconds, carrying all the text since the previous one; 0 = as produced",
     )
     queue_size: int = Field(
         8,

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from llamaql.engine.options import resolve_options
 from llamaql.engine.types import (
     ChatMessage,
     ContextOverflowError,
@@ -22,11 +23,11 @@ from llamaql.engine.types import (
     EngineEvent,
     FinishReason,
     GenerationResult,
-    InvalidOptionsError,
     ModelInfo,
     PreparedPrompt,
     QueueFullError,
     QueuePosition,
+    Requester,
     SamplingOptions,
     TextPiece,
     Usage,
@@ -50,7 +51,7 @@ class FakeHandle:
     """A GenerationHandle whose events a worker task pushes into a queue."""
 
     prompt: PreparedPrompt
-    options: SamplingOptions
+    requester: Requester
     script: Script
     cancelled: bool = False
     started: asyncio.Event = field(default_factory=asyncio.Event)
@@ -137,25 +138,16 @@ class FakeEngine:
             has_chat_template=True,
         )
 
-    def validate_options(self, options: SamplingOptions) -> None:
-        if options.temperature is not None and not 0.0 <= options.temperature <= 2.0:
-            raise InvalidOptionsError(
-                f"temperature must be between 0 and 2, got {options.temperature}"
-            )
-        if options.max_tokens is not None and not 1 <= options.max_tokens <= self.context_tokens:
-            raise InvalidOptionsError(
-                f"max_tokens must be between 1 and {self.context_tokens}, got {options.max_tokens}"
-            )
-
     async def prepare(
         self, messages: Sequence[ChatMessage], options: SamplingOptions
     ) -> PreparedPrompt:
-        """One token per word; drops the oldest non-system turns until the prompt fits."""
-        self.validate_options(options)
+        """One token per word; drops the oldest non-system turns until the prompt fits.
+        Options are resolved by the engine's own rules (16 reply tokens by default)."""
+        resolved = resolve_options(options, context_size=self.context_tokens, default_max_tokens=16)
         self.prepared.append(list(messages))
         if self.prepare_error is not None:
             raise self.prepare_error
-        reply_room = options.max_tokens or 16
+        reply_room = resolved.max_tokens
         kept = list(messages)
         dropped = 0
 
@@ -170,18 +162,16 @@ class FakeEngine:
             dropped += 1
         text = "\n".join(f"{m.role}: {m.content}" for m in kept)
         tokens = tuple(range(size() - reply_room))
-        return PreparedPrompt(
-            text=text, tokens=tokens, dropped_messages=dropped, max_tokens=reply_room
-        )
+        return PreparedPrompt(text=text, tokens=tokens, dropped_messages=dropped, options=resolved)
 
     def has_room(self) -> bool:
         return len(self._waiting) < self.queue_size
 
-    def submit(self, prompt: PreparedPrompt, options: SamplingOptions) -> FakeHandle:
+    def submit(self, prompt: PreparedPrompt, requester: Requester) -> FakeHandle:
         if len(self._waiting) >= self.queue_size:
             raise QueueFullError(f"the request queue is full ({self.queue_size} waiting)")
         script = self.scripts.popleft() if self.scripts else Script()
-        handle = FakeHandle(prompt=prompt, options=options, script=script)
+        handle = FakeHandle(prompt=prompt, requester=requester, script=script)
         self.handles.append(handle)
         ahead = len(self._waiting) + (self.running is not None)
         handle._queue.put_nowait(QueuePosition(ahead))

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, eventually, make_rig, next_event
 
-from llamaql.engine.types import ChatMessage
+from llamaql.engine.types import ChatMessage, Requester
 from llamaql.services.chat_events import Completed, Delta, Failed, Queued
 
 
@@ -71,8 +71,10 @@ async def test_conversation_system_prompt_and_options_are_used(rig: ChatRig) -> 
     )
     await drain(rig.send(cid, options={"max_tokens": 5, "seed": 7}))
     assert rig.engine.prepared[0][0] == ChatMessage("system", "Talk like a pirate.")
-    options = rig.engine.handles[0].options
+    handle = rig.engine.handles[0]
+    options = handle.prompt.options
     assert (options.temperature, options.max_tokens, options.seed) == (0.3, 5, 7)
+    assert handle.requester == Requester(str(rig.user), str(cid))
 
 
 async def test_title_comes_from_the_first_message_only(rig: ChatRig) -> None:

@@ -1,4 +1,4 @@
-"""LlamaEngine: the Engine protocol over one llama.cpp worker thread."""
+"""LlamaEngine: the Engine protocol over one llama.cpp context and its scheduler thread."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
+from llamaql.engine.admission import AdmissionQueue
+from llamaql.engine.batcher import BatchScheduler
 from llamaql.engine.budget import fit_prompt
-from llamaql.engine.generation import run_job
 from llamaql.engine.jobs import Job
 from llamaql.engine.metadata import GgufMetadata, read_gguf_metadata
-from llamaql.engine.options import ResolvedOptions, resolve_options
+from llamaql.engine.options import resolve_options
+from llamaql.engine.parking import KVParking
 from llamaql.engine.runtime import LoadConfig, ModelRuntime
-from llamaql.engine.scheduler import JobQueue
 from llamaql.engine.templates import ChatTemplate, load_chat_template
 from llamaql.engine.types import (
     ChatMessage,
@@ -24,6 +26,8 @@ from llamaql.engine.types import (
     GenerationResult,
     ModelInfo,
     PreparedPrompt,
+    Requester,
+    ResolvedOptions,
     SamplingOptions,
 )
 from llamaql.settings import MAX_CONTEXT_SIZE, Settings
@@ -53,20 +57,21 @@ def load_config(settings: Settings, meta: GgufMetadata) -> LoadConfig:
     return LoadConfig(
         model_path=settings.model_path,
         context_size=settings.context_size or min(trained, MAX_CONTEXT_SIZE),
+        sequences=settings.parallel,
         gpu_layers=gpu_layers,
         threads=settings.n_threads or len(os.sched_getaffinity(0)),
         batch_size=settings.n_batch,
         use_extra_bufts=settings.use_extra_bufts,
-        prompt_cache_bytes=settings.prompt_cache_mb * 1024 * 1024,
     )
 
 
 class LlamaEngine:
-    """The in-process engine: one model, one context, one worker thread, a bounded queue.
+    """The in-process engine: one model, one context of `LLAMAQL_PARALLEL` sequences, one
+    scheduler thread decoding them together, a bounded queue admitting fairly.
 
-    `start()` loads the model off the event loop; `prepare()` renders and budgets prompts
-    on a thread; `submit()` never blocks; `stop()` cancels what is pending, joins the
-    worker and frees the model.
+    `start()` loads the model off the event loop; `prepare()` resolves options, renders
+    and budgets prompts on a thread; `submit()` never blocks; `stop()` cancels what is
+    pending and live, joins the scheduler and frees the model.
     """
 
     def __init__(
@@ -79,18 +84,23 @@ class LlamaEngine:
         self._settings = settings
         self._runtime_factory = runtime_factory
         self._default_max_tokens = default_max_tokens
-        self._queue = JobQueue(settings.queue_size)
+        self._queue = AdmissionQueue(settings.queue_size)
+        self._parking = KVParking(settings.prompt_cache_mb * 1024 * 1024)
+        self._stream_interval = settings.stream_interval_ms / 1000.0
         self._runtime: ModelRuntime | None = None
         self._template: ChatTemplate | None = None
         self._info: ModelInfo | None = None
         self._thread: threading.Thread | None = None
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._load)
-        self._thread = threading.Thread(target=self._work, name="llamaql-engine", daemon=True)
+        runtime, template = await asyncio.to_thread(self._load)
+        scheduler = BatchScheduler(
+            runtime, self._queue, self._parking, extra_stops=template.extra_stops
+        )
+        self._thread = threading.Thread(target=scheduler.run, name="llamaql-engine", daemon=True)
         self._thread.start()
 
-    def _load(self) -> None:
+    def _load(self) -> tuple[ModelRuntime, ChatTemplate]:
         meta = read_gguf_metadata(self._settings.model_path)
         config = load_config(self._settings, meta)
         began = time.perf_counter()
@@ -115,29 +125,31 @@ class LlamaEngine:
         )
         self._runtime = runtime
         logger.info(
-            "model %s loaded: backend %s on %s, %d layers offloaded, context %d tokens, "
-            "%d threads, %.2f s",
+            "model %s loaded: backend %s on %s, %d layers offloaded, %d sequences of %d "
+            "tokens (KV about %d MiB), %d threads, %.2f s",
             meta.name,
             facts.backend,
             facts.device,
             facts.gpu_layers,
+            facts.sequences,
             facts.context_size,
+            facts.kv_bytes // (1024 * 1024),
             facts.threads,
             time.perf_counter() - began,
         )
+        return runtime, self._template
 
     async def stop(self) -> None:
-        running = self._queue.running
+        # The scheduler ends its live replies as cancelled once it sees the queue closed.
         for job in self._queue.close():
             job.finish(GenerationResult(text="", finish_reason="cancelled"))
-        if running is not None:
-            running.cancel()
         thread, self._thread = self._thread, None
         if thread is not None:
             await asyncio.to_thread(thread.join)
         if self._runtime is not None:
             runtime, self._runtime = self._runtime, None
             await asyncio.to_thread(runtime.close)
+            self._parking.clear()
             logger.info("model closed")
 
     def info(self) -> ModelInfo:
@@ -151,9 +163,6 @@ class LlamaEngine:
             context_size=self.info().context_size,
             default_max_tokens=self._default_max_tokens,
         )
-
-    def validate_options(self, options: SamplingOptions) -> None:
-        self._resolve(options)
 
     async def prepare(
         self, messages: Sequence[ChatMessage], options: SamplingOptions
@@ -178,39 +187,22 @@ class LlamaEngine:
             text=fitted.text,
             tokens=fitted.tokens,
             dropped_messages=fitted.dropped_messages,
-            max_tokens=fitted.max_tokens,
+            options=replace(resolved, max_tokens=fitted.max_tokens),
         )
 
     def has_room(self) -> bool:
         return self._runtime is not None and self._queue.has_room()
 
-    def submit(self, prompt: PreparedPrompt, options: SamplingOptions) -> GenerationHandle:
+    def submit(self, prompt: PreparedPrompt, requester: Requester) -> GenerationHandle:
         if self._runtime is None:
             raise EngineError("the engine is not running")
         if not prompt.tokens:
             raise EngineError("the prompt is empty")
-        job = Job(prompt, self._resolve(options), asyncio.get_running_loop())
+        job = Job(
+            prompt,
+            requester,
+            asyncio.get_running_loop(),
+            stream_interval=self._stream_interval,
+        )
         self._queue.put(job)
         return job
-
-    def _work(self) -> None:
-        runtime, template = self._runtime, self._template
-        if runtime is None or template is None:
-            raise EngineError("the worker started before the model was loaded")
-        extra_stops = template.extra_stops
-        while (job := self._queue.take()) is not None:
-            try:
-                job.finish(run_job(runtime, job, extra_stops))
-            except Exception as exc:
-                # One request failed; the context's contents are unknown, the worker goes on.
-                logger.exception("generation failed")
-                runtime.reset()
-                error = (
-                    exc
-                    if isinstance(exc, EngineError)
-                    else EngineError(f"generation failed: {type(exc).__name__}: {exc}")
-                )
-                job.fail(error)
-            finally:
-                self._queue.done(job)
-        logger.debug("engine worker stopped")

@@ -1,4 +1,10 @@
-"""One request's life: its cancel flag and the thread-safe hand-off of its events."""
+"""One request's life: its cancel flag and the thread-safe hand-off of its events.
+
+Text is coalesced on the way to the event loop: the scheduler thread appends each piece
+to a buffer, and the loop flushes the buffer as one `TextPiece` at once for the first
+piece, then at most once per `stream_interval` seconds. A fast model therefore costs one
+loop wake-up and one WebSocket frame per interval, not per token.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,14 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from llamaql.engine.options import ResolvedOptions
 from llamaql.engine.types import (
     EngineError,
     EngineEvent,
     GenerationResult,
     PreparedPrompt,
     QueuePosition,
+    Requester,
+    TextPiece,
 )
 
 logger = logging.getLogger(__name__)
@@ -28,21 +35,31 @@ class _Failed:
 class Job:
     """A submitted request; implements GenerationHandle.
 
-    Events are produced on the worker thread (or wherever cancel() is called) and
-    consumed on the event loop that submitted the request: every event goes through
+    Events are produced on the scheduler thread (or wherever cancel() is called) and
+    consumed on the event loop that submitted the request, through
     `loop.call_soon_threadsafe` into an asyncio.Queue owned by that loop.
     """
 
     def __init__(
-        self, prompt: PreparedPrompt, options: ResolvedOptions, loop: asyncio.AbstractEventLoop
+        self,
+        prompt: PreparedPrompt,
+        requester: Requester,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        stream_interval: float = 0.0,
     ) -> None:
         self.prompt = prompt
-        self.options = options
+        self.requester = requester
         self._loop = loop
+        self._interval = stream_interval
         self._events: asyncio.Queue[EngineEvent | _Failed] = asyncio.Queue()
         self._cancelled = threading.Event()
         self._finished = threading.Event()
         self._last_position: int | None = None
+        self._lock = threading.Lock()
+        self._pending: list[str] = []  # text not yet handed to the loop
+        self._flush_scheduled = False
+        self._last_flush = float("-inf")  # loop time of the latest text frame
         # Set by the queue: takes a cancelled job out of the queue if it is still there.
         self.cancel_hook: Callable[[Job], None] | None = None
 
@@ -55,7 +72,7 @@ class Job:
         return self._finished.is_set()
 
     def cancel(self) -> None:
-        """Stop within one token, or before starting; idempotent and thread-safe."""
+        """Stop within one decode step, or before starting; idempotent and thread-safe."""
         if self._cancelled.is_set() or self._finished.is_set():
             return
         self._cancelled.set()
@@ -86,23 +103,58 @@ class Job:
             self._last_position = position
             self._post(QueuePosition(position))
 
-    def post(self, event: EngineEvent) -> None:
-        if not self.finished:
-            self._post(event)
+    def post_text(self, text: str) -> None:
+        """Add reply text; the loop receives it coalesced (see the module docstring)."""
+        if not text or self.finished:
+            return
+        with self._lock:
+            self._pending.append(text)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        self._call_on_loop(self._schedule_flush)
 
     def finish(self, result: GenerationResult) -> None:
-        if not self._finished.is_set():
-            self._post(result)
-            self._finished.set()
+        self._end(result)
 
     def fail(self, error: EngineError) -> None:
-        if not self._finished.is_set():
-            self._post(_Failed(error))
+        self._end(_Failed(error))
+
+    def _end(self, item: GenerationResult | _Failed) -> None:
+        with self._lock:
+            if self._finished.is_set():
+                return
             self._finished.set()
+            text, self._pending = "".join(self._pending), []
+        # Posted in this order, so the last text arrives before the end; a flush already
+        # scheduled finds nothing left.
+        if text:
+            self._post(TextPiece(text))
+        self._post(item)
+
+    # Loop side.
+
+    def _schedule_flush(self) -> None:
+        delay = self._last_flush + self._interval - self._loop.time()
+        if delay > 0:
+            self._loop.call_later(delay, self._flush)
+        else:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_scheduled = False
+            text, self._pending = "".join(self._pending), []
+        if text:
+            self._last_flush = self._loop.time()
+            self._events.put_nowait(TextPiece(text))
 
     def _post(self, item: EngineEvent | _Failed) -> None:
+        self._call_on_loop(self._events.put_nowait, item)
+
+    def _call_on_loop(self, callback: Callable[..., object], *args: object) -> None:
         try:
-            self._loop.call_soon_threadsafe(self._events.put_nowait, item)
+            self._loop.call_soon_threadsafe(callback, *args)
         except RuntimeError:
             # The submitting loop is closed: no one can read this request's events.
             logger.debug("event loop closed; cancelling a request nobody can read")

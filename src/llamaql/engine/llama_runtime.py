@@ -1,9 +1,11 @@
 """The real ModelRuntime: llama.cpp through llama-cpp-python's low-level bindings.
 
 The high-level `Llama` class is not used: it hides `use_extra_bufts` (needed off on AMX
-CPUs, see FINDINGS), cannot stop between prompt batches, and keeps mutable Python state
-that its tokenizer methods share with generation. Here the worker thread owns the context;
-tokenizing reads only the vocabulary, which llama.cpp never mutates after loading.
+CPUs, see FINDINGS), decodes one sequence at a time, and keeps mutable Python state that
+its tokenizer methods share with generation. Here one context holds `sequences` separate
+KV streams (not unified: attention stays per sequence) of `context_size` tokens each; the
+scheduler's thread owns it, and tokenizing reads only the vocabulary, which llama.cpp
+never mutates after loading.
 """
 
 from __future__ import annotations
@@ -11,16 +13,13 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import llama_cpp
 
 from llamaql.engine.devices import describe_cpu, list_devices, offload_devices
-from llamaql.engine.kv_state import restore_sequence, save_sequence
-from llamaql.engine.options import ResolvedOptions
-from llamaql.engine.prompt_cache import PromptCache, common_prefix
-from llamaql.engine.runtime import LoadConfig, RuntimeFacts
-from llamaql.engine.types import EngineError, ModelFileError
+from llamaql.engine.runtime import BatchPart, LoadConfig, RuntimeFacts
+from llamaql.engine.types import EngineError, ModelFileError, ResolvedOptions
 
 logger = logging.getLogger(__name__)
 _native_logger = logging.getLogger("llamaql.engine.llama_cpp")
@@ -28,10 +27,7 @@ _native_logger = logging.getLogger("llamaql.engine.llama_cpp")
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
 _PENALTY_LAST_N = 64
 _ALL_LAYERS = 0x7FFFFFFF
-# Tokens a snapshot must save over the context's own prefix to be worth a restore, and
-# tokens the context must be about to drop to be worth a snapshot: copying the KV state
-# costs far less than evaluating this many tokens.
-_MIN_GAIN = 32
+_F16_BYTES = 2
 
 
 @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
@@ -69,10 +65,10 @@ class LlamaSampler:
             add(llama_cpp.llama_sampler_init_dist(seed))
         self._chain = chain
 
-    def sample(self) -> int:
-        # Samples from the last output of the latest decode and accepts the token
+    def sample(self, index: int) -> int:
+        # Samples from batch row `index` of the latest decode and accepts the token
         # (which feeds the repetition penalty's history).
-        return int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, -1))
+        return int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, index))
 
     def close(self) -> None:
         if self._chain is not None:
@@ -80,8 +76,17 @@ class LlamaSampler:
             self._chain = None
 
 
+def _kv_bytes(model: object, total_tokens: int) -> int:
+    """About how much KV memory `total_tokens` cells take (f16 keys and values)."""
+    heads = max(1, int(llama_cpp.llama_model_n_head(model)))
+    kv_heads = int(llama_cpp.llama_model_n_head_kv(model))
+    kv_width = int(llama_cpp.llama_model_n_embd(model)) // heads * kv_heads
+    layers = int(llama_cpp.llama_model_n_layer(model))
+    return layers * total_tokens * 2 * kv_width * _F16_BYTES
+
+
 class LlamaRuntime:
-    """A GGUF model and one llama.cpp context; see ModelRuntime for the threading rules."""
+    """A GGUF model and one llama.cpp context of several sequences; see ModelRuntime."""
 
     def __init__(self, config: LoadConfig) -> None:
         llama_cpp.llama_log_set(_log_to_python, ctypes.c_void_p(0))
@@ -97,40 +102,44 @@ class LlamaRuntime:
         if not model:
             raise ModelFileError(f"llama.cpp could not load {config.model_path}")
         self._model = model
+        total = config.context_size * config.sequences
         cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = config.context_size
-        cparams.n_batch = cparams.n_ubatch = min(config.batch_size, config.context_size)
+        cparams.n_ctx = total
+        cparams.n_seq_max = config.sequences
+        cparams.kv_unified = False
+        cparams.n_batch = cparams.n_ubatch = min(config.batch_size, total)
         cparams.n_threads = cparams.n_threads_batch = config.threads
         cparams.no_perf = True
         ctx = llama_cpp.llama_init_from_model(model, cparams)
         if not ctx:
             llama_cpp.llama_model_free(model)
-            raise EngineError(f"llama.cpp could not create a {config.context_size}-token context")
+            raise EngineError(
+                f"llama.cpp could not create a context of {config.sequences} sequences of "
+                f"{config.context_size} tokens"
+            )
         self._ctx = ctx
+        self._memory = llama_cpp.llama_get_memory(ctx)
+        self._batch_size = int(cparams.n_batch)
+        self._batch = llama_cpp.llama_batch_init(self._batch_size, 0, 1)
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
-        self._batch_size = int(cparams.n_batch)
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._bos_text = self._piece(llama_cpp.llama_vocab_bos(self._vocab), special=True)
-        self._tokens: list[int] = []  # what the context's KV memory holds, in order
-        self._snapshots = (
-            PromptCache(config.prompt_cache_bytes) if config.prompt_cache_bytes > 0 else None
-        )
         layers = llama_cpp.llama_model_n_layer(model) + 1  # + the output layer
         offloaded = min(layers, _ALL_LAYERS if gpu_layers < 0 else gpu_layers)
+        sequences = int(llama_cpp.llama_n_seq_max(ctx))
         self.facts = RuntimeFacts(
-            context_size=int(llama_cpp.llama_n_ctx(ctx)),
+            context_size=int(llama_cpp.llama_n_ctx_seq(ctx)),
+            sequences=sequences,
+            batch_size=self._batch_size,
             backend="vulkan" if offloaded > 0 else "cpu",
             device=", ".join(g.description for g in gpus)
             if offloaded > 0
             else describe_cpu(devices),
             gpu_layers=offloaded,
             threads=config.threads,
+            kv_bytes=_kv_bytes(model, int(llama_cpp.llama_n_ctx(ctx))),
         )
-
-    @property
-    def cached_tokens(self) -> int:
-        return len(self._tokens)
 
     def tokenize(self, text: str) -> list[int]:
         data = text.encode("utf-8")
@@ -169,81 +178,70 @@ class LlamaRuntime:
         if self._ctx is None:
             raise EngineError("the model is closed")
 
-    def evaluate(self, tokens: Sequence[int], cancelled: Callable[[], bool]) -> int | None:
+    def decode(self, parts: Sequence[BatchPart]) -> int:
         self._check_open()
-        keep = common_prefix(self._tokens, tokens)
-        if self._snapshots is not None:
-            keep = self._switch_to_best_snapshot(self._snapshots, tokens, keep)
-        keep = min(keep, len(tokens) - 1)  # the last prompt token must be decoded for logits
-        if keep < len(self._tokens):
-            memory = llama_cpp.llama_get_memory(self._ctx)
-            if not llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1):
-                llama_cpp.llama_memory_clear(memory, True)
-                keep = 0
-            del self._tokens[keep:]
-        for start in range(keep, len(tokens), self._batch_size):
-            if cancelled():
-                return None
-            self._decode(tokens[start : start + self._batch_size])
-        # GPU backends decode asynchronously: wait, so prompt time is not billed to the
-        # first generated token.
-        llama_cpp.llama_synchronize(self._ctx)
-        return keep
+        batch = self._batch
+        tokens, positions, seq_ids, logits = batch.token, batch.pos, batch.seq_id, batch.logits
+        n_seq_id = batch.n_seq_id
+        i = 0
+        for part in parts:
+            if i + len(part.tokens) > self._batch_size:
+                raise EngineError(f"a batch of more than {self._batch_size} tokens")
+            for offset, token in enumerate(part.tokens):
+                tokens[i] = token
+                positions[i] = part.pos + offset
+                n_seq_id[i] = 1
+                seq_ids[i][0] = part.seq
+                logits[i] = 0
+                i += 1
+            if part.wants_logits:
+                logits[i - 1] = 1
+        batch.n_tokens = i
+        status = int(llama_cpp.llama_decode(self._ctx, batch))
+        if status == 0:
+            # GPU backends decode asynchronously: wait, so the time is billed to this step.
+            llama_cpp.llama_synchronize(self._ctx)
+        return status
 
-    def _switch_to_best_snapshot(
-        self, snapshots: PromptCache, tokens: Sequence[int], keep: int
-    ) -> int:
-        """Snapshot the context before it drops much of what it holds, and restore the
-        snapshot sharing a clearly longer prefix with `tokens`, if one is kept; return the
-        prefix the context then shares with `tokens`."""
-        match = snapshots.best_match(tokens)
-        if len(self._tokens) - keep >= _MIN_GAIN and not snapshots.covers(self._tokens):
-            snapshot = save_sequence(self._ctx, self._tokens)
-            if snapshot is not None and not snapshots.put(snapshot):
-                logger.debug("a %d-byte KV snapshot exceeds the prompt cache", snapshot.nbytes)
-        if match is None or match[1] < keep + _MIN_GAIN:
-            return keep
-        best, shared = match
-        self._tokens.clear()
-        if not restore_sequence(self._ctx, best):
-            snapshots.discard(best)
-            return 0
-        self._tokens.extend(best.tokens)
-        snapshots.touch(best)
-        logger.debug("restored a %d-token KV snapshot sharing %d tokens", len(best.tokens), shared)
-        return shared
-
-    def append(self, token: int) -> None:
+    def truncate(self, seq: int, keep: int) -> bool:
         self._check_open()
-        self._decode([token])
+        return bool(llama_cpp.llama_memory_seq_rm(self._memory, seq, keep, -1))
 
-    def _decode(self, tokens: Sequence[int]) -> None:
-        if len(self._tokens) + len(tokens) > self.facts.context_size:
-            raise EngineError("the context is full")
-        array = (llama_cpp.llama_token * len(tokens))(*tokens)
-        status = llama_cpp.llama_decode(
-            self._ctx, llama_cpp.llama_batch_get_one(array, len(tokens))
+    def save(self, seq: int) -> bytearray | None:
+        self._check_open()
+        size = int(llama_cpp.llama_state_seq_get_size(self._ctx, seq))
+        state = bytearray(size)
+        written = llama_cpp.llama_state_seq_get_data(
+            self._ctx, (ctypes.c_uint8 * size).from_buffer(state), size, seq
         )
-        if status != 0:
-            self.reset()
-            raise EngineError(f"llama_decode failed with status {status}")
-        self._tokens.extend(tokens)
+        if written != size:
+            logger.warning("could not save sequence %d: %d of %d bytes written", seq, written, size)
+            return None
+        return state
+
+    def restore(self, seq: int, state: bytearray) -> bool:
+        self._check_open()
+        # The sequence must be empty before a state is read into it.
+        llama_cpp.llama_memory_seq_rm(self._memory, seq, -1, -1)
+        size = len(state)
+        read = llama_cpp.llama_state_seq_set_data(
+            self._ctx, (ctypes.c_uint8 * size).from_buffer(state), size, seq
+        )
+        if read == 0:
+            logger.warning("could not restore a %d-byte state into sequence %d", size, seq)
+            llama_cpp.llama_memory_seq_rm(self._memory, seq, -1, -1)
+            return False
+        return True
 
     def new_sampler(self, options: ResolvedOptions) -> LlamaSampler:
         self._check_open()
         return LlamaSampler(self._ctx, self._n_vocab, options)
 
-    def reset(self) -> None:
-        if self._ctx is not None:
-            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self._ctx), True)
-        self._tokens.clear()
-
     def close(self) -> None:
         with self._alive:
             if self._ctx is not None:
+                llama_cpp.llama_batch_free(self._batch)
                 llama_cpp.llama_free(self._ctx)
                 self._ctx = None
                 llama_cpp.llama_model_free(self._model)
                 self._model = None
-                if self._snapshots is not None:
-                    self._snapshots.clear()

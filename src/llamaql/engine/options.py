@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from llamaql.engine.types import InvalidOptionsError, SamplingOptions
+from llamaql.engine.types import InvalidOptionsError, ResolvedOptions, SamplingOptions
 
 # llama.cpp's own defaults (common/common.h), except repeat_penalty: 1.0 is "off" there too.
 DEFAULT_TEMPERATURE = 0.8
@@ -17,20 +16,6 @@ MAX_STOP_STRINGS = 4
 MAX_STOP_CHARS = 64
 SEED_MAX = 2**32 - 1
 RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: pick a random seed
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedOptions:
-    """Every sampling parameter with a concrete value; seed None means random."""
-
-    temperature: float
-    top_p: float
-    top_k: int
-    min_p: float
-    repeat_penalty: float
-    seed: int | None
-    max_tokens: int
-    stop: tuple[str, ...]
 
 
 def _float_in(name: str, value: float | None, low: float, high: float, default: float) -> float:

@@ -1,13 +1,17 @@
-"""The llama-facing interface the worker drives; llama.cpp or a fake implements it."""
+"""The native seam: the few llama.cpp operations the batch scheduler drives.
+
+`llama_runtime.LlamaRuntime` implements it over llama.cpp's low-level API; unit tests
+implement it in Python, so scheduling, admission and KV reuse are tested without a model.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from llamaql.engine.options import ResolvedOptions
+from llamaql.engine.types import ResolvedOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,40 +19,55 @@ class LoadConfig:
     """How to load the model; defaults already resolved from the settings."""
 
     model_path: Path
-    context_size: int
+    context_size: int  # per sequence: the most one conversation may use
+    sequences: int  # replies decoded together (LLAMAQL_PARALLEL)
     gpu_layers: int  # -1: all
     threads: int
     batch_size: int
     use_extra_bufts: bool
-    prompt_cache_bytes: int  # 0: no snapshots of earlier prompts' KV state
 
 
 @dataclass(frozen=True, slots=True)
 class RuntimeFacts:
     """What the loaded runtime reports about itself, for ModelInfo and the start-up log."""
 
-    context_size: int
+    context_size: int  # per sequence
+    sequences: int
+    batch_size: int  # tokens one decode takes at most
     backend: Literal["cpu", "vulkan"]
     device: str
     gpu_layers: int
     threads: int
+    kv_bytes: int  # KV memory of all sequences together
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPart:
+    """Consecutive tokens of one sequence in a batch, starting at position `pos`; logits
+    are computed for the last one only when `wants_logits`."""
+
+    seq: int
+    pos: int
+    tokens: Sequence[int]
+    wants_logits: bool
 
 
 class Sampler(Protocol):
     """Per-request sampling state (seeded RNG, repetition history)."""
 
-    def sample(self) -> int:
-        """The next token from the latest evaluated position's logits."""
+    def sample(self, index: int) -> int:
+        """Sample (and accept) a token from the logits of batch row `index` of the latest
+        decode."""
         ...
 
     def close(self) -> None: ...
 
 
 class ModelRuntime(Protocol):
-    """A loaded model and its one context.
+    """A loaded model and one context holding `facts.sequences` sequences.
 
     `tokenize`, `token_bytes` and `is_eog` read only the vocabulary and may be called from
-    any thread; everything else belongs to the worker thread.
+    any thread; everything else belongs to the scheduler's thread.
     """
 
     facts: RuntimeFacts
@@ -59,21 +78,23 @@ class ModelRuntime(Protocol):
 
     def is_eog(self, token: int) -> bool: ...
 
-    def evaluate(self, tokens: Sequence[int], cancelled: Callable[[], bool]) -> int | None:
-        """Make the context hold exactly `tokens`, reusing the longest prefix it already
-        holds (or a kept snapshot of an earlier prompt holds); return how many tokens were
-        reused rather than evaluated, or None when `cancelled()` turned true between
-        batches."""
+    def decode(self, parts: Sequence[BatchPart]) -> int:
+        """Evaluate one batch (parts laid out in order); 0 on success, else llama.cpp's
+        status, after which the sequences hold what they held before the call."""
+        ...
+
+    def truncate(self, seq: int, keep: int) -> bool:
+        """Drop a sequence's KV from position `keep` on (0: all); False when it cannot."""
+        ...
+
+    def save(self, seq: int) -> bytearray | None:
+        """A host copy of a sequence's KV state; None when llama.cpp fails."""
+        ...
+
+    def restore(self, seq: int, state: bytearray) -> bool:
+        """Replace a sequence's KV with a saved state; on failure it is left empty."""
         ...
 
     def new_sampler(self, options: ResolvedOptions) -> Sampler: ...
-
-    def append(self, token: int) -> None:
-        """Evaluate one generated token so the next one can be sampled."""
-        ...
-
-    def reset(self) -> None:
-        """Forget the context's contents (after a failure left them unknown)."""
-        ...
 
     def close(self) -> None: ...

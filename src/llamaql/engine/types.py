@@ -35,18 +35,44 @@ class SamplingOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class ResolvedOptions:
+    """Every sampling parameter with a concrete value, checked against the engine's ranges;
+    seed None means random. Resolved once per request, by `Engine.prepare`."""
+
+    temperature: float
+    top_p: float
+    top_k: int
+    min_p: float
+    repeat_penalty: float
+    seed: int | None
+    max_tokens: int
+    stop: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who a request is for. The engine admits waiting requests round-robin by `user` and
+    reuses KV state only for the same `(user, conversation)`; both are opaque to it."""
+
+    user: str
+    conversation: str
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedPrompt:
-    """A conversation rendered with the chat template and fitted to the context."""
+    """A conversation rendered with the chat template and fitted to the context, with the
+    options it will be generated with (`options.max_tokens` is the room the fit left)."""
 
     text: str
     tokens: tuple[int, ...]
     dropped_messages: int
-    max_tokens: int
+    options: ResolvedOptions
 
 
 @dataclass(frozen=True, slots=True)
 class QueuePosition:
-    """How many requests are ahead of this one (0: it is next or running)."""
+    """Where a request stands: 0 once it is generating; n >= 1 while it waits, as the n-th
+    to be admitted when a sequence frees up."""
 
     position: int
 
@@ -135,7 +161,7 @@ class GenerationHandle(Protocol):
         ...
 
     def cancel(self) -> None:
-        """Stop within one token (or before it starts); the result's finish reason is
+        """Stop within one decode step (or before it starts); the result's finish reason is
         `cancelled` and its text what was produced so far. Idempotent, thread-safe."""
         ...
 
@@ -149,21 +175,17 @@ class Engine(Protocol):
 
     def info(self) -> ModelInfo: ...
 
-    def validate_options(self, options: SamplingOptions) -> None:
-        """Raise InvalidOptionsError naming the option and its allowed range."""
-        ...
-
     async def prepare(
         self, messages: Sequence[ChatMessage], options: SamplingOptions
     ) -> PreparedPrompt:
-        """Render and budget a prompt off the event loop; raises ContextOverflowError,
-        TemplateError, InvalidOptionsError."""
+        """Resolve the options, render and budget a prompt off the event loop; raises
+        ContextOverflowError, TemplateError, InvalidOptionsError."""
         ...
 
     def has_room(self) -> bool:
         """Whether submit() would be accepted right now."""
         ...
 
-    def submit(self, prompt: PreparedPrompt, options: SamplingOptions) -> GenerationHandle:
+    def submit(self, prompt: PreparedPrompt, requester: Requester) -> GenerationHandle:
         """Queue a request without blocking; raises QueueFullError at once when full."""
         ...

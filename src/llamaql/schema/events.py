@@ -15,10 +15,16 @@ from llamaql.schema.types import Message
 class MessageQueued:
     user_message: Message
     assistant_message_id: strawberry.ID
-    position: int
+    position: int = strawberry.field(
+        description="0: the reply is generating (or starts at the next step); n >= 1: it "
+        "waits, n-th in line for a free sequence (fair across users). Sent again on change"
+    )
 
 
-@strawberry.type(description="A piece of the reply's text")
+@strawberry.type(
+    description="The reply's text since the previous TokenDelta: the first piece at once, "
+    "then at most one per LLAMAQL_STREAM_INTERVAL_MS"
+)
 class TokenDelta:
     message_id: strawberry.ID
     text: str

@@ -13,7 +13,8 @@ class Subscription:
         resolver=chat.send_message,
         description=(
             "Send a message and stream the reply: MessageQueued first (again when the "
-            "queue position moves), TokenDelta per piece, then MessageCompleted or "
+            "queue position moves), TokenDelta with the text since the previous one, then "
+            "MessageCompleted or "
             "MessageFailed. Closing the stream cancels the reply and keeps its text."
         ),
     )

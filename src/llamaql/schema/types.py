@@ -14,6 +14,7 @@ from llamaql.context import Context
 from llamaql.engine.types import ModelInfo as EngineModelInfo
 from llamaql.schema.enums import MessageStatus, Role
 from llamaql.services.conversations import ConversationService, Page
+from llamaql.services.options import OPTION_KEYS
 
 
 @strawberry.type
@@ -58,13 +59,7 @@ class GenerationOptions:
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> GenerationOptions:
-        known = {key: value for key, value in options.items() if key in _OPTION_FIELDS}
-        return cls(**known)
-
-
-_OPTION_FIELDS = frozenset(
-    ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "max_tokens", "stop")
-)
+        return cls(**{key: value for key, value in options.items() if key in OPTION_KEYS})
 
 
 @strawberry.type

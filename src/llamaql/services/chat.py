@@ -14,19 +14,13 @@ import uuid
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-from llamaql.engine.types import (
-    Engine,
-    GenerationHandle,
-    PreparedPrompt,
-    QueueFullError,
-    SamplingOptions,
-)
+from llamaql.engine.types import Engine, GenerationHandle, PreparedPrompt, QueueFullError, Requester
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus
-from llamaql.services.chat_checks import check_text, prepare_prompt, queue_full, sampling_options
+from llamaql.services.chat_checks import check_text, prepare_prompt, queue_full_error
 from llamaql.services.chat_events import ChatEvent, Completed, Failed, build_prompt, title_from
 from llamaql.services.errors import ConversationBusyError, DomainError, NotFoundError
 from llamaql.services.generation import Generation
-from llamaql.services.options import validate_options
+from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
 from llamaql.settings import Settings
 
@@ -125,8 +119,7 @@ class ChatService:
         if self._closing:
             raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
         check_text(text, max_chars=self._settings.max_message_chars)
-        request = validate_options(request_options)
-        sampling_options(self._engine, request)
+        request = clean_options(request_options)
         async with self._uow_factory() as uow:
             ids = {"user_id": user_id, "conversation_id": conversation_id}
             conversation = await uow.conversations.get(**ids)
@@ -140,9 +133,9 @@ class ChatService:
         # Claimed before the next await: a concurrent send in this process sees it busy.
         self._by_conversation[conversation_id] = None
         try:
-            sampling = sampling_options(self._engine, {**conversation.options, **request})
+            sampling = sampling_options({**conversation.options, **request})
             if not self._engine.has_room():
-                raise queue_full()
+                raise queue_full_error()
             system_prompt = conversation.system_prompt
             if system_prompt is None:
                 system_prompt = self._settings.system_prompt
@@ -153,9 +146,7 @@ class ChatService:
             raise
         # Storing the exchange and submitting it must not be cut in half by a client
         # leaving: it runs as its own task, and the reply is cancelled if it got that far.
-        submit = asyncio.create_task(
-            self._submit(user_id, conversation, seen, text, prompt, sampling)
-        )
+        submit = asyncio.create_task(self._submit(user_id, conversation, seen, text, prompt))
         self._keep(submit)
         try:
             return await asyncio.shield(submit)
@@ -170,12 +161,11 @@ class ChatService:
         seen: int,
         text: str,
         prompt: PreparedPrompt,
-        sampling: SamplingOptions,
     ) -> Generation:
         try:
             async with self._uow_factory() as uow:
                 user_message, reply_id, handle = await self._store(
-                    uow, user_id, conversation, seen, text, prompt, sampling
+                    uow, user_id, conversation, seen, text, prompt
                 )
                 try:
                     await uow.commit()
@@ -199,7 +189,6 @@ class ChatService:
         seen: int,
         text: str,
         prompt: PreparedPrompt,
-        sampling: SamplingOptions,
     ) -> tuple[Message, uuid.UUID, GenerationHandle]:
         """Lock, re-check, add both messages, submit; the caller commits."""
         ids = {"user_id": user_id, "conversation_id": conversation.id}
@@ -221,9 +210,9 @@ class ChatService:
         else:
             await uow.conversations.touch(**ids)
         try:
-            handle = self._engine.submit(prompt, sampling)
+            handle = self._engine.submit(prompt, Requester(str(user_id), str(conversation.id)))
         except QueueFullError:
-            raise queue_full() from None
+            raise queue_full_error() from None
         return user_message, reply.id, handle
 
     def _track(self, generation: Generation) -> None:

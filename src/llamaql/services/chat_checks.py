@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from llamaql.engine.types import (
     ChatMessage,
@@ -16,7 +15,6 @@ from llamaql.engine.types import (
     SamplingOptions,
 )
 from llamaql.services.errors import BadInputError, DomainError
-from llamaql.services.options import OPTION_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -29,19 +27,7 @@ def check_text(text: str, *, max_chars: int) -> None:
         raise BadInputError(f"text must be at most {max_chars} characters, got {len(text)}")
 
 
-def sampling_options(engine: Engine, options: Mapping[str, Any]) -> SamplingOptions:
-    """Validated (snake_case) options as the engine's SamplingOptions, range-checked by it."""
-    values = {key: value for key, value in options.items() if key in OPTION_KEYS}
-    values["stop"] = tuple(values.get("stop") or ())
-    sampling = SamplingOptions(**values)
-    try:
-        engine.validate_options(sampling)
-    except InvalidOptionsError as exc:
-        raise BadInputError(str(exc)) from None
-    return sampling
-
-
-def queue_full() -> DomainError:
+def queue_full_error() -> DomainError:
     return DomainError(
         "the server is busy with other replies; try again shortly",
         code="QUEUE_FULL",

@@ -7,6 +7,7 @@ Options travel as a dict with snake_case keys, the same keys stored in
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from math import isfinite
 from typing import Any
 
@@ -14,16 +15,7 @@ from llamaql.engine.options import resolve_options
 from llamaql.engine.types import InvalidOptionsError, SamplingOptions
 from llamaql.services.errors import BadInputError
 
-OPTION_KEYS = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "seed",
-    "max_tokens",
-    "stop",
-)
+OPTION_KEYS = tuple(option.name for option in fields(SamplingOptions))
 # Used when the context size is unknown (no engine yet); the engine re-checks per request.
 DEFAULT_MAX_TOKENS_LIMIT = 32768
 _INT_OPTIONS = frozenset({"top_k", "seed", "max_tokens"})
@@ -35,15 +27,9 @@ def _check_stop(value: Any) -> list[str]:
     return list(value)
 
 
-def validate_options(
-    options: Mapping[str, Any], *, max_tokens_limit: int | None = None
-) -> dict[str, Any]:
-    """Return the set options (None dropped), raising BadInputError naming the bad one.
-
-    Names and types are checked here; the ranges are the engine's own (one set of rules
-    for stored conversation defaults and per-message options). `max_tokens_limit` is the
-    context size when known.
-    """
+def clean_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The set options (None dropped) with checked names and types; BadInputError names
+    the bad one. Ranges are the engine's, checked when the options are resolved."""
     clean: dict[str, Any] = {}
     for name, value in options.items():
         if name not in OPTION_KEYS:
@@ -56,10 +42,24 @@ def validate_options(
             raise BadInputError(f"{name} must be a number, got {value!r}")
         else:
             clean[name] = int(value) if name in _INT_OPTIONS else float(value)
-    sampling = SamplingOptions(**{**clean, "stop": tuple(clean.get("stop", ()))})
+    return clean
+
+
+def sampling_options(options: Mapping[str, Any]) -> SamplingOptions:
+    """Cleaned options (see `clean_options`) as the value the engine resolves."""
+    clean = clean_options(options)
+    return SamplingOptions(**{**clean, "stop": tuple(clean.get("stop", ()))})
+
+
+def validate_options(
+    options: Mapping[str, Any], *, max_tokens_limit: int | None = None
+) -> dict[str, Any]:
+    """`clean_options`, range-checked by the engine's own rules, for storing as a
+    conversation's defaults. `max_tokens_limit` is the context size when known."""
+    clean = clean_options(options)
     try:
         resolve_options(
-            sampling,
+            sampling_options(clean),
             context_size=max_tokens_limit or DEFAULT_MAX_TOKENS_LIMIT,
             default_max_tokens=1,
         )

@@ -1,5 +1,6 @@
-"""One real server for the chat tests: the default model on a small context and a
-one-slot queue (so QUEUE_FULL and dropped turns are reachable), a real SQLite file."""
+"""One real server for the chat tests: the default model on a small context, two replies
+decoded together and a one-slot queue (so QUEUE_FULL and dropped turns are reachable), a
+real SQLite file."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(
         database=folder / "chat.db",
         log=folder / "server.log",
-        env={"LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE), "LLAMAQL_QUEUE_SIZE": "1"},
+        env={
+            "LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE),
+            "LLAMAQL_PARALLEL": "2",
+            "LLAMAQL_QUEUE_SIZE": "1",
+        },
     ).start()
     yield server
     # uvicorn re-raises SIGTERM after a clean shutdown; the log says whether it was clean.

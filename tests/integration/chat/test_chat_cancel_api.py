@@ -121,17 +121,19 @@ async def test_a_second_message_while_replying_is_busy(chat_server: Server) -> N
 
 
 async def test_a_full_queue_is_refused_and_writes_nothing(chat_server: Server) -> None:
-    # The server's queue holds one waiting request besides the running one.
+    # The server decodes two replies together and lets one more wait.
     user = new_user()
     http = Http(chat_server, user)
-    running, waiting, refused_cid = [await http.create_conversation() for _ in range(3)]
+    first, second, waiting, refused_cid = [await http.create_conversation() for _ in range(4)]
     async with connect(chat_server, user) as ws:
-        op_running = await ws.send_message(running, LONG_TEXT, LONG_OPTIONS)
-        running_id = (await ws.until(op_running, "TokenDelta"))[0]["assistantMessageId"]
+        running: list[tuple[str, str]] = []
+        for cid in (first, second):
+            op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+            running.append((op, (await ws.until(op, "TokenDelta"))[0]["assistantMessageId"]))
         op_waiting = await ws.send_message(waiting, LONG_TEXT, LONG_OPTIONS)
         queued = await ws.event(op_waiting)
         assert queued["__typename"] == "MessageQueued"
-        assert queued["position"] == 1  # one ahead: the running request
+        assert queued["position"] == 1  # next in line for a sequence
 
         refused = await ws.stream(await ws.send_message(refused_cid, "Hello?", SHORT))
         assert [e["__typename"] for e in refused] == ["MessageFailed"]
@@ -142,5 +144,6 @@ async def test_a_full_queue_is_refused_and_writes_nothing(chat_server: Server) -
         await http.cancel(queued["assistantMessageId"])
         waited = (await ws.stream(op_waiting))[-1]
         assert (waited["message"]["status"], waited["message"]["text"]) == ("CANCELLED", "")
-        await http.cancel(running_id)
-        assert (await ws.stream(op_running))[-1]["message"]["status"] == "CANCELLED"
+        for op, reply_id in running:
+            await http.cancel(reply_id)
+            assert (await ws.stream(op))[-1]["message"]["status"] == "CANCELLED"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -11,24 +13,25 @@ import pytest
 
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.llama_runtime import LlamaRuntime, LlamaSampler
-from llamaql.engine.options import ResolvedOptions
-from llamaql.engine.runtime import LoadConfig
+from llamaql.engine.runtime import BatchPart, LoadConfig
+from llamaql.engine.types import Requester, ResolvedOptions
 from llamaql.settings import DEFAULT_MODEL_DIR, DEFAULT_MODEL_FILE, load_settings
 
 MODEL = DEFAULT_MODEL_DIR / DEFAULT_MODEL_FILE
 
 
 class CountingSampler:
-    def __init__(self, inner: LlamaSampler, owner: SteeredRuntime) -> None:
+    def __init__(self, inner: LlamaSampler, owner: SteeredRuntime, seed: int | None) -> None:
         self._inner = inner
         self._owner = owner
+        self._seed = seed
         self._count = 0
 
-    def sample(self) -> int:
-        token = self._inner.sample()
+    def sample(self, index: int) -> int:
+        token = self._inner.sample(index)
         self._count += 1
         if self._owner.on_sample is not None:
-            self._owner.on_sample(self._count)
+            self._owner.on_sample(self._count, self._seed)
         return token
 
     def close(self) -> None:
@@ -36,54 +39,51 @@ class CountingSampler:
 
 
 class SteeredRuntime(LlamaRuntime):
-    """The real runtime plus hooks: hold or fail the next prompt, observe batches/tokens."""
+    """The real runtime plus hooks: hold or fail the next decode, observe batches, count
+    each reply's samples."""
 
     def __init__(self, config: LoadConfig) -> None:
         super().__init__(config)
-        self.evaluated: list[tuple[int, ...]] = []
-        self.started = threading.Condition()
+        self.batches: list[list[BatchPart]] = []
+        self.admitted = 0  # replies that got a sampler: joined a sequence
         self.held: threading.Event | None = None
         self.fail_next = False
-        self.on_batch_check: Callable[[int], None] | None = None
-        self.on_sample: Callable[[int], None] | None = None
+        self.on_decode: Callable[[int], None] | None = None
+        # (samples so far in this reply, its seed): seeds tell replies apart.
+        self.on_sample: Callable[[int, int | None], None] | None = None
 
     def reset_hooks(self) -> None:
         self.held, self.fail_next = None, False
-        self.on_batch_check = self.on_sample = None
+        self.on_decode = self.on_sample = None
 
     def hold_next(self) -> threading.Event:
+        """Hold the scheduler in its next decode until the event is set."""
         self.held = threading.Event()
         return self.held
 
-    def wait_evaluated(self, count: int) -> bool:
-        with self.started:
-            return self.started.wait_for(lambda: len(self.evaluated) >= count, 30)
+    def wait_batches(self, count: int) -> bool:
+        deadline = time.monotonic() + 30
+        while len(self.batches) < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
-    def evaluate(self, tokens: Sequence[int], cancelled: Callable[[], bool]) -> int | None:
-        with self.started:
-            self.evaluated.append(tuple(tokens))
-            self.started.notify_all()
+    def decode(self, parts: Sequence[BatchPart]) -> int:
+        self.batches.append(list(parts))
+        if self.on_decode is not None:
+            self.on_decode(len(self.batches))
         gate, self.held = self.held, None
         if gate is not None:
-            while not gate.wait(0.01):
-                if cancelled():
-                    return None
+            gate.wait(60)
         if self.fail_next:
             self.fail_next = False
-            raise RuntimeError("injected failure")
-        checks = 0
-
-        def checked() -> bool:
-            nonlocal checks
-            checks += 1
-            if self.on_batch_check is not None:
-                self.on_batch_check(checks)
-            return cancelled()
-
-        return super().evaluate(tokens, checked)
+            return -3  # what llama.cpp answers when a compute fails
+        return super().decode(parts)
 
     def new_sampler(self, options: ResolvedOptions) -> CountingSampler:  # type: ignore[override]
-        return CountingSampler(super().new_sampler(options), self)
+        self.admitted += 1
+        return CountingSampler(super().new_sampler(options), self, options.seed)
 
 
 def _engine(**overrides: object) -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
@@ -103,22 +103,27 @@ def _engine(**overrides: object) -> Iterator[tuple[LlamaEngine, SteeredRuntime]]
 
 @pytest.fixture(scope="session")
 def _model_engine() -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
-    # Small batches so that prompt evaluation has several cancel points.
-    yield from _engine(n_batch=64, queue_size=2)
+    # Small batches so that prompt evaluation takes several steps (cancel points).
+    yield from _engine(n_batch=64, queue_size=2, parallel=4, stream_interval_ms=0)
+
+
+@pytest.fixture(scope="session")
+def _serial_engine() -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
+    yield from _engine(n_batch=64, queue_size=4, parallel=1, stream_interval_ms=0)
 
 
 @pytest.fixture(scope="session")
 def small_engine() -> Iterator[LlamaEngine]:
     """The same model with a 256-token context, for truncation and overflow."""
-    for engine, _runtime in _engine(context_size=256):
+    for engine, _runtime in _engine(context_size=256, parallel=1):
         yield engine
 
 
 @pytest.fixture(scope="session")
 def uncached_engine() -> Iterator[LlamaEngine]:
-    """The model engine's settings without the prompt cache. The same batch size matters:
+    """The serial engine's settings without parking. The same batch size matters:
     llama.cpp's logits depend slightly on how a prompt is split into batches."""
-    for engine, _runtime in _engine(prompt_cache_mb=0, n_batch=64):
+    for engine, _runtime in _engine(prompt_cache_mb=0, n_batch=64, parallel=1):
         yield engine
 
 
@@ -131,3 +136,24 @@ def engine(_model_engine: tuple[LlamaEngine, SteeredRuntime]) -> Iterator[LlamaE
 @pytest.fixture
 def runtime(_model_engine: tuple[LlamaEngine, SteeredRuntime]) -> SteeredRuntime:
     return _model_engine[1]
+
+
+@pytest.fixture
+def serial_engine(_serial_engine: tuple[LlamaEngine, SteeredRuntime]) -> Iterator[LlamaEngine]:
+    """One sequence: replies queue behind each other (admission order, parking)."""
+    yield _serial_engine[0]
+    _serial_engine[1].reset_hooks()
+
+
+@pytest.fixture
+def serial_runtime(_serial_engine: tuple[LlamaEngine, SteeredRuntime]) -> SteeredRuntime:
+    return _serial_engine[1]
+
+
+_requesters = itertools.count()
+
+
+def fresh_requester(user: str | None = None) -> Requester:
+    """A conversation of its own (of `user`, or of a user of its own)."""
+    n = next(_requesters)
+    return Requester(user or f"user-{n}", f"conversation-{n}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.integration.engine.conftest import fresh_requester
 
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.llama_runtime import LlamaRuntime
@@ -13,6 +14,7 @@ from llamaql.engine.types import (
     ChatMessage,
     GenerationResult,
     QueuePosition,
+    Requester,
     SamplingOptions,
     TextPiece,
 )
@@ -28,10 +30,13 @@ ANSWER = "The capital of France is Paris."
 
 
 async def ask(
-    engine: LlamaEngine, messages: list[ChatMessage], options: SamplingOptions = GREEDY
+    engine: LlamaEngine,
+    messages: list[ChatMessage],
+    options: SamplingOptions = GREEDY,
+    requester: Requester | None = None,
 ) -> tuple[list[str], GenerationResult]:
     prompt = await engine.prepare(messages, options)
-    handle = engine.submit(prompt, options)
+    handle = engine.submit(prompt, requester or fresh_requester())
     pieces: list[str] = []
     result: GenerationResult | None = None
 
@@ -63,17 +68,18 @@ async def test_greedy_answer_streams_and_reports_usage(engine: LlamaEngine) -> N
 
 async def test_first_event_is_the_queue_position(engine: LlamaEngine) -> None:
     prompt = await engine.prepare(FRANCE, GREEDY)
-    events = [event async for event in engine.submit(prompt, GREEDY).events()]
+    events = [event async for event in engine.submit(prompt, fresh_requester()).events()]
     assert events[0] == QueuePosition(0)
     assert isinstance(events[-1], GenerationResult)
 
 
 async def test_next_turn_reuses_the_evaluated_prefix(engine: LlamaEngine) -> None:
-    _, first = await ask(engine, FRANCE)
-    _, again = await ask(engine, FRANCE)
+    conversation = fresh_requester()
+    _, first = await ask(engine, FRANCE, requester=conversation)
+    _, again = await ask(engine, FRANCE, requester=conversation)
     assert again.usage.cached_prompt_tokens == again.usage.prompt_tokens - 1
     follow_up = [*FRANCE, ChatMessage("assistant", first.text), ChatMessage("user", "And Spain?")]
-    _, second = await ask(engine, follow_up)
+    _, second = await ask(engine, follow_up, requester=conversation)
     assert second.usage.prompt_tokens > first.usage.prompt_tokens
     assert second.usage.cached_prompt_tokens >= first.usage.prompt_tokens
 
@@ -96,6 +102,7 @@ async def test_stop_string_split_across_tokens_is_not_emitted(engine: LlamaEngin
 
 
 async def test_same_seed_same_text(engine: LlamaEngine) -> None:
+    # Each reply is decoded alone: the same batch shapes, so the same logits.
     messages = [ChatMessage("user", "Write a short poem about the sea.")]
     options = SamplingOptions(temperature=1.0, seed=1234, max_tokens=12)
     _, first = await ask(engine, messages, options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.integration.engine.conftest import fresh_requester
 
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.types import ChatMessage, ContextOverflowError, SamplingOptions
@@ -23,7 +24,7 @@ async def test_the_models_own_template(engine: LlamaEngine) -> None:
     # <|im_start|> and <|im_end|> are single special tokens, not spelled out.
     assert prompt.tokens.count(1) == 3
     assert prompt.tokens.count(2) == 2
-    assert prompt.max_tokens == 32
+    assert prompt.options.max_tokens == 32
     # Without a system message, the template supplies its own.
     bare = await engine.prepare([ChatMessage("user", "Hi")], OPTIONS)
     assert bare.text.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
@@ -52,11 +53,11 @@ async def test_oldest_turns_are_dropped_to_fit(small_engine: LlamaEngine) -> Non
     prompt = await small_engine.prepare(long_conversation(12), OPTIONS)
     assert prompt.dropped_messages > 0
     assert prompt.dropped_messages % 2 == 0  # whole user/assistant turns
-    assert len(prompt.tokens) + prompt.max_tokens <= 256
+    assert len(prompt.tokens) + prompt.options.max_tokens <= 256
     assert prompt.text.startswith("<|im_start|>system\nYou answer questions about numbers.")
     assert "Which number did we start with?" in prompt.text
     assert "the number 0." not in prompt.text  # the oldest turn went first
-    handle = small_engine.submit(prompt, OPTIONS)
+    handle = small_engine.submit(prompt, fresh_requester())
     results = [event async for event in handle.events()]
     assert results[-1].dropped_messages == prompt.dropped_messages  # type: ignore[union-attr]
 

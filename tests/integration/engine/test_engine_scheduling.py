@@ -1,4 +1,4 @@
-"""Cancellation, the queue and failures with the real model in the worker."""
+"""Cancellation, the queue and failures with the real model in the scheduler."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from tests.integration.engine.conftest import fresh_requester
 
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.types import (
@@ -37,7 +38,7 @@ FRANCE = [
 async def submit(
     engine: LlamaEngine, messages: list[ChatMessage], options: SamplingOptions = LONG
 ) -> GenerationHandle:
-    return engine.submit(await engine.prepare(messages, options), options)
+    return engine.submit(await engine.prepare(messages, options), fresh_requester())
 
 
 async def events_of(handle: GenerationHandle) -> list[EngineEvent]:
@@ -71,7 +72,7 @@ async def test_cancel_mid_generation_keeps_text_and_frees_the_worker(engine: Lla
 
 async def test_cancel_is_seen_before_the_next_token(engine: LlamaEngine, runtime: Any) -> None:
     handles: list[GenerationHandle] = []
-    runtime.on_sample = lambda count: handles[0].cancel() if count == 3 else None
+    runtime.on_sample = lambda count, _seed: handles[0].cancel() if count == 3 else None
     handles.append(await submit(engine, COUNT))
     result = result_of(await events_of(handles[0]))
     assert result.finish_reason == "cancelled"
@@ -79,65 +80,67 @@ async def test_cancel_is_seen_before_the_next_token(engine: LlamaEngine, runtime
 
 
 async def test_cancel_during_prompt_evaluation(engine: LlamaEngine, runtime: Any) -> None:
-    # n_batch is 64 in these tests: a long prompt takes several batches.
+    # n_batch is 64 in these tests: a long prompt takes several steps.
     long_text = "Summarize this. " + " ".join(f"Item {i} is a thing." for i in range(80))
     handles: list[GenerationHandle] = []
-    runtime.on_batch_check = lambda checks: handles[0].cancel() if checks == 3 else None
+    first = len(runtime.batches) + 1
+    runtime.on_decode = lambda n: handles[0].cancel() if n == first + 1 else None
     handles.append(await submit(engine, [ChatMessage("user", long_text)]))
     result = result_of(await events_of(handles[0]))
     assert result.finish_reason == "cancelled"
     assert result.usage.completion_tokens == 0
     assert result.usage.prompt_tokens > 3 * 64
-    # Two batches went in before the third check cancelled; the rest never did.
-    assert 2 * 64 <= runtime.cached_tokens <= result.usage.prompt_tokens - 64
+    # Two chunks went in (the second was under way when the cancel came); no more did.
+    assert len(runtime.batches) == first + 1
 
 
 async def test_cancelled_while_queued_never_reaches_the_model(
-    engine: LlamaEngine, runtime: Any
+    serial_engine: LlamaEngine, serial_runtime: Any
 ) -> None:
-    gate = runtime.hold_next()
-    before = len(runtime.evaluated) + 1
-    first = await submit(engine, FRANCE)
-    assert await asyncio.to_thread(runtime.wait_evaluated, before)  # first is running
-    queued = await submit(engine, [ChatMessage("user", "Never run this one.")])
+    gate = serial_runtime.hold_next()
+    before = len(serial_runtime.batches)
+    admitted = serial_runtime.admitted
+    first = await submit(serial_engine, FRANCE)
+    assert await asyncio.to_thread(serial_runtime.wait_batches, before + 1)  # first is running
+    queued = await submit(serial_engine, [ChatMessage("user", "Never run this one.")])
     queued.cancel()
     assert await events_of(queued) == [
         QueuePosition(1),
         GenerationResult(text="", finish_reason="cancelled"),
     ]
-    following = await submit(engine, FRANCE)
     gate.set()
     assert result_of(await events_of(first)).finish_reason == "stop"
-    assert result_of(await events_of(following)).finish_reason == "stop"
-    assert len(runtime.evaluated) == before + 1  # only `following` was evaluated
+    assert serial_runtime.admitted == admitted + 1  # only `first` joined a sequence
 
 
-async def test_full_queue_fails_at_once(engine: LlamaEngine, runtime: Any) -> None:
-    gate = runtime.hold_next()
-    started = len(runtime.evaluated) + 1
-    running = await submit(engine, FRANCE)
-    assert await asyncio.to_thread(runtime.wait_evaluated, started)
-    waiting = [await submit(engine, FRANCE), await submit(engine, FRANCE)]  # queue_size 2
-    assert not engine.has_room()
-    prompt = await engine.prepare(FRANCE, LONG)
+async def test_full_queue_fails_at_once(serial_engine: LlamaEngine, serial_runtime: Any) -> None:
+    gate = serial_runtime.hold_next()
+    before = len(serial_runtime.batches)
+    running = await submit(serial_engine, FRANCE)
+    assert await asyncio.to_thread(serial_runtime.wait_batches, before + 1)
+    waiting = [await submit(serial_engine, FRANCE) for _ in range(4)]  # queue_size 4
+    assert not serial_engine.has_room()
+    prompt = await serial_engine.prepare(FRANCE, LONG)
     with pytest.raises(QueueFullError):
-        engine.submit(prompt, LONG)
+        serial_engine.submit(prompt, fresh_requester())
     gate.set()
     for handle in (running, *waiting):
         assert result_of(await events_of(handle)).text == "The capital of France is Paris."
-    assert engine.has_room()
+    assert serial_engine.has_room()
 
 
-async def test_failing_request_does_not_kill_the_worker(engine: LlamaEngine, runtime: Any) -> None:
+async def test_failing_request_does_not_stop_the_scheduler(
+    engine: LlamaEngine, runtime: Any
+) -> None:
     runtime.fail_next = True
-    with pytest.raises(EngineError, match="injected failure"):
+    with pytest.raises(EngineError, match="status -3"):
         await events_of(await submit(engine, FRANCE))
     result = result_of(await events_of(await submit(engine, FRANCE)))
     assert result.text == "The capital of France is Paris."
 
 
-async def test_preparing_prompts_while_the_worker_generates(engine: LlamaEngine) -> None:
-    # Tokenizing reads the vocabulary from other threads while the worker decodes.
+async def test_preparing_prompts_while_the_scheduler_decodes(engine: LlamaEngine) -> None:
+    # Tokenizing reads the vocabulary from other threads while the scheduler decodes.
     questions = [
         [ChatMessage("user", f"Question number {i}: why is the sky blue?")] for i in range(6)
     ]

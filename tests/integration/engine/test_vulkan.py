@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+from tests.integration.engine.conftest import fresh_requester
 
 from llamaql.engine.devices import backend_names
 from llamaql.engine.engine import LlamaEngine
@@ -28,7 +29,7 @@ CHILD = """
 import asyncio, json, sys
 from llamaql.engine.devices import list_devices, offload_devices
 from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.types import ChatMessage, GenerationResult, SamplingOptions
+from llamaql.engine.types import ChatMessage, GenerationResult, Requester, SamplingOptions
 from llamaql.settings import load_settings
 
 async def main():
@@ -36,12 +37,13 @@ async def main():
     if not gpus:
         print(json.dumps({"skip": "llama.cpp found no Vulkan device"}))
         return
-    engine = LlamaEngine(load_settings(n_gpu_layers=-1))
+    engine = LlamaEngine(load_settings(n_gpu_layers=-1, parallel=2, context_size=2048))
     await engine.start()
     try:
         options = SamplingOptions(temperature=0.0, max_tokens=int(sys.argv[3]))
         messages = [ChatMessage("system", sys.argv[1]), ChatMessage("user", sys.argv[2])]
-        handle = engine.submit(await engine.prepare(messages, options), options)
+        prompt = await engine.prepare(messages, options)
+        handle = engine.submit(prompt, Requester("vulkan", "check"))
         result = [e async for e in handle.events()][-1]
         info = engine.info()
         print(json.dumps({
@@ -81,7 +83,7 @@ async def test_vulkan_greedy_answer_equals_cpu(engine: LlamaEngine) -> None:
         pytest.skip(str(vulkan["skip"]))
     options = SamplingOptions(temperature=0.0, max_tokens=MAX_TOKENS)
     messages = [ChatMessage("system", DEFAULT_SYSTEM_PROMPT), ChatMessage("user", QUESTION)]
-    handle = engine.submit(await engine.prepare(messages, options), options)
+    handle = engine.submit(await engine.prepare(messages, options), fresh_requester())
     cpu = [event async for event in handle.events()][-1]
     assert isinstance(cpu, GenerationResult)
     assert vulkan["backend"] == "vulkan"

@@ -1,14 +1,15 @@
-"""Conversations taking turns on the one context: KV snapshots keep their history."""
+"""Conversations taking turns on one sequence: parked KV states keep their history."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from tests.integration.engine.conftest import fresh_requester
 
 from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.prompt_cache import common_prefix
-from llamaql.engine.types import ChatMessage, GenerationResult, SamplingOptions
+from llamaql.engine.parking import common_prefix
+from llamaql.engine.types import ChatMessage, GenerationResult, Requester, SamplingOptions
 
 pytestmark = pytest.mark.model
 OPTIONS = SamplingOptions(temperature=0.0, max_tokens=40)
@@ -31,8 +32,10 @@ B1 = [
 ]
 
 
-async def ask(engine: LlamaEngine, messages: list[ChatMessage]) -> GenerationResult:
-    handle = engine.submit(await engine.prepare(messages, OPTIONS), OPTIONS)
+async def ask(
+    engine: LlamaEngine, messages: list[ChatMessage], requester: Requester
+) -> GenerationResult:
+    handle = engine.submit(await engine.prepare(messages, OPTIONS), requester)
 
     async def last() -> GenerationResult:
         events = [event async for event in handle.events()]
@@ -43,27 +46,30 @@ async def ask(engine: LlamaEngine, messages: list[ChatMessage]) -> GenerationRes
 
 
 async def test_a_conversation_keeps_its_history_when_another_takes_a_turn(
-    engine: LlamaEngine, uncached_engine: LlamaEngine
+    serial_engine: LlamaEngine, uncached_engine: LlamaEngine
 ) -> None:
-    a1 = await ask(engine, A1)
-    await ask(engine, B1)  # the context now holds the other conversation
+    engine = serial_engine
+    a, b = fresh_requester(), fresh_requester()
+    a1 = await ask(engine, A1, a)
+    await ask(engine, B1, b)  # the one sequence now holds the other conversation
     a2_messages = [*A1, ChatMessage("assistant", a1.text), ChatMessage("user", "Why in rain?")]
     a2_tokens = (await engine.prepare(a2_messages, OPTIONS)).tokens
     b1_tokens = (await engine.prepare(B1, OPTIONS)).tokens
     shared_with_b1 = common_prefix(b1_tokens, a2_tokens)
 
-    a2 = await ask(engine, a2_messages)
+    a2 = await ask(engine, a2_messages, a)
 
     # A1's prompt and most of its reply were not evaluated again, far more than the
-    # system prompt the context's own contents (B1) share with A2.
+    # system prompt that the sequence's own contents (B1) share with A2.
     assert a2.usage.cached_prompt_tokens >= a1.usage.prompt_tokens + a1.usage.completion_tokens // 2
     assert a2.usage.cached_prompt_tokens >= shared_with_b1 + 32
     assert a2.usage.cached_prompt_tokens < a2.usage.prompt_tokens
-    # A restored state answers exactly as the cache-off engine does when the conversation
-    # runs alone (the same tokens evaluated in the same batches, nothing restored).
-    alone = await ask(uncached_engine, A1)
+    # A restored state answers exactly as the parking-off engine does when the
+    # conversation runs alone (the same tokens in the same batches, nothing restored).
+    alone_a = fresh_requester()
+    alone = await ask(uncached_engine, A1, alone_a)
     assert alone.text == a1.text
-    replay = await ask(uncached_engine, a2_messages)
+    replay = await ask(uncached_engine, a2_messages, alone_a)
     assert replay.usage.cached_prompt_tokens == a2.usage.cached_prompt_tokens
     assert a2.text == replay.text
     assert a2.usage.completion_tokens == replay.usage.completion_tokens > 0

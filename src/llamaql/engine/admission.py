@@ -1,0 +1,155 @@
+"""The bounded queue of requests waiting for a sequence, admitted fairly across users.
+
+The next request admitted is the oldest waiting one of the user served least recently
+(users never served first), so one user with many waiting replies holds back another
+user's reply by at most one admission. Every waiting request is told its place in that
+order whenever it changes: 0 when a free sequence will take it at the next step, else
+n >= 1, the n-th to start once sequences free up.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections import OrderedDict, deque
+
+from llamaql.engine.jobs import Job
+from llamaql.engine.types import EngineError, GenerationResult, QueueFullError
+
+# Users whose last admission is remembered; one forgotten ranks as never served, which
+# only matters against users served even longer ago.
+REMEMBERED_USERS = 10_000
+_LATER = 1 << 62
+
+
+class AdmissionQueue:
+    """Waiting jobs by user; thread-safe. `capacity` bounds the waiting jobs."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._by_user: dict[str, deque[Job]] = {}
+        self._arrival: dict[Job, int] = {}
+        self._served: OrderedDict[str, int] = OrderedDict()  # user -> admission number
+        self._counter = itertools.count()
+        self._free = 0  # idle sequences, as the scheduler last said
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._arrival)
+
+    @property
+    def closed(self) -> bool:
+        with self._changed:
+            return self._closed
+
+    def has_room(self) -> bool:
+        with self._changed:
+            return not self._closed and self._has_room()
+
+    def _has_room(self) -> bool:
+        # Requests a free sequence takes at the next step are not waiting for one.
+        return len(self._arrival) < self.capacity + self._free
+
+    def put(self, job: Job) -> None:
+        """Queue a job or raise at once: QueueFullError when full, EngineError when closed."""
+        with self._changed:
+            if self._closed:
+                raise EngineError("the engine is not running")
+            if not self._has_room():
+                raise QueueFullError(
+                    f"the request queue is full ({self.capacity} waiting); try again later"
+                )
+            job.cancel_hook = self._cancelled
+            self._arrival[job] = next(self._counter)
+            self._by_user.setdefault(job.requester.user, deque()).append(job)
+            self._announce()
+            self._changed.notify_all()
+
+    def pop(self) -> Job | None:
+        """The next job in fair order, or None when none is waiting; never blocks."""
+        with self._changed:
+            order = self._order(limit=1)
+            if not order:
+                return None
+            job = order[0]
+            self._remove(job)
+            self._free = max(0, self._free - 1)  # the scheduler pops only into a free one
+            user = job.requester.user
+            self._served[user] = next(self._counter)
+            self._served.move_to_end(user)
+            if len(self._served) > REMEMBERED_USERS:
+                self._served.popitem(last=False)
+            self._announce()
+            return job
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a job waits or the queue closes (or `timeout`); False once closed."""
+        with self._changed:
+            if not self._arrival and not self._closed:
+                self._changed.wait(timeout)
+            return not self._closed
+
+    def set_free(self, free: int) -> None:
+        """The scheduler's count of idle sequences (positions count from them)."""
+        with self._changed:
+            if free != self._free:
+                self._free = free
+                self._announce()
+
+    def wake(self) -> None:
+        """Wake a blocked `wait()` (a running job was cancelled, say)."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def close(self) -> list[Job]:
+        """Refuse new jobs, wake the waiter, and hand back the jobs still waiting."""
+        with self._changed:
+            self._closed = True
+            left = sorted(self._arrival, key=self._arrival.__getitem__)
+            self._by_user.clear()
+            self._arrival.clear()
+            self._changed.notify_all()
+            return left
+
+    def _cancelled(self, job: Job) -> None:
+        with self._changed:
+            if job not in self._arrival:
+                self._changed.notify_all()  # running: the scheduler sees the flag
+                return
+            self._remove(job)
+            self._announce()
+        job.finish(GenerationResult(text="", finish_reason="cancelled"))
+
+    def _remove(self, job: Job) -> None:
+        user = job.requester.user
+        waiting = self._by_user[user]
+        waiting.remove(job)
+        if not waiting:
+            del self._by_user[user]
+        del self._arrival[job]
+
+    def _order(self, limit: int | None = None) -> list[Job]:
+        """Waiting jobs in the order they would be admitted if none arrived meanwhile."""
+        heap = [
+            (self._served.get(user, -1), self._arrival[jobs[0]], user)
+            for user, jobs in self._by_user.items()
+        ]
+        heapq.heapify(heap)
+        cursors = {user: 0 for user in self._by_user}
+        order: list[Job] = []
+        turn = itertools.count(_LATER)  # simulated admissions rank after every real one
+        while heap and (limit is None or len(order) < limit):
+            _, _, user = heapq.heappop(heap)
+            jobs = self._by_user[user]
+            order.append(jobs[cursors[user]])
+            cursors[user] += 1
+            if cursors[user] < len(jobs):
+                heapq.heappush(heap, (next(turn), self._arrival[jobs[cursors[user]]], user))
+        return order
+
+    def _announce(self) -> None:
+        for index, job in enumerate(self._order()):
+            job.post_position(max(0, index + 1 - self._free))

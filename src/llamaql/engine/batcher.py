@@ -1,0 +1,201 @@
+"""Continuous batching: the scheduler thread that decodes every live reply together.
+
+Each step is one llama.cpp batch: a single token for every reply that is generating, then
+prompt chunks of replies that are joining, within the batch size. Replies join (from the
+fair admission queue) and leave (finished, failed, cancelled) between steps, so a
+cancel takes effect within one step. A failed batch is retried reply by reply, so a
+failure in one sequence fails that reply alone.
+
+KV reuse is per conversation: a sequence keeps its conversation's KV after a reply; a new
+request goes to the idle sequence its own conversation left, else takes the least
+recently used idle one, whose state is first parked in host memory (`KVParking`). Only
+the same requester's KV is ever reused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+
+from llamaql.engine.admission import AdmissionQueue
+from llamaql.engine.jobs import Job
+from llamaql.engine.parking import KVParking, ParkedState, common_prefix
+from llamaql.engine.reply import Reply, Slot
+from llamaql.engine.runtime import BatchPart, ModelRuntime
+from llamaql.engine.types import EngineError, FinishReason, Requester
+
+logger = logging.getLogger(__name__)
+
+
+class BatchScheduler:
+    """Owns the runtime's sequences on one thread; `run()` is that thread's body."""
+
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        queue: AdmissionQueue,
+        parking: KVParking,
+        *,
+        extra_stops: tuple[str, ...] = (),
+    ) -> None:
+        self._runtime = runtime
+        self._queue = queue
+        self._parking = parking
+        self._extra_stops = extra_stops
+        self._slots = [Slot(seq) for seq in range(runtime.facts.sequences)]
+        self._clock = itertools.count(1)
+        self._live: list[Reply] = []  # in admission order
+        queue.set_free(len(self._slots))
+
+    def run(self) -> None:
+        """Admit, step, repeat; returns once the queue is closed and no reply is live."""
+        while True:
+            self._end_cancelled()
+            if not self._live and not self._queue.wait():
+                break
+            self._admit()
+            if self._live:
+                try:
+                    self._step()
+                except Exception as exc:  # a bug, not a llama.cpp status: fail what is live
+                    logger.exception("decode step failed")
+                    for reply in list(self._live):
+                        self._fail(reply, _engine_error(exc))
+        logger.debug("engine scheduler stopped")
+
+    # Admission and KV placement.
+
+    def _admit(self) -> None:
+        while any(slot.reply is None for slot in self._slots):
+            job = self._queue.pop()
+            if job is None:
+                break
+            if job.cancelled:
+                continue  # its cancel hook has finished it
+            try:
+                reply = self._place(job)
+            except Exception as exc:
+                logger.exception("could not start a reply")
+                job.fail(_engine_error(exc))
+                continue
+            self._live.append(reply)
+            job.post_position(0)
+        self._queue.set_free(sum(slot.reply is None for slot in self._slots))
+
+    def _place(self, job: Job) -> Reply:
+        owner = job.requester
+        slot = self._own_slot(owner) or self._free_slot(owner)
+        tokens = job.prompt.tokens
+        # The last prompt token is always evaluated: its logits give the first reply token.
+        keep = min(common_prefix(slot.tokens, tokens), len(tokens) - 1)
+        if keep < len(slot.tokens) and not self._runtime.truncate(slot.seq, keep):
+            self._runtime.truncate(slot.seq, 0)
+            keep = 0
+        del slot.tokens[keep:]
+        slot.owner = owner
+        slot.last_used = next(self._clock)
+        reply = Reply(job, slot, self._runtime, cached=keep, extra_stops=self._extra_stops)
+        slot.reply = reply
+        return reply
+
+    def _own_slot(self, owner: Requester) -> Slot | None:
+        for slot in self._slots:
+            if slot.reply is None and slot.owner == owner:
+                return slot
+        return None
+
+    def _free_slot(self, owner: Requester) -> Slot:
+        """The idle slot used least recently, its state parked, holding `owner`'s parked
+        state if there is one."""
+        slot = min((s for s in self._slots if s.reply is None), key=lambda s: s.last_used)
+        if slot.owner is not None and slot.tokens:
+            self._park(slot)
+        self._runtime.truncate(slot.seq, 0)
+        slot.owner, slot.tokens = None, []
+        parked = self._parking.take(owner)
+        if parked is not None and self._runtime.restore(slot.seq, parked.state):
+            slot.tokens = list(parked.tokens)
+            logger.debug("restored %d tokens into sequence %d", len(slot.tokens), slot.seq)
+        return slot
+
+    def _park(self, slot: Slot) -> None:
+        if slot.owner is None or self._parking.capacity == 0:
+            return
+        state = self._runtime.save(slot.seq)
+        if state is None:
+            return
+        if not self._parking.park(slot.owner, ParkedState(tuple(slot.tokens), state)):
+            logger.debug("a %d-byte KV state exceeds the parking budget", len(state))
+
+    # Steps.
+
+    def _step(self) -> None:
+        budget = self._runtime.facts.batch_size
+        planned: list[tuple[Reply, BatchPart]] = []
+        # Generating replies first (one token each), then prompt chunks in admission order.
+        for reply in sorted(self._live, key=lambda r: r.next_token is None):
+            part = reply.next_part(budget)
+            if part is not None:
+                planned.append((reply, part))
+                budget -= len(part.tokens)
+        if planned:
+            self._decode(planned)
+
+    def _decode(self, planned: Sequence[tuple[Reply, BatchPart]]) -> None:
+        status = self._runtime.decode([part for _, part in planned])
+        if status != 0:
+            if len(planned) == 1:
+                reply = planned[0][0]
+                self._fail(reply, EngineError(f"llama_decode failed with status {status}"))
+            else:
+                # llama.cpp rolled the batch back: find the failing sequence alone.
+                for one in planned:
+                    self._decode([one])
+            return
+        index = 0
+        context_size = self._runtime.facts.context_size
+        for reply, part in planned:
+            reply.decoded(part)
+            index += len(part.tokens)
+            if not part.wants_logits:
+                continue
+            try:
+                reason = reply.sample(index - 1, context_size)
+            except Exception as exc:
+                logger.exception("sampling failed")
+                self._fail(reply, _engine_error(exc))
+                continue
+            if reason is not None:
+                self._end(reply, reason)
+
+    # Leaving.
+
+    def _end_cancelled(self) -> None:
+        closing = self._queue.closed  # the engine is stopping: every live reply ends
+        for reply in [r for r in self._live if closing or r.job.cancelled]:
+            self._end(reply, "cancelled")
+
+    def _end(self, reply: Reply, reason: FinishReason) -> None:
+        self._release(reply)
+        reply.job.finish(reply.result(reason))
+
+    def _fail(self, reply: Reply, error: EngineError) -> None:
+        self._release(reply)
+        reply.close()
+        slot = reply.slot
+        # What the sequence holds is unknown now: forget it.
+        self._runtime.truncate(slot.seq, 0)
+        slot.owner, slot.tokens = None, []
+        reply.job.fail(error)
+
+    def _release(self, reply: Reply) -> None:
+        self._live.remove(reply)
+        reply.slot.reply = None
+        reply.slot.last_used = next(self._clock)
+
+
+def _engine_error(exc: Exception) -> EngineError:
+    if isinstance(exc, EngineError):
+        return exc
+    return EngineError(f"generation failed: {type(exc).__name__}: {exc}")

@@ -1,0 +1,292 @@
+"""LlamaEngine's scheduling on the fake native seam: batches, admission, KV reuse, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from pathlib import Path
+
+import pytest
+from gguf import GGUFWriter
+from tests.fakes.native import WAIT, FakeRuntime
+
+from llamaql.engine.engine import LlamaEngine
+from llamaql.engine.runtime import LoadConfig
+from llamaql.engine.types import (
+    ChatMessage,
+    EngineError,
+    EngineEvent,
+    GenerationHandle,
+    GenerationResult,
+    QueueFullError,
+    QueuePosition,
+    Requester,
+    SamplingOptions,
+)
+from llamaql.settings import load_settings
+
+LONG = "abcdefghijklmnopqrstuvwxyz" * 4
+
+
+def tiny_gguf(path: Path) -> Path:
+    writer = GGUFWriter(path, "llama")
+    writer.add_name("Fake")
+    writer.add_context_length(512)
+    writer.add_chat_template("{% for m in messages %}[{{ m['content'] }}]{% endfor %}")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+async def started_engine(tmp_path: Path, runtime: FakeRuntime, **settings: object) -> LlamaEngine:
+    loaded = load_settings(
+        model_path=tiny_gguf(tmp_path / "fake.gguf"),
+        n_gpu_layers=0,
+        stream_interval_ms=0,
+        **settings,
+    )
+
+    def factory(config: LoadConfig) -> FakeRuntime:
+        assert config.sequences == loaded.parallel
+        return runtime
+
+    engine = LlamaEngine(loaded, runtime_factory=factory)
+    await engine.start()
+    return engine
+
+
+@pytest.fixture
+def runtime() -> FakeRuntime:
+    return FakeRuntime(sequences=2)
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, runtime: FakeRuntime) -> AsyncIterator[LlamaEngine]:
+    engine = await started_engine(tmp_path, runtime, parallel=2, queue_size=3)
+    yield engine
+    runtime.gate.set()
+    await engine.stop()
+
+
+def who(user: str, conversation: str = "c") -> Requester:
+    return Requester(user, f"{user}-{conversation}")
+
+
+async def submit(
+    engine: LlamaEngine, text: str, requester: Requester, seed: int | None = None
+) -> GenerationHandle:
+    options = SamplingOptions(seed=seed, max_tokens=200)
+    prompt = await engine.prepare([ChatMessage("user", text)], options)
+    return engine.submit(prompt, requester)
+
+
+async def collect(handle: GenerationHandle) -> list[EngineEvent]:
+    async def run() -> list[EngineEvent]:
+        return [event async for event in handle.events()]
+
+    return await asyncio.wait_for(run(), WAIT)
+
+
+async def result_of(handle: GenerationHandle) -> GenerationResult:
+    result = (await collect(handle))[-1]
+    assert isinstance(result, GenerationResult)
+    return result
+
+
+def positions(events: list[EngineEvent]) -> list[int]:
+    return [event.position for event in events if isinstance(event, QueuePosition)]
+
+
+async def test_replies_decode_in_one_batch(engine: LlamaEngine, runtime: FakeRuntime) -> None:
+    runtime.reply = LONG
+    runtime.gate.clear()
+    a = await submit(engine, "A", who("a"))
+    b = await submit(engine, "B", who("b"))
+    runtime.gate.set()
+    ra, rb = await asyncio.gather(result_of(a), result_of(b))
+    assert ra.text == rb.text == LONG
+    shared = [batch for batch in runtime.batches if len(batch) == 2]
+    assert shared, "the two replies never shared a batch"
+    assert all(len(part.tokens) == 1 for batch in shared[-5:] for part in batch)
+
+
+async def test_a_joining_prompt_shares_a_batch_with_running_decodes(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    runtime.reply = LONG
+    # Hold the scheduler in A's fourth step, so B joins while A is generating.
+    runtime.on_sample = lambda n: runtime.gate.clear() if n == 3 else None
+    a = await submit(engine, "A", who("a"))
+    assert runtime.wait_for(lambda: not runtime.gate.is_set())
+    b = await submit(engine, "a longer prompt for B", who("b"))
+    runtime.gate.set()
+    ra, rb = await asyncio.gather(result_of(a), result_of(b))
+    assert ra.text == rb.text == LONG
+    mixed = [
+        batch
+        for batch in runtime.batches
+        if sorted(len(part.tokens) > 1 for part in batch) == [False, True]
+    ]
+    assert mixed, "B's prompt was never evaluated beside A's decoding"
+
+
+async def test_admission_is_round_robin_across_users(tmp_path: Path) -> None:
+    runtime = FakeRuntime(sequences=1)
+    engine = await started_engine(tmp_path, runtime, parallel=1, queue_size=8)
+    try:
+        runtime.gate.clear()  # hold the first reply in its first step
+        first = await submit(engine, "a0", who("a", "0"), seed=10)
+        assert runtime.wait_for(lambda: runtime.admitted == [10])
+        a = [await submit(engine, f"a{i}", who("a", str(i)), seed=10 + i) for i in (1, 2, 3)]
+        d = await submit(engine, "d1", who("d"), seed=40)
+        runtime.gate.set()
+        results = await asyncio.gather(*(collect(h) for h in [first, *a, d]))
+        # D waits for none of A's queued replies: it was never served, A was.
+        assert runtime.admitted == [10, 40, 11, 12, 13]
+        assert positions(results[4]) == [1, 0]  # next at once, then generating
+        assert positions(results[1]) == [1, 2, 1, 0]  # a1: next, then behind d1, ...
+        assert positions(results[3]) == [3, 4, 3, 2, 1, 0]
+    finally:
+        await engine.stop()
+
+
+async def test_a_full_queue_refuses_at_once(engine: LlamaEngine, runtime: FakeRuntime) -> None:
+    runtime.gate.clear()  # the first reply's first step holds the scheduler
+    live = await submit(engine, "x", who("u"))
+    assert runtime.wait_for(lambda: len(runtime.admitted) == 1)
+    # queue_size 3, plus one for the free sequence the next step fills.
+    waiting = [await submit(engine, f"y{i}", who(f"v{i}")) for i in range(4)]
+    assert not engine.has_room()
+    with pytest.raises(QueueFullError):
+        await submit(engine, "one too many", who("w"))
+    runtime.gate.set()
+    results = await asyncio.gather(*(collect(h) for h in [live, *waiting]))
+    assert all(
+        r[-1] == GenerationResult(text="hello", finish_reason="stop", usage=r[-1].usage)
+        for r in results
+    )  # type: ignore[union-attr]
+    # The first waiting reply had a free sequence: it was told it starts next.
+    assert positions(results[1]) == [0]
+    assert positions(results[2]) == [1, 0]
+
+
+async def test_cancelling_one_reply_leaves_its_neighbour_whole(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    runtime.replies = {1: LONG, 2: LONG[::-1]}
+    handles: list[GenerationHandle] = []
+    runtime.on_sample = lambda n: handles[0].cancel() if n == 9 else None
+    runtime.gate.clear()
+    handles.append(await submit(engine, "A", who("a"), seed=1))
+    handles.append(await submit(engine, "B", who("b"), seed=2))
+    runtime.gate.set()
+    ra, rb = await asyncio.gather(result_of(handles[0]), result_of(handles[1]))
+    assert ra.finish_reason == "cancelled"
+    assert 0 < len(ra.text) < len(LONG)
+    assert LONG.startswith(ra.text)
+    assert (rb.finish_reason, rb.text) == ("stop", LONG[::-1])
+
+
+async def test_cancel_while_queued_never_reaches_the_model(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    runtime.gate.clear()
+    live = [await submit(engine, f"x{i}", who(f"u{i}"), seed=i) for i in range(2)]
+    queued = await submit(engine, "q", who("q"), seed=99)
+    queued.cancel()
+    result = await result_of(queued)
+    assert (result.finish_reason, result.text) == ("cancelled", "")
+    runtime.gate.set()
+    for handle in live:
+        await result_of(handle)
+    assert 99 not in runtime.admitted
+
+
+async def test_the_same_conversation_reuses_its_kv_and_no_one_else_does(
+    engine: LlamaEngine,
+) -> None:
+    text = "a question long enough to matter"
+    first = await result_of(await submit(engine, text, who("a")))
+    assert first.usage.cached_prompt_tokens == 0
+    again = await result_of(await submit(engine, text + " and more", who("a")))
+    assert again.usage.cached_prompt_tokens == len(text) + 1  # "[" + text
+    other_user = await result_of(await submit(engine, text, who("b")))
+    other_conversation = await result_of(await submit(engine, text, who("a", "other")))
+    assert other_user.usage.cached_prompt_tokens == 0
+    assert other_conversation.usage.cached_prompt_tokens == 0
+
+
+async def test_a_conversation_parked_in_host_memory_comes_back(tmp_path: Path) -> None:
+    runtime = FakeRuntime(sequences=1)
+    engine = await started_engine(tmp_path, runtime, parallel=1)
+    try:
+        history = "the history of conversation X"
+        await result_of(await submit(engine, history, who("a", "x")))
+        await result_of(await submit(engine, "another conversation", who("a", "y")))
+        assert runtime.saves == 1
+        turn = await result_of(await submit(engine, history + " next", who("a", "x")))
+        assert runtime.restores == 1
+        assert turn.usage.cached_prompt_tokens == len(history) + 1
+    finally:
+        await engine.stop()
+
+
+async def test_parking_off_evaluates_again(tmp_path: Path) -> None:
+    runtime = FakeRuntime(sequences=1)
+    engine = await started_engine(tmp_path, runtime, parallel=1, prompt_cache_mb=0)
+    try:
+        await result_of(await submit(engine, "conversation X", who("a", "x")))
+        await result_of(await submit(engine, "conversation Y", who("a", "y")))
+        turn = await result_of(await submit(engine, "conversation X again", who("a", "x")))
+        assert (runtime.saves, turn.usage.cached_prompt_tokens) == (0, 0)
+    finally:
+        await engine.stop()
+
+
+async def test_a_failing_sequence_fails_its_reply_alone(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    runtime.reply = LONG
+    runtime.gate.clear()
+    bad = await submit(engine, "boom", who("a"))
+    good = await submit(engine, "fine", who("b"))
+    runtime.fail_marker = b"boom"
+    runtime.gate.set()
+    with pytest.raises(EngineError, match="status 1"):
+        await collect(bad)
+    assert (await result_of(good)).text == LONG
+    runtime.fail_marker = None
+    assert (await result_of(await submit(engine, "boom", who("a")))).text == LONG
+
+
+async def test_an_abandoned_stream_frees_its_sequence(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    runtime.gate.clear()
+    live = [await submit(engine, f"x{i}", who(f"u{i}")) for i in range(2)]
+    stream = live[0].events()
+    assert await anext(stream) == QueuePosition(0)
+    assert isinstance(stream, AsyncGenerator)
+    await stream.aclose()  # the client went away
+    runtime.gate.set()
+    assert (await result_of(await submit(engine, "next", who("n")))).text == "hello"
+    await result_of(live[1])
+
+
+async def test_stop_ends_live_and_queued_then_refuses(tmp_path: Path) -> None:
+    runtime = FakeRuntime(sequences=1)
+    engine = await started_engine(tmp_path, runtime, parallel=1)
+    runtime.gate.clear()
+    live = await submit(engine, "A", who("a"))
+    assert runtime.wait_for(lambda: len(runtime.admitted) == 1)
+    queued = await submit(engine, "B", who("b"))
+    stopping = asyncio.create_task(engine.stop())
+    await asyncio.sleep(0.05)
+    runtime.gate.set()
+    await asyncio.wait_for(stopping, WAIT)
+    for handle in (live, queued):
+        assert (await result_of(handle)).finish_reason == "cancelled"
+    with pytest.raises(EngineError, match="not running"):
+        await submit(engine, "C", who("c"))
