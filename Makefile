@@ -6,7 +6,7 @@ BACKEND := $(or $(LLAMAQL_BACKEND),cpu)
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 GRAPHIQL_STAMP := src/llamaql/static/graphiql/.stamp
 
-.PHONY: install run test lint vulkan bench model graphiql schema clean
+.PHONY: install run test lint vulkan bench llama-server model graphiql schema clean
 
 install: $(VENV)/.deps llama model graphiql
 
@@ -48,8 +48,25 @@ lint: $(VENV)/.deps
 vulkan:
 	$(MAKE) install LLAMAQL_BACKEND=vulkan
 
-bench: install $(VENV)/.bench-deps
-	$(PY) -m bench $(BENCH_ARGS)
+# `make bench [NAME ...]`: benchmark names after `bench` pick those benchmarks
+# (`make bench peer`); BENCH_ARGS passes flags (`BENCH_ARGS=--smoke`). The peer benchmark,
+# so also a plain `make bench`, needs llama-server: built once, then instant.
+BENCH_NAMES := stream concurrency turns api peer
+BENCH_GOALS := $(filter $(BENCH_NAMES),$(MAKECMDGOALS))
+BENCH_NEEDS_PEER := $(if $(BENCH_GOALS),$(filter peer,$(BENCH_GOALS)),all)
+.PHONY: $(BENCH_NAMES)
+
+bench: install $(VENV)/.bench-deps $(if $(BENCH_NEEDS_PEER),llama-server)
+	$(PY) -m bench $(BENCH_GOALS) $(BENCH_ARGS)
+
+$(BENCH_NAMES): bench
+	@:
+
+# llama.cpp's llama-server from the llama-cpp-python sdist (the peer benchmark's reference),
+# into .build/llama-server/bin/. `make test` does not build it: the peer smoke test skips
+# without it, and CI builds it first.
+llama-server:
+	PYTHON=$(PYTHON) bash scripts/build-llama-server.sh
 
 $(VENV)/.bench-deps: pyproject.toml $(VENV)/.deps
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"

@@ -20,12 +20,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from bench import api, concurrency, stream, turns
+from bench import api, concurrency, peer, stream, turns
 from bench.common import DEFAULT_RESULTS_DIR, Result, finish, machine_info, utc_iso, write_result
+from bench.llama_server import LlamaServerMissing
 from llamaql.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger("bench")
-NAMES = ("stream", "concurrency", "turns", "api")
+# peer last: it reads the stream result of the same run
+NAMES = ("stream", "concurrency", "turns", "api", "peer")
 BUSY_WARNING = 0.15  # CPU share other work takes while the bench is idle
 
 
@@ -72,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--api-requests", type=int, help="request cap (default 3000)")
     group.add_argument("--api-duration", type=float, help="seconds cap (default 20)")
     group.add_argument("--api-concurrency", type=int, help="client workers (default 8)")
+    group = parser.add_argument_group("peer (llamaql vs llama-server; needs `make llama-server`)")
+    group.add_argument(
+        "--peer-levels", type=_levels, help="chats at once, and -np / LLAMAQL_PARALLEL (1,2,4,8)"
+    )
+    group.add_argument("--peer-max-tokens", type=int, help="tokens per reply (default 96)")
+    group.add_argument("--peer-turns", type=int, help="turns per conversation (default 10)")
     return parser
 
 
@@ -118,11 +126,22 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
         duration_s="api_duration",
         concurrency="api_concurrency",
     )
+    peer_params = replace(
+        _params(
+            peer.SMOKE if smoke else peer.PeerParams(),
+            args,
+            levels="peer_levels",
+            max_tokens="peer_max_tokens",
+            turns="peer_turns",
+        ),
+        results_dir=args.results_dir,
+    )
     return {
         "stream": lambda settings: stream.run(settings, stream_params),
         "concurrency": lambda settings: concurrency.run(settings, conc_params),
         "turns": lambda settings: turns.run(settings, turn_params),
         "api": lambda settings: api.run(settings, api_params),
+        "peer": lambda settings: peer.run(settings, peer_params),
     }
 
 
@@ -136,6 +155,9 @@ async def _run_one(name: str, runner: Runner, settings: Settings, results_dir: P
     logger.info("running %s ...", name)
     try:
         result = await runner(settings)
+    except LlamaServerMissing as exc:  # a set-up step, not a failure worth a traceback
+        logger.error("benchmark %s: %s", name, exc)
+        return False
     except Exception:
         logger.exception("benchmark %s failed", name)
         return False
@@ -145,6 +167,8 @@ async def _run_one(name: str, runner: Runner, settings: Settings, results_dir: P
     path = write_result(result, results_dir)
     print(json.dumps(result.document(), indent=2))
     print(result.summary, flush=True)
+    if result.details:
+        print(result.details, flush=True)
     logger.info("%s: wrote %s", name, path)
     return True
 

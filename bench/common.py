@@ -37,6 +37,7 @@ class Result:
     machine: dict[str, Any] = field(default_factory=dict)
     started_at: str = ""
     duration_s: float = 0.0
+    details: str = ""  # printed after the summary (a table); not part of the document
 
     def document(self) -> dict[str, Any]:
         return {

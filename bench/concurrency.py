@@ -50,10 +50,12 @@ async def _level(
                 for session, conversation in sessions
             )
         )
-    return _figures(streams, started, list(timings))
+    return level_figures(streams, started, list(timings))
 
 
-def _figures(streams: int, started: float, timings: list[StreamTiming]) -> dict[str, Any]:
+def level_figures(streams: int, started: float, timings: list[StreamTiming]) -> dict[str, Any]:
+    """One burst of `streams` replies sent at `started`: tokens/s over the slowest, TTFT and
+    gaps (also the peer benchmark's figures, for both of its servers)."""
     done = [t for t in timings if t.failed_code is None]
     ended = max((t.finished_at or started for t in timings), default=started)
     tokens = sum(t.completion_tokens for t in done)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEFAULT_RESULTS_DIR
+from bench.peer import table_rows as peer_table_rows
 
 
 def _load(results_dir: Path, name: str) -> dict[str, Any] | None:
@@ -77,12 +78,17 @@ def _api_rows(doc: dict[str, Any]) -> list[str]:
     ]
 
 
+def _peer_rows(doc: dict[str, Any]) -> list[str]:
+    return peer_table_rows(doc["figures"])
+
+
 def render(results_dir: Path) -> str:
     parts = [
         ("stream_vs_raw", _stream_rows),
         ("concurrency", _concurrency_rows),
         ("turns", _turns_rows),
         ("api_overhead", _api_rows),
+        ("peer", _peer_rows),
     ]
     docs = {name: _load(results_dir, name) for name, _ in parts}
     first = next((doc for doc in docs.values() if doc is not None), None)

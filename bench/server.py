@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -40,7 +41,9 @@ def serve_command() -> list[str]:
     return [script, "serve"] if script else [sys.executable, "-m", "llamaql", "serve"]
 
 
-def server_env(settings: Settings, port: int, database: Path) -> dict[str, str]:
+def server_env(
+    settings: Settings, port: int, database: Path, *, log_level: str = "WARNING"
+) -> dict[str, str]:
     """The engine settings the bench resolved, passed explicitly so nothing can drift."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("LLAMAQL_")}
     env.update(
@@ -52,7 +55,7 @@ def server_env(settings: Settings, port: int, database: Path) -> dict[str, str]:
         LLAMAQL_USE_EXTRA_BUFTS=str(settings.use_extra_bufts).lower(),
         LLAMAQL_QUEUE_SIZE=str(settings.queue_size),
         LLAMAQL_SYSTEM_PROMPT=settings.system_prompt,
-        LLAMAQL_LOG_LEVEL="WARNING",
+        LLAMAQL_LOG_LEVEL=log_level,
     )
     optional = {
         "LLAMAQL_N_THREADS": settings.n_threads,
@@ -64,10 +67,20 @@ def server_env(settings: Settings, port: int, database: Path) -> dict[str, str]:
 
 
 class ServerProcess:
-    """`async with ServerProcess(settings) as server:` -> a ready server; stops on exit."""
+    """`async with ServerProcess(settings) as server:` -> a ready server; stops on exit.
+    `extra_env` adds LLAMAQL_* variables the settings object does not carry (the peer
+    benchmark's LLAMAQL_PARALLEL)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        log_level: str = "WARNING",
+    ) -> None:
         self.settings = settings
+        self.extra_env = dict(extra_env or {})
+        self.log_level = log_level
         self.port = free_port()
         self._tmp = Path(tempfile.mkdtemp(prefix="llamaql-bench-"))
         self.database = self._tmp / "bench.db"
@@ -89,7 +102,8 @@ class ServerProcess:
         return self._proc.pid
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        env = server_env(self.settings, self.port, self.database)
+        env = server_env(self.settings, self.port, self.database, log_level=self.log_level)
+        env.update(self.extra_env)
         with self.log_path.open("wb") as log:
             return subprocess.Popen(
                 serve_command(),

@@ -31,7 +31,7 @@ class TurnsParams:
 SMOKE = TurnsParams(turns=2, max_tokens=8)
 
 
-def _turn_row(turn: int, timing: StreamTiming) -> dict[str, Any]:
+def turn_row(turn: int, timing: StreamTiming) -> dict[str, Any]:
     usage = timing.usage or {}
     prompt = usage.get("promptTokens")
     cached = usage.get("cachedPromptTokens")
@@ -61,7 +61,7 @@ async def _conversation_turns(
             if interleave:  # the context holds the other conversation when this turn comes
                 await ws.send_message(other, TURN_PROMPT.format(turn=turn + 100), options)
             timing = await ws.send_message(measured, TURN_PROMPT.format(turn=turn), options)
-            rows.append(_turn_row(turn, timing))
+            rows.append(turn_row(turn, timing))
     return rows
 
 

@@ -17,6 +17,7 @@ from llamaql.settings import DEFAULT_MODEL_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MODEL = REPO_ROOT / "models" / DEFAULT_MODEL_FILE
+LLAMA_SERVER = REPO_ROOT / ".build" / "llama-server" / "bin" / "llama-server"
 SMOKE_TIMEOUT_S = 600
 
 pytestmark = [
@@ -26,13 +27,12 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("bench-results")
+def _smoke(out: Path, benchmarks: list[str], documents: list[str]) -> dict[str, dict[str, Any]]:
+    """Run `python -m bench --smoke BENCHMARKS` into `out`; the named result documents."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("LLAMAQL_")}
     env["LLAMAQL_MODEL_PATH"] = str(MODEL)
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--results-dir", str(out)],
+        [sys.executable, "-m", "bench", "--smoke", "--results-dir", str(out), *benchmarks],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -41,11 +41,28 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
         check=False,
     )
     assert run.returncode == 0, f"python -m bench --smoke failed:\n{run.stderr[-4000:]}"
-    names = ("stream_vs_raw", "concurrency", "turns", "api_overhead")
-    docs = {name: json.loads((out / f"{name}.json").read_text()) for name in names}
+    docs = {name: json.loads((out / f"{name}.json").read_text()) for name in documents}
     for name, doc in docs.items():
         assert doc["summary"] in run.stdout, f"{name}'s summary line was not printed"
     return docs
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    return _smoke(
+        tmp_path_factory.mktemp("bench-results"),
+        ["stream", "concurrency", "turns", "api"],
+        ["stream_vs_raw", "concurrency", "turns", "api_overhead"],
+    )
+
+
+@pytest.fixture(scope="module")
+def peer(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    # Building llama-server takes minutes, so `make test` does not; CI runs
+    # `make llama-server` first and so runs this for real.
+    if not LLAMA_SERVER.is_file():
+        pytest.skip(f"llama-server not built ({LLAMA_SERVER} missing): run `make llama-server`")
+    return _smoke(tmp_path_factory.mktemp("bench-peer"), ["peer"], ["peer"])["peer"]
 
 
 def test_every_result_names_the_machine_and_model(results: dict[str, dict[str, Any]]) -> None:
@@ -93,3 +110,31 @@ def test_api_overhead_answers_every_request(results: dict[str, dict[str, Any]]) 
     assert figures["errors"] == 0
     assert figures["requests"] == results["api_overhead"]["params"]["requests"]
     assert figures["latency_ms"]["p95"] is not None
+
+
+def test_peer_runs_both_servers_at_each_level(peer: dict[str, Any]) -> None:
+    max_tokens = peer["params"]["max_tokens"]
+    levels = peer["figures"]["levels"]
+    assert [level["streams"] for level in levels] == [1, 2]
+    for level in levels:
+        for side in ("llamaql", "llama_server"):
+            figures = level[side]
+            assert figures["completed"] == level["streams"], (side, figures)
+            assert figures["refused"] == 0
+            # the story prompts run past the smoke size on both sides: no early stop
+            assert figures["completion_tokens_each"] == [max_tokens] * level["streams"]
+            assert figures["ttft_ms"]["p95"] is not None
+        assert level["tps_ratio"] is not None
+        assert level["ttft_p95_ratio"] is not None
+        assert "-np" in level["llama_server"]["server"]["command"]
+    assert "decode_ratio" in peer["figures"]["single_stream"]  # None if frames are coalesced
+
+
+def test_peer_interleaves_conversations_on_both_servers(peer: dict[str, Any]) -> None:
+    params = peer["params"]
+    for side in ("llamaql", "llama_server"):
+        turns = peer["figures"]["turns"][side]
+        assert turns["failed"] == 0
+        assert turns["conversations"] == params["others"] + 1
+        assert len(turns["ttft_ms_median_by_turn"]) == params["turns"]
+        assert turns["last_over_turn2_ttft"] is not None

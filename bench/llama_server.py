@@ -1,0 +1,195 @@
+"""The peer benchmark's reference: llama.cpp's own `llama-server`, built by
+`make llama-server` from the llama.cpp that the pinned llama-cpp-python vendors, run as a
+subprocess on a free loopback port and spoken to through its OpenAI-compatible
+`/v1/chat/completions` with `stream: true`.
+
+Each streamed reply is timed into the same `StreamTiming` the GraphQL client fills, with
+the usage llama-server reports (completion, prompt and cached prompt tokens) under the
+names llamaql's `Usage` uses, so both sides go through the same figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from bench.client import StreamTiming
+from bench.common import REPO_ROOT
+from bench.server import free_port
+
+BINARY = REPO_ROOT / ".build" / "llama-server" / "bin" / "llama-server"
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 10.0
+
+
+class LlamaServerMissing(RuntimeError):
+    """The binary is not built; the message says how to build it."""
+
+
+def require_binary(binary: Path = BINARY) -> Path:
+    if not binary.is_file():
+        raise LlamaServerMissing(
+            f"llama-server is not built ({binary} missing): run `make llama-server` "
+            "(builds it once from the llama-cpp-python sdist, about 6.5 minutes on 2 cores)"
+        )
+    return binary
+
+
+@dataclass(frozen=True, slots=True)
+class LlamaServerConfig:
+    """What `llama-server` is started with; `command()` is recorded with the results."""
+
+    model: Path
+    threads: int
+    parallel: int
+    slot_context: int
+    n_batch: int
+
+    def command(self, binary: Path, port: int, log_file: Path) -> list[str]:
+        # --no-repack: the AMX repacking path crashes on these CPUs (FINDINGS.md), and
+        # llamaql loads the model without it too (use_extra_bufts off).
+        return [
+            str(binary),
+            *("-m", str(self.model), "-t", str(self.threads), "--no-repack"),
+            *("-np", str(self.parallel), "-c", str(self.parallel * self.slot_context)),
+            *("-b", str(self.n_batch), "-ub", str(self.n_batch)),
+            *("--host", "127.0.0.1", "--port", str(port), "--no-webui"),
+            *("--log-file", str(log_file)),
+        ]
+
+
+class LlamaServerProcess:
+    """`async with LlamaServerProcess(config) as server:` -> a ready llama-server; killed
+    on exit, whatever happened (SIGTERM, then SIGKILL after STOP_TIMEOUT_S)."""
+
+    def __init__(self, config: LlamaServerConfig, binary: Path = BINARY) -> None:
+        self.config = config
+        self.binary = require_binary(binary)
+        self.port = free_port()
+        self._tmp = Path(tempfile.mkdtemp(prefix="llama-server-bench-"))
+        self.log_path = self._tmp / "llama-server.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return self.config.command(self.binary, self.port, self.log_path)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with (self._tmp / "stdout.log").open("wb") as out:
+            return subprocess.Popen(
+                self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+
+    async def __aenter__(self) -> Self:
+        self._proc = await asyncio.to_thread(self._spawn)
+        try:
+            await self._wait_ready()
+        except BaseException:
+            self.stop(keep_files=True)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop(keep_files=exc is not None)
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self._proc is not None and self._proc.poll() is not None:
+                    raise RuntimeError(
+                        f"llama-server exited with {self._proc.returncode}: see {self._tmp}"
+                    )
+                try:
+                    if (await client.get(f"{self.url}/health")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"llama-server not ready after {START_TIMEOUT_S}s: see {self._tmp}")
+
+    def stop(self, *, keep_files: bool = False) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if not keep_files:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+async def stream_chat(
+    http: httpx.AsyncClient,
+    url: str,
+    messages: list[dict[str, str]],
+    *,
+    max_tokens: int,
+    seed: int,
+) -> StreamTiming:
+    """One streamed, greedy chat completion, timed chunk by chunk. It stops at the
+    end-of-turn token as llamaql does (no ignore_eos): the figures report both sides'
+    token counts."""
+    body = {
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "seed": seed,
+    }
+    timing = StreamTiming(sent_at=time.perf_counter())
+    async with http.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
+        if response.status_code != 200:
+            timing.failed_code = f"HTTP_{response.status_code}"
+            timing.finished_at = time.perf_counter()
+            return timing
+        async for line in response.aiter_lines():
+            now = time.perf_counter()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            _record_chunk(timing, json.loads(line[len("data: ") :]), now)
+    timing.finished_at = timing.finished_at or time.perf_counter()
+    return timing
+
+
+def _record_chunk(timing: StreamTiming, chunk: dict[str, Any], now: float) -> None:
+    if "error" in chunk:
+        timing.failed_code = "LLAMA_SERVER_ERROR"
+        timing.finished_at = now
+        return
+    for choice in chunk.get("choices") or []:
+        text = (choice.get("delta") or {}).get("content")
+        if text:
+            timing.delta_times.append(now)
+            timing.text += text
+        if choice.get("finish_reason"):
+            timing.finish_reason = str(choice["finish_reason"])
+    usage = chunk.get("usage")
+    if usage:
+        timing.usage = {
+            "completionTokens": usage.get("completion_tokens"),
+            "promptTokens": usage.get("prompt_tokens"),
+            "cachedPromptTokens": (usage.get("prompt_tokens_details") or {}).get("cached_tokens"),
+        }
+        timing.finished_at = now
