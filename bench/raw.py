@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Self, TypeVar
 
+from llamaql.engine.encoding import PromptEncoder
 from llamaql.engine.engine import load_config
 from llamaql.engine.llama_runtime import LlamaRuntime
 from llamaql.engine.metadata import read_gguf_metadata
@@ -87,8 +88,8 @@ class RawModel:
 
     def prompt_tokens(self, system: str, user: str) -> list[int]:
         """Rendered and tokenized as the engine's prepare() does for a short history."""
-        text = self.template.render([ChatMessage("system", system), ChatMessage("user", user)])
-        return self.runtime.tokenize(text)
+        messages = [ChatMessage("system", system), ChatMessage("user", user)]
+        return PromptEncoder(self.template, self.runtime.tokenize).encode(messages)[1]
 
     def generate(self, tokens: list[int], max_tokens: int, seed: int) -> RawTiming:
         """Greedy decode up to `max_tokens`, stopping early only at end-of-generation."""

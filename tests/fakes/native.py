@@ -65,7 +65,7 @@ class FakeRuntime:
         self.saves = 0
         self.restores = 0
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, special: bool = True, first: bool = True) -> list[int]:
         return list(text.encode())
 
     def token_bytes(self, token: int) -> bytes:

@@ -42,12 +42,12 @@ def _cut_points(messages: Sequence[ChatMessage]) -> tuple[int, int, list[int]]:
 def fit_prompt(
     messages: Sequence[ChatMessage],
     *,
-    render: Callable[[Sequence[ChatMessage]], str],
-    tokenize: Callable[[str], list[int]],
+    encode: Callable[[Sequence[ChatMessage]], tuple[str, list[int]]],
     context_size: int,
     reply_tokens: int,
 ) -> FittedPrompt:
-    """Render and tokenize, dropping the oldest turns until prompt + reply room fit.
+    """Render and tokenize (`encode`), dropping the oldest turns until prompt + reply
+    room fit.
 
     Never drops system messages or the latest user message (nor what follows it).
     Raises ContextOverflowError when the latest message cannot fit even alone.
@@ -57,8 +57,7 @@ def fit_prompt(
 
     def attempt(start: int) -> tuple[str, list[int]]:
         if start not in cache:
-            text = render([*messages[:head], *messages[start:]])
-            cache[start] = (text, tokenize(text))
+            cache[start] = encode([*messages[:head], *messages[start:]])
         return cache[start]
 
     def fits(start: int) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.batcher import BatchScheduler
 from llamaql.engine.budget import fit_prompt
+from llamaql.engine.encoding import PromptEncoder
 from llamaql.engine.jobs import Job
 from llamaql.engine.metadata import GgufMetadata, read_gguf_metadata
 from llamaql.engine.options import resolve_options
@@ -176,8 +177,7 @@ class LlamaEngine:
             raise EngineError("the engine is not running")
         fitted = fit_prompt(
             messages,
-            render=template.render,
-            tokenize=runtime.tokenize,
+            encode=PromptEncoder(template, runtime.tokenize).encode,
             context_size=self.info().context_size,
             reply_tokens=resolved.max_tokens,
         )

@@ -141,16 +141,20 @@ class LlamaRuntime:
             kv_bytes=_kv_bytes(model, int(llama_cpp.llama_n_ctx(ctx))),
         )
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, special: bool = True, first: bool = True) -> list[int]:
         data = text.encode("utf-8")
         # A template that writes the BOS text itself must not get a second BOS.
-        add_bos = self._add_bos and not (self._bos_text and data.startswith(self._bos_text))
+        add_bos = (
+            first and self._add_bos and not (self._bos_text and data.startswith(self._bos_text))
+        )
         with self._alive:
             self._check_open()
             size = len(data) + 2
             for _ in range(2):
                 buf = (llama_cpp.llama_token * size)()
-                n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, size, add_bos, True)
+                n = llama_cpp.llama_tokenize(
+                    self._vocab, data, len(data), buf, size, add_bos, special
+                )
                 if n >= 0:
                     return list(buf[:n])
                 size = -n

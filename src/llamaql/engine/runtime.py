@@ -72,7 +72,10 @@ class ModelRuntime(Protocol):
 
     facts: RuntimeFacts
 
-    def tokenize(self, text: str) -> list[int]: ...
+    def tokenize(self, text: str, special: bool = True, first: bool = True) -> list[int]:
+        """Tokens of `text`; `special` parses special-token text as control tokens, and
+        only `first` text may get the model's BOS."""
+        ...
 
     def token_bytes(self, token: int) -> bytes: ...
 

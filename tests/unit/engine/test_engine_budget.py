@@ -27,10 +27,13 @@ def conversation(turns: int) -> list[ChatMessage]:
     return messages
 
 
+def encode(messages: Sequence[ChatMessage]) -> tuple[str, list[int]]:
+    text = render(messages)
+    return text, tokenize(text)
+
+
 def fit(messages: Sequence[ChatMessage], context: int, reply: int = 10) -> FittedPrompt:
-    return fit_prompt(
-        messages, render=render, tokenize=tokenize, context_size=context, reply_tokens=reply
-    )
+    return fit_prompt(messages, encode=encode, context_size=context, reply_tokens=reply)
 
 
 def test_everything_fits() -> None:
