@@ -54,6 +54,9 @@ def server_env(
         LLAMAQL_N_BATCH=str(settings.n_batch),
         LLAMAQL_USE_EXTRA_BUFTS=str(settings.use_extra_bufts).lower(),
         LLAMAQL_QUEUE_SIZE=str(settings.queue_size),
+        LLAMAQL_PARALLEL=str(settings.parallel),
+        LLAMAQL_PROMPT_CACHE_MB=str(settings.prompt_cache_mb),
+        LLAMAQL_STREAM_INTERVAL_MS=str(settings.stream_interval_ms),
         LLAMAQL_SYSTEM_PROMPT=settings.system_prompt,
         LLAMAQL_LOG_LEVEL=log_level,
     )

@@ -36,10 +36,6 @@ class AdmissionQueue:
         self._closed = False
         self._changed = threading.Condition()
 
-    def __len__(self) -> int:
-        with self._changed:
-            return len(self._arrival)
-
     @property
     def closed(self) -> bool:
         with self._changed:
@@ -98,11 +94,6 @@ class AdmissionQueue:
             if free != self._free:
                 self._free = free
                 self._announce()
-
-    def wake(self) -> None:
-        """Wake a blocked `wait()` (a running job was cancelled, say)."""
-        with self._changed:
-            self._changed.notify_all()
 
     def close(self) -> list[Job]:
         """Refuse new jobs, wake the waiter, and hand back the jobs still waiting."""

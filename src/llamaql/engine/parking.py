@@ -75,9 +75,6 @@ class KVParking:
             self._nbytes -= parked.nbytes
         return parked
 
-    def holds(self, owner: Requester) -> bool:
-        return owner in self._states
-
     def clear(self) -> None:
         self._states.clear()
         self._nbytes = 0
