@@ -18,6 +18,7 @@ from llamaql.db import create_db_engine, create_session_factory
 from llamaql.engine.types import Engine
 from llamaql.repositories import make_uow_factory
 from llamaql.services.chat import ChatService
+from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.conversations import ConversationService
 from llamaql.services.models_info import ModelInfoService
 from llamaql.services.ports import UnitOfWorkFactory
@@ -79,6 +80,9 @@ def build_container(
         # sendMessage needs an engine; without one the chat service is absent.
         chat = chat_service or ChatService(uow_factory, the_engine, settings)
         container.register(ChatService, instance=chat)
+        container.register(
+            ContextUsageService, instance=ContextUsageService(uow_factory, the_engine, settings)
+        )
     container.register(
         ConversationService,
         instance=conversation_service

@@ -157,7 +157,12 @@ class FakeEngine:
         while size() > self.context_tokens:
             droppable = [i for i, m in enumerate(kept[:-1]) if m.role != "system"]
             if not droppable:
-                raise ContextOverflowError("the latest message does not fit in the context")
+                raise ContextOverflowError(
+                    "the latest message does not fit in the context",
+                    prompt_tokens=size() - reply_room,
+                    reply_tokens=reply_room,
+                    dropped_messages=dropped,
+                )
             del kept[droppable[0]]
             dropped += 1
         text = "\n".join(f"{m.role}: {m.content}" for m in kept)

@@ -89,10 +89,14 @@ def _shortened(
 ) -> FittedPrompt:
     text, tokens = attempt
     room = context_size - len(tokens)
-    if room < min(reply_tokens, MIN_REPLY_TOKENS):
+    least = min(reply_tokens, MIN_REPLY_TOKENS)
+    if room < least:
         raise ContextOverflowError(
             f"the latest message does not fit in the context: the prompt needs {len(tokens)} "
-            f"tokens and at least {min(reply_tokens, MIN_REPLY_TOKENS)} are kept for the reply, "
-            f"but the context holds {context_size}"
+            f"tokens and at least {least} are kept for the reply, "
+            f"but the context holds {context_size}",
+            prompt_tokens=len(tokens),
+            reply_tokens=least,
+            dropped_messages=start - head,
         )
     return FittedPrompt(text, tuple(tokens), start - head, room)

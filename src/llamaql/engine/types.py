@@ -133,9 +133,23 @@ class QueueFullError(EngineError):
 
 
 class ContextOverflowError(EngineError):
-    """The latest message does not fit in the context even alone."""
+    """The latest message does not fit in the context even alone; the prompt it would
+    need, the reply room kept, and the messages already dropped."""
 
     code = "CONTEXT_OVERFLOW"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prompt_tokens: int = 0,
+        reply_tokens: int = 0,
+        dropped_messages: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.reply_tokens = reply_tokens
+        self.dropped_messages = dropped_messages
 
 
 class InvalidOptionsError(EngineError):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import strawberry
 
 from llamaql.resolvers import conversations as r
-from llamaql.schema.types import Conversation, ConversationConnection, ModelInfo
+from llamaql.resolvers import usage
+from llamaql.schema.types import (
+    ContextUsage,
+    Conversation,
+    ConversationConnection,
+    ModelInfo,
+)
 
 
 @strawberry.type
@@ -17,3 +23,7 @@ class Query:
         resolver=r.conversation, description="Null if absent or not yours"
     )
     model: ModelInfo = strawberry.field(resolver=r.model)
+    context_usage: ContextUsage = strawberry.field(
+        resolver=usage.context_usage,
+        description="What sending text now would use of the context (nothing is sent)",
+    )

@@ -13,6 +13,7 @@ from llamaql import models
 from llamaql.context import Context
 from llamaql.engine.types import ModelInfo as EngineModelInfo
 from llamaql.schema.enums import MessageStatus, Role
+from llamaql.services.context_usage import ContextUsage as DomainContextUsage
 from llamaql.services.conversations import ConversationService, Page
 from llamaql.services.options import OPTION_KEYS
 
@@ -193,4 +194,23 @@ class ModelInfo:
             gpu_layers=info.gpu_layers,
             threads=info.threads,
             chat_template=info.has_chat_template,
+        )
+
+
+@strawberry.type(description="What sending a message now would use of the context")
+class ContextUsage:
+    context_size: int = strawberry.field(description="Tokens one conversation may use")
+    prompt_tokens: int = strawberry.field(description="The prompt, after dropped messages")
+    reply_tokens: int = strawberry.field(description="Room kept for the reply")
+    dropped_messages: int = strawberry.field(description="Oldest messages left out to fit")
+    fits: bool = strawberry.field(description="False: the send would be CONTEXT_OVERFLOW")
+
+    @classmethod
+    def from_usage(cls, usage: DomainContextUsage) -> ContextUsage:
+        return cls(
+            context_size=usage.context_size,
+            prompt_tokens=usage.prompt_tokens,
+            reply_tokens=usage.reply_tokens,
+            dropped_messages=usage.dropped_messages,
+            fits=usage.fits,
         )

@@ -17,7 +17,13 @@ from typing import Any
 from llamaql.engine.types import Engine, GenerationHandle, PreparedPrompt, QueueFullError, Requester
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus
 from llamaql.services.chat_checks import check_text, prepare_prompt, queue_full_error
-from llamaql.services.chat_events import ChatEvent, Completed, Failed, build_prompt, title_from
+from llamaql.services.chat_events import (
+    ChatEvent,
+    Completed,
+    Failed,
+    conversation_prompt,
+    title_from,
+)
 from llamaql.services.errors import ConversationBusyError, DomainError, NotFoundError
 from llamaql.services.generation import Generation
 from llamaql.services.options import clean_options, sampling_options
@@ -136,10 +142,9 @@ class ChatService:
             sampling = sampling_options({**conversation.options, **request})
             if not self._engine.has_room():
                 raise queue_full_error()
-            system_prompt = conversation.system_prompt
-            if system_prompt is None:
-                system_prompt = self._settings.system_prompt
-            messages = build_prompt(system_prompt, history, text)
+            messages = conversation_prompt(
+                conversation, history, text, self._settings.system_prompt
+            )
             prompt = await prepare_prompt(self._engine, messages, sampling)
         except BaseException:
             self._by_conversation.pop(conversation_id, None)

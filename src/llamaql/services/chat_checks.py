@@ -36,12 +36,19 @@ def queue_full_error() -> DomainError:
 
 
 async def prepare_prompt(
-    engine: Engine, messages: Sequence[ChatMessage], sampling: SamplingOptions
+    engine: Engine,
+    messages: Sequence[ChatMessage],
+    sampling: SamplingOptions,
+    *,
+    overflow: bool = False,
 ) -> PreparedPrompt:
-    """Render and budget the prompt; the engine's refusals become domain errors."""
+    """Render and budget the prompt; the engine's refusals become domain errors, except
+    ContextOverflowError when `overflow` asks for it as it is (its numbers)."""
     try:
         return await engine.prepare(messages, sampling)
     except ContextOverflowError as exc:
+        if overflow:
+            raise
         raise DomainError(str(exc), code="CONTEXT_OVERFLOW") from None
     except InvalidOptionsError as exc:
         raise BadInputError(str(exc)) from None

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from llamaql.engine.types import ChatMessage, Role
-from llamaql.models import Message, MessageKind
+from llamaql.models import Conversation, Message, MessageKind
 
 TITLE_CHARS = 60
 
@@ -57,6 +57,15 @@ _ROLES: dict[int, Role] = {
     MessageKind.BOT: "assistant",
     MessageKind.USER: "user",
 }
+
+
+def conversation_prompt(
+    conversation: Conversation, history: Iterable[Message], text: str, default_system: str
+) -> list[ChatMessage]:
+    """`build_prompt` with the conversation's system prompt, or the server's default when
+    it has none (an empty one means none at all)."""
+    system = conversation.system_prompt
+    return build_prompt(default_system if system is None else system, history, text)
 
 
 def build_prompt(

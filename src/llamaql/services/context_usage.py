@@ -1,0 +1,76 @@
+"""The `contextUsage` use case: what sending a text now would use of the context.
+
+It prepares the same prompt sendMessage would (the conversation's history, system prompt
+and default options, through the engine's own budget), so `promptTokens` is what the send
+then reports, and nothing is written or queued.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from llamaql.engine.types import ContextOverflowError, Engine
+from llamaql.services.chat_checks import prepare_prompt
+from llamaql.services.chat_events import conversation_prompt
+from llamaql.services.errors import BadInputError, NotFoundError
+from llamaql.services.options import sampling_options
+from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ContextUsage:
+    """Tokens of the context a send would take; `fits` False when it would overflow."""
+
+    context_size: int
+    prompt_tokens: int
+    reply_tokens: int
+    dropped_messages: int
+    fits: bool
+
+
+class ContextUsageService:
+    """Prepares, never submits; one short unit of work to read the conversation."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, engine: Engine, settings: Settings) -> None:
+        self._uow_factory = uow_factory
+        self._engine = engine
+        self._settings = settings
+
+    async def usage(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, text: str | None
+    ) -> ContextUsage:
+        text = text or ""
+        if len(text) > self._settings.max_message_chars:
+            raise BadInputError(
+                f"text must be at most {self._settings.max_message_chars} characters, "
+                f"got {len(text)}"
+            )
+        ids = {"user_id": user_id, "conversation_id": conversation_id}
+        async with self._uow_factory() as uow:
+            conversation = await uow.conversations.get(**ids)
+            if conversation is None:
+                raise NotFoundError(f"conversation {conversation_id} not found")
+            history = await uow.messages.history(**ids)
+        messages = conversation_prompt(conversation, history, text, self._settings.system_prompt)
+        context_size = self._engine.info().context_size
+        try:
+            prompt = await prepare_prompt(
+                self._engine, messages, sampling_options(conversation.options), overflow=True
+            )
+        except ContextOverflowError as exc:
+            return ContextUsage(
+                context_size=context_size,
+                prompt_tokens=exc.prompt_tokens,
+                reply_tokens=exc.reply_tokens,
+                dropped_messages=exc.dropped_messages,
+                fits=False,
+            )
+        return ContextUsage(
+            context_size=context_size,
+            prompt_tokens=len(prompt.tokens),
+            reply_tokens=prompt.options.max_tokens,
+            dropped_messages=prompt.dropped_messages,
+            fits=True,
+        )
