@@ -22,6 +22,7 @@ from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.conversations import ConversationService
 from llamaql.services.models_info import ModelInfoService
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.services.search import SearchService
 from llamaql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def build_container(
         instance=conversation_service
         or ConversationService(uow_factory, max_text_chars=settings.max_message_chars),
     )
+    container.register(SearchService, instance=SearchService(uow_factory))
     container.register(
         ModelInfoService, instance=model_info_service or ModelInfoService(settings, the_engine)
     )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus, utc_now
+from llamaql.repositories.snippets import snippet_of
+from llamaql.services.ports import SearchHit
 
 if TYPE_CHECKING:
     from tests.fakes.uow import FakeUnitOfWork
@@ -208,3 +212,63 @@ class FakeMessageRepository:
                 self._unit.pending.messages[message.id] = updated
                 marked += 1
         return marked
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+class FakeSearchRepository:
+    """SearchRepository over a unit of work's pending view: what the SQL one finds.
+
+    A text matches when every term begins one of its words (case-insensitive); more
+    matching words in a shorter text rank higher, like bm25 and ts_rank; ties newest
+    first. Uncommitted writes of this unit are visible to it, as in a transaction.
+    """
+
+    def __init__(self, unit: FakeUnitOfWork) -> None:
+        self._unit = unit
+
+    def _hits(self, user_id: uuid.UUID, terms: Sequence[str]) -> list[SearchHit]:
+        if not terms:
+            return []
+        conversations = {
+            c.id: c for c in self._unit.pending.all_conversations() if c.user_id == user_id
+        }
+        texts: list[tuple[Conversation, Message | None, str, datetime]] = [
+            (c, None, c.title, c.created_at) for c in conversations.values() if c.title
+        ]
+        texts += [
+            (conversations[m.conversation_id], m, m.text, m.created_at)
+            for m in self._unit.pending.all_messages()
+            if m.user_id == user_id
+            and m.kind in (MessageKind.USER, MessageKind.BOT)
+            and m.conversation_id in conversations
+        ]
+        scored = [
+            (
+                score,
+                at,
+                SearchHit(_copy(c), None if m is None else _copy(m), snippet_of(body, terms)),
+            )
+            for c, m, body, at in texts
+            if (score := _score(body, terms)) > 0
+        ]
+        scored.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
+        return [hit for _, _, hit in scored]
+
+    async def find(
+        self, *, user_id: uuid.UUID, terms: Sequence[str], limit: int, offset: int
+    ) -> Sequence[SearchHit]:
+        return self._hits(user_id, terms)[offset : offset + limit]
+
+    async def count(self, *, user_id: uuid.UUID, terms: Sequence[str]) -> int:
+        return len(self._hits(user_id, terms))
+
+
+def _score(body: str, terms: Sequence[str]) -> float:
+    words = [w.lower() for w in _WORD.findall(body)]
+    prefixes = [t.lower() for t in terms]
+    if not all(any(w.startswith(p) for w in words) for p in prefixes):
+        return 0.0
+    matches = sum(1 for w in words if w.startswith(tuple(prefixes)))
+    return matches / (1 + math.log(len(words)))

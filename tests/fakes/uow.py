@@ -21,10 +21,14 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from tests.fakes.repositories import FakeConversationRepository, FakeMessageRepository
+from tests.fakes.repositories import (
+    FakeConversationRepository,
+    FakeMessageRepository,
+    FakeSearchRepository,
+)
 
 from llamaql.models import Conversation, Message
-from llamaql.services.ports import ConversationRepository, MessageRepository
+from llamaql.services.ports import ConversationRepository, MessageRepository, SearchRepository
 
 
 class CommitFailedError(Exception):
@@ -104,6 +108,7 @@ class FakeUnitOfWork:
         # Typed as the ports so mypy checks the fakes against the protocols.
         self.conversations: ConversationRepository = FakeConversationRepository(self)
         self.messages: MessageRepository = FakeMessageRepository(self)
+        self.search: SearchRepository = FakeSearchRepository(self)
         self.committed = False
         self._held: list[asyncio.Lock] = []
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from llamaql.db import ensure_sqlite_directory
+from llamaql.migrations.unmodelled import include_name
 from llamaql.models import UTCDateTime  # also registers the tables on SQLModel.metadata
 
 # Any constant works; it only has to be the same for every replica of this app.
@@ -43,6 +44,7 @@ def _configure(**kwargs: Any) -> None:
     context.configure(
         target_metadata=target_metadata,
         render_item=_render_item,
+        include_name=include_name,
         compare_type=True,
         **kwargs,
     )

@@ -10,7 +10,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from llamaql.db import SessionFactory
 from llamaql.repositories.conversations import SqlConversationRepository
 from llamaql.repositories.messages import SqlMessageRepository
-from llamaql.services.ports import ConversationRepository, MessageRepository, UnitOfWorkFactory
+from llamaql.repositories.search import SqlSearchRepository
+from llamaql.services.ports import (
+    ConversationRepository,
+    MessageRepository,
+    SearchRepository,
+    UnitOfWorkFactory,
+)
 
 
 class SqlUnitOfWork:
@@ -18,6 +24,7 @@ class SqlUnitOfWork:
 
     conversations: ConversationRepository
     messages: MessageRepository
+    search: SearchRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -29,6 +36,7 @@ class SqlUnitOfWork:
         self._session = self._session_factory()
         self.conversations = SqlConversationRepository(self._session)
         self.messages = SqlMessageRepository(self._session)
+        self.search = SqlSearchRepository(self._session)
         return self
 
     async def __aexit__(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from llamaql.resolvers import conversations as r
+from llamaql.resolvers import search as search_resolver
 from llamaql.resolvers import usage
+from llamaql.schema.search import SearchHitConnection
 from llamaql.schema.types import (
     ContextUsage,
     Conversation,
@@ -26,4 +28,11 @@ class Query:
     context_usage: ContextUsage = strawberry.field(
         resolver=usage.context_usage,
         description="What sending text now would use of the context (nothing is sent)",
+    )
+    search: SearchHitConnection = strawberry.field(
+        resolver=search_resolver.search,
+        description=(
+            "Your messages and conversation titles containing every word of query (each "
+            "word matches words it begins), best match first; first is 1 to 100"
+        ),
     )

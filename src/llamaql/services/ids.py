@@ -61,3 +61,15 @@ def decode_message_cursor(cursor: str) -> int:
     if kind != "m" or not raw.isdigit():
         raise BadInputError(f"after is not a valid cursor: {cursor!r}")
     return int(raw)
+
+
+def encode_search_cursor(position: int) -> str:
+    return _encode(f"s:{position}")
+
+
+def decode_search_cursor(cursor: str) -> int:
+    """The 0-based position in the ranking that a search cursor encodes."""
+    kind, _, raw = _decode(cursor).partition(":")
+    if kind != "s" or not raw.isdigit() or len(raw) > 9:
+        raise BadInputError(f"after is not a valid cursor: {cursor!r}")
+    return int(raw)

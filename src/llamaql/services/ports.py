@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -117,11 +118,45 @@ class MessageRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SnippetPart:
+    """A piece of a search snippet; `highlighted` when it is a matched word."""
+
+    text: str
+    highlighted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A message (or, with `message` None, a conversation's title) matching a search."""
+
+    conversation: Conversation
+    message: Message | None
+    snippet: tuple[SnippetPart, ...]
+
+
+class SearchRepository(Protocol):
+    """Full-text search over the user's user and assistant messages and titles.
+
+    `terms` are words (letters and digits only); a row matches when every term begins
+    one of its words, case-insensitively.
+    """
+
+    async def find(
+        self, *, user_id: uuid.UUID, terms: Sequence[str], limit: int, offset: int
+    ) -> Sequence[SearchHit]:
+        """Best match first; ties newest first."""
+        ...
+
+    async def count(self, *, user_id: uuid.UUID, terms: Sequence[str]) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """Rolls back on exit unless commit() was called."""
 
     conversations: ConversationRepository
     messages: MessageRepository
+    search: SearchRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 from llamaql.db import create_db_engine
 from llamaql.migrations import current_revision, head_revision, migrate
 from llamaql.migrations.__main__ import main as migrations_main
+from llamaql.migrations.unmodelled import include_name
 from llamaql.services.ports import UnitOfWorkFactory
 
 
@@ -41,7 +42,10 @@ async def _inspect(engine: AsyncEngine) -> dict[str, Any]:
 
 
 def _diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    # The same filter as env.py: the search index is the migrations' alone.
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
     return list(compare_metadata(context, SQLModel.metadata))
 
 
@@ -93,6 +97,40 @@ async def test_head_matches_the_models(engine: AsyncEngine) -> None:
     """A model change without a migration fails here."""
     async with engine.connect() as connection:
         assert await connection.run_sync(_diff) == []
+
+
+def _unfiltered_diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+async def test_only_the_search_index_is_left_out_of_the_comparison(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        diff = await connection.run_sync(_unfiltered_diff)
+    names = set()
+    for entry in diff:
+        change = entry[0] if isinstance(entry, list) else entry
+        kind, obj = change[0], change[-1] if change[0] == "remove_column" else change[1]
+        names.add((kind, getattr(obj, "name", None)))
+    if engine.dialect.name == "sqlite":
+        assert {name for kind, name in names if kind == "remove_table"} == {
+            "search_entries",
+            "search_fts",
+            "search_fts_data",
+            "search_fts_idx",
+            "search_fts_docsize",
+            "search_fts_config",
+        }
+        assert {(kind, name) for kind, name in names if kind != "remove_table"} == {
+            ("remove_index", "ix_search_entries_message_id"),
+            ("remove_index", "ix_search_entries_conversation_id"),
+        }
+    else:
+        assert names == {
+            ("remove_column", "search_vector"),
+            ("remove_index", "ix_messages_search_vector"),
+            ("remove_index", "ix_conversations_search_vector"),
+        }
 
 
 async def test_model_comparison_notices_a_missing_index(engine: AsyncEngine) -> None:
