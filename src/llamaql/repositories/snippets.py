@@ -74,7 +74,13 @@ def _append(parts: list[SnippetPart], text: str, highlighted: bool) -> None:
 
 
 def _capped(parts: list[SnippetPart]) -> tuple[SnippetPart, ...]:
-    # A "word" can be a pasted blob thousands of characters long.
+    # A "word" can be a pasted blob thousands of characters long: keep a little of the
+    # text before the first match, then cut the whole at MAX_SNIPPET_CHARS.
+    first = next((i for i, part in enumerate(parts) if part.highlighted), 0)
+    before = "".join(part.text for part in parts[:first])
+    lead = MAX_SNIPPET_CHARS // 4
+    if len(before) > lead:
+        parts = [SnippetPart(ELLIPSIS + before[-lead:], False), *parts[first:]]
     capped: list[SnippetPart] = []
     left = MAX_SNIPPET_CHARS
     for part in parts:
