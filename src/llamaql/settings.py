@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="Generation requests that may wait for the model before QUEUE_FULL",
     )
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, validation_alias=_env("SYSTEM_PROMPT"))
+    auto_title: bool = Field(
+        True,
+        validation_alias=_env("AUTO_TITLE"),
+        description="After an untitled conversation's first reply, the model writes its "
+        "title (in the background, never ahead of a waiting reply)",
+    )
     max_message_chars: int = Field(
         32000,
         ge=1,

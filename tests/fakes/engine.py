@@ -53,6 +53,7 @@ class FakeHandle:
     prompt: PreparedPrompt
     requester: Requester
     script: Script
+    background: bool = False
     cancelled: bool = False
     started: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -172,11 +173,15 @@ class FakeEngine:
     def has_room(self) -> bool:
         return len(self._waiting) < self.queue_size
 
-    def submit(self, prompt: PreparedPrompt, requester: Requester) -> FakeHandle:
+    def submit(
+        self, prompt: PreparedPrompt, requester: Requester, *, background: bool = False
+    ) -> FakeHandle:
         if len(self._waiting) >= self.queue_size:
             raise QueueFullError(f"the request queue is full ({self.queue_size} waiting)")
         script = self.scripts.popleft() if self.scripts else Script()
-        handle = FakeHandle(prompt=prompt, requester=requester, script=script)
+        handle = FakeHandle(
+            prompt=prompt, requester=requester, script=script, background=background
+        )
         self.handles.append(handle)
         ahead = len(self._waiting) + (self.running is not None)
         handle._queue.put_nowait(QueuePosition(ahead))

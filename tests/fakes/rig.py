@@ -62,7 +62,7 @@ def make_rig(*, queue_size: int = 8, context_tokens: int = 4096, **settings: Any
     config = Settings(
         _env_file=None,
         system_prompt=SYSTEM_PROMPT,
-        **settings,
+        **{"auto_title": False, **settings},
     )
     return ChatRig(store, engine, ChatService(store.factory, engine, config))
 

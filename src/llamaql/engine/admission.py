@@ -4,7 +4,8 @@ The next request admitted is the oldest waiting one of the user served least rec
 (users never served first), so one user with many waiting replies holds back another
 user's reply by at most one admission. Every waiting request is told its place in that
 order whenever it changes: 0 when a free sequence will take it at the next step, else
-n >= 1, the n-th to start once sequences free up.
+n >= 1, the n-th to start once sequences free up. Background requests (titles) wait in a
+queue of their own, bounded alike, and start only when no other request waits.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class AdmissionQueue:
         self.capacity = capacity
         self._by_user: dict[str, deque[Job]] = {}
         self._arrival: dict[Job, int] = {}
+        self._background: deque[Job] = deque()
         self._served: OrderedDict[str, int] = OrderedDict()  # user -> admission number
         self._counter = itertools.count()
         self._free = 0  # idle sequences, as the scheduler last said
@@ -54,11 +56,17 @@ class AdmissionQueue:
         with self._changed:
             if self._closed:
                 raise EngineError("the engine is not running")
+            job.cancel_hook = self._cancelled
+            if job.background:
+                if len(self._background) >= self.capacity:
+                    raise QueueFullError("too many background requests are waiting")
+                self._background.append(job)
+                self._changed.notify_all()
+                return
             if not self._has_room():
                 raise QueueFullError(
                     f"the request queue is full ({self.capacity} waiting); try again later"
                 )
-            job.cancel_hook = self._cancelled
             self._arrival[job] = next(self._counter)
             self._by_user.setdefault(job.requester.user, deque()).append(job)
             self._announce()
@@ -69,7 +77,7 @@ class AdmissionQueue:
         with self._changed:
             order = self._order(limit=1)
             if not order:
-                return None
+                return self._background.popleft() if self._background else None
             job = order[0]
             self._remove(job)
             self._free = max(0, self._free - 1)  # the scheduler pops only into a free one
@@ -84,7 +92,7 @@ class AdmissionQueue:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a job waits or the queue closes (or `timeout`); False once closed."""
         with self._changed:
-            if not self._arrival and not self._closed:
+            if not self._arrival and not self._background and not self._closed:
                 self._changed.wait(timeout)
             return not self._closed
 
@@ -99,19 +107,23 @@ class AdmissionQueue:
         """Refuse new jobs, wake the waiter, and hand back the jobs still waiting."""
         with self._changed:
             self._closed = True
-            left = sorted(self._arrival, key=self._arrival.__getitem__)
+            left = sorted(self._arrival, key=self._arrival.__getitem__) + list(self._background)
             self._by_user.clear()
             self._arrival.clear()
+            self._background.clear()
             self._changed.notify_all()
             return left
 
     def _cancelled(self, job: Job) -> None:
         with self._changed:
-            if job not in self._arrival:
+            if job in self._background:
+                self._background.remove(job)
+            elif job in self._arrival:
+                self._remove(job)
+                self._announce()
+            else:
                 self._changed.notify_all()  # running: the scheduler sees the flag
                 return
-            self._remove(job)
-            self._announce()
         job.finish(GenerationResult(text="", finish_reason="cancelled"))
 
     def _remove(self, job: Job) -> None:

@@ -9,7 +9,7 @@ failure in one sequence fails that reply alone.
 KV reuse is per conversation: a sequence keeps its conversation's KV after a reply; a new
 request goes to the idle sequence its own conversation left, else takes the least
 recently used idle one, whose state is first parked in host memory (`KVParking`). Only
-the same requester's KV is ever reused.
+the same requester's KV is ever reused; a background request's is dropped when it ends.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class BatchScheduler:
                 job.fail(_engine_error(exc))
                 continue
             self._live.append(reply)
-            job.post_position(0)
+            if not job.background:
+                job.post_position(0)
         self._queue.set_free(sum(slot.reply is None for slot in self._slots))
 
     def _place(self, job: Job) -> Reply:
@@ -191,8 +192,13 @@ class BatchScheduler:
 
     def _release(self, reply: Reply) -> None:
         self._live.remove(reply)
-        reply.slot.reply = None
-        reply.slot.last_used = next(self._clock)
+        slot = reply.slot
+        slot.reply = None
+        slot.last_used = next(self._clock)
+        if reply.job.background:
+            # Nobody continues a background request: its sequence is free and empty.
+            self._runtime.truncate(slot.seq, 0)
+            slot.owner, slot.tokens, slot.last_used = None, [], 0
 
 
 def _engine_error(exc: Exception) -> EngineError:

@@ -193,7 +193,9 @@ class LlamaEngine:
     def has_room(self) -> bool:
         return self._runtime is not None and self._queue.has_room()
 
-    def submit(self, prompt: PreparedPrompt, requester: Requester) -> GenerationHandle:
+    def submit(
+        self, prompt: PreparedPrompt, requester: Requester, *, background: bool = False
+    ) -> GenerationHandle:
         if self._runtime is None:
             raise EngineError("the engine is not running")
         if not prompt.tokens:
@@ -203,6 +205,7 @@ class LlamaEngine:
             requester,
             asyncio.get_running_loop(),
             stream_interval=self._stream_interval,
+            background=background,
         )
         self._queue.put(job)
         return job

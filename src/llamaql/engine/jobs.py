@@ -47,9 +47,11 @@ class Job:
         loop: asyncio.AbstractEventLoop,
         *,
         stream_interval: float = 0.0,
+        background: bool = False,
     ) -> None:
         self.prompt = prompt
         self.requester = requester
+        self.background = background
         self._loop = loop
         self._interval = stream_interval
         self._events: asyncio.Queue[EngineEvent | _Failed] = asyncio.Queue()

@@ -200,6 +200,11 @@ class Engine(Protocol):
         """Whether submit() would be accepted right now."""
         ...
 
-    def submit(self, prompt: PreparedPrompt, requester: Requester) -> GenerationHandle:
-        """Queue a request without blocking; raises QueueFullError at once when full."""
+    def submit(
+        self, prompt: PreparedPrompt, requester: Requester, *, background: bool = False
+    ) -> GenerationHandle:
+        """Queue a request without blocking; raises QueueFullError at once when full.
+
+        A `background` request (a title, say) starts only when no other request waits and
+        a sequence is free, is never told a queue position, and leaves no KV behind."""
         ...

@@ -28,6 +28,7 @@ from llamaql.services.errors import ConversationBusyError, DomainError, NotFound
 from llamaql.services.generation import Generation
 from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
+from llamaql.services.titles import Titler
 from llamaql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class ChatService:
         # Finisher tasks, referenced so they are not garbage-collected mid-flight.
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._titles = Titler(uow_factory, engine, enabled=settings.auto_title)
 
     async def send(
         self,
@@ -114,6 +116,7 @@ class ChatService:
         while self._tasks:
             logger.info("waiting for %d replies to be saved", len(self._tasks))
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._titles.shutdown()
 
     async def _start(
         self,
@@ -181,7 +184,13 @@ class ChatService:
             self._by_conversation.pop(conversation.id, None)
             raise
         generation = Generation(
-            self._uow_factory, user_id, conversation.id, user_message, reply_id, handle
+            self._uow_factory,
+            user_id,
+            conversation.id,
+            user_message,
+            reply_id,
+            handle,
+            fallback_title=title_from(text) if conversation.title is None else None,
         )
         self._track(generation)
         return generation
@@ -239,11 +248,24 @@ class ChatService:
 
     async def _finish(self, generation: Generation) -> None:
         try:
-            await generation.run()
+            terminal = await generation.run()
         finally:
             self._by_conversation.pop(generation.conversation_id, None)
             self._by_message.pop(generation.assistant_message_id, None)
             generation.done.set()
+        reply = terminal.message if isinstance(terminal, Completed) else None
+        if (
+            generation.fallback_title
+            and reply is not None
+            and reply.status == MessageStatus.COMPLETE
+        ):
+            self._titles.schedule(
+                user_id=generation.user_id,
+                conversation_id=generation.conversation_id,
+                fallback=generation.fallback_title,
+                question=generation.user_message.text,
+                answer=reply.text,
+            )
 
 
 def _cancel_started(submit: asyncio.Task[Generation]) -> None:

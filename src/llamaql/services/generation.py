@@ -40,6 +40,8 @@ class Generation:
     user_message: Message
     assistant_message_id: uuid.UUID
     handle: GenerationHandle
+    # The first-words title this exchange gave an untitled conversation, if it did.
+    fallback_title: str | None = None
     events: asyncio.Queue[ChatEvent] = field(default_factory=asyncio.Queue)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _position: int | None = None
@@ -48,8 +50,9 @@ class Generation:
         """Stop the engine within one token; run() still saves what was produced."""
         self.handle.cancel()
 
-    async def run(self) -> None:
-        """Consume the engine's events to the end, save the reply, emit the terminal event."""
+    async def run(self) -> ChatEvent:
+        """Consume the engine's events to the end, save the reply, emit (and return) the
+        terminal event."""
         pieces: list[str] = []
         result: GenerationResult | None = None
         error: BaseException | None = None
@@ -81,6 +84,7 @@ class Generation:
             logger.exception("could not save reply %s", self.assistant_message_id)
             terminal = Failed("INTERNAL", "the reply could not be saved; try again", True)
         self.events.put_nowait(terminal)
+        return terminal
 
     def _queued(self, position: int) -> None:
         # The first event is always Queued; later ones only when the position moves.

@@ -25,6 +25,8 @@ def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE),
             "LLAMAQL_PARALLEL": "2",
             "LLAMAQL_QUEUE_SIZE": "1",
+            # Titles have their own server (test_titles_api): none in the background here.
+            "LLAMAQL_AUTO_TITLE": "false",
         },
     ).start()
     yield server

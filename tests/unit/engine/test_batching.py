@@ -290,3 +290,25 @@ async def test_stop_ends_live_and_queued_then_refuses(tmp_path: Path) -> None:
         assert (await result_of(handle)).finish_reason == "cancelled"
     with pytest.raises(EngineError, match="not running"):
         await submit(engine, "C", who("c"))
+
+
+async def test_a_background_request_waits_for_every_reply_and_leaves_no_kv(
+    tmp_path: Path,
+) -> None:
+    runtime = FakeRuntime(sequences=1)
+    engine = await started_engine(tmp_path, runtime, parallel=1, queue_size=4)
+    try:
+        runtime.gate.clear()
+        first = await submit(engine, "a0", who("a"), seed=1)
+        assert runtime.wait_for(lambda: runtime.admitted == [1])
+        options = SamplingOptions(seed=2, max_tokens=8)
+        prompt = await engine.prepare([ChatMessage("user", "title please")], options)
+        title = engine.submit(prompt, who("a", "title"), background=True)
+        later = await submit(engine, "b0", who("b"), seed=3)
+        runtime.gate.set()
+        title_events, *_ = await asyncio.gather(collect(title), collect(first), collect(later))
+        assert runtime.admitted == [1, 3, 2]  # the later reply went first
+        assert positions(title_events) == []  # never told a place in line
+        assert runtime.kv[0] == []  # its sequence was emptied
+    finally:
+        await engine.stop()

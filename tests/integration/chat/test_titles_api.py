@@ -1,0 +1,69 @@
+"""Model-written titles end to end: a real server with titles on, the real model."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integration.chat.live import DEFAULT_MODEL_PATH, Http, Server, connect, new_user
+
+from llamaql.services.chat_events import title_from
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+QUESTION = "What is the capital of France? Tell me about the history of that great city."
+TITLE = "query($id: ID!) { conversation(id: $id) { title } }"
+
+
+@pytest.fixture
+def titled_server(tmp_path: Path) -> Iterator[Server]:
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
+    server = Server(
+        database=tmp_path / "titles.db",
+        log=tmp_path / "server.log",
+        env={"LLAMAQL_CONTEXT_SIZE": "1024", "LLAMAQL_PARALLEL": "2"},
+    ).start()
+    yield server
+    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+
+
+async def title_of(http: Http, cid: str) -> str | None:
+    title: str | None = (await http.data(TITLE, id=cid))["conversation"]["title"]
+    return title
+
+
+async def test_the_model_titles_a_conversation_after_its_first_reply(
+    titled_server: Server,
+) -> None:
+    user = new_user()
+    http = Http(titled_server, user)
+    cid = await http.create_conversation()
+    async with connect(titled_server, user) as ws:
+        done = (await ws.stream(await ws.send_message(cid, QUESTION, {"maxTokens": 24})))[-1]
+    assert done["message"]["status"] == "COMPLETE"
+    fallback = title_from(QUESTION)
+    assert fallback.endswith("…")
+    for _ in range(300):  # the title request runs in the background after the reply
+        title = await title_of(http, cid)
+        if title != fallback:
+            break
+        await asyncio.sleep(0.2)
+    assert title
+    assert title != fallback
+    assert "\n" not in title
+    assert len(title) <= 60
+    print(f"model title: {title!r}")
+
+
+async def test_a_titled_conversation_keeps_its_title(titled_server: Server) -> None:
+    user = new_user()
+    http = Http(titled_server, user)
+    cid = await http.create_conversation(title="My own title")
+    async with connect(titled_server, user) as ws:
+        await ws.stream(await ws.send_message(cid, QUESTION, {"maxTokens": 8}))
+    await asyncio.sleep(2)
+    assert await title_of(http, cid) == "My own title"
+    assert "titled by the model" not in titled_server.log.read_text()
