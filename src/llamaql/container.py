@@ -14,6 +14,7 @@ from typing import Final
 import punq
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from llamaql.auth import Authenticator, create_authenticator
 from llamaql.db import create_db_engine, create_session_factory
 from llamaql.engine.types import Engine
 from llamaql.repositories import make_uow_factory
@@ -65,10 +66,12 @@ def build_container(
     conversation_service: ConversationService | None = None,
     model_info_service: ModelInfoService | None = None,
     chat_service: ChatService | None = None,
+    authenticator: Authenticator | None = None,
 ) -> punq.Container:
     """Wire everything; an override replaces what it names (tests pass fakes or None)."""
     container = punq.Container()
     container.register(Settings, instance=settings)
+    container.register(Authenticator, instance=authenticator or create_authenticator(settings))
     db_engine: AsyncEngine | None = None
     if uow_factory is None:
         db_engine = create_db_engine(settings.database_url)

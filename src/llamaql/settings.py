@@ -7,12 +7,21 @@ Every variable is `LLAMAQL_*`; the Rust proof of concept's `MODEL_FILE_NAME`,
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL_DIR = Path("models")
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -20,6 +29,7 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer in plain text, without Markdown formatting."
 )
 MAX_CONTEXT_SIZE = 32768
+MIN_JWT_SECRET_BYTES = 32
 
 
 class SettingsError(ValueError):
@@ -131,6 +141,41 @@ class Settings(BaseSettings):
         4, ge=1, validation_alias=_env("MAX_SUBSCRIPTIONS_PER_CONNECTION")
     )
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    auth: Literal["header", "jwt"] = Field(
+        "header",
+        validation_alias=_env("AUTH"),
+        description="How a request names its user: header (X-User-ID, set by an "
+        "authenticating proxy) or jwt (Authorization: Bearer, verified here)",
+    )
+    jwt_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("JWT_SECRET"),
+        description="HS256 key for LLAMAQL_AUTH=jwt (at least 32 bytes)",
+    )
+    jwt_jwks_url: str | None = Field(
+        None,
+        validation_alias=_env("JWT_JWKS_URL"),
+        description="The identity provider's JWKS (RS256/ES256 keys) for LLAMAQL_AUTH=jwt",
+    )
+    jwt_audience: str | None = Field(
+        None, validation_alias=_env("JWT_AUDIENCE"), description="Required `aud` of tokens"
+    )
+    jwt_issuer: str | None = Field(
+        None, validation_alias=_env("JWT_ISSUER"), description="Required `iss` of tokens"
+    )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("ALLOWED_ORIGINS"),
+        description="Comma-separated origins (https://host[:port]) whose pages may open a "
+        "WebSocket besides the server's own; * allows any",
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        validation_alias=_env("MAX_BODY_BYTES"),
+        description="Largest HTTP request body and WebSocket message accepted",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -139,6 +184,52 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin != "*" and (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.username
+            ):
+                raise ValueError(f"{origin!r} is not an origin like https://example.com[:port]")
+        return value
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _jwks_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # RFC 7518 3.2: an HS256 key must be at least as long as the hash (256 bits).
+        if value is not None and len(value.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _jwt_keys(self) -> Settings:
+        if self.auth == "jwt" and (self.jwt_secret is None) == (self.jwt_jwks_url is None):
+            raise ValueError(
+                "LLAMAQL_AUTH=jwt needs exactly one of LLAMAQL_JWT_SECRET (HS256) "
+                "or LLAMAQL_JWT_JWKS_URL (RS256/ES256)"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -166,18 +257,43 @@ def _variable_name(loc: tuple[int | str, ...]) -> str:
     return field
 
 
+# Values never echoed in an error message or a summary.
+_SECRET_FIELDS = frozenset({"jwt_secret"})
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***, for logs and error messages."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
+def _shown(field: str, value: object) -> str:
+    if field in _SECRET_FIELDS:
+        return "<hidden>"
+    if isinstance(value, str):
+        return repr(redact_url(value))
+    return repr(value)
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings; a bad value raises SettingsError naming the variable and value."""
+    """Read settings; a bad value raises SettingsError naming the variable and value
+    (never a secret, and a URL without its password)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = _variable_name(tuple(error["loc"]))
-            problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+            loc = tuple(error["loc"])
+            if not loc:  # a rule across variables: its message names them
+                problems.append(str(error.get("ctx", {}).get("error", error["msg"])))
+                continue
+            shown = _shown(str(loc[0]), error.get("input"))
+            problems.append(f"{_variable_name(loc)}={shown}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
 
 def settings_summary(settings: Settings) -> Mapping[str, object]:
-    """What the server logs at start-up (nothing secret lives in settings)."""
-    return settings.model_dump()
+    """What the server may log at start-up: secrets masked, URLs without passwords."""
+    summary = settings.model_dump()
+    summary["database_url"] = redact_url(settings.database_url)
+    return {k: ("<hidden>" if k in _SECRET_FIELDS and v else v) for k, v in summary.items()}

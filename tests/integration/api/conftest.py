@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from llamaql.app import create_app
 from llamaql.settings import Settings, load_settings
@@ -81,3 +82,15 @@ def make_app(settings: Settings) -> AppFactory:
 def api(make_app: AppFactory) -> Iterator[Api]:
     with TestClient(make_app()) as client:
         yield Api(client)
+
+
+def closed_code(ws: Any) -> int:
+    """The close code of a WebSocket the server must be closing (after at most a legacy
+    connection_error); any other message fails the test rather than blocking it."""
+    try:
+        message = ws.receive_json()
+        if message["type"] == "connection_error":
+            message = ws.receive_json()
+    except WebSocketDisconnect as closed:
+        return closed.code
+    pytest.fail(f"the socket is still open: {message}")
