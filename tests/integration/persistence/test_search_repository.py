@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.db import create_db_engine, create_session_factory
 from llamaql.migrations import alembic_config, migrate
@@ -284,8 +285,8 @@ async def test_query_syntax_typed_by_users_is_only_words(
     assert page.total_count == len(page.edges)
     words = [w.casefold() for w in search_terms(query)]
     for _, hit in page.edges:
-        text = hit.message.text if hit.message else hit.conversation.title or ""
-        assert all(w in text.casefold() for w in words)
+        found = hit.message.text if hit.message else hit.conversation.title or ""
+        assert all(w in found.casefold() for w in words)
 
 
 async def test_hostile_terms_given_straight_to_the_repository_do_not_fail(
@@ -341,3 +342,32 @@ async def test_the_migration_downgrades_cleanly(empty_db_url: str) -> None:
     assert not tables & SEARCH_TABLES
     assert "search_vector" not in columns
     await migrate(empty_db_url)  # and up again
+
+
+SQLITE_TRIGGERS = {
+    f"search_{name}"
+    for name in (
+        "entries_insert",
+        "entries_update",
+        "entries_delete",
+        "messages_insert",
+        "messages_update",
+        "messages_delete",
+        "conversations_insert",
+        "conversations_update",
+        "conversations_delete",
+    )
+}
+
+
+async def test_head_keeps_every_search_trigger(backend: str, engine: AsyncEngine) -> None:
+    """A later SQLite batch migration that recreates messages or conversations drops
+    their triggers with the old table; it must create them again (see 0002)."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL's index is generated columns, not triggers")
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        )
+        names = {row[0] for row in rows}
+    assert names >= SQLITE_TRIGGERS, f"missing: {sorted(SQLITE_TRIGGERS - names)}"
