@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from llamaql.body_limit import BodyLimit
 from llamaql.chat_page import chat_page_routes
 from llamaql.container import Runtime, build_container
 from llamaql.graphiql import LocalGraphiQL
@@ -76,6 +78,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
             *([graphql.local_ide.mount] if graphql.local_ide else []),
             *chat_page_routes(),
         ],
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
     )
     app.state.ready = False

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from llamaql.settings import Settings, SettingsError, load_settings
 
@@ -39,6 +40,17 @@ def _settings(**overrides: object) -> Settings:
         raise SystemExit(EXIT_SETTINGS) from None
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How `serve` runs uvicorn; WebSocket messages are capped like request bodies
+    (a larger one closes the socket with 1009)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "ws_max_size": settings.max_body_bytes,
+    }
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -56,7 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
     # The app's lifespan upgrades the database; uvicorn runs it before it listens.
     app = create_app(settings)
     logger.info("serving http://%s:%d/graphql", settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    uvicorn.run(app, **uvicorn_options(settings))
     return 0
 
 
