@@ -60,16 +60,22 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
 
 
 def create_db_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for `sqlite+aiosqlite://` or `postgresql+asyncpg://` URLs."""
+    """An async engine for `sqlite+aiosqlite://` or `postgresql+asyncpg://` URLs.
+
+    Statement parameters are user text: they never reach a log line or an error message
+    (`hide_parameters`), whatever the log level."""
     parsed = make_url(url)
     if parsed.drivername == "sqlite+aiosqlite":
         ensure_sqlite_directory(parsed)
         engine = create_async_engine(
-            parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            parsed,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     elif parsed.drivername == "postgresql+asyncpg":
-        engine = create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+        engine = create_async_engine(parsed, echo=echo, hide_parameters=True, pool_pre_ping=True)
     else:
         raise ValueError(
             f"unsupported database URL driver {parsed.drivername!r}: "

@@ -20,6 +20,7 @@ from llamaql.schema import events, subscription
 from llamaql.schema.errors import ErrorCodes, LlamaqlSchema
 from llamaql.schema.mutation import Mutation
 from llamaql.schema.query import Query
+from llamaql.schema.text_input import StorableStringLiterals, StorableVariables
 from llamaql.settings import Settings
 
 VALIDATION_CACHE_SIZE = 256
@@ -37,6 +38,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     rules: list[type[ASTValidationRule]] = [
         max_depth_rule(settings.max_query_depth, None, None),
         max_aliases_rule(settings.max_aliases),
+        StorableStringLiterals,
     ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
@@ -45,6 +47,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(ValidationCache, maxsize=VALIDATION_CACHE_SIZE),
+        StorableVariables,  # after ValidationCache: see its docstring
     ]
 
 

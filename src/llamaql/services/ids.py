@@ -9,6 +9,9 @@ from datetime import datetime
 
 from llamaql.services.errors import BadInputError
 
+# A message seq is a 64-bit integer; longer digit strings are forged.
+MAX_SEQ_DIGITS = 18
+
 
 def parse_id(value: str | uuid.UUID, *, field: str = "id") -> uuid.UUID:
     """A UUID from a GraphQL ID argument; a malformed one names the argument."""
@@ -17,18 +20,27 @@ def parse_id(value: str | uuid.UUID, *, field: str = "id") -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):
-        raise BadInputError(f"{field} must be a UUID, got {value!r}") from None
+        raise BadInputError(f"{field} must be a UUID, got {value!r:.60}") from None
 
 
 def _encode(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
+def bad_cursor(cursor: str) -> BadInputError:
+    """The refusal of a cursor this server did not make (shown cut short)."""
+    return BadInputError(f"after is not a valid cursor: {cursor!r:.60}")
+
+
 def _decode(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeError, ValueError):
-        raise BadInputError(f"after is not a valid cursor: {cursor!r}") from None
+        raise bad_cursor(cursor) from None
+    # Every cursor this server makes is ASCII; "²" and the like pass str.isdigit().
+    if not text.isascii():
+        raise bad_cursor(cursor)
+    return text
 
 
 def encode_conversation_cursor(updated_at: datetime, conversation_id: uuid.UUID) -> str:
@@ -48,7 +60,7 @@ def decode_conversation_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
             raise ValueError(stamp)
         return updated_at, uuid.UUID(raw_id)
     except ValueError:
-        raise BadInputError(f"after is not a valid cursor: {cursor!r}") from None
+        raise bad_cursor(cursor) from None
 
 
 def encode_message_cursor(seq: int) -> str:
@@ -58,8 +70,8 @@ def encode_message_cursor(seq: int) -> str:
 def decode_message_cursor(cursor: str) -> int:
     """The seq a message cursor encodes."""
     kind, _, raw = _decode(cursor).partition(":")
-    if kind != "m" or not raw.isdigit():
-        raise BadInputError(f"after is not a valid cursor: {cursor!r}")
+    if kind != "m" or not raw.isdigit() or len(raw) > MAX_SEQ_DIGITS:
+        raise bad_cursor(cursor)
     return int(raw)
 
 
