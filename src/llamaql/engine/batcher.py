@@ -10,6 +10,10 @@ KV reuse is per conversation: a sequence keeps its conversation's KV after a rep
 request goes to the idle sequence its own conversation left, else takes the least
 recently used idle one, whose state is first parked in host memory (`KVParking`). Only
 the same requester's KV is ever reused; a background request's is dropped when it ends.
+The one exception holds nothing any user wrote: the prompt start that every conversation
+with the server's default system prompt shares (template markup and that prompt) is
+evaluated once, and a new conversation's sequence starts from a copy of it, so all users
+see the same cached count for it.
 """
 
 from __future__ import annotations
@@ -38,8 +42,11 @@ class BatchScheduler:
         parking: KVParking,
         *,
         extra_stops: tuple[str, ...] = (),
+        shared_prefix: tuple[int, ...] = (),
     ) -> None:
         self._runtime = runtime
+        self._shared_prefix = shared_prefix
+        self._shared_state: bytearray | None = None
         self._queue = queue
         self._parking = parking
         self._extra_stops = extra_stops
@@ -50,6 +57,7 @@ class BatchScheduler:
 
     def run(self) -> None:
         """Admit, step, repeat; returns once the queue is closed and no reply is live."""
+        self._evaluate_shared_prefix()
         while True:
             self._end_cancelled()
             if not self._live and not self._queue.wait():
@@ -63,6 +71,22 @@ class BatchScheduler:
                     for reply in list(self._live):
                         self._fail(reply, _engine_error(exc))
         logger.debug("engine scheduler stopped")
+
+    def _evaluate_shared_prefix(self) -> None:
+        prefix, seq = self._shared_prefix, self._slots[0].seq
+        if not prefix:
+            return
+        size = self._runtime.facts.batch_size
+        for start in range(0, len(prefix), size):
+            part = BatchPart(seq, start, prefix[start : start + size], wants_logits=False)
+            status = self._runtime.decode([part])
+            if status != 0:
+                logger.warning("could not evaluate the shared prompt start (status %d)", status)
+                self._runtime.truncate(seq, 0)
+                return
+        self._shared_state = self._runtime.save(seq)
+        self._runtime.truncate(seq, 0)
+        logger.debug("new conversations start from a shared %d-token prompt start", len(prefix))
 
     # Admission and KV placement.
 
@@ -88,6 +112,8 @@ class BatchScheduler:
         owner = job.requester
         slot = self._own_slot(owner) or self._free_slot(owner)
         tokens = job.prompt.tokens
+        if not slot.tokens:
+            self._start_from_shared_prefix(slot, tokens)
         # The last prompt token is always evaluated: its logits give the first reply token.
         keep = min(common_prefix(slot.tokens, tokens), len(tokens) - 1)
         if keep < len(slot.tokens) and not self._runtime.truncate(slot.seq, keep):
@@ -99,6 +125,13 @@ class BatchScheduler:
         reply = Reply(job, slot, self._runtime, cached=keep, extra_stops=self._extra_stops)
         slot.reply = reply
         return reply
+
+    def _start_from_shared_prefix(self, slot: Slot, tokens: tuple[int, ...]) -> None:
+        prefix, state = self._shared_prefix, self._shared_state
+        if state is None or len(tokens) <= len(prefix) or tokens[: len(prefix)] != prefix:
+            return
+        if self._runtime.restore(slot.seq, state):
+            slot.tokens = list(prefix)
 
     def _own_slot(self, owner: Requester) -> Slot | None:
         for slot in self._slots:

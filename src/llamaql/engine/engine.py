@@ -17,7 +17,7 @@ from llamaql.engine.encoding import PromptEncoder
 from llamaql.engine.jobs import Job
 from llamaql.engine.metadata import GgufMetadata, read_gguf_metadata
 from llamaql.engine.options import resolve_options
-from llamaql.engine.parking import KVParking
+from llamaql.engine.parking import KVParking, common_prefix
 from llamaql.engine.runtime import LoadConfig, ModelRuntime
 from llamaql.engine.templates import ChatTemplate, load_chat_template
 from llamaql.engine.types import (
@@ -66,6 +66,17 @@ def load_config(settings: Settings, meta: GgufMetadata) -> LoadConfig:
     )
 
 
+def shared_prefix(encoder: PromptEncoder, settings: Settings) -> tuple[int, ...]:
+    """The prompt tokens every conversation with the default system prompt starts with:
+    the template's markup and that prompt, up to where the first user's text begins."""
+    if not settings.system_prompt.strip():
+        return ()
+    system = ChatMessage("system", settings.system_prompt)
+    one = encoder.encode([system, ChatMessage("user", "a")])[1]
+    other = encoder.encode([system, ChatMessage("user", "b")])[1]
+    return tuple(one[: common_prefix(one, other)])
+
+
 class LlamaEngine:
     """The in-process engine: one model, one context of `LLAMAQL_PARALLEL` sequences, one
     scheduler thread decoding them together, a bounded queue admitting fairly.
@@ -95,8 +106,13 @@ class LlamaEngine:
 
     async def start(self) -> None:
         runtime, template = await asyncio.to_thread(self._load)
+        shared = shared_prefix(PromptEncoder(template, runtime.tokenize), self._settings)
         scheduler = BatchScheduler(
-            runtime, self._queue, self._parking, extra_stops=template.extra_stops
+            runtime,
+            self._queue,
+            self._parking,
+            extra_stops=template.extra_stops,
+            shared_prefix=shared,
         )
         self._thread = threading.Thread(target=scheduler.run, name="llamaql-engine", daemon=True)
         self._thread.start()

@@ -23,7 +23,7 @@ from llamaql.engine.types import (
     Requester,
     SamplingOptions,
 )
-from llamaql.settings import load_settings
+from llamaql.settings import DEFAULT_SYSTEM_PROMPT, load_settings
 
 LONG = "abcdefghijklmnopqrstuvwxyz" * 4
 
@@ -222,10 +222,11 @@ async def test_a_conversation_parked_in_host_memory_comes_back(tmp_path: Path) -
     runtime = FakeRuntime(sequences=1)
     engine = await started_engine(tmp_path, runtime, parallel=1)
     try:
+        assert runtime.wait_for(lambda: runtime.saves == 1)  # the shared prompt start
         history = "the history of conversation X"
         await result_of(await submit(engine, history, who("a", "x")))
         await result_of(await submit(engine, "another conversation", who("a", "y")))
-        assert runtime.saves == 1
+        assert runtime.saves == 2
         turn = await result_of(await submit(engine, history + " next", who("a", "x")))
         assert runtime.restores == 1
         assert turn.usage.cached_prompt_tokens == len(history) + 1
@@ -240,7 +241,7 @@ async def test_parking_off_evaluates_again(tmp_path: Path) -> None:
         await result_of(await submit(engine, "conversation X", who("a", "x")))
         await result_of(await submit(engine, "conversation Y", who("a", "y")))
         turn = await result_of(await submit(engine, "conversation X again", who("a", "x")))
-        assert (runtime.saves, turn.usage.cached_prompt_tokens) == (0, 0)
+        assert (runtime.saves, turn.usage.cached_prompt_tokens) == (1, 0)  # 1: shared start
     finally:
         await engine.stop()
 
@@ -312,3 +313,23 @@ async def test_a_background_request_waits_for_every_reply_and_leaves_no_kv(
         assert runtime.kv[0] == []  # its sequence was emptied
     finally:
         await engine.stop()
+
+
+async def test_new_conversations_start_from_the_shared_system_prompt(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    # The default system prompt and the template's markup are nobody's text: evaluated
+    # once at start, then copied into each new conversation's sequence, for every user.
+    system = ChatMessage("system", DEFAULT_SYSTEM_PROMPT)
+    shared = len(f"[{DEFAULT_SYSTEM_PROMPT}][")
+    results = []
+    for user, text in (("a", "a secret"), ("b", "a secret"), ("b", "unrelated!")):
+        prompt = await engine.prepare([system, ChatMessage("user", text)], SamplingOptions())
+        results.append(await result_of(engine.submit(prompt, who(user, text))))
+    assert [r.usage.cached_prompt_tokens for r in results] == [shared] * 3
+    evaluated_first = b"".join(
+        bytes(part.tokens) for batch in runtime.batches[:2] for part in batch
+    )
+    assert evaluated_first.startswith(f"[{DEFAULT_SYSTEM_PROMPT}][".encode())
+    own = await engine.prepare([system, ChatMessage("user", "my own prompt")], SamplingOptions())
+    assert (await result_of(engine.submit(own, who("c")))).usage.cached_prompt_tokens == shared
