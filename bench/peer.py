@@ -91,6 +91,9 @@ async def _burst(open_side: OpenSide, streams: int, params: PeerParams) -> dict[
         **figures,
         "completion_tokens_each": [t.completion_tokens for t in timings],
         "prompt_tokens_each": [u.get("promptTokens") for u in usage],
+        # llama-server may reuse another slot's prefix (the shared system prompt);
+        # llamaql reuses KV only within one user's conversation.
+        "cached_prompt_tokens_each": [u.get("cachedPromptTokens") for u in usage],
         "decode_tps_per_stream": p50_p95(decode),
         "server": described,
     }

@@ -136,7 +136,10 @@ async def llama_server_side(
         slot_context=slot_context,
         n_batch=settings.n_batch,
     )
-    limits = httpx.Limits(max_connections=parallel * 2 + 4)
+    # A new connection per request: llama-server (cpp-httplib) may drop a kept-alive
+    # connection after a streamed reply, and httpx then fails the next request on it with
+    # "Server disconnected without sending a response" (seen from the 4th sequential turn).
+    limits = httpx.Limits(max_connections=parallel * 2 + 4, max_keepalive_connections=0)
     async with (
         LlamaServerProcess(config) as server,
         httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=limits) as http,
