@@ -90,7 +90,11 @@ def build_container(
     container.register(
         ConversationService,
         instance=conversation_service
-        or ConversationService(uow_factory, max_text_chars=settings.max_message_chars),
+        or ConversationService(
+            uow_factory,
+            max_text_chars=settings.max_message_chars,
+            stop_replies=chat.stop_replies if chat is not None else None,
+        ),
     )
     container.register(SearchService, instance=SearchService(uow_factory))
     container.register(

@@ -9,7 +9,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import pytest
 from tests.fakes.rig import ChatRig, drain, eventually, make_rig, next_event
 
-from llamaql.services.chat_events import ChatEvent, Completed, Delta, Queued
+from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.conversations import ConversationService
 from llamaql.services.errors import NotFoundError
 
 
@@ -142,3 +143,25 @@ async def test_shutdown_cancels_a_reply_submitted_meanwhile(rig: ChatRig) -> Non
     assert [m.status for m in rig.messages(cid)] == ["COMPLETE", "CANCELLED"]
     assert isinstance(await first, Queued)
     assert (await drain(stream))[-1].message.status == "CANCELLED"  # type: ignore[union-attr]
+
+
+async def test_deleting_the_conversation_stops_its_reply(rig: ChatRig) -> None:
+    conversations = ConversationService(rig.store.factory, stop_replies=rig.service.stop_replies)
+    cid = await rig.conversation()
+    stream, _queued = await started(rig, cid)
+    await conversations.delete_conversation(rig.user, cid)
+    *_, last = await drain(stream)
+    assert isinstance(last, Failed)
+    assert last.code == "NOT_FOUND"
+    assert rig.engine.handles[0].cancelled
+    assert rig.engine.handles[0].emitted == ["Hello"]  # stopped, not run to the end
+
+
+async def test_deleting_another_users_conversation_id_stops_nothing(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    stream, _queued = await started(rig, cid)
+    rig.service.stop_replies(uuid.uuid4(), cid)
+    assert not rig.engine.handles[0].cancelled
+    rig.engine.handles[0].allow(10)
+    *_, last = await drain(stream)
+    assert isinstance(last, Completed)

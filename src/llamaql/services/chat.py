@@ -98,6 +98,13 @@ class ChatService:
             logger.warning("reply %s still saving after cancel", message_id)
         return True
 
+    def stop_replies(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        """The conversation was deleted: stop its reply in progress, if any (the save then
+        finds nothing and the stream ends NOT_FOUND)."""
+        generation = self._by_conversation.get(conversation_id)
+        if generation is not None and generation.user_id == user_id:
+            generation.cancel()
+
     async def recover_interrupted(self) -> int:
         """At start-up: replies left GENERATING by a crash become FAILED/interrupted."""
         async with self._uow_factory() as uow:

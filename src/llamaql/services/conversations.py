@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -61,10 +61,13 @@ class ConversationService:
         *,
         max_text_chars: int = 32000,
         max_tokens_limit: int | None = None,
+        stop_replies: Callable[[uuid.UUID, uuid.UUID], None] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._max_text_chars = max_text_chars
         self._max_tokens_limit = max_tokens_limit
+        # Stops a deleted conversation's reply in progress (ChatService.stop_replies).
+        self._stop_replies = stop_replies
 
     async def list_conversations(
         self, user_id: uuid.UUID, *, first: int = 20, after: str | None = None
@@ -123,7 +126,7 @@ class ConversationService:
     async def delete_conversation(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> uuid.UUID:
-        """Delete the conversation and its messages."""
+        """Delete the conversation and its messages, and stop its reply in progress."""
         async with self._uow_factory() as uow:
             deleted = await uow.conversations.delete(
                 user_id=user_id, conversation_id=conversation_id
@@ -131,6 +134,8 @@ class ConversationService:
             if not deleted:
                 raise _not_found(conversation_id)
             await uow.commit()
+        if self._stop_replies is not None:
+            self._stop_replies(user_id, conversation_id)
         logger.info("conversation %s deleted", conversation_id)
         return conversation_id
 

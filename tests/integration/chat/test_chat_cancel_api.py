@@ -147,3 +147,19 @@ async def test_a_full_queue_is_refused_and_writes_nothing(chat_server: Server) -
         for op, reply_id in running:
             await http.cancel(reply_id)
             assert (await ws.stream(op))[-1]["message"]["status"] == "CANCELLED"
+
+
+async def test_deleting_the_conversation_stops_its_reply(chat_server: Server) -> None:
+    user = new_user()
+    http = Http(chat_server, user)
+    cid = await http.create_conversation()
+    async with connect(chat_server, user) as ws:
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        before = await ws.until(op, "TokenDelta")
+        deleted = await http.post("mutation($id: ID!) { deleteConversation(id: $id) }", id=cid)
+        assert deleted["data"] == {"deleteConversation": cid}
+        after = await ws.stream(op)
+    assert after[-1]["__typename"] == "MessageFailed"
+    assert after[-1]["code"] == "NOT_FOUND"
+    # Stopped within a step or two, not run on to its 400 tokens (about 1,500 characters).
+    assert len(streamed_text(after)) < 200, streamed_text(before + after)
