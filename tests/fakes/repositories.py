@@ -164,9 +164,12 @@ class FakeMessageRepository:
     async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
         return len(self._of(user_id, conversation_id))
 
-    async def history(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Sequence[Message]:
+    async def history(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int | None = None
+    ) -> Sequence[Message]:
         keep = {MessageStatus.COMPLETE.value, MessageStatus.CANCELLED.value}
-        return [_copy(m) for m in self._of(user_id, conversation_id) if m.status in keep]
+        kept = [_copy(m) for m in self._of(user_id, conversation_id) if m.status in keep]
+        return kept[-limit:] if limit is not None else kept
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
         return any(

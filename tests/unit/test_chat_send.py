@@ -8,6 +8,7 @@ import pytest
 from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, eventually, make_rig, next_event
 
 from llamaql.engine.types import ChatMessage, Requester
+from llamaql.models import MessageKind, MessageStatus
 from llamaql.services.chat_events import Completed, Delta, Failed, Queued
 
 
@@ -183,3 +184,25 @@ async def test_recover_marks_generating_replies_interrupted(rig: ChatRig) -> Non
     assert (user.text, user.status) == ("Will the server survive?", "COMPLETE")
     assert (reply.status, reply.finish_reason) == ("FAILED", "interrupted")
     assert await rig.service.recover_interrupted() == 0
+
+
+async def test_a_long_history_is_read_only_as_far_as_the_context_could_hold() -> None:
+    rig = make_rig(context_tokens=40)  # so at most 40 messages could ever fit
+    await rig.engine.start()
+    cid = await rig.conversation()
+    async with rig.store.factory() as uow:
+        for i in range(60):
+            await uow.messages.add(
+                user_id=rig.user,
+                conversation_id=cid,
+                kind=MessageKind.USER if i % 2 == 0 else MessageKind.BOT,
+                text=f"m{i}",
+                status=MessageStatus.COMPLETE,
+            )
+        await uow.commit()
+    await drain(rig.send(cid, "latest"))
+    prepared = rig.engine.prepared[-1]
+    assert len(prepared) <= 1 + 40 + 1  # system, the newest 40 at most, the new text
+    assert prepared[-1] == ChatMessage("user", "latest")
+    await rig.service.shutdown()
+    await rig.engine.stop()

@@ -107,7 +107,9 @@ class SqlMessageRepository:
         result = await self._session.exec(statement)
         return result.one()
 
-    async def history(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Sequence[Message]:
+    async def history(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int | None = None
+    ) -> Sequence[Message]:
         statement = (
             select(Message)
             .where(
@@ -115,10 +117,11 @@ class SqlMessageRepository:
                 col(Message.user_id) == user_id,
                 col(Message.status).in_(_PROMPT_STATUSES),
             )
-            .order_by(col(Message.seq))
+            .order_by(col(Message.seq).desc())
+            .limit(limit)
         )
         result = await self._session.exec(statement)
-        return result.all()
+        return list(reversed(result.all()))
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
         statement = (

@@ -16,7 +16,12 @@ from typing import Any
 
 from llamaql.engine.types import Engine, GenerationHandle, PreparedPrompt, QueueFullError, Requester
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus
-from llamaql.services.chat_checks import check_text, prepare_prompt, queue_full_error
+from llamaql.services.chat_checks import (
+    check_text,
+    history_limit,
+    prepare_prompt,
+    queue_full_error,
+)
 from llamaql.services.chat_events import (
     ChatEvent,
     Completed,
@@ -141,7 +146,7 @@ class ChatService:
             conversation = await uow.conversations.get(**ids)
             if conversation is None:
                 raise NotFoundError(f"conversation {conversation_id} not found")
-            history = await uow.messages.history(**ids)
+            history = await uow.messages.history(**ids, limit=history_limit(self._engine))
             seen = await uow.messages.count(**ids)
             generating = await uow.messages.has_generating(**ids)
         if generating or conversation_id in self._by_conversation:

@@ -27,6 +27,13 @@ def check_text(text: str, *, max_chars: int) -> None:
         raise BadInputError(f"text must be at most {max_chars} characters, got {len(text)}")
 
 
+def history_limit(engine: Engine) -> int:
+    """The most messages a prompt could hold: each one kept takes at least one token of
+    the context, so older ones are never read (a bounded cost per send, however long the
+    conversation)."""
+    return engine.info().context_size
+
+
 def queue_full_error() -> DomainError:
     return DomainError(
         "the server is busy with other replies; try again shortly",

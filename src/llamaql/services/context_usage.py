@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from llamaql.engine.types import ContextOverflowError, Engine
-from llamaql.services.chat_checks import prepare_prompt
+from llamaql.services.chat_checks import history_limit, prepare_prompt
 from llamaql.services.chat_events import conversation_prompt
 from llamaql.services.errors import BadInputError, NotFoundError
 from llamaql.services.options import sampling_options
@@ -52,7 +52,7 @@ class ContextUsageService:
             conversation = await uow.conversations.get(**ids)
             if conversation is None:
                 raise NotFoundError(f"conversation {conversation_id} not found")
-            history = await uow.messages.history(**ids)
+            history = await uow.messages.history(**ids, limit=history_limit(self._engine))
         messages = conversation_prompt(conversation, history, text, self._settings.system_prompt)
         context_size = self._engine.info().context_size
         try:

@@ -91,8 +91,11 @@ class MessageRepository(Protocol):
 
     async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int: ...
 
-    async def history(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Sequence[Message]:
-        """The COMPLETE and CANCELLED messages, oldest first: what a prompt is built from."""
+    async def history(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int | None = None
+    ) -> Sequence[Message]:
+        """The COMPLETE and CANCELLED messages, oldest first: what a prompt is built from;
+        with `limit`, only the newest `limit` of them."""
         ...
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool: ...

@@ -128,6 +128,20 @@ async def test_history_keeps_complete_and_cancelled_in_order(
     assert [m.text for m in history] == ["complete", "cancelled"]
 
 
+async def test_history_limit_keeps_the_newest_in_order(
+    uow: UnitOfWorkFactory, alice: uuid.UUID
+) -> None:
+    conversation_id = await _conversation(uow, alice)
+    for text in ("m0", "m1", "m2", "m3", "m4"):
+        await _add(uow, alice, conversation_id, text)
+    await _add(uow, alice, conversation_id, "failed", MessageStatus.FAILED)
+    async with uow() as unit:
+        newest = await unit.messages.history(
+            user_id=alice, conversation_id=conversation_id, limit=3
+        )
+    assert [m.text for m in newest] == ["m2", "m3", "m4"]
+
+
 async def test_has_generating(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
     conversation_id = await _conversation(uow, alice)
     await _add(uow, alice, conversation_id, "done")
