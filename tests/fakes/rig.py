@@ -64,7 +64,8 @@ def make_rig(*, queue_size: int = 8, context_tokens: int = 4096, **settings: Any
         system_prompt=SYSTEM_PROMPT,
         **{"auto_title": False, **settings},
     )
-    return ChatRig(store, engine, ChatService(store.factory, engine, config))
+    service = ChatService(store.factory, engine, config, save_retry_pauses=(0.0, 0.0, 0.0))
+    return ChatRig(store, engine, service)
 
 
 async def next_event(stream: AsyncGenerator[ChatEvent, None]) -> ChatEvent:

@@ -9,8 +9,8 @@ Faithful where services could notice a difference:
   SELECT ... FOR UPDATE on PostgreSQL.
 
 Tests can inspect `FakeStore` directly, make the next commit fail
-(`fail_next_commit`), hold commits until an event is set (`commit_gate`), and
-check `open_units` to prove no unit of work is held open.
+(`fail_next_commit`, or the next N: `fail_commits`), hold commits until an event is set
+(`commit_gate`), and check `open_units` to prove no unit of work is held open.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class FakeStore:
     open_units: int = 0
     max_open_units: int = 0
     fail_next_commit: bool = False
+    fail_commits: int = 0  # how many of the next commits fail
     commit_gate: asyncio.Event | None = None
     locks: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
 
@@ -139,8 +140,9 @@ class FakeUnitOfWork:
     async def commit(self) -> None:
         if self.store.commit_gate is not None:
             await self.store.commit_gate.wait()
-        if self.store.fail_next_commit:
+        if self.store.fail_next_commit or self.store.fail_commits:
             self.store.fail_next_commit = False
+            self.store.fail_commits = max(0, self.store.fail_commits - 1)
             raise CommitFailedError("commit failed (injected by the test)")
         self.pending.apply()
         self.store.commits += 1

@@ -165,3 +165,30 @@ async def test_deleting_another_users_conversation_id_stops_nothing(rig: ChatRig
     rig.engine.handles[0].allow(10)
     *_, last = await drain(stream)
     assert isinstance(last, Completed)
+
+
+async def test_a_failed_final_save_is_retried(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    stream, _queued = await started(rig, cid)
+    rig.store.fail_commits = 2  # the final save fails twice, then goes through
+    rig.engine.handles[0].allow(10)
+    *_, last = await drain(stream)
+    assert isinstance(last, Completed)
+    assert rig.messages(cid)[-1].status == "COMPLETE"
+    assert rig.messages(cid)[-1].text == "Hello, world."
+
+
+async def test_a_save_that_keeps_failing_leaves_the_reply_failed_and_the_conversation_free(
+    rig: ChatRig,
+) -> None:
+    cid = await rig.conversation()
+    stream, _queued = await started(rig, cid)
+    rig.store.fail_commits = 4  # every try of the save; the fallback write goes through
+    rig.engine.handles[0].allow(10)
+    *_, last = await drain(stream)
+    assert isinstance(last, Failed)
+    assert (last.code, last.retryable) == ("INTERNAL", True)
+    reply = rig.messages(cid)[-1]
+    assert (reply.status, reply.text) == ("FAILED", "Hello, world.")
+    *_, again = await drain(rig.send(cid, "Still there?"))
+    assert isinstance(again, Completed)  # not CONVERSATION_BUSY

@@ -30,7 +30,7 @@ from llamaql.services.chat_events import (
     title_from,
 )
 from llamaql.services.errors import ConversationBusyError, DomainError, NotFoundError
-from llamaql.services.generation import Generation
+from llamaql.services.generation import SAVE_RETRY_PAUSES_S, Generation
 from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
 from llamaql.services.titles import Titler
@@ -44,8 +44,16 @@ CANCEL_WAIT_S = 30.0
 class ChatService:
     """Send messages to the engine and keep both sides of every exchange."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        engine: Engine,
+        settings: Settings,
+        *,
+        save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S,
+    ) -> None:
         self._uow_factory = uow_factory
+        self._save_retry_pauses = save_retry_pauses
         self._engine = engine
         self._settings = settings
         self._by_conversation: dict[uuid.UUID, Generation | None] = {}
@@ -203,6 +211,7 @@ class ChatService:
             reply_id,
             handle,
             fallback_title=title_from(text) if conversation.title is None else None,
+            save_retry_pauses=self._save_retry_pauses,
         )
         self._track(generation)
         return generation

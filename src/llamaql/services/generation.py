@@ -28,6 +28,7 @@ from llamaql.services.ports import UnitOfWorkFactory
 logger = logging.getLogger(__name__)
 
 ENGINE_FAILED = "the model failed while generating the reply; try again"
+SAVE_RETRY_PAUSES_S = (0.1, 0.5, 2.0)  # between tries of the final save
 
 
 @dataclass(eq=False)
@@ -42,6 +43,7 @@ class Generation:
     handle: GenerationHandle
     # The first-words title this exchange gave an untitled conversation, if it did.
     fallback_title: str | None = None
+    save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S
     events: asyncio.Queue[ChatEvent] = field(default_factory=asyncio.Queue)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _position: int | None = None
@@ -78,13 +80,34 @@ class Generation:
             error = exc
             logger.exception("generation %s failed unexpectedly", self.assistant_message_id)
         self._queued(0)
-        try:
-            terminal = await self._save(pieces, result, error)
-        except Exception:
-            logger.exception("could not save reply %s", self.assistant_message_id)
-            terminal = Failed("INTERNAL", "the reply could not be saved; try again", True)
+        terminal = await self._save_or_mark_failed(pieces, result, error)
         self.events.put_nowait(terminal)
         return terminal
+
+    async def _save_or_mark_failed(
+        self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
+    ) -> ChatEvent:
+        """Save the reply, retrying a failed write (a locked or briefly unreachable
+        database); if every try fails, store it FAILED with its text in a fresh unit of
+        work, so the conversation is not left GENERATING (busy) until a restart."""
+        for attempt, pause in enumerate((*self.save_retry_pauses, None), start=1):
+            try:
+                return await self._save(pieces, result, error)
+            except Exception:
+                logger.warning(
+                    "saving reply %s failed (try %d)",
+                    self.assistant_message_id,
+                    attempt,
+                    exc_info=pause is None,
+                )
+            if pause is not None:
+                await asyncio.sleep(pause)
+        text = result.text if result is not None else "".join(pieces)
+        try:
+            await self._save([text], None, error)
+        except Exception:
+            logger.exception("could not even mark reply %s failed", self.assistant_message_id)
+        return Failed("INTERNAL", "the reply could not be saved; try again", True)
 
     def _queued(self, position: int) -> None:
         # The first event is always Queued; later ones only when the position moves.
