@@ -117,6 +117,14 @@ class Settings(BaseSettings):
         description="Generation requests that may wait for the model before QUEUE_FULL",
     )
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, validation_alias=_env("SYSTEM_PROMPT"))
+    checkpoint_seconds: float = Field(
+        2.0,
+        ge=0.0,
+        le=3600.0,
+        validation_alias=_env("CHECKPOINT_SECONDS"),
+        description="While a reply streams, its text so far is saved this often, so a "
+        "crash keeps most of it; 0 = only at the end",
+    )
     auto_title: bool = Field(
         True,
         validation_alias=_env("AUTO_TITLE"),

@@ -5,6 +5,7 @@ Stopped gracefully (SIGTERM): the partial reply is saved as CANCELLED."""
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -29,14 +30,16 @@ pytestmark = [
 async def test_kill_mid_stream_then_restart(tmp_path: Path) -> None:
     database, log = tmp_path / "kill.db", tmp_path / "server.log"
     user = new_user()
-    server = Server(database=database, log=log).start()
+    server = Server(database=database, log=log, env={"LLAMAQL_CHECKPOINT_SECONDS": "0.5"}).start()
     try:
         http = Http(server, user)
         cid = await http.create_conversation()
         async with connect(server, user) as ws:
             op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
             events = await ws.until(op, "TokenDelta")
-            events.append(await ws.event(op))
+            streaming_since = time.monotonic()
+            while time.monotonic() - streaming_since < 2.0:  # a few checkpoints' worth
+                events.append(await ws.event(op))
             assert streamed_text(events)
             assert server.stop(signal.SIGKILL) == -signal.SIGKILL
     finally:
@@ -57,6 +60,9 @@ async def test_kill_mid_stream_then_restart(tmp_path: Path) -> None:
             "FAILED",
             "interrupted",
         )
+        # The text checkpointed while it streamed survived the kill.
+        assert reply["text"]
+        assert streamed_text(events).startswith(reply["text"])
         assert "marked 1 interrupted replies as FAILED" in restarted.tail(200)
 
         async with connect(restarted, user) as ws:

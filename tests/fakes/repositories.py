@@ -204,6 +204,16 @@ class FakeMessageRepository:
         self._unit.pending.messages[message_id] = updated
         return _copy(updated)
 
+    async def checkpoint(self, *, user_id: uuid.UUID, message_id: uuid.UUID, text: str) -> bool:
+        row = self._unit.pending.message(message_id)
+        if row is None or row.user_id != user_id or row.status != MessageStatus.GENERATING.value:
+            return False
+        updated = _copy(row)
+        updated.text = text
+        updated.updated_at = utc_now()
+        self._unit.pending.messages[message_id] = updated
+        return True
+
     async def mark_interrupted(self) -> int:
         marked = 0
         for message in self._unit.pending.all_messages():

@@ -192,3 +192,18 @@ async def test_a_save_that_keeps_failing_leaves_the_reply_failed_and_the_convers
     assert (reply.status, reply.text) == ("FAILED", "Hello, world.")
     *_, again = await drain(rig.send(cid, "Still there?"))
     assert isinstance(again, Completed)  # not CONVERSATION_BUSY
+
+
+async def test_the_text_is_checkpointed_while_it_streams() -> None:
+    rig = make_rig(checkpoint_seconds=0.001)
+    await rig.engine.start()
+    cid = await rig.conversation()
+    stream, _queued = await started(rig, cid)  # "Hello" streamed, the rest held
+    await eventually(lambda: rig.messages(cid)[-1].text == "Hello", "a checkpoint")
+    assert rig.messages(cid)[-1].status == "GENERATING"
+    rig.engine.handles[0].allow(10)
+    *_, last = await drain(stream)
+    assert isinstance(last, Completed)
+    assert rig.messages(cid)[-1].text == "Hello, world."  # the end wins over checkpoints
+    await rig.service.shutdown()
+    await rig.engine.stop()

@@ -165,6 +165,20 @@ class SqlMessageRepository:
         await self._session.flush()
         return message
 
+    async def checkpoint(self, *, user_id: uuid.UUID, message_id: uuid.UUID, text: str) -> bool:
+        statement = (
+            update(Message)
+            .where(
+                col(Message.id) == message_id,
+                col(Message.user_id) == user_id,
+                col(Message.status) == MessageStatus.GENERATING.value,
+            )
+            .values(text=text, updated_at=utc_now())
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.exec(statement)
+        return bool(result.rowcount)
+
     async def mark_interrupted(self) -> int:
         # The one statement not scoped to a user: start-up recovery for every user.
         statement = (

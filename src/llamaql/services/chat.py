@@ -212,6 +212,7 @@ class ChatService:
             handle,
             fallback_title=title_from(text) if conversation.title is None else None,
             save_retry_pauses=self._save_retry_pauses,
+            checkpoint_every_s=self._settings.checkpoint_seconds,
         )
         self._track(generation)
         return generation

@@ -44,9 +44,12 @@ class Generation:
     # The first-words title this exchange gave an untitled conversation, if it did.
     fallback_title: str | None = None
     save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S
+    checkpoint_every_s: float = 0.0  # 0: the text is written only at the end
     events: asyncio.Queue[ChatEvent] = field(default_factory=asyncio.Queue)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _position: int | None = None
+    _checkpoint: asyncio.Task[None] | None = None
+    _checkpointed_at: float = 0.0
 
     def cancel(self) -> None:
         """Stop the engine within one token; run() still saves what was produced."""
@@ -66,6 +69,7 @@ class Generation:
                     self._queued(0)
                     pieces.append(event.text)
                     self.events.put_nowait(Delta(self.assistant_message_id, event.text))
+                    self._maybe_checkpoint(pieces)
                 else:
                     result = event
         except asyncio.CancelledError:
@@ -80,6 +84,8 @@ class Generation:
             error = exc
             logger.exception("generation %s failed unexpectedly", self.assistant_message_id)
         self._queued(0)
+        if self._checkpoint is not None:
+            await asyncio.wait([self._checkpoint])  # it only writes while GENERATING
         terminal = await self._save_or_mark_failed(pieces, result, error)
         self.events.put_nowait(terminal)
         return terminal
@@ -108,6 +114,32 @@ class Generation:
         except Exception:
             logger.exception("could not even mark reply %s failed", self.assistant_message_id)
         return Failed("INTERNAL", "the reply could not be saved; try again", True)
+
+    def _maybe_checkpoint(self, pieces: list[str]) -> None:
+        """Write the text so far every `checkpoint_every_s`, in a task of its own (never
+        on the stream's path, never two at once), so a crash keeps most of it."""
+        if self.checkpoint_every_s <= 0 or self._checkpoint is not None:
+            return
+        now = asyncio.get_running_loop().time()
+        if now - self._checkpointed_at < self.checkpoint_every_s:
+            return
+        self._checkpointed_at = now
+        self._checkpoint = asyncio.create_task(self._write_checkpoint("".join(pieces)))
+        self._checkpoint.add_done_callback(self._checkpoint_done)
+
+    async def _write_checkpoint(self, text: str) -> None:
+        async with self.uow_factory() as uow:
+            await uow.messages.checkpoint(
+                user_id=self.user_id, message_id=self.assistant_message_id, text=text
+            )
+            await uow.commit()
+
+    def _checkpoint_done(self, task: asyncio.Task[None]) -> None:
+        self._checkpoint = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning(
+                "checkpoint of reply %s failed: %s", self.assistant_message_id, task.exception()
+            )
 
     def _queued(self, position: int) -> None:
         # The first event is always Queued; later ones only when the position moves.

@@ -100,6 +100,10 @@ class MessageRepository(Protocol):
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool: ...
 
+    async def checkpoint(self, *, user_id: uuid.UUID, message_id: uuid.UUID, text: str) -> bool:
+        """Store a reply's text so far while it is still GENERATING; False otherwise."""
+        ...
+
     async def finish(
         self,
         *,

@@ -142,6 +142,28 @@ async def test_history_limit_keeps_the_newest_in_order(
     assert [m.text for m in newest] == ["m2", "m3", "m4"]
 
 
+async def test_checkpoint_writes_only_a_generating_reply_of_its_owner(
+    uow: UnitOfWorkFactory, alice: uuid.UUID
+) -> None:
+    conversation_id = await _conversation(uow, alice)
+    live = await _add(uow, alice, conversation_id, "", MessageStatus.GENERATING, MessageKind.BOT)
+    done = await _add(uow, alice, conversation_id, "final", MessageStatus.COMPLETE, MessageKind.BOT)
+    async with uow() as unit:
+        assert await unit.messages.checkpoint(user_id=alice, message_id=live.id, text="so far")
+        assert not await unit.messages.checkpoint(user_id=alice, message_id=done.id, text="x")
+        assert not await unit.messages.checkpoint(
+            user_id=uuid.uuid4(), message_id=live.id, text="stolen"
+        )
+        await unit.commit()
+    async with uow() as unit:
+        stored = await unit.messages.get(user_id=alice, message_id=live.id)
+        final = await unit.messages.get(user_id=alice, message_id=done.id)
+    assert stored is not None
+    assert final is not None
+    assert (stored.text, stored.status) == ("so far", MessageStatus.GENERATING.value)
+    assert final.text == "final"
+
+
 async def test_has_generating(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
     conversation_id = await _conversation(uow, alice)
     await _add(uow, alice, conversation_id, "done")
