@@ -55,6 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from llamaql.app import create_app
+    from llamaql.draining import DrainingServer
     from llamaql.logging_setup import configure_logging
 
     overrides = {key: value for key in ("host", "port") if (value := getattr(args, key))}
@@ -68,7 +69,8 @@ def _serve(args: argparse.Namespace) -> int:
     # The app's lifespan upgrades the database; uvicorn runs it before it listens.
     app = create_app(settings)
     logger.info("serving http://%s:%d/graphql", settings.host, settings.port)
-    uvicorn.run(app, **uvicorn_options(settings))
+    server = DrainingServer(uvicorn.Config(app, **uvicorn_options(settings)), app)
+    server.run()
     return 0
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 from llamaql.engine.types import Engine, GenerationHandle, PreparedPrompt, QueueFullError, Requester
@@ -61,6 +62,9 @@ class ChatService:
         # Finisher tasks, referenced so they are not garbage-collected mid-flight.
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._listening = 0  # sendMessage streams not yet past their terminal event
+        self._quiet = asyncio.Event()  # set while none is
+        self._quiet.set()
         self._titles = Titler(uow_factory, engine, enabled=settings.auto_title)
 
     async def send(
@@ -72,6 +76,26 @@ class ChatService:
         options: Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         """Stream Queued, Delta*, then Completed or Failed; a refusal is one Failed."""
+        self._listening += 1
+        self._quiet.clear()
+        try:
+            # aclosing: a client leaving closes this generator, and the inner one with it
+            # at once (its finally stops the reply), not whenever it is collected.
+            async with aclosing(self._stream(user_id, conversation_id, text, options)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self._listening -= 1
+            if not self._listening:
+                self._quiet.set()
+
+    async def _stream(
+        self,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        text: str,
+        options: Mapping[str, Any] | None,
+    ) -> AsyncGenerator[ChatEvent, None]:
         try:
             generation = await self._start(user_id, conversation_id, text, options or {})
         except DomainError as exc:
@@ -126,6 +150,15 @@ class ChatService:
         if marked:
             logger.warning("marked %d interrupted replies as FAILED", marked)
         return marked
+
+    async def drain(self, timeout_s: float) -> None:
+        """Before the server closes its sockets: end every live reply (shutdown) and wait
+        until each stream has handed its terminal event to the client."""
+        await self.shutdown()
+        try:
+            await asyncio.wait_for(self._quiet.wait(), timeout_s)
+        except TimeoutError:
+            logger.warning("%d streams still open at shutdown", self._listening)
 
     async def shutdown(self) -> None:
         """Refuse new messages, cancel live replies and wait until their text is saved."""
