@@ -1,16 +1,23 @@
-"""SqlUnitOfWork: one short session, rolled back on exit unless committed."""
+"""SqlUnitOfWork: one short session, rolled back on exit unless committed.
+
+Contention the database could not wait out (SQLite's "database is locked", PostgreSQL's
+serialization failures, deadlocks and lock timeouts) leaves the unit of work as the
+domain's StorageBusyError, a retryable QUEUE_FULL, never INTERNAL.
+"""
 
 from __future__ import annotations
 
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.db import SessionFactory
 from llamaql.repositories.conversations import SqlConversationRepository
 from llamaql.repositories.messages import SqlMessageRepository
 from llamaql.repositories.search import SqlSearchRepository
+from llamaql.services.errors import StorageBusyError
 from llamaql.services.ports import (
     ConversationRepository,
     MessageRepository,
@@ -52,11 +59,30 @@ class SqlUnitOfWork:
         # committed: a rollback() first would expire the objects this unit of work
         # returned, and reading them afterwards would fail (they are detached).
         await session.close()
+        if exc is not None and is_contention(exc):
+            raise StorageBusyError() from exc
 
     async def commit(self) -> None:
         if self._session is None:
             raise RuntimeError("commit() outside `async with` of the unit of work")
         await self._session.commit()
+
+
+# PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected, lock_not_available.
+_PG_CONTENTION = frozenset({"40001", "40P01", "55P03"})
+_SQLITE_CONTENTION = ("database is locked", "database table is locked", "database is busy")
+
+
+def is_contention(exc: BaseException) -> bool:
+    """Whether a database error means "busy, try again" rather than a bug."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    original = exc.orig
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if state in _PG_CONTENTION:
+        return True
+    text = str(original).lower()
+    return any(marker in text for marker in _SQLITE_CONTENTION)
 
 
 def make_uow_factory(session_factory: SessionFactory) -> UnitOfWorkFactory:

@@ -46,3 +46,15 @@ class ConversationBusyError(DomainError):
 
     def __init__(self, message: str = "the conversation already has a reply in progress") -> None:
         super().__init__(message, retryable=True)
+
+
+class StorageBusyError(DomainError):
+    """The database stayed locked past its wait (SQLite's one writer under a burst, a
+    PostgreSQL serialization failure or deadlock): nothing was written; try again."""
+
+    code = "QUEUE_FULL"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the server is busy with other requests; try again shortly", retryable=True
+        )

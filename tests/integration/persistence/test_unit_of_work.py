@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 
 import pytest
 
 from llamaql.models import MessageKind, MessageStatus
+from llamaql.services.errors import StorageBusyError
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
 
 
@@ -127,3 +129,26 @@ async def test_concurrent_appends_to_one_conversation_get_distinct_seqs(
             user_id=alice, conversation_id=conversation_id, limit=10, after_seq=None
         )
     assert [(m.seq, m.text) for m in texts] == [(1, "first"), (2, "second")]
+
+
+async def test_a_database_locked_past_its_wait_is_a_retryable_busy_error(
+    uow: UnitOfWorkFactory, alice: uuid.UUID, db_url: str, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's single writer; PostgreSQL's SQLSTATEs are unit-tested")
+    holder = sqlite3.connect(db_url.removeprefix("sqlite+aiosqlite:///"))
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+
+    async def create() -> None:
+        async with uow() as unit:
+            await _create(unit, alice)
+            await unit.commit()
+
+    try:
+        with pytest.raises(StorageBusyError) as busy:
+            await create()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert (busy.value.code, busy.value.retryable) == ("QUEUE_FULL", True)
+    assert await _count(uow, alice) == 0
