@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(12, ge=1, validation_alias=_env("MAX_QUERY_DEPTH"))
     max_aliases: int = Field(30, ge=1, validation_alias=_env("MAX_ALIASES"))
     max_query_tokens: int = Field(2000, ge=10, validation_alias=_env("MAX_QUERY_TOKENS"))
+    max_query_cost: int = Field(
+        20000,
+        ge=100,
+        validation_alias=_env("MAX_QUERY_COST"),
+        description="Most list items one query may ask for: each `first` multiplied through "
+        "the lists around it, summed over the document",
+    )
     max_subscriptions_per_connection: int = Field(
         4, ge=1, validation_alias=_env("MAX_SUBSCRIPTIONS_PER_CONNECTION")
     )

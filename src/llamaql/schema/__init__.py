@@ -20,6 +20,7 @@ from llamaql.schema import events, subscription
 from llamaql.schema.errors import ErrorCodes, LlamaqlSchema
 from llamaql.schema.mutation import Mutation
 from llamaql.schema.query import Query
+from llamaql.schema.query_cost import QueryCostLimit
 from llamaql.schema.text_input import StorableStringLiterals, StorableVariables
 from llamaql.settings import Settings
 
@@ -48,6 +49,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(ValidationCache, maxsize=VALIDATION_CACHE_SIZE),
         StorableVariables,  # after ValidationCache: see its docstring
+        partial(QueryCostLimit, max_cost=settings.max_query_cost),  # the same
     ]
 
 
