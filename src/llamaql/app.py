@@ -1,5 +1,6 @@
-"""create_app(settings) -> Starlette: /graphql (HTTP + WebSocket), /health, the chat page
-(/ and /static/), GraphiQL's assets (when vendored), lifespan."""
+"""create_app(settings) -> Starlette: /graphql (HTTP + WebSocket), /health, /metrics (unless
+LLAMAQL_METRICS=false), the chat page (/ and /static/), GraphiQL's assets (when vendored),
+lifespan."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from llamaql.body_limit import BodyLimit
 from llamaql.chat_page import chat_page_routes
 from llamaql.container import Runtime, build_container
 from llamaql.graphiql import LocalGraphiQL
+from llamaql.metrics import Metrics
 from llamaql.migrations import migrate
 from llamaql.schema import build_schema
 from llamaql.settings import Settings
@@ -30,6 +32,15 @@ async def health(request: Request) -> Response:
     if getattr(request.app.state, "ready", False):
         return JSONResponse({"status": "ok"})
     return JSONResponse({"status": "starting"}, status_code=503)
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: operational figures only (no user, conversation or text)."""
+    container = request.app.state.container
+    if container is None:
+        return PlainTextResponse("starting\n", status_code=503)
+    body, content_type = container.resolve(Metrics).exposition(request.headers.get("accept", ""))
+    return Response(body, headers={"Content-Type": content_type})
 
 
 def create_app(settings: Settings, **overrides: Any) -> Starlette:
@@ -55,6 +66,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
                 await runtime.chat.recover_interrupted()
             if runtime.engine is not None:
                 await runtime.engine.start()
+                runtime.metrics.engine_up = True
             app.state.container = container
             app.state.ready = True
             logger.info("llamaql ready")
@@ -65,6 +77,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
             if runtime.chat is not None:
                 await runtime.chat.shutdown()
             if runtime.engine is not None:
+                runtime.metrics.engine_up = False
                 await runtime.engine.stop()
             if runtime.db_engine is not None:
                 await runtime.db_engine.dispose()
@@ -73,6 +86,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
     app = Starlette(
         routes=[
             Route("/health", health),
+            *([Route("/metrics", metrics)] if settings.metrics else []),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *([graphql.local_ide.mount] if graphql.local_ide else []),

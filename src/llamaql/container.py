@@ -1,8 +1,9 @@
 """The one composition root: build_container(settings, **overrides).
 
 Everything in it is a singleton: settings, the database engine, the unit-of-work
-factory, the inference engine and the services. Services open one short unit of work
-per database step, so nothing here is tied to a request (punq has no request scope).
+factory, the inference engine, the services and the metrics. Services open one short
+unit of work per database step, so nothing here is tied to a request (punq has no
+request scope).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from dataclasses import dataclass
 from typing import Final
 
 import punq
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.auth import Authenticator, create_authenticator
 from llamaql.db import create_db_engine, create_session_factory
 from llamaql.engine.types import Engine
+from llamaql.metrics import Metrics
 from llamaql.repositories import make_uow_factory
 from llamaql.services.chat import ChatService
 from llamaql.services.context_usage import ContextUsageService
@@ -44,6 +47,7 @@ class Runtime:
     db_engine: AsyncEngine | None
     engine: Engine | None
     chat: ChatService | None
+    metrics: Metrics
 
 
 def create_engine(settings: Settings) -> Engine | None:
@@ -100,7 +104,10 @@ def build_container(
     container.register(
         ModelInfoService, instance=model_info_service or ModelInfoService(settings, the_engine)
     )
-    container.register(Runtime, instance=Runtime(settings, db_engine, the_engine, chat))
+    # A registry per app, never prometheus_client's global one: tests build many apps.
+    metrics = Metrics(CollectorRegistry(), engine=the_engine)
+    container.register(Metrics, instance=metrics)
+    container.register(Runtime, instance=Runtime(settings, db_engine, the_engine, chat, metrics))
     # UnitOfWorkFactory is a Callable alias, so it is registered under a name.
     container.register("uow_factory", instance=uow_factory)
     return container

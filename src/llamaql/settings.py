@@ -191,6 +191,12 @@ class Settings(BaseSettings):
         validation_alias=_env("MAX_BODY_BYTES"),
         description="Largest HTTP request body and WebSocket message accepted",
     )
+    metrics: bool = Field(
+        True,
+        validation_alias=_env("METRICS"),
+        description="Serve Prometheus metrics at /metrics (operational figures only: no "
+        "user, conversation or text); off = 404",
+    )
 
     @field_validator("log_level")
     @classmethod

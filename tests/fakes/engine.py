@@ -21,6 +21,7 @@ from llamaql.engine.types import (
     ContextOverflowError,
     EngineError,
     EngineEvent,
+    EngineLoad,
     FinishReason,
     GenerationResult,
     ModelInfo,
@@ -172,6 +173,9 @@ class FakeEngine:
 
     def has_room(self) -> bool:
         return len(self._waiting) < self.queue_size
+
+    def load(self) -> EngineLoad:
+        return EngineLoad(waiting=len(self._waiting), active=int(self.running is not None))
 
     def submit(
         self, prompt: PreparedPrompt, requester: Requester, *, background: bool = False

@@ -51,6 +51,11 @@ class AdmissionQueue:
         # Requests a free sequence takes at the next step are not waiting for one.
         return len(self._arrival) < self.capacity + self._free
 
+    def waiting(self) -> int:
+        """Requests waiting to be admitted (background ones not counted)."""
+        with self._changed:
+            return len(self._arrival)
+
     def put(self, job: Job) -> None:
         """Queue a job or raise at once: QueueFullError when full, EngineError when closed."""
         with self._changed:

@@ -53,6 +53,8 @@ class BatchScheduler:
         self._slots = [Slot(seq) for seq in range(runtime.facts.sequences)]
         self._clock = itertools.count(1)
         self._live: list[Reply] = []  # in admission order
+        # len(self._live), kept as a plain int so other threads read it without a lock.
+        self.active = 0
         queue.set_free(len(self._slots))
 
     def run(self) -> None:
@@ -104,6 +106,7 @@ class BatchScheduler:
                 job.fail(_engine_error(exc))
                 continue
             self._live.append(reply)
+            self.active = len(self._live)
             if not job.background:
                 job.post_position(0)
         self._queue.set_free(sum(slot.reply is None for slot in self._slots))
@@ -225,6 +228,7 @@ class BatchScheduler:
 
     def _release(self, reply: Reply) -> None:
         self._live.remove(reply)
+        self.active = len(self._live)
         slot = reply.slot
         slot.reply = None
         slot.last_used = next(self._clock)

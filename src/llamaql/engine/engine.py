@@ -23,6 +23,7 @@ from llamaql.engine.templates import ChatTemplate, load_chat_template
 from llamaql.engine.types import (
     ChatMessage,
     EngineError,
+    EngineLoad,
     GenerationHandle,
     GenerationResult,
     ModelInfo,
@@ -103,6 +104,7 @@ class LlamaEngine:
         self._template: ChatTemplate | None = None
         self._info: ModelInfo | None = None
         self._thread: threading.Thread | None = None
+        self._scheduler: BatchScheduler | None = None
 
     async def start(self) -> None:
         runtime, template = await asyncio.to_thread(self._load)
@@ -114,6 +116,7 @@ class LlamaEngine:
             extra_stops=template.extra_stops,
             shared_prefix=shared,
         )
+        self._scheduler = scheduler
         self._thread = threading.Thread(target=scheduler.run, name="llamaql-engine", daemon=True)
         self._thread.start()
 
@@ -208,6 +211,13 @@ class LlamaEngine:
 
     def has_room(self) -> bool:
         return self._runtime is not None and self._queue.has_room()
+
+    def load(self) -> EngineLoad:
+        scheduler = self._scheduler
+        return EngineLoad(
+            waiting=self._queue.waiting(),
+            active=scheduler.active if scheduler is not None else 0,
+        )
 
     def submit(
         self, prompt: PreparedPrompt, requester: Requester, *, background: bool = False

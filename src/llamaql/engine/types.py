@@ -108,6 +108,15 @@ EngineEvent = QueuePosition | TextPiece | GenerationResult
 
 
 @dataclass(frozen=True, slots=True)
+class EngineLoad:
+    """How busy the engine is right now: replies waiting for a sequence (title requests
+    not counted) and replies being decoded (titles included)."""
+
+    waiting: int
+    active: int
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     name: str
     path: str
@@ -198,6 +207,10 @@ class Engine(Protocol):
 
     def has_room(self) -> bool:
         """Whether submit() would be accepted right now."""
+        ...
+
+    def load(self) -> EngineLoad:
+        """Waiting and active replies now; cheap, never blocks, callable from any thread."""
         ...
 
     def submit(

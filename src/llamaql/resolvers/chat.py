@@ -16,6 +16,7 @@ import strawberry
 from strawberry.types import Info
 
 from llamaql.context import Context
+from llamaql.metrics import Metrics
 from llamaql.schema.enums import ErrorCode
 from llamaql.schema.events import (
     ChatEvent,
@@ -42,12 +43,17 @@ async def send_message(
     text: str,
     options: GenerationOptionsInput | None = None,
 ) -> AsyncGenerator[ChatEvent, None]:
-    """Store the message, then stream the reply: MessageQueued, TokenDelta*, one terminal."""
+    """Store the message, then stream the reply: MessageQueued, TokenDelta*, one terminal.
+
+    Each request is counted in the metrics once, when its terminal event is sent (or as
+    CANCELLED when the client closes the stream before that)."""
+    metrics = info.context.resolve(Metrics)
     try:
         user_id = info.context.require_user()
         conversation = parse_id(conversation_id, field="conversationId")
         service = _chat_service(info)
     except DomainError as exc:
+        metrics.reply_ended(exc.code)
         yield _failed(domain.Failed(exc.code, exc.message, exc.retryable))
         return
     stream = service.send(
@@ -56,15 +62,23 @@ async def send_message(
         text=text,
         options=options.to_dict() if options else None,
     )
+    ended = False
     try:
         async with aclosing(stream):
             async for event in stream:
+                if isinstance(event, domain.Completed | domain.Failed):
+                    ended = _observe(metrics, event)
                 yield to_schema(event)
     except Exception:
         request_id = uuid.uuid4().hex
         logger.exception("request %s: sendMessage failed unexpectedly", request_id)
-        reason = INTERNAL_REASON.format(request_id=request_id)
-        yield _failed(domain.Failed("INTERNAL", reason, True))
+        failure = domain.Failed("INTERNAL", INTERNAL_REASON.format(request_id=request_id), True)
+        if not ended:
+            ended = _observe(metrics, failure)
+        yield _failed(failure)
+    finally:
+        if not ended:
+            metrics.reply_ended("CANCELLED")  # the client closed the stream first
 
 
 async def cancel_generation(info: Info[Context, None], message_id: strawberry.ID) -> bool:
@@ -75,6 +89,21 @@ async def cancel_generation(info: Info[Context, None], message_id: strawberry.ID
     user_id = info.context.require_user()
     message = parse_id(message_id, field="messageId")
     return await _chat_service(info).cancel(user_id=user_id, message_id=message)
+
+
+def _observe(metrics: Metrics, event: domain.Completed | domain.Failed) -> bool:
+    """Count a terminal event with the stored reply's usage; True (the request ended)."""
+    if isinstance(event, domain.Failed):
+        outcome, reply = event.code, event.assistant_message
+    else:
+        outcome, reply = event.message.status, event.message
+    metrics.reply_ended(
+        outcome,
+        completion_tokens=reply.completion_tokens if reply else None,
+        prompt_ms=reply.prompt_ms if reply else None,
+        tokens_per_second=reply.tokens_per_second if reply else None,
+    )
+    return True
 
 
 def _chat_service(info: Info[Context, None]) -> ChatService:

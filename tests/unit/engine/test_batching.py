@@ -16,6 +16,7 @@ from llamaql.engine.types import (
     ChatMessage,
     EngineError,
     EngineEvent,
+    EngineLoad,
     GenerationHandle,
     GenerationResult,
     QueueFullError,
@@ -170,6 +171,20 @@ async def test_a_full_queue_refuses_at_once(engine: LlamaEngine, runtime: FakeRu
     # The first waiting reply had a free sequence: it was told it starts next.
     assert positions(results[1]) == [0]
     assert positions(results[2]) == [1, 0]
+
+
+async def test_load_counts_waiting_and_decoding_replies(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    assert engine.load() == EngineLoad(waiting=0, active=0)
+    runtime.gate.clear()  # hold the scheduler in the first reply's first step
+    handles = [await submit(engine, "x", who("u"))]
+    assert runtime.wait_for(lambda: engine.load() == EngineLoad(waiting=0, active=1))
+    handles += [await submit(engine, f"y{i}", who(f"v{i}")) for i in range(2)]
+    assert engine.load() == EngineLoad(waiting=2, active=1)
+    runtime.gate.set()
+    await asyncio.gather(*(collect(handle) for handle in handles))
+    assert runtime.wait_for(lambda: engine.load() == EngineLoad(waiting=0, active=0))
 
 
 async def test_cancelling_one_reply_leaves_its_neighbour_whole(
