@@ -1,9 +1,10 @@
 """The chat use cases: send a message and stream the reply, cancel a reply, recover.
 
 ChatService is a singleton. It holds no database session: each step opens its own
-short unit of work. It does hold the live generations of this process, by conversation
-(busy check) and by assistant message (cancel), next to the database's GENERATING
-status, which also covers other replicas sharing the database.
+short unit of work. A send reads top to bottom: checks and prompt (`_start`), storing
+the exchange and submitting it (`exchange.store_exchange`, as its own task), then a
+finisher that saves the reply (`generation.Generation`); this process's live replies
+are in `live_replies.LiveReplies`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 
-from llamaql.engine.types import Engine, GenerationHandle, PreparedPrompt, QueueFullError, Requester
-from llamaql.models import Conversation, Message, MessageKind, MessageStatus
+from llamaql.engine.types import Engine, PreparedPrompt
+from llamaql.models import Conversation, MessageStatus
 from llamaql.services.chat_checks import (
     check_text,
     history_limit,
@@ -31,9 +32,11 @@ from llamaql.services.chat_events import (
     title_from,
 )
 from llamaql.services.errors import ConversationBusyError, DomainError, NotFoundError
+from llamaql.services.exchange import store_exchange
 from llamaql.services.generation import SAVE_RETRY_PAUSES_S, Generation
+from llamaql.services.live_replies import LiveReplies
 from llamaql.services.options import clean_options, sampling_options
-from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
+from llamaql.services.ports import UnitOfWorkFactory
 from llamaql.services.titles import Titler
 from llamaql.settings import Settings
 
@@ -57,14 +60,7 @@ class ChatService:
         self._save_retry_pauses = save_retry_pauses
         self._engine = engine
         self._settings = settings
-        self._by_conversation: dict[uuid.UUID, Generation | None] = {}
-        self._by_message: dict[uuid.UUID, Generation] = {}
-        # Finisher tasks, referenced so they are not garbage-collected mid-flight.
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._closing = False
-        self._listening = 0  # sendMessage streams not yet past their terminal event
-        self._quiet = asyncio.Event()  # set while none is
-        self._quiet.set()
+        self._live = LiveReplies()
         self._titles = Titler(uow_factory, engine, enabled=settings.auto_title)
 
     async def send(
@@ -76,8 +72,7 @@ class ChatService:
         options: Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         """Stream Queued, Delta*, then Completed or Failed; a refusal is one Failed."""
-        self._listening += 1
-        self._quiet.clear()
+        self._live.stream_opened()
         try:
             # aclosing: a client leaving closes this generator, and the inner one with it
             # at once (its finally stops the reply), not whenever it is collected.
@@ -85,9 +80,7 @@ class ChatService:
                 async for event in events:
                     yield event
         finally:
-            self._listening -= 1
-            if not self._listening:
-                self._quiet.set()
+            self._live.stream_closed()
 
     async def _stream(
         self,
@@ -121,7 +114,7 @@ class ChatService:
         (already finished, or generating in another process); NotFoundError when the
         message does not exist or is another user's.
         """
-        generation = self._by_message.get(message_id)
+        generation = self._live.of_message(message_id)
         if generation is None or generation.user_id != user_id:
             async with self._uow_factory() as uow:
                 message = await uow.messages.get(user_id=user_id, message_id=message_id)
@@ -138,7 +131,7 @@ class ChatService:
     def stop_replies(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         """The conversation was deleted: stop its reply in progress, if any (the save then
         finds nothing and the stream ends NOT_FOUND)."""
-        generation = self._by_conversation.get(conversation_id)
+        generation = self._live.of_conversation(conversation_id)
         if generation is not None and generation.user_id == user_id:
             generation.cancel()
 
@@ -155,20 +148,13 @@ class ChatService:
         """Before the server closes its sockets: end every live reply (shutdown) and wait
         until each stream has handed its terminal event to the client."""
         await self.shutdown()
-        try:
-            await asyncio.wait_for(self._quiet.wait(), timeout_s)
-        except TimeoutError:
-            logger.warning("%d streams still open at shutdown", self._listening)
+        await self._live.wait_streams_closed(timeout_s)
 
     async def shutdown(self) -> None:
         """Refuse new messages, cancel live replies and wait until their text is saved."""
-        self._closing = True
-        for generation in list(self._by_message.values()):
-            generation.cancel()
-        # A submit in flight may start one more finisher: wait until none is left.
-        while self._tasks:
-            logger.info("waiting for %d replies to be saved", len(self._tasks))
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._live.closing = True
+        self._live.cancel_all()
+        await self._live.settle()
         await self._titles.shutdown()
 
     async def _start(
@@ -178,7 +164,7 @@ class ChatService:
         text: str,
         request_options: Mapping[str, Any],
     ) -> Generation:
-        if self._closing:
+        if self._live.closing:
             raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
         check_text(text, max_chars=self._settings.max_message_chars)
         request = clean_options(request_options)
@@ -190,10 +176,9 @@ class ChatService:
             history = await uow.messages.history(**ids, limit=history_limit(self._engine))
             seen = await uow.messages.count(**ids)
             generating = await uow.messages.has_generating(**ids)
-        if generating or conversation_id in self._by_conversation:
-            raise ConversationBusyError()
         # Claimed before the next await: a concurrent send in this process sees it busy.
-        self._by_conversation[conversation_id] = None
+        if generating or not self._live.claim(conversation_id):
+            raise ConversationBusyError()
         try:
             sampling = sampling_options({**conversation.options, **request})
             if not self._engine.has_room():
@@ -203,12 +188,12 @@ class ChatService:
             )
             prompt = await prepare_prompt(self._engine, messages, sampling)
         except BaseException:
-            self._by_conversation.pop(conversation_id, None)
+            self._live.unclaim(conversation_id)
             raise
         # Storing the exchange and submitting it must not be cut in half by a client
         # leaving: it runs as its own task, and the reply is cancelled if it got that far.
         submit = asyncio.create_task(self._submit(user_id, conversation, seen, text, prompt))
-        self._keep(submit)
+        self._live.keep(submit)
         try:
             return await asyncio.shield(submit)
         except asyncio.CancelledError:
@@ -225,89 +210,43 @@ class ChatService:
     ) -> Generation:
         try:
             async with self._uow_factory() as uow:
-                user_message, reply_id, handle = await self._store(
-                    uow, user_id, conversation, seen, text, prompt
+                stored = await store_exchange(
+                    uow,
+                    self._engine,
+                    user_id=user_id,
+                    conversation=conversation,
+                    seen=seen,
+                    text=text,
+                    prompt=prompt,
                 )
                 try:
                     await uow.commit()
                 except BaseException:
-                    handle.cancel()
+                    stored.handle.cancel()
                     raise
         except BaseException:
-            self._by_conversation.pop(conversation.id, None)
+            self._live.unclaim(conversation.id)
             raise
         generation = Generation(
             self._uow_factory,
             user_id,
             conversation.id,
-            user_message,
-            reply_id,
-            handle,
+            stored.user_message,
+            stored.reply_id,
+            stored.handle,
             fallback_title=title_from(text) if conversation.title is None else None,
             save_retry_pauses=self._save_retry_pauses,
             checkpoint_every_s=self._settings.checkpoint_seconds,
         )
-        self._track(generation)
+        self._live.track(generation, self._finish(generation))
         return generation
 
-    async def _store(
-        self,
-        uow: UnitOfWork,
-        user_id: uuid.UUID,
-        conversation: Conversation,
-        seen: int,
-        text: str,
-        prompt: PreparedPrompt,
-    ) -> tuple[Message, uuid.UUID, GenerationHandle]:
-        """Lock, re-check, add both messages, submit; the caller commits."""
-        ids = {"user_id": user_id, "conversation_id": conversation.id}
-        locked = await uow.conversations.get_for_update(**ids)
-        if locked is None:
-            raise NotFoundError(f"conversation {conversation.id} not found")
-        # Another replica generating, or an exchange that ended since the history was
-        # read (the prompt would miss it): busy either way.
-        if await uow.messages.has_generating(**ids) or await uow.messages.count(**ids) != seen:
-            raise ConversationBusyError()
-        user_message = await uow.messages.add(
-            **ids, kind=MessageKind.USER, text=text, status=MessageStatus.COMPLETE
-        )
-        reply = await uow.messages.add(
-            **ids, kind=MessageKind.BOT, text="", status=MessageStatus.GENERATING
-        )
-        if locked.title is None:
-            await uow.conversations.update(**ids, changes={"title": title_from(text)})
-        else:
-            await uow.conversations.touch(**ids)
-        try:
-            handle = self._engine.submit(prompt, Requester(str(user_id), str(conversation.id)))
-        except QueueFullError:
-            raise queue_full_error() from None
-        return user_message, reply.id, handle
-
-    def _track(self, generation: Generation) -> None:
-        self._by_conversation[generation.conversation_id] = generation
-        self._by_message[generation.assistant_message_id] = generation
-        self._keep(
-            asyncio.create_task(
-                self._finish(generation), name=f"generation-{generation.assistant_message_id}"
-            )
-        )
-        if self._closing:
-            # Submitted while shutdown() was cancelling the others.
-            generation.cancel()
-
-    def _keep(self, task: asyncio.Task[Any]) -> None:
-        # The event loop holds tasks weakly; shutdown() also waits for these.
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _finish(self, generation: Generation) -> None:
+        """Save the reply (Generation.run), free the conversation, then title it."""
         try:
             terminal = await generation.run()
         finally:
-            self._by_conversation.pop(generation.conversation_id, None)
-            self._by_message.pop(generation.assistant_message_id, None)
-            generation.done.set()
+            self._live.finished(generation)
         reply = terminal.message if isinstance(terminal, Completed) else None
         if (
             generation.fallback_title

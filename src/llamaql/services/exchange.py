@@ -1,0 +1,60 @@
+"""Storing one exchange and submitting its reply, in the caller's unit of work.
+
+The conversation is locked and re-checked (another replica generating, or an exchange
+that ended since the history was read: busy either way), both messages are added, the
+title or activity time updated, and the prompt submitted to the engine. The caller
+commits, and cancels the handle if the commit fails.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from llamaql.engine.types import Engine, GenerationHandle, PreparedPrompt, QueueFullError, Requester
+from llamaql.models import Conversation, Message, MessageKind, MessageStatus
+from llamaql.services.chat_checks import queue_full_error
+from llamaql.services.chat_events import title_from
+from llamaql.services.errors import ConversationBusyError, NotFoundError
+from llamaql.services.ports import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class StoredExchange:
+    user_message: Message
+    reply_id: uuid.UUID
+    handle: GenerationHandle
+
+
+async def store_exchange(
+    uow: UnitOfWork,
+    engine: Engine,
+    *,
+    user_id: uuid.UUID,
+    conversation: Conversation,
+    seen: int,
+    text: str,
+    prompt: PreparedPrompt,
+) -> StoredExchange:
+    """Lock, re-check, add both messages, submit; the caller commits."""
+    ids = {"user_id": user_id, "conversation_id": conversation.id}
+    locked = await uow.conversations.get_for_update(**ids)
+    if locked is None:
+        raise NotFoundError(f"conversation {conversation.id} not found")
+    if await uow.messages.has_generating(**ids) or await uow.messages.count(**ids) != seen:
+        raise ConversationBusyError()
+    user_message = await uow.messages.add(
+        **ids, kind=MessageKind.USER, text=text, status=MessageStatus.COMPLETE
+    )
+    reply = await uow.messages.add(
+        **ids, kind=MessageKind.BOT, text="", status=MessageStatus.GENERATING
+    )
+    if locked.title is None:
+        await uow.conversations.update(**ids, changes={"title": title_from(text)})
+    else:
+        await uow.conversations.touch(**ids)
+    try:
+        handle = engine.submit(prompt, Requester(str(user_id), str(conversation.id)))
+    except QueueFullError:
+        raise queue_full_error() from None
+    return StoredExchange(user_message, reply.id, handle)
