@@ -5,7 +5,8 @@ The next request admitted is the oldest waiting one of the user served least rec
 user's reply by at most one admission. Every waiting request is told its place in that
 order whenever it changes: 0 when a free sequence will take it at the next step, else
 n >= 1, the n-th to start once sequences free up. Background requests (titles) wait in a
-queue of their own, bounded alike, and start only when no other request waits.
+queue of their own, bounded alike, and start only when the engine has nothing else to do:
+no request waits and no reply is decoding (so they never share a step with a reply).
 """
 
 from __future__ import annotations
@@ -77,12 +78,13 @@ class AdmissionQueue:
             self._announce()
             self._changed.notify_all()
 
-    def pop(self) -> Job | None:
-        """The next job in fair order, or None when none is waiting; never blocks."""
+    def pop(self, *, background: bool = True) -> Job | None:
+        """The next job in fair order, or None when none is waiting; never blocks. A
+        background job only when `background` (the scheduler says it has no reply)."""
         with self._changed:
             order = self._order(limit=1)
             if not order:
-                return self._background.popleft() if self._background else None
+                return self._background.popleft() if background and self._background else None
             job = order[0]
             self._remove(job)
             self._free = max(0, self._free - 1)  # the scheduler pops only into a free one

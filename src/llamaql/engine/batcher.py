@@ -94,7 +94,10 @@ class BatchScheduler:
 
     def _admit(self) -> None:
         while any(slot.reply is None for slot in self._slots):
-            job = self._queue.pop()
+            # Background work (titles) only on an idle engine: never a step shared with
+            # a reply, which would slow its tokens.
+            idle = all(reply.job.background for reply in self._live)
+            job = self._queue.pop(background=idle)
             if job is None:
                 break
             if job.cancelled:

@@ -348,3 +348,24 @@ async def test_new_conversations_start_from_the_shared_system_prompt(
     assert evaluated_first.startswith(f"[{DEFAULT_SYSTEM_PROMPT}][".encode())
     own = await engine.prepare([system, ChatMessage("user", "my own prompt")], SamplingOptions())
     assert (await result_of(engine.submit(own, who("c")))).usage.cached_prompt_tokens == shared
+
+
+async def test_a_background_request_never_shares_a_step_with_a_reply(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    runtime.reply = LONG
+    runtime.gate.clear()
+    reply = await submit(engine, "a0", who("a"), seed=1)
+    assert runtime.wait_for(lambda: runtime.admitted == [1])
+    options = SamplingOptions(seed=2, max_tokens=8)
+    prompt = await engine.prepare([ChatMessage("user", "title please")], options)
+    title = engine.submit(prompt, who("a", "title"), background=True)
+    runtime.gate.set()
+    await asyncio.gather(collect(reply), collect(title))
+    assert runtime.admitted == [1, 2]
+    # A sequence was free all along, but the title waited until the reply was done.
+    title_steps = [i for i, batch in enumerate(runtime.batches) if any(p.seq == 1 for p in batch)]
+    reply_steps = [i for i, batch in enumerate(runtime.batches) if any(p.seq == 0 for p in batch)]
+    assert title_steps
+    assert reply_steps
+    assert not set(title_steps) & set(reply_steps)
