@@ -6,8 +6,6 @@ Every variable is `LLAMAQL_*`; the Rust proof of concept's `MODEL_FILE_NAME`,
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from llamaql.settings_display import SECRET_FIELDS, describe_error, redact_url
 
 DEFAULT_MODEL_DIR = Path("models")
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -267,49 +267,13 @@ class Settings(BaseSettings):
         return value
 
 
-def _variable_name(loc: tuple[int | str, ...]) -> str:
-    field = str(loc[0]) if loc else "?"
-    info = Settings.model_fields.get(field)
-    alias = info.validation_alias if info else None
-    if isinstance(alias, AliasChoices):
-        names = [str(choice) for choice in alias.choices]
-        set_names = [name for name in names if name in os.environ]
-        return (set_names or names)[0]
-    return field
-
-
-# Values never echoed in an error message or a summary.
-_SECRET_FIELDS = frozenset({"jwt_secret"})
-_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ***, for logs and error messages."""
-    return _URL_PASSWORD.sub(r"\1***@", url)
-
-
-def _shown(field: str, value: object) -> str:
-    if field in _SECRET_FIELDS:
-        return "<hidden>"
-    if isinstance(value, str):
-        return repr(redact_url(value))
-    return repr(value)
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Read settings; a bad value raises SettingsError naming the variable and value
     (never a secret, and a URL without its password)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            if not loc:  # a rule across variables: its message names them
-                problems.append(str(error.get("ctx", {}).get("error", error["msg"])))
-                continue
-            shown = _shown(str(loc[0]), error.get("input"))
-            problems.append(f"{_variable_name(loc)}={shown}: {error['msg']}")
+        problems = [describe_error(error, Settings.model_fields) for error in exc.errors()]
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
 
@@ -317,4 +281,4 @@ def settings_summary(settings: Settings) -> Mapping[str, object]:
     """What the server may log at start-up: secrets masked, URLs without passwords."""
     summary = settings.model_dump()
     summary["database_url"] = redact_url(settings.database_url)
-    return {k: ("<hidden>" if k in _SECRET_FIELDS and v else v) for k, v in summary.items()}
+    return {k: ("<hidden>" if k in SECRET_FIELDS and v else v) for k, v in summary.items()}
