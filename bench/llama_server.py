@@ -10,25 +10,20 @@ names llamaql's `Usage` uses, so both sides go through the same figures.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
 from bench.client import StreamTiming
 from bench.common import REPO_ROOT
-from bench.server import free_port
+from bench.server import ChildServer
 
 BINARY = REPO_ROOT / ".build" / "llama-server" / "bin" / "llama-server"
-START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
 
 
@@ -68,17 +63,17 @@ class LlamaServerConfig:
         ]
 
 
-class LlamaServerProcess:
+class LlamaServerProcess(ChildServer):
     """`async with LlamaServerProcess(config) as server:` -> a ready llama-server; killed
     on exit, whatever happened (SIGTERM, then SIGKILL after STOP_TIMEOUT_S)."""
+
+    name = "llama-server"
+    stop_timeout_s = STOP_TIMEOUT_S
 
     def __init__(self, config: LlamaServerConfig, binary: Path = BINARY) -> None:
         self.config = config
         self.binary = require_binary(binary)
-        self.port = free_port()
-        self._tmp = Path(tempfile.mkdtemp(prefix="llama-server-bench-"))
-        self.log_path = self._tmp / "llama-server.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__("llama-server-bench-", "llama-server.log")
 
     @property
     def url(self) -> str:
@@ -93,50 +88,8 @@ class LlamaServerProcess:
                 self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
 
-    async def __aenter__(self) -> Self:
-        self._proc = await asyncio.to_thread(self._spawn)
-        try:
-            await self._wait_ready()
-        except BaseException:
-            self.stop(keep_files=True)
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop(keep_files=exc is not None)
-
-    async def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self._proc is not None and self._proc.poll() is not None:
-                    raise RuntimeError(
-                        f"llama-server exited with {self._proc.returncode}: see {self._tmp}"
-                    )
-                try:
-                    if (await client.get(f"{self.url}/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise RuntimeError(f"llama-server not ready after {START_TIMEOUT_S}s: see {self._tmp}")
-
-    def stop(self, *, keep_files: bool = False) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if not keep_files:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+    async def _ready(self, client: httpx.AsyncClient) -> bool:
+        return (await client.get(f"{self.url}/health")).status_code == 200
 
 
 async def stream_chat(

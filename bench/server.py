@@ -69,53 +69,33 @@ def server_env(
     return env
 
 
-class ServerProcess:
-    """`async with ServerProcess(settings) as server:` -> a ready server; stops on exit.
-    `extra_env` adds LLAMAQL_* variables the settings object does not carry (the peer
-    benchmark's LLAMAQL_PARALLEL)."""
+class ChildServer:
+    """A server child process on a free loopback port, with its files in a temporary
+    folder: `async with` starts it and waits until `_ready`, and stops it on exit (the
+    folder is kept when start-up or the body failed). Subclasses say how to spawn it,
+    when it is ready and how to stop it gracefully."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        extra_env: Mapping[str, str] | None = None,
-        log_level: str = "WARNING",
-    ) -> None:
-        self.settings = settings
-        self.extra_env = dict(extra_env or {})
-        self.log_level = log_level
+    name = "server"
+    stop_signal = signal.SIGTERM
+    stop_timeout_s = STOP_TIMEOUT_S
+
+    def __init__(self, prefix: str, log_name: str) -> None:
         self.port = free_port()
-        self._tmp = Path(tempfile.mkdtemp(prefix="llamaql-bench-"))
-        self.database = self._tmp / "bench.db"
-        self.log_path = self._tmp / "serve.log"
+        self._tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        self.log_path = self._tmp / log_name
         self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
 
     @property
     def pid(self) -> int:
         if self._proc is None:
-            raise RuntimeError("server not started")
+            raise RuntimeError(f"{self.name} not started")
         return self._proc.pid
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        env = server_env(self.settings, self.port, self.database, log_level=self.log_level)
-        env.update(self.extra_env)
-        with self.log_path.open("wb") as log:
-            return subprocess.Popen(
-                serve_command(),
-                cwd=self._tmp,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        raise NotImplementedError
+
+    async def _ready(self, client: httpx.AsyncClient) -> bool:
+        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
         self._proc = await asyncio.to_thread(self._spawn)
@@ -140,32 +120,78 @@ class ServerProcess:
             while time.monotonic() < deadline:
                 if self._proc is not None and self._proc.poll() is not None:
                     raise RuntimeError(
-                        f"llamaql serve exited with {self._proc.returncode}: see {self.log_path}"
+                        f"{self.name} exited with {self._proc.returncode}: see {self._tmp}"
                     )
                 try:
-                    response = await client.post(self.http_url, json={"query": "{__typename}"})
-                    if response.status_code == 200:
+                    if await self._ready(client):
                         return
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
-        raise RuntimeError(f"llamaql serve not ready after {START_TIMEOUT_S}s: see {self.log_path}")
+        raise RuntimeError(f"{self.name} not ready after {START_TIMEOUT_S}s: see {self._tmp}")
+
+    def stop(self, *, keep_files: bool = False) -> None:
+        """The graceful signal, then SIGKILL if it hangs; idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(self.stop_signal)
+            try:
+                proc.wait(timeout=self.stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if not keep_files:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class ServerProcess(ChildServer):
+    """`async with ServerProcess(settings) as server:` -> a ready server; stops on exit.
+    `extra_env` adds LLAMAQL_* variables the settings object does not carry (the peer
+    benchmark's LLAMAQL_PARALLEL)."""
+
+    name = "llamaql serve"
+    stop_signal = signal.SIGINT  # uvicorn's graceful stop
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        log_level: str = "WARNING",
+    ) -> None:
+        super().__init__("llamaql-bench-", "serve.log")
+        self.settings = settings
+        self.extra_env = dict(extra_env or {})
+        self.log_level = log_level
+        self.database = self._tmp / "bench.db"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = server_env(self.settings, self.port, self.database, log_level=self.log_level)
+        env.update(self.extra_env)
+        with self.log_path.open("wb") as log:
+            return subprocess.Popen(
+                serve_command(),
+                cwd=self._tmp,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    async def _ready(self, client: httpx.AsyncClient) -> bool:
+        response = await client.post(self.http_url, json={"query": "{__typename}"})
+        return response.status_code == 200
 
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-    def stop(self, *, keep_files: bool = False) -> None:
-        """SIGINT (uvicorn's graceful stop), then SIGKILL if it hangs; idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if not keep_files:
-            shutil.rmtree(self._tmp, ignore_errors=True)
