@@ -94,3 +94,21 @@ def closed_code(ws: Any) -> int:
     except WebSocketDisconnect as closed:
         return closed.code
     pytest.fail(f"the socket is still open: {message}")
+
+
+def ws_conversation_count(
+    client: TestClient, payload: dict[str, Any], headers: dict[str, str]
+) -> int:
+    """How many conversations a graphql-transport-ws socket, identified by this
+    connection_init payload and these upgrade headers, sees."""
+    with client.websocket_connect(
+        "/graphql", subprotocols=["graphql-transport-ws"], headers=headers
+    ) as ws:
+        ws.send_json({"type": "connection_init", "payload": payload})
+        assert ws.receive_json() == {"type": "connection_ack"}
+        query = "{ conversations { totalCount } }"
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        result = ws.receive_json()
+        assert ws.receive_json() == {"id": "1", "type": "complete"}
+    total: int = result["payload"]["data"]["conversations"]["totalCount"]
+    return total

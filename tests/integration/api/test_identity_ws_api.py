@@ -7,11 +7,8 @@ second chance. Both protocols obey the same rules.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from starlette.testclient import TestClient
-from tests.integration.api.conftest import ALICE, BOB, Api, closed_code
+from tests.integration.api.conftest import ALICE, BOB, Api, closed_code, ws_conversation_count
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -19,21 +16,10 @@ NIL = "00000000-0000-0000-0000-000000000000"
 COUNT = "{ conversations { totalCount } }"
 
 
-def _transport_count(client: TestClient, payload: dict[str, Any], **headers: str) -> int:
-    with client.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS], headers=headers) as ws:
-        ws.send_json({"type": "connection_init", "payload": payload})
-        assert ws.receive_json() == {"type": "connection_ack"}
-        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": COUNT}})
-        result = ws.receive_json()
-        assert ws.receive_json() == {"id": "1", "type": "complete"}
-    total: int = result["payload"]["data"]["conversations"]["totalCount"]
-    return total
-
-
 def test_the_upgrade_header_wins_over_an_identical_or_absent_payload(api: Api) -> None:
     api.create(ALICE)
-    assert _transport_count(api.client, {}, **{"X-User-ID": ALICE}) == 1
-    assert _transport_count(api.client, {"X-User-ID": ALICE}, **{"X-User-ID": ALICE}) == 1
+    assert ws_conversation_count(api.client, {}, {"X-User-ID": ALICE}) == 1
+    assert ws_conversation_count(api.client, {"X-User-ID": ALICE}, {"X-User-ID": ALICE}) == 1
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])

@@ -11,7 +11,13 @@ from typing import Any
 import jwt
 import pytest
 from starlette.testclient import TestClient
-from tests.integration.api.conftest import ALICE, BOB, AppFactory, closed_code
+from tests.integration.api.conftest import (
+    ALICE,
+    BOB,
+    AppFactory,
+    closed_code,
+    ws_conversation_count,
+)
 
 from llamaql.auth.bearer import subject_user_id
 
@@ -96,24 +102,11 @@ def test_a_bad_or_missing_token_is_unauthenticated(
     assert fragment.lower() in body["errors"][0]["message"].lower()
 
 
-def _ws_count(client: TestClient, payload: dict[str, Any], headers: dict[str, str]) -> int:
-    with client.websocket_connect(
-        "/graphql", subprotocols=["graphql-transport-ws"], headers=headers
-    ) as ws:
-        ws.send_json({"type": "connection_init", "payload": payload})
-        assert ws.receive_json() == {"type": "connection_ack"}
-        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": COUNT}})
-        result = ws.receive_json()
-        assert ws.receive_json() == {"id": "1", "type": "complete"}
-    total: int = result["payload"]["data"]["conversations"]["totalCount"]
-    return total
-
-
 def test_websocket_takes_the_token_from_the_upgrade_or_the_payload(client: TestClient) -> None:
     post(client, CREATE, bearer(token(ALICE)))
-    assert _ws_count(client, {}, bearer(token(ALICE))) == 1
-    assert _ws_count(client, {"Authorization": f"Bearer {token(ALICE)}"}, {}) == 1
-    assert _ws_count(client, {"authorization": f"Bearer {token(BOB)}"}, {}) == 0
+    assert ws_conversation_count(client, {}, bearer(token(ALICE))) == 1
+    assert ws_conversation_count(client, {"Authorization": f"Bearer {token(ALICE)}"}, {}) == 1
+    assert ws_conversation_count(client, {"authorization": f"Bearer {token(BOB)}"}, {}) == 0
 
 
 @pytest.mark.parametrize(
