@@ -208,9 +208,11 @@ def _summary(figures: dict[str, Any]) -> str:
         for lv in figures["levels"]
     )
     single, turns = figures["single_stream"], figures["turns"]
+    ratio = single["decode_ratio"]
+    decode = f"{ratio}x" if ratio is not None else "not measured (N=1 not in the levels)"
     return (
         f"peer (llamaql vs llama-server): {levels}; single-stream decode "
-        f"{single['decode_ratio']}x; last turn/turn 2 TTFT llamaql "
+        f"{decode}; last turn/turn 2 TTFT llamaql "
         f"{turns['llamaql']['last_over_turn2_ttft']}x, llama-server "
         f"{turns['llama_server']['last_over_turn2_ttft']}x"
     )
