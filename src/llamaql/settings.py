@@ -6,6 +6,9 @@ Every variable is `LLAMAQL_*`; the Rust proof of concept's `MODEL_FILE_NAME`,
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +37,11 @@ MIN_JWT_SECRET_BYTES = 32
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the variable and the value."""
+
+
+def default_replica_id() -> str:
+    """host-pid-random: unique per process, and a log line's replica is findable."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def _env(name: str, *fallbacks: str) -> AliasChoices:
@@ -124,6 +132,31 @@ class Settings(BaseSettings):
         validation_alias=_env("CHECKPOINT_SECONDS"),
         description="While a reply streams, its text so far is saved this often, so a "
         "crash keeps most of it; 0 = only at the end",
+    )
+    replica_id: str = Field(
+        default_factory=default_replica_id,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[\x21-\x7e]+$",
+        validation_alias=_env("REPLICA_ID"),
+        description="This server's name among replicas sharing one PostgreSQL; default: "
+        "host-pid-random, new for every process",
+    )
+    heartbeat_seconds: float = Field(
+        5.0,
+        ge=0.1,
+        le=300.0,
+        validation_alias=_env("HEARTBEAT_SECONDS"),
+        description="PostgreSQL: how often a replica marks its generating replies alive "
+        "(and looks for replies of replicas that stopped)",
+    )
+    replica_dead_after_seconds: float = Field(
+        30.0,
+        ge=0.5,
+        le=3600.0,
+        validation_alias=_env("REPLICA_DEAD_AFTER_SECONDS"),
+        description="PostgreSQL: a generating reply not marked alive for this long is "
+        "FAILED/interrupted (its replica stopped); at least twice the heartbeat",
     )
     auto_title: bool = Field(
         True,
@@ -249,6 +282,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LLAMAQL_AUTH=jwt needs exactly one of LLAMAQL_JWT_SECRET (HS256) "
                 "or LLAMAQL_JWT_JWKS_URL (RS256/ES256)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeat_below_dead_after(self) -> Settings:
+        # One late beat (a pause, a slow statement) must not get a live reply marked.
+        if self.replica_dead_after_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                f"LLAMAQL_REPLICA_DEAD_AFTER_SECONDS={self.replica_dead_after_seconds:g} must "
+                f"be at least twice LLAMAQL_HEARTBEAT_SECONDS={self.heartbeat_seconds:g}"
             )
         return self
 
