@@ -22,9 +22,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from llamaql.settings_display import SECRET_FIELDS, describe_error, redact_url
+from llamaql.settings_remote import RemoteEngineSettings
 
 DEFAULT_MODEL_DIR = Path("models")
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -48,8 +49,9 @@ def _env(name: str, *fallbacks: str) -> AliasChoices:
     return AliasChoices(f"LLAMAQL_{name}", *fallbacks)
 
 
-class Settings(BaseSettings):
-    """Everything the server can be told; see the README's settings table."""
+class Settings(RemoteEngineSettings):
+    """Everything the server can be told; see the README's settings table (the remote
+    engine's `LLAMAQL_ENGINE_*` are in settings_remote.py)."""
 
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", populate_by_name=True, frozen=True

@@ -13,7 +13,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 # Values never echoed in an error message or a summary.
-SECRET_FIELDS = frozenset({"jwt_secret"})
+SECRET_FIELDS = frozenset({"jwt_secret", "engine_api_key"})
 _URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 
