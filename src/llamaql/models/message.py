@@ -28,7 +28,11 @@ class MessageStatus(StrEnum):
 
 
 class Message(SQLModel, table=True):
-    """One message; `seq` orders a conversation's messages (oldest first)."""
+    """One message; `seq` orders a conversation's messages (oldest first).
+
+    Messages form a tree through `parent_id`: regenerating a reply or editing a user
+    message adds a sibling, and a conversation shows one branch of the tree at a time.
+    """
 
     __tablename__ = "messages"
     __table_args__ = (Index("ix_messages_conversation_seq", "conversation_id", "seq", unique=True),)
@@ -37,10 +41,21 @@ class Message(SQLModel, table=True):
     conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
     user_id: uuid.UUID = Field(index=True)
     seq: int
+    parent_id: uuid.UUID | None = Field(
+        default=None,
+        index=True,
+        description="the message this one follows (NULL: the first); siblings share it",
+    )
     kind: int = Field(description="1 = system, 2 = bot (assistant), 3 = user")
     text: str = ""
     status: str = Field(default=MessageStatus.COMPLETE.value, max_length=16, index=True)
     finish_reason: str | None = Field(default=None, max_length=32)
+    # While GENERATING: the replica producing it, and when that replica last said it is
+    # alive (the database's clock); recovery marks replies whose replica stopped beating.
+    replica_id: str | None = Field(default=None, max_length=64)
+    heartbeat_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     prompt_tokens: int | None = None
     cached_prompt_tokens: int | None = None
     completion_tokens: int | None = None

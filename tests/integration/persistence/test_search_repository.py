@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.integration.persistence.old_schema import insert_conversation, insert_message
 
 from llamaql.db import create_db_engine, create_session_factory
 from llamaql.migrations import alembic_config, migrate
@@ -309,9 +310,23 @@ async def test_the_migration_indexes_rows_written_before_it(empty_db_url: str) -
     try:
         uow = make_uow_factory(create_session_factory(engine))
         user = uuid.uuid4()
-        titled = await _conversation(uow, user, "Meerkat diary")
-        said = await _message(uow, user, titled, "meerkats stand guard", MessageKind.BOT)
-        await _message(uow, user, titled, "meerkat system prompt", MessageKind.SYSTEM)
+        titled = await insert_conversation(engine, user, "Meerkat diary")
+        said = await insert_message(
+            engine,
+            user_id=user,
+            conversation_id=titled,
+            seq=1,
+            kind=MessageKind.BOT,
+            text="meerkats stand guard",
+        )
+        await insert_message(
+            engine,
+            user_id=user,
+            conversation_id=titled,
+            seq=2,
+            kind=MessageKind.SYSTEM,
+            text="meerkat system prompt",
+        )
         await engine.dispose()
 
         await migrate(url)
@@ -321,7 +336,10 @@ async def test_the_migration_indexes_rows_written_before_it(empty_db_url: str) -
             [str(said), "None"]
         )
         # And the index keeps following writes after the upgrade.
-        later = await _message(uow, user, titled, "meerkat pups", MessageKind.USER)
+        async with uow() as unit:
+            conversation = await unit.conversations.get(user_id=user, conversation_id=titled)
+        assert conversation is not None
+        later = await _message(uow, user, conversation, "meerkat pups", MessageKind.USER)
         assert later in {h.message.id for h in await _find(uow, user, "pups") if h.message}
     finally:
         await engine.dispose()
