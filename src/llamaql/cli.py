@@ -1,4 +1,4 @@
-"""The `llamaql` command: serve, migrate, export-schema."""
+"""The `llamaql` command: serve, migrate, export-schema, chat."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from llamaql.client.command import add_chat_parser, run_chat
 from llamaql.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default: LLAMAQL_PORT)")
     commands.add_parser("migrate", help="upgrade the database to the newest schema")
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    add_chat_parser(commands)
     return parser
 
 
@@ -98,4 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "migrate":
         return _migrate()
+    if args.command == "chat":
+        return run_chat(args)
     return _export_schema()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import and_, func, insert, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -97,6 +98,60 @@ class SqlMessageRepository:
             statement = statement.where(col(Message.seq) > after_seq)
         result = await self._session.exec(statement.order_by(col(Message.seq)).limit(limit))
         return result.all()
+
+    async def list_pages(
+        self,
+        *,
+        user_id: uuid.UUID,
+        after_seqs: Mapping[uuid.UUID, int | None],
+        limit: int,
+    ) -> dict[uuid.UUID, list[Message]]:
+        # One statement for every conversation of a GraphQL response: each conversation's
+        # messages are numbered in seq order after its cursor, and the first `limit` kept.
+        if not after_seqs:
+            return {}
+        wanted = [
+            col(Message.conversation_id) == conversation_id
+            if after_seq is None
+            else and_(col(Message.conversation_id) == conversation_id, col(Message.seq) > after_seq)
+            for conversation_id, after_seq in after_seqs.items()
+        ]
+        rank = (
+            func.row_number()
+            .over(partition_by=col(Message.conversation_id), order_by=col(Message.seq))
+            .label("rank")
+        )
+        ranked = (
+            select(Message, rank).where(col(Message.user_id) == user_id, or_(*wanted)).subquery()
+        )
+        row = aliased(Message, ranked)
+        statement = (
+            select(row)
+            .where(ranked.c.rank <= limit)
+            .order_by(ranked.c.conversation_id, ranked.c.seq)
+        )
+        result = await self._session.exec(statement)
+        pages: dict[uuid.UUID, list[Message]] = {key: [] for key in after_seqs}
+        for message in result.all():
+            pages[message.conversation_id].append(message)
+        return pages
+
+    async def counts(
+        self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        statement = (
+            select(col(Message.conversation_id), func.count())
+            .where(
+                col(Message.user_id) == user_id,
+                col(Message.conversation_id).in_(conversation_ids),
+            )
+            .group_by(col(Message.conversation_id))
+        )
+        result = await self._session.exec(statement)
+        found = {conversation_id: int(total) for conversation_id, total in result.all()}
+        return {
+            conversation_id: found.get(conversation_id, 0) for conversation_id in conversation_ids
+        }
 
     async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
         statement = (

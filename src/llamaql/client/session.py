@@ -1,0 +1,263 @@
+"""The terminal client's conversation commands and message sending.
+
+`ChatSession.handle(line)` is the whole client minus the keyboard: plain text sends a
+message to the current conversation (creating one if there is none), `/command args`
+runs a command. Tests drive it with scripted lines and a StringIO console.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from llamaql.client import operations as ops
+from llamaql.client.api import ApiError, GraphQLHttp
+from llamaql.client.console import Console
+from llamaql.client.reply import LiveReply, describe_error
+from llamaql.client.stream import Subscription
+
+HISTORY_SHOWN = 6
+LIST_SIZE = 20
+MAX_PAGES = 100
+SPEAKERS = {"USER": "you", "ASSISTANT": "bot", "SYSTEM": "system"}
+
+HELP = """\
+Type a message to send it to the current conversation (a new one if there is none).
+  /list             your conversations, newest first, numbered
+  /new [title]      start a conversation
+  /switch N|id      open conversation N of the last /list (or by id)
+  /history [N]      the last N messages of this conversation (default 6)
+  /rename title     rename this conversation
+  /delete [N|id]    delete a conversation (default: this one)
+  /regen            a new reply in place of the last one (the old stays a branch)
+  /branch prev|next show the last reply's previous or next alternative
+  /search words     find your messages and titles
+  /help             this text
+  /quit             leave (Ctrl-D does too)
+Ctrl-C while a reply streams stops it (its text is kept); at the prompt, twice quits.
+Start a message with // to send text that begins with /."""
+
+
+class UsageError(Exception):
+    """A command used wrongly; its message says how to use it."""
+
+
+class ChatSession:
+    """One user's terminal session against one server."""
+
+    def __init__(
+        self,
+        *,
+        api: GraphQLHttp,
+        ws_url: str,
+        console: Console,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.api = api
+        self.ws_url = ws_url
+        self.console = console
+        self.options = options or None
+        self.conversation_id: str | None = None
+        self.live: LiveReply | None = None
+        self._listing: list[str] = []
+        self._commands: dict[str, Callable[[str], Awaitable[None]]] = {
+            "help": self._help,
+            "list": self._list,
+            "new": self._new,
+            "switch": self._switch,
+            "history": self._history,
+            "rename": self._rename,
+            "delete": self._delete,
+            "regen": self._regen,
+            "branch": self._branch,
+            "search": self._search,
+        }
+
+    async def greet(self) -> None:
+        """Check the server and the identity before the first prompt (raises ApiError)."""
+        model = (await self.api.execute(ops.MODEL))["model"]
+        self.console.line(
+            f"connected to {self.api.url}: {model['name']} ({model['backend']}, "
+            f"{model['contextSize']} tokens of context). /help lists the commands."
+        )
+
+    async def handle(self, line: str) -> bool:
+        """Run one line of input; False when the user asked to quit."""
+        line = line.strip()
+        if not line:
+            return True
+        if line.startswith("/") and not line.startswith("//"):
+            name, _, argument = line[1:].partition(" ")
+            if name in ("quit", "exit"):
+                return False
+            command = self._commands.get(name)
+            if command is None:
+                self.console.line(f"unknown command /{name}; /help lists the commands")
+                return True
+            return await self._run(command(argument.strip()))
+        return await self._run(self._send(line.removeprefix("/")))
+
+    def interrupt(self) -> bool:
+        """Ctrl-C: cancel the streaming reply; False when none is streaming."""
+        if self.live is None:
+            return False
+        self.live.interrupt()
+        return True
+
+    async def _run(self, work: Awaitable[None]) -> bool:
+        try:
+            await work
+        except ApiError as exc:
+            self.console.line(describe_error(exc))
+        except UsageError as exc:
+            self.console.line(str(exc))
+        return True
+
+    async def _stream(self, document: str, field: str, variables: dict[str, Any]) -> None:
+        variables = {**variables, "options": self.options}
+        async with Subscription(self.ws_url, self.api.identity, document, variables, field) as sub:
+            self.live = LiveReply(api=self.api, console=self.console, subscription=sub)
+            try:
+                await self.live.run()
+            finally:
+                self.live = None
+
+    async def _send(self, text: str) -> None:
+        if self.conversation_id is None:
+            await self._new("")
+        variables = {"conversationId": self.conversation_id, "text": text}
+        await self._stream(ops.SEND_MESSAGE, "sendMessage", variables)
+
+    async def _help(self, _: str) -> None:
+        self.console.line(HELP)
+
+    async def _list(self, _: str) -> None:
+        data = await self.api.execute(ops.CONVERSATIONS, first=LIST_SIZE)
+        connection = data["conversations"]
+        nodes = [edge["node"] for edge in connection["edges"]]
+        self._listing = [node["id"] for node in nodes]
+        if not nodes:
+            self.console.line("no conversations yet: type a message or /new [title]")
+            return
+        for number, node in enumerate(nodes, start=1):
+            mark = "*" if node["id"] == self.conversation_id else " "
+            title = node["title"] or "(untitled)"
+            self.console.line(f"{mark}{number:3}. {title}  [{node['id'][:8]}]")
+        if connection["totalCount"] > len(nodes):
+            self.console.line(f"     ... {connection['totalCount'] - len(nodes)} older")
+
+    async def _new(self, title: str) -> None:
+        created = (await self.api.execute(ops.CREATE, title=title or None))["createConversation"]
+        self.conversation_id = created["id"]
+        self.console.line(f"[new conversation: {created['title'] or '(untitled)'}]")
+
+    async def _switch(self, argument: str) -> None:
+        conversation_id = self._target(argument, usage="/switch N|id")
+        title, messages = await self._messages(conversation_id)
+        self.conversation_id = conversation_id
+        self.console.line(f"[conversation: {title or '(untitled)'}, {len(messages)} messages]")
+        self._show(messages[-HISTORY_SHOWN:])
+
+    async def _history(self, argument: str) -> None:
+        if argument and not argument.isdigit():
+            raise UsageError("usage: /history [N]")
+        _, messages = await self._messages(self._current())
+        self._show(messages[-int(argument or HISTORY_SHOWN) :] if argument != "0" else [])
+
+    async def _rename(self, title: str) -> None:
+        if not title:
+            raise UsageError("usage: /rename title")
+        renamed = await self.api.execute(ops.RENAME, id=self._current(), title=title)
+        self.console.line(f"[renamed: {renamed['updateConversation']['title']}]")
+
+    async def _delete(self, argument: str) -> None:
+        target = self._target(argument, usage="/delete [N|id]") if argument else self._current()
+        await self.api.execute(ops.DELETE, id=target)
+        if target == self.conversation_id:
+            self.conversation_id = None
+        self._listing = [entry for entry in self._listing if entry != target]
+        self.console.line(f"[deleted {target[:8]}]")
+
+    async def _regen(self, _argument: str) -> None:
+        _, messages = await self._messages(self._current())
+        if not messages or messages[-1]["role"] != "ASSISTANT":
+            raise UsageError("no reply to regenerate: the last message is not the model's")
+        await self._stream(ops.REGENERATE, "regenerate", {"messageId": messages[-1]["id"]})
+
+    async def _branch(self, argument: str) -> None:
+        if argument not in ("prev", "next"):
+            raise UsageError("usage: /branch prev|next")
+        conversation_id = self._current()
+        _, messages = await self._messages(conversation_id, ops.BRANCH_MESSAGES)
+        replies = [message for message in messages if message["role"] == "ASSISTANT"]
+        if not replies:
+            raise UsageError("no reply in this conversation yet")
+        siblings: list[str] = replies[-1]["siblingIds"]
+        position = siblings.index(replies[-1]["id"])
+        index = position + (1 if argument == "next" else -1)
+        if not 0 <= index < len(siblings):
+            raise UsageError(
+                f"no {argument} reply: this is reply {position + 1} of {len(siblings)}"
+            )
+        await self.api.execute(ops.SELECT_BRANCH, id=siblings[index])
+        _, messages = await self._messages(conversation_id)
+        self.console.line(f"[reply {index + 1} of {len(siblings)}]")
+        self._show(messages[-2:])
+
+    async def _search(self, words: str) -> None:
+        if not words:
+            raise UsageError("usage: /search words")
+        connection = (await self.api.execute(ops.SEARCH, query=words))["search"]
+        if not connection["edges"]:
+            self.console.line("no match")
+        for edge in connection["edges"]:
+            hit = edge["node"]
+            conversation = hit["conversation"]
+            where = "title" if hit["message"] is None else SPEAKERS[hit["message"]["role"]]
+            title = conversation["title"] or "(untitled)"
+            self.console.line(f"[{conversation['id'][:8]}] {title} ({where}): {hit['snippet']}")
+
+    def _current(self) -> str:
+        if self.conversation_id is None:
+            raise UsageError("no conversation open: type a message, /new, or /list and /switch N")
+        return self.conversation_id
+
+    def _target(self, argument: str, *, usage: str) -> str:
+        """A conversation named by its number in the last /list, or by its id."""
+        if argument.isdigit():
+            number = int(argument)
+            if not 1 <= number <= len(self._listing):
+                raise UsageError(f"no conversation {number} in the last /list ({usage})")
+            return self._listing[number - 1]
+        try:
+            return str(uuid.UUID(argument))
+        except ValueError:
+            raise UsageError(f"usage: {usage} (a number from /list, or an id)") from None
+
+    async def _messages(
+        self, conversation_id: str, document: str = ops.MESSAGES
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        """The conversation's title and current branch, oldest first, every page."""
+        title: str | None = None
+        messages: list[dict[str, Any]] = []
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            data = await self.api.execute(
+                document, id=conversation_id, first=ops.PAGE_SIZE, after=after
+            )
+            conversation = data["conversation"]
+            if conversation is None:
+                raise ApiError("NOT_FOUND", f"conversation {conversation_id} not found")
+            title = conversation["title"]
+            page = conversation["messages"]
+            messages.extend(edge["node"] for edge in page["edges"])
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        return title, messages
+
+    def _show(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            status = "" if message["status"] == "COMPLETE" else f" [{message['status'].lower()}]"
+            self.console.line(f"{SPEAKERS[message['role']]}> {message['text']}{status}")

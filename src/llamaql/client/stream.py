@@ -1,0 +1,137 @@
+"""One GraphQL subscription over a WebSocket speaking graphql-transport-ws.
+
+Each reply stream gets its own short-lived socket: nothing to keep alive between
+prompts, and a server restart between two messages costs nothing. The identity goes in
+the upgrade request's headers (see `api`); the `connection_init` payload stays empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, Self
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from llamaql.client.api import ApiError, Identity, first_error
+
+PROTOCOL = websockets.Subprotocol("graphql-transport-ws")
+HANDSHAKE_TIMEOUT_S = 30.0
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+OPERATION_ID = "1"
+# Close codes the server uses for refusals (ws_handlers.py).
+_CLOSE_REASONS = {
+    4400: ("BAD_USER_INPUT", "the server refused a malformed message"),
+    4403: ("UNAUTHENTICATED", "the server refused this identity"),
+    4429: ("BAD_USER_INPUT", "the server refused a second connection_init"),
+}
+
+
+def _closed_error(exc: ConnectionClosed) -> ApiError:
+    code = exc.rcvd.code if exc.rcvd is not None else None
+    if code in _CLOSE_REASONS:
+        return ApiError(*_CLOSE_REASONS[code])
+    return ApiError("UNREACHABLE", f"the connection closed ({code or 'no close frame'})")
+
+
+class Subscription:
+    """`async with Subscription(...) as sub: async for event in sub.events(): ...`;
+    `complete()` from another task ends it (the server then cancels the operation)."""
+
+    def __init__(
+        self, url: str, identity: Identity, document: str, variables: dict[str, Any], field: str
+    ) -> None:
+        self.url = url
+        self.identity = identity
+        self.document = document
+        self.variables = variables
+        self.field = field
+        self._connection: ClientConnection | None = None
+        self._completed = False
+
+    async def __aenter__(self) -> Self:
+        try:
+            self._connection = await websockets.connect(
+                self.url,
+                subprotocols=[PROTOCOL],
+                additional_headers=self.identity.headers(),
+                open_timeout=HANDSHAKE_TIMEOUT_S,
+                max_size=MAX_MESSAGE_BYTES,
+            )
+            await self._send({"type": "connection_init", "payload": {}})
+            ack = await asyncio.wait_for(self._receive(), HANDSHAKE_TIMEOUT_S)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise ApiError(f"HTTP_{status}", f"{self.url} refused the WebSocket") from None
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            raise ApiError("UNREACHABLE", f"{self.url}: {exc or type(exc).__name__}") from None
+        except ConnectionClosed as exc:
+            raise _closed_error(exc) from None
+        if ack.get("type") != "connection_ack":
+            await self.close()
+            raise ApiError("UNREACHABLE", f"{self.url} did not acknowledge the connection")
+        payload = {"query": self.document, "variables": self.variables}
+        await self._send({"type": "subscribe", "id": OPERATION_ID, "payload": payload})
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def complete(self) -> None:
+        """Unsubscribe and close: the server cancels the operation (a reply keeps its
+        text as CANCELLED); `events()` then ends without a terminal event."""
+        self._completed = True
+        with contextlib.suppress(ConnectionClosed):
+            await self._send({"type": "complete", "id": OPERATION_ID})
+        await self.close()
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """The subscription's results (`data[field]`) until the server completes it."""
+        while True:
+            try:
+                message = await self._receive()
+            except ConnectionClosed as exc:
+                if self._completed:
+                    return
+                raise _closed_error(exc) from None
+            kind = message.get("type")
+            if kind == "complete":
+                return
+            if kind == "error":
+                raise first_error({"errors": message.get("payload") or []})
+            if kind == "next":
+                payload = message.get("payload") or {}
+                if payload.get("errors") or not payload.get("data"):
+                    raise first_error(payload)
+                event: dict[str, Any] = payload["data"][self.field]
+                yield event
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        assert self._connection is not None
+        await self._connection.send(json.dumps(message))
+
+    async def _receive(self) -> dict[str, Any]:
+        """The next protocol message, answering pings on the way."""
+        assert self._connection is not None
+        while True:
+            message = json.loads(await self._connection.recv())
+            if not isinstance(message, dict):
+                raise ApiError("INTERNAL", "the server sent a malformed message")
+            if message.get("type") == "ping":
+                await self._send({"type": "pong"})
+                continue
+            return message
