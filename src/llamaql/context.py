@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import punq
 
 from llamaql.auth import Claim
+from llamaql.loaders import MessagePages
+from llamaql.services.conversations import ConversationService
 from llamaql.services.errors import UnauthenticatedError
 
 T = TypeVar("T")
@@ -30,6 +32,7 @@ class Context:
     request_claim: Claim = field(default_factory=lambda: Claim.missing("no identity"))
     # Strawberry stores the connection_init payload here (WebSocket only).
     connection_params: dict[str, Any] | None = field(default=None)
+    _message_pages: MessagePages | None = field(default=None, repr=False)
 
     @classmethod
     def for_claim(cls, container: punq.Container, claim: Claim) -> Context:
@@ -51,3 +54,10 @@ class Context:
     def resolve(self, service: type[T]) -> T:
         """A service from the container (services are singletons; no per-request state)."""
         return self.container.resolve(service)
+
+    @property
+    def message_pages(self) -> MessagePages:
+        """The loader every `Conversation.messages` of this context shares."""
+        if self._message_pages is None:
+            self._message_pages = MessagePages(self.resolve(ConversationService))
+        return self._message_pages

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -163,6 +163,30 @@ class FakeMessageRepository:
 
     async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
         return len(self._of(user_id, conversation_id))
+
+    async def list_pages(
+        self,
+        *,
+        user_id: uuid.UUID,
+        after_seqs: Mapping[uuid.UUID, int | None],
+        limit: int,
+    ) -> dict[uuid.UUID, list[Message]]:
+        return {
+            conversation_id: list(
+                await self.list_page(
+                    user_id=user_id,
+                    conversation_id=conversation_id,
+                    limit=limit,
+                    after_seq=after_seq,
+                )
+            )
+            for conversation_id, after_seq in after_seqs.items()
+        }
+
+    async def counts(
+        self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        return {c: len(self._of(user_id, c)) for c in conversation_ids}
 
     async def history(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int | None = None

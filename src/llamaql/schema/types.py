@@ -14,7 +14,7 @@ from llamaql.context import Context
 from llamaql.engine.types import ModelInfo as EngineModelInfo
 from llamaql.schema.enums import MessageStatus, Role
 from llamaql.services.context_usage import ContextUsage as DomainContextUsage
-from llamaql.services.conversations import ConversationService, Page
+from llamaql.services.conversations import MessagePageRequest, Page
 from llamaql.services.options import OPTION_KEYS
 
 
@@ -123,13 +123,11 @@ class Conversation:
     async def messages(
         self, info: Info[Context, None], first: int | None = 20, after: str | None = None
     ) -> MessageConnection:
-        service = info.context.resolve(ConversationService)
-        page = await service.list_messages(
-            info.context.require_user(),
-            self._uuid,
-            first=20 if first is None else first,
-            after=after,
+        # Through the request's loader: one query for every conversation in the response.
+        request = MessagePageRequest.parse(
+            self._uuid, first=20 if first is None else first, after=after
         )
+        page = await info.context.message_pages.load((info.context.require_user(), request))
         return MessageConnection.from_page(page)
 
     @classmethod

@@ -45,6 +45,37 @@ class Page(Generic[T]):
         return self.edges[-1][0] if self.edges else None
 
 
+@dataclass(frozen=True, slots=True)
+class MessagePageRequest:
+    """One `messages(first, after)` of one conversation, checked: a DataLoader key."""
+
+    conversation_id: uuid.UUID
+    first: int
+    after_seq: int | None
+
+    @classmethod
+    def parse(
+        cls, conversation_id: uuid.UUID, *, first: int, after: str | None
+    ) -> MessagePageRequest:
+        """BadInputError for a page size outside 1..100 or a forged cursor."""
+        return cls(
+            conversation_id=conversation_id,
+            first=check_page_size(first),
+            after_seq=decode_message_cursor(after) if after is not None else None,
+        )
+
+
+def _rounds(requests: Sequence[MessagePageRequest]) -> list[list[MessagePageRequest]]:
+    """Distinct requests grouped by page size, each conversation at most once a group."""
+    rounds: dict[tuple[int, int], list[MessagePageRequest]] = {}
+    seen: dict[tuple[int, uuid.UUID], int] = {}
+    for request in dict.fromkeys(requests):
+        turn = seen.get((request.first, request.conversation_id), 0)
+        seen[(request.first, request.conversation_id)] = turn + 1
+        rounds.setdefault((request.first, turn), []).append(request)
+    return list(rounds.values())
+
+
 def check_page_size(first: int) -> int:
     """`first` must be 1..100: a client cannot ask for unbounded pages."""
     if not 1 <= first <= MAX_PAGE_SIZE:
@@ -148,20 +179,40 @@ class ConversationService:
         after: str | None = None,
     ) -> Page[Message]:
         """Oldest first."""
-        limit = check_page_size(first)
-        after_seq = decode_message_cursor(after) if after is not None else None
+        request = MessagePageRequest.parse(conversation_id, first=first, after=after)
+        return (await self.message_pages(user_id, [request]))[0]
+
+    async def message_pages(
+        self, user_id: uuid.UUID, requests: Sequence[MessagePageRequest]
+    ) -> list[Page[Message]]:
+        """A page of messages for each request, in order, from one unit of work.
+
+        A response listing 20 conversations with their messages costs two statements per
+        page size asked for (pages, counts), not two per conversation. Requests naming
+        the same conversation twice (aliases with other cursors) go to later rounds, so
+        each round's statement sees a conversation once.
+        """
+        pages: dict[MessagePageRequest, Page[Message]] = {}
         async with self._uow_factory() as uow:
-            rows = list(
-                await uow.messages.list_page(
+            for round_ in _rounds(requests):
+                limit = round_[0].first
+                rows = await uow.messages.list_pages(
                     user_id=user_id,
-                    conversation_id=conversation_id,
+                    after_seqs={r.conversation_id: r.after_seq for r in round_},
                     limit=limit + 1,
-                    after_seq=after_seq,
                 )
-            )
-            total = await uow.messages.count(user_id=user_id, conversation_id=conversation_id)
-        edges = [(encode_message_cursor(m.seq), m) for m in rows[:limit]]
-        return Page(edges=edges, has_next_page=len(rows) > limit, total_count=total)
+                totals = await uow.messages.counts(
+                    user_id=user_id, conversation_ids=[r.conversation_id for r in round_]
+                )
+                for request in round_:
+                    found = rows[request.conversation_id]
+                    edges = [(encode_message_cursor(m.seq), m) for m in found[:limit]]
+                    pages[request] = Page(
+                        edges=edges,
+                        has_next_page=len(found) > limit,
+                        total_count=totals[request.conversation_id],
+                    )
+        return [pages[request] for request in requests]
 
     def _clean(self, values: Mapping[str, Any]) -> dict[str, Any]:
         clean: dict[str, Any] = {}

@@ -10,7 +10,7 @@ behaves exactly like one that does not exist.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -90,6 +90,23 @@ class MessageRepository(Protocol):
         ...
 
     async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int: ...
+
+    async def list_pages(
+        self,
+        *,
+        user_id: uuid.UUID,
+        after_seqs: Mapping[uuid.UUID, int | None],
+        limit: int,
+    ) -> dict[uuid.UUID, list[Message]]:
+        """For each conversation (key), its first `limit` messages (seq asc) strictly
+        after its after_seq (value), in one statement; the user's conversations only."""
+        ...
+
+    async def counts(
+        self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        """How many messages each conversation has (0 when absent or not the user's)."""
+        ...
 
     async def history(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int | None = None

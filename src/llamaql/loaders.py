@@ -1,0 +1,42 @@
+"""DataLoaders: a nested field of every item of a list is loaded in one batch.
+
+Without them, `conversations(first: 20) { edges { node { messages { ... } } } }` runs
+one unit of work (two statements) per conversation. Each `Conversation.messages`
+resolver asks the loader instead; the loader collects the keys asked for in one turn of
+the event loop and gets all pages in one unit of work (ConversationService.message_pages).
+
+Keys carry the user id, so a batch never mixes users' rows: each user's keys are loaded
+with that user's filter. The loaders do not cache: over WebSocket one context serves a
+connection's operations, and a page cached by one operation would be stale in the next.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from strawberry.dataloader import DataLoader
+
+from llamaql.models import Message
+from llamaql.services.conversations import ConversationService, MessagePageRequest, Page
+
+MessagePageKey = tuple[uuid.UUID, MessagePageRequest]
+"""(user id, checked page request)."""
+
+
+class MessagePages(DataLoader[MessagePageKey, Page[Message]]):
+    """Pages of messages of many conversations, one unit of work per user and batch."""
+
+    def __init__(self, service: ConversationService) -> None:
+        super().__init__(load_fn=self._load_batch, cache=False)
+        self._service = service
+
+    async def _load_batch(self, keys: list[MessagePageKey]) -> Sequence[Page[Message]]:
+        by_user: dict[uuid.UUID, list[MessagePageRequest]] = {}
+        for user_id, request in keys:
+            by_user.setdefault(user_id, []).append(request)
+        found: dict[MessagePageKey, Page[Message]] = {}
+        for user_id, requests in by_user.items():
+            pages = await self._service.message_pages(user_id, requests)
+            found.update(((user_id, r), page) for r, page in zip(requests, pages, strict=True))
+        return [found[key] for key in keys]
