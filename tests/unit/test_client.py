@@ -1,0 +1,101 @@
+"""The terminal client's pure parts: inert output, identity, URLs, error parsing, the
+command line's refusals."""
+
+from __future__ import annotations
+
+import io
+import socket
+import uuid
+
+import pytest
+
+from llamaql import cli
+from llamaql.client.api import Identity, IdentityError, first_error, websocket_url
+from llamaql.client.console import Console, inert
+
+USER = "6f1c0c0e-4a53-4a7e-9a4e-2b1f3f0c8d11"
+
+
+@pytest.mark.parametrize(
+    ("hostile", "shown"),
+    [
+        ("\x1b]0;pwned\x07title", "]0;pwnedtitle"),  # OSC: set the window title
+        ("\x1b[2J\x1b[Hclear", "[2J[Hclear"),  # erase the screen, cursor home
+        ("over\rwrite", "overwrite"),  # carriage return rewrites the line
+        ("\x9b31mred", "31mred"),  # C1 CSI, one byte
+        ("back\x08\x08space\x7f", "backspace"),
+        ("safe\u202eevil", "safeevil"),  # right-to-left override
+        ("lines\nand\ttabs stay", "lines\nand\ttabs stay"),
+        ("Paris, Île-de-France 🇫🇷", "Paris, Île-de-France 🇫🇷"),
+    ],
+)
+def test_inert_drops_what_a_terminal_would_act_on(hostile: str, shown: str) -> None:
+    assert inert(hostile) == shown
+
+
+def test_console_starts_a_new_line_after_an_open_reply() -> None:
+    stream = io.StringIO()
+    console = Console(stream)
+    console.write("partial reply")
+    console.line("[cancelled]")
+    console.line("next")
+    assert stream.getvalue() == "partial reply\n[cancelled]\nnext\n"
+
+
+def test_identity_headers_for_both_auth_modes() -> None:
+    assert Identity.of(USER, None).headers() == {"X-User-ID": USER}
+    assert Identity.of(None, " tok ").headers() == {"Authorization": "Bearer tok"}
+
+
+@pytest.mark.parametrize(
+    ("user", "token", "says"),
+    [(None, None, "no identity"), ("", "  ", "no identity"), ("alice", None, "not a UUID")],
+)
+def test_identity_refused_before_anything_is_sent(
+    user: str | None, token: str | None, says: str
+) -> None:
+    with pytest.raises(IdentityError, match=says):
+        Identity.of(user, token)
+
+
+def test_websocket_url_follows_the_http_scheme() -> None:
+    assert websocket_url("http://h:8000/graphql") == "ws://h:8000/graphql"
+    assert websocket_url("https://h/graphql") == "wss://h/graphql"
+    with pytest.raises(ValueError, match="ftp://h"):
+        websocket_url("ftp://h")
+
+
+def test_first_error_keeps_the_servers_code_and_message() -> None:
+    body = {
+        "errors": [{"message": "conversation x not found", "extensions": {"code": "NOT_FOUND"}}]
+    }
+    error = first_error(body)
+    assert (error.code, error.message) == ("NOT_FOUND", "conversation x not found")
+    assert first_error({"errors": [{}]}).code == "INTERNAL"
+
+
+def test_chat_without_identity_exits_2_saying_how(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("LLAMAQL_USER_ID", raising=False)
+    monkeypatch.delenv("LLAMAQL_TOKEN", raising=False)
+    assert cli.main(["chat"]) == 2
+    assert "--user" in capsys.readouterr().err
+
+
+def test_chat_with_a_bad_url_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LLAMAQL_USER_ID", str(uuid.uuid4()))
+    assert cli.main(["chat", "--url", "localhost:8000"]) == 2
+    assert "'localhost:8000'" in capsys.readouterr().err
+
+
+def test_chat_reports_an_unreachable_server_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/graphql"
+    assert cli.main(["chat", "--user", USER, "--url", url]) == 1
+    assert f"error UNREACHABLE: {url}" in capsys.readouterr().err
