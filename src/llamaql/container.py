@@ -51,14 +51,21 @@ class Runtime:
 
 
 def create_engine(settings: Settings) -> Engine | None:
-    """THE single place the real inference engine is constructed.
+    """THE single place the real inference engine is constructed: a remote one when
+    LLAMAQL_ENGINE_URL is set, else llama.cpp in process.
 
     Imported here, not at module top, so that tests with a fake engine (or none)
     never load llama.cpp. The model itself is loaded by `start()` in the lifespan.
     """
-    from llamaql.engine.engine import LlamaEngine
+    engine: Engine
+    if settings.engine_url is not None:
+        from llamaql.engine.remote.engine import RemoteEngine
 
-    engine: Engine = LlamaEngine(settings)
+        engine = RemoteEngine(settings)
+    else:
+        from llamaql.engine.engine import LlamaEngine
+
+        engine = LlamaEngine(settings)
     return engine
 
 

@@ -67,6 +67,8 @@ class PreparedPrompt:
     tokens: tuple[int, ...]
     dropped_messages: int
     options: ResolvedOptions
+    # The fitted messages, for an engine whose server renders the template itself.
+    messages: tuple[ChatMessage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,17 +124,26 @@ class ModelInfo:
     path: str
     context_size: int
     trained_context: int
-    backend: Literal["cpu", "vulkan"]
+    backend: Literal["cpu", "vulkan", "remote"]
     device: str
     gpu_layers: int
     threads: int
     has_chat_template: bool
+    # Which engine answers: llama.cpp in this process, or an OpenAI-compatible server
+    # (`engine_server` says which kind: llama-server, vllm, llama-cpp-python, ...).
+    engine: Literal["local", "remote"] = "local"
+    engine_server: str | None = None
 
 
 class EngineError(Exception):
     """A request failed inside the engine; the engine keeps serving others."""
 
     code = "ENGINE_ERROR"
+
+
+class EngineUnavailableError(EngineError):
+    """The engine could not be reached or answered with a server error; nothing was
+    generated, and trying again later may work."""
 
 
 class QueueFullError(EngineError):

@@ -172,12 +172,20 @@ class ModelInfo:
     path: str
     context_size: int
     trained_context: int
-    backend: str = strawberry.field(description="cpu or vulkan")
+    backend: str = strawberry.field(description="cpu, vulkan, or remote (see `engine`)")
     device: str
     gpu_layers: int
     threads: int
     chat_template: bool = strawberry.field(
         description="Whether the model file carries a chat template"
+    )
+    engine: str = strawberry.field(
+        description="Which engine answers: local (llama.cpp in this process) or remote "
+        "(an OpenAI-compatible server, LLAMAQL_ENGINE_URL)"
+    )
+    engine_server: str | None = strawberry.field(
+        description="For a remote engine, the kind of server: llama-server, vllm, "
+        "llama-cpp-python or openai-compatible; null for the local engine"
     )
 
     @classmethod
@@ -192,6 +200,8 @@ class ModelInfo:
             gpu_layers=info.gpu_layers,
             threads=info.threads,
             chat_template=info.has_chat_template,
+            engine=info.engine,
+            engine_server=info.engine_server,
         )
 
 

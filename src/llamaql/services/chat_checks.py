@@ -10,6 +10,7 @@ from llamaql.engine.types import (
     ContextOverflowError,
     Engine,
     EngineError,
+    EngineUnavailableError,
     InvalidOptionsError,
     PreparedPrompt,
     SamplingOptions,
@@ -59,6 +60,14 @@ async def prepare_prompt(
         raise DomainError(str(exc), code="CONTEXT_OVERFLOW") from None
     except InvalidOptionsError as exc:
         raise BadInputError(str(exc)) from None
+    except EngineUnavailableError as exc:
+        # A remote engine that is down or failing: nothing written, try again later.
+        logger.warning("the engine is unavailable: %s", exc)
+        raise DomainError(
+            "the model server is unavailable; try again shortly",
+            code="ENGINE_ERROR",
+            retryable=True,
+        ) from None
     except EngineError:
         # Template failures carry template internals: log them, tell the client less.
         logger.exception("could not render the prompt")

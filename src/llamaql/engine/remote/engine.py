@@ -1,0 +1,253 @@
+"""RemoteEngine: the Engine protocol over an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+import httpx
+
+from llamaql.engine.admission import AdmissionQueue
+from llamaql.engine.budget import fit_prompt
+from llamaql.engine.jobs import Job
+from llamaql.engine.options import resolve_options
+from llamaql.engine.remote.request import chat_body
+from llamaql.engine.remote.server import (
+    ServerFacts,
+    TokenCounter,
+    check_response,
+    discover,
+    token_counter,
+)
+from llamaql.engine.remote.stream import stream_reply
+from llamaql.engine.types import (
+    ChatMessage,
+    EngineError,
+    EngineLoad,
+    EngineUnavailableError,
+    GenerationHandle,
+    GenerationResult,
+    ModelInfo,
+    PreparedPrompt,
+    Requester,
+    SamplingOptions,
+)
+from llamaql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# The context assumed when neither the server nor LLAMAQL_CONTEXT_SIZE says.
+DEFAULT_CONTEXT_SIZE = 4096
+CONNECT_TIMEOUT_S = 10.0
+
+
+def kept_messages(messages: Sequence[ChatMessage], dropped: int) -> tuple[ChatMessage, ...]:
+    """The messages fit_prompt kept: the leading system ones, then all but the `dropped`
+    oldest of the rest."""
+    head = 0
+    while head < len(messages) and messages[head].role == "system":
+        head += 1
+    return (*messages[:head], *messages[head + dropped :])
+
+
+class RemoteEngine:
+    """Replies stream from `LLAMAQL_ENGINE_URL`; no model is loaded here.
+
+    At most `LLAMAQL_PARALLEL` replies stream at once and `LLAMAQL_QUEUE_SIZE` wait,
+    admitted fairly across users by the same queue as the in-process engine, so
+    QUEUE_FULL and queue positions mean what they mean there. The server is asked what
+    it is at start (or, if it is down then, on the next prepare); prompts are budgeted
+    with its tokenizer (see server.py).
+    """
+
+    def __init__(self, settings: Settings, *, default_max_tokens: int = 512) -> None:
+        if settings.engine_url is None:
+            raise EngineError("the remote engine needs LLAMAQL_ENGINE_URL")
+        self._settings = settings
+        self._url = settings.engine_url
+        self._default_max_tokens = default_max_tokens
+        self._parallel = settings.parallel
+        self._queue = AdmissionQueue(settings.queue_size)
+        self._active: dict[Job, asyncio.Task[None]] = {}
+        self._stream_interval = settings.stream_interval_ms / 1000.0
+        self._client: httpx.AsyncClient | None = None
+        self._counting_client: httpx.Client | None = None
+        self._facts: ServerFacts | None = None
+        self._counter: TokenCounter | None = None
+        self._asking: asyncio.Lock | None = None
+
+    async def start(self) -> None:
+        key = self._settings.engine_api_key
+        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        waits = self._settings.engine_timeout_s
+        timeout = httpx.Timeout(waits, connect=min(CONNECT_TIMEOUT_S, waits))
+        self._client = httpx.AsyncClient(headers=headers, timeout=timeout)
+        self._counting_client = httpx.Client(headers=headers, timeout=timeout)
+        self._asking = asyncio.Lock()
+        self._queue.set_free(self._parallel)
+        try:
+            facts = await self._server()
+        except EngineError as exc:
+            logger.warning("remote engine not ready (%s); asking again at the next message", exc)
+            return
+        logger.info(
+            "remote engine: %s at %s, model %s, context %d tokens, %d replies at once",
+            facts.kind,
+            self._url,
+            facts.model or "(the server's default)",
+            self._context_size(),
+            self._parallel,
+        )
+
+    async def _server(self) -> ServerFacts:
+        """What the server is, asked once it answers; EngineUnavailableError until then."""
+        if self._client is None or self._counting_client is None or self._asking is None:
+            raise EngineError("the engine is not running")
+        async with self._asking:
+            if self._facts is None:
+                facts = await discover(self._client, self._url, self._settings.engine_model)
+                self._counter = token_counter(self._counting_client, facts, self._url)
+                self._facts = facts
+        return self._facts
+
+    async def stop(self) -> None:
+        for job in self._queue.close():
+            job.finish(GenerationResult(text="", finish_reason="cancelled"))
+        tasks = list(self._active.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self._counting_client is not None:
+            self._counting_client.close()
+            self._counting_client = None
+
+    def _context_size(self) -> int:
+        told = self._facts.context_size if self._facts is not None else None
+        configured = self._settings.context_size
+        if told and configured:
+            return min(told, configured)
+        return configured or told or DEFAULT_CONTEXT_SIZE
+
+    def info(self) -> ModelInfo:
+        facts = self._facts
+        model = (facts.model if facts else None) or self._settings.engine_model or "unknown"
+        kind = facts.kind if facts else "not reached yet"
+        return ModelInfo(
+            name=model,
+            path=model,
+            context_size=self._context_size(),
+            trained_context=(facts.context_size if facts else None) or self._context_size(),
+            backend="remote",
+            device=kind,
+            gpu_layers=0,
+            threads=0,
+            has_chat_template=True,  # the server renders its model's own template
+            engine="remote",
+            engine_server=kind,
+        )
+
+    async def prepare(
+        self, messages: Sequence[ChatMessage], options: SamplingOptions
+    ) -> PreparedPrompt:
+        await self._server()
+        counter = self._counter
+        assert counter is not None
+        if counter.probes:
+            await self._probe()  # counting here never reaches the server: is it up?
+        return await asyncio.to_thread(self._prepare, counter, messages, options)
+
+    async def _probe(self) -> None:
+        assert self._client is not None
+        try:
+            check_response(await self._client.get(f"{self._url}/models"), "listing models")
+        except httpx.HTTPError as exc:
+            raise EngineUnavailableError(f"the engine cannot be reached: {exc}") from exc
+
+    def _prepare(
+        self, counter: TokenCounter, messages: Sequence[ChatMessage], options: SamplingOptions
+    ) -> PreparedPrompt:
+        context_size = self._context_size()
+        resolved = resolve_options(
+            options, context_size=context_size, default_max_tokens=self._default_max_tokens
+        )
+        fitted = fit_prompt(
+            messages,
+            encode=counter.encode,
+            context_size=context_size,
+            reply_tokens=resolved.max_tokens,
+        )
+        return PreparedPrompt(
+            text=fitted.text,
+            tokens=fitted.tokens,
+            dropped_messages=fitted.dropped_messages,
+            options=replace(resolved, max_tokens=fitted.max_tokens),
+            messages=kept_messages(messages, fitted.dropped_messages),
+        )
+
+    def has_room(self) -> bool:
+        return self._client is not None and self._queue.has_room()
+
+    def load(self) -> EngineLoad:
+        return EngineLoad(waiting=self._queue.waiting(), active=len(self._active))
+
+    def submit(
+        self, prompt: PreparedPrompt, requester: Requester, *, background: bool = False
+    ) -> GenerationHandle:
+        if self._client is None or self._facts is None:
+            raise EngineError("the engine is not running")
+        if not prompt.messages:
+            raise EngineError("the prompt has no messages")
+        job = Job(
+            prompt,
+            requester,
+            asyncio.get_running_loop(),
+            stream_interval=self._stream_interval,
+            background=background,
+        )
+        self._queue.put(job)
+        self._dispatch()
+        return job
+
+    def _dispatch(self) -> None:
+        """Start waiting replies while fewer than LLAMAQL_PARALLEL stream; a background
+        one only when nothing else streams."""
+        while len(self._active) < self._parallel and not self._queue.closed:
+            job = self._queue.pop(background=not self._active)
+            if job is None:
+                break
+            self._start(job)
+        self._queue.set_free(self._parallel - len(self._active))
+
+    def _start(self, job: Job) -> None:
+        assert self._client is not None
+        assert self._facts is not None
+        body = chat_body(job.prompt.messages, job.prompt.options, model=self._facts.model)
+        url = f"{self._url}/chat/completions"
+        task = asyncio.create_task(stream_reply(job, self._client, url, body))
+        self._active[job] = task
+        loop = asyncio.get_running_loop()
+
+        # Out of the queue now: a cancel closes the upstream stream (from any thread).
+        def close_stream(_job: Job) -> None:
+            loop.call_soon_threadsafe(task.cancel)
+
+        job.cancel_hook = close_stream
+        if job.cancelled:
+            task.cancel()
+        task.add_done_callback(lambda done: self._ended(job, done))
+
+    def _ended(self, job: Job, task: asyncio.Task[None]) -> None:
+        self._active.pop(job, None)
+        if not job.finished:
+            # Cancelled before its first step, or a bug: the job must still end.
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("remote reply failed", exc_info=task.exception())
+                job.fail(EngineError("the reply failed inside the server"))
+            else:
+                job.finish(GenerationResult(text="", finish_reason="cancelled"))
+        self._dispatch()
