@@ -125,7 +125,7 @@ async def repl(session: ChatSession, reader: LineReader) -> None:
             if interrupted.is_set() and not line_future.done():
                 interrupted.clear()
                 if warned:
-                    session.console.line()
+                    session.console.end_line()
                     return
                 warned = True
                 session.console.write(f"\n(Ctrl-C again or Ctrl-D to quit)\n{PROMPT}")
@@ -139,6 +139,8 @@ async def repl(session: ChatSession, reader: LineReader) -> None:
                 return
             if not await session.handle(line):
                 return
+            # A Ctrl-C during a command that streams nothing is not one at the prompt.
+            interrupted.clear()
     finally:
         loop.remove_signal_handler(signal.SIGINT)
 
