@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import and_, func, insert, or_, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,6 +46,7 @@ class SqlMessageRepository:
         kind: MessageKind,
         text: str,
         status: MessageStatus,
+        replica_id: str | None = None,
     ) -> Message:
         # Locking the conversation checks ownership and keeps concurrent appends to it
         # from reading the same max(seq).
@@ -70,6 +73,8 @@ class SqlMessageRepository:
                 status=status.value,
                 created_at=now,
                 updated_at=now,
+                replica_id=replica_id,
+                heartbeat_at=self._now() if replica_id is not None else None,
             )
             .returning(Message)
         )
@@ -201,13 +206,21 @@ class SqlMessageRepository:
         finish_reason: str | None,
         usage: dict[str, Any],
         dropped_messages: int | None,
+        replica_id: str | None = None,
     ) -> Message | None:
         unknown = set(usage) - USAGE_COLUMNS
         if unknown:
             raise AttributeError(
                 f"unknown usage key(s) {sorted(unknown)}; known: {sorted(USAGE_COLUMNS)}"
             )
-        message = await self.get(user_id=user_id, message_id=message_id)
+        # Locked, so a concurrent recovery sweep either runs before (and this finds the
+        # reply no longer GENERATING) or waits and then skips the finished reply.
+        statement = (
+            select(Message)
+            .where(*self._still_generating(user_id, message_id, replica_id))
+            .with_for_update()
+        )
+        message = (await self._session.exec(statement)).one_or_none()
         if message is None:
             return None
         message.text = text
@@ -220,25 +233,73 @@ class SqlMessageRepository:
         await self._session.flush()
         return message
 
-    async def checkpoint(self, *, user_id: uuid.UUID, message_id: uuid.UUID, text: str) -> bool:
+    async def checkpoint(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        replica_id: str | None = None,
+    ) -> bool:
         statement = (
             update(Message)
-            .where(
-                col(Message.id) == message_id,
-                col(Message.user_id) == user_id,
-                col(Message.status) == MessageStatus.GENERATING.value,
-            )
+            .where(*self._still_generating(user_id, message_id, replica_id))
             .values(text=text, updated_at=utc_now())
             .execution_options(synchronize_session=False)
         )
         result = await self._session.exec(statement)
         return bool(result.rowcount)
 
-    async def mark_interrupted(self) -> int:
-        # The one statement not scoped to a user: start-up recovery for every user.
+    def _still_generating(
+        self, user_id: uuid.UUID, message_id: uuid.UUID, replica_id: str | None
+    ) -> list[ColumnElement[bool]]:
+        conditions = [
+            col(Message.id) == message_id,
+            col(Message.user_id) == user_id,
+            col(Message.status) == MessageStatus.GENERATING.value,
+        ]
+        if replica_id is not None:
+            conditions.append(col(Message.replica_id) == replica_id)
+        return conditions
+
+    def _now(self) -> Any:
+        """PostgreSQL's clock, so replicas on different hosts stamp and compare heartbeats
+        by one clock; SQLite is one machine, and its CURRENT_TIMESTAMP has no fraction."""
+        if self._session.get_bind().dialect.name == "postgresql":
+            return func.now()
+        return utc_now()
+
+    async def beat(self, *, replica_id: str) -> int:
         statement = (
             update(Message)
-            .where(col(Message.status) == MessageStatus.GENERATING.value)
+            .where(
+                col(Message.replica_id) == replica_id,
+                col(Message.status) == MessageStatus.GENERATING.value,
+            )
+            .values(heartbeat_at=self._now())
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.exec(statement)
+        return result.rowcount
+
+    async def mark_interrupted(
+        self, *, dead_after_s: float | None = None, replica_id: str | None = None
+    ) -> int:
+        # The one statement not scoped to a user: recovery for every user.
+        generating = col(Message.status) == MessageStatus.GENERATING.value
+        if dead_after_s is None:
+            which = generating
+        else:
+            stopped = or_(
+                col(Message.heartbeat_at).is_(None),
+                col(Message.heartbeat_at) < self._now() - timedelta(seconds=dead_after_s),
+            )
+            if replica_id is not None:  # this replica's earlier life, under the same id
+                stopped = or_(stopped, col(Message.replica_id) == replica_id)
+            which = and_(generating, stopped)
+        statement = (
+            update(Message)
+            .where(which)
             .values(
                 status=MessageStatus.FAILED.value,
                 finish_reason=INTERRUPTED,
