@@ -62,8 +62,12 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
         try:
             if runtime.db_engine is not None:
                 await migrate(settings.database_url)
+            if runtime.replicas is not None:
+                await runtime.replicas.start()
             if runtime.chat is not None:
                 await runtime.chat.recover_interrupted()
+            if runtime.heartbeat is not None:
+                runtime.heartbeat.start()
             if runtime.engine is not None:
                 await runtime.engine.start()
                 runtime.metrics.engine_up = True
@@ -76,6 +80,11 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
             # Replies are cancelled and saved before the engine and database go away.
             if runtime.chat is not None:
                 await runtime.chat.shutdown()
+            # Beating until every reply is saved: a reply saved late is still ours.
+            if runtime.heartbeat is not None:
+                await runtime.heartbeat.stop()
+            if runtime.replicas is not None:
+                await runtime.replicas.stop()
             if runtime.engine is not None:
                 runtime.metrics.engine_up = False
                 await runtime.engine.stop()

@@ -17,15 +17,17 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.auth import Authenticator, create_authenticator
-from llamaql.db import create_db_engine, create_session_factory
+from llamaql.db import create_db_engine, create_session_factory, is_sqlite
 from llamaql.engine.types import Engine
 from llamaql.metrics import Metrics
 from llamaql.repositories import make_uow_factory
+from llamaql.repositories.notices import PgReplicaLink
 from llamaql.services.chat import ChatService
 from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.conversations import ConversationService
 from llamaql.services.models_info import ModelInfoService
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.services.replicas import Heartbeat, ReplicaLink, SingleProcess
 from llamaql.services.search import SearchService
 from llamaql.settings import Settings
 
@@ -48,6 +50,8 @@ class Runtime:
     engine: Engine | None
     chat: ChatService | None
     metrics: Metrics
+    replicas: ReplicaLink | None = None
+    heartbeat: Heartbeat | None = None  # replicas on PostgreSQL only
 
 
 def create_engine(settings: Settings) -> Engine | None:
@@ -67,6 +71,28 @@ def create_engine(settings: Settings) -> Engine | None:
 
         engine = LlamaEngine(settings)
     return engine
+
+
+def replica_parts(
+    settings: Settings, db_engine: AsyncEngine | None, uow_factory: UnitOfWorkFactory
+) -> tuple[ReplicaLink, Heartbeat | None]:
+    """On PostgreSQL, replicas may share the database: cancel notices and a heartbeat;
+    on SQLite (or a test's own unit of work) this process is the only server."""
+    if db_engine is None or is_sqlite(settings.database_url):
+        return SingleProcess(settings.replica_id), None
+    link = PgReplicaLink(
+        database_url=settings.database_url,
+        db_engine=db_engine,
+        replica_id=settings.replica_id,
+        ping_every_s=settings.heartbeat_seconds,
+    )
+    heartbeat = Heartbeat(
+        uow_factory,
+        replica_id=settings.replica_id,
+        every_s=settings.heartbeat_seconds,
+        dead_after_s=settings.replica_dead_after_seconds,
+    )
+    return link, heartbeat
 
 
 def build_container(
@@ -89,11 +115,12 @@ def build_container(
         container.register(AsyncEngine, instance=db_engine)
         uow_factory = make_uow_factory(create_session_factory(db_engine))
     the_engine = create_engine(settings) if isinstance(engine, _Default) else engine
+    replicas, heartbeat = replica_parts(settings, db_engine, uow_factory)
     chat: ChatService | None = None
     if the_engine is not None:
         container.register(Engine, instance=the_engine)
         # sendMessage needs an engine; without one the chat service is absent.
-        chat = chat_service or ChatService(uow_factory, the_engine, settings)
+        chat = chat_service or ChatService(uow_factory, the_engine, settings, replicas=replicas)
         container.register(ChatService, instance=chat)
         container.register(
             ContextUsageService, instance=ContextUsageService(uow_factory, the_engine, settings)
@@ -114,7 +141,10 @@ def build_container(
     # A registry per app, never prometheus_client's global one: tests build many apps.
     metrics = Metrics(CollectorRegistry(), engine=the_engine)
     container.register(Metrics, instance=metrics)
-    container.register(Runtime, instance=Runtime(settings, db_engine, the_engine, chat, metrics))
+    container.register(
+        Runtime,
+        instance=Runtime(settings, db_engine, the_engine, chat, metrics, replicas, heartbeat),
+    )
     # UnitOfWorkFactory is a Callable alias, so it is registered under a name.
     container.register("uow_factory", instance=uow_factory)
     return container

@@ -6,7 +6,7 @@ import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus, utc_now
@@ -17,6 +17,16 @@ if TYPE_CHECKING:
     from tests.fakes.uow import FakeUnitOfWork
 
 _Row = TypeVar("_Row", Conversation, Message)
+
+
+def _generating(row: Message | None, user_id: uuid.UUID, replica_id: str | None) -> bool:
+    """Whether a reply may still be written: the user's, GENERATING, by that replica."""
+    return (
+        row is not None
+        and row.user_id == user_id
+        and row.status == MessageStatus.GENERATING.value
+        and (replica_id is None or row.replica_id == replica_id)
+    )
 
 
 def _copy(row: _Row) -> _Row:
@@ -125,6 +135,7 @@ class FakeMessageRepository:
         kind: MessageKind,
         text: str,
         status: MessageStatus,
+        replica_id: str | None = None,
     ) -> Message:
         conversation = self._unit.pending.conversation(conversation_id)
         if conversation is None or conversation.user_id != user_id:
@@ -140,6 +151,8 @@ class FakeMessageRepository:
             kind=int(kind),
             text=text,
             status=status.value,
+            replica_id=replica_id,
+            heartbeat_at=utc_now() if replica_id is not None else None,
         )
         self._unit.pending.messages[row.id] = row
         return _copy(row)
@@ -210,10 +223,12 @@ class FakeMessageRepository:
         finish_reason: str | None,
         usage: dict[str, Any],
         dropped_messages: int | None,
+        replica_id: str | None = None,
     ) -> Message | None:
         row = self._unit.pending.message(message_id)
-        if row is None or row.user_id != user_id:
+        if not _generating(row, user_id, replica_id):
             return None
+        assert row is not None
         unknown = set(usage) - set(Message.model_fields)
         if unknown:
             raise AttributeError(f"Message has no usage column(s) {sorted(unknown)}")
@@ -228,26 +243,54 @@ class FakeMessageRepository:
         self._unit.pending.messages[message_id] = updated
         return _copy(updated)
 
-    async def checkpoint(self, *, user_id: uuid.UUID, message_id: uuid.UUID, text: str) -> bool:
+    async def checkpoint(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        replica_id: str | None = None,
+    ) -> bool:
         row = self._unit.pending.message(message_id)
-        if row is None or row.user_id != user_id or row.status != MessageStatus.GENERATING.value:
+        if not _generating(row, user_id, replica_id):
             return False
+        assert row is not None
         updated = _copy(row)
         updated.text = text
         updated.updated_at = utc_now()
         self._unit.pending.messages[message_id] = updated
         return True
 
-    async def mark_interrupted(self) -> int:
+    async def beat(self, *, replica_id: str) -> int:
+        beaten = 0
+        for message in self._unit.pending.all_messages():
+            generating = message.status == MessageStatus.GENERATING.value
+            if generating and message.replica_id == replica_id:
+                updated = _copy(message)
+                updated.heartbeat_at = utc_now()
+                self._unit.pending.messages[message.id] = updated
+                beaten += 1
+        return beaten
+
+    async def mark_interrupted(
+        self, *, dead_after_s: float | None = None, replica_id: str | None = None
+    ) -> int:
         marked = 0
         for message in self._unit.pending.all_messages():
-            if message.status == MessageStatus.GENERATING.value:
-                updated = _copy(message)
-                updated.status = MessageStatus.FAILED.value
-                updated.finish_reason = "interrupted"
-                updated.updated_at = utc_now()
-                self._unit.pending.messages[message.id] = updated
-                marked += 1
+            if message.status != MessageStatus.GENERATING.value:
+                continue
+            if dead_after_s is not None and not (
+                message.heartbeat_at is None
+                or message.heartbeat_at < utc_now() - timedelta(seconds=dead_after_s)
+                or (replica_id is not None and message.replica_id == replica_id)
+            ):
+                continue
+            updated = _copy(message)
+            updated.status = MessageStatus.FAILED.value
+            updated.finish_reason = "interrupted"
+            updated.updated_at = utc_now()
+            self._unit.pending.messages[message.id] = updated
+            marked += 1
         return marked
 
 

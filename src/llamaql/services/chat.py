@@ -17,7 +17,7 @@ from contextlib import aclosing
 from typing import Any
 
 from llamaql.engine.types import Engine, PreparedPrompt
-from llamaql.models import Conversation, MessageStatus
+from llamaql.models import Conversation, Message, MessageStatus
 from llamaql.services.chat_checks import (
     check_text,
     history_limit,
@@ -37,6 +37,7 @@ from llamaql.services.generation import SAVE_RETRY_PAUSES_S, Generation
 from llamaql.services.live_replies import LiveReplies
 from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.services.replicas import ReplicaLink, SingleProcess, cancel_elsewhere
 from llamaql.services.titles import Titler
 from llamaql.settings import Settings
 
@@ -55,8 +56,11 @@ class ChatService:
         settings: Settings,
         *,
         save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S,
+        replicas: ReplicaLink | None = None,
     ) -> None:
         self._uow_factory = uow_factory
+        self._replicas = replicas or SingleProcess(settings.replica_id)
+        self._replicas.on_cancel(self._cancel_notice)
         self._save_retry_pauses = save_retry_pauses
         self._engine = engine
         self._settings = settings
@@ -110,9 +114,9 @@ class ChatService:
     async def cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> bool:
         """Cancel the owner's reply in progress and wait until it is saved.
 
-        True when a generation was cancelled, False when the message is not generating
-        (already finished, or generating in another process); NotFoundError when the
-        message does not exist or is another user's.
+        True when a generation was cancelled (here, or by the replica generating it),
+        False when the message is not generating; NotFoundError when the message does
+        not exist or is another user's.
         """
         generation = self._live.of_message(message_id)
         if generation is None or generation.user_id != user_id:
@@ -120,13 +124,36 @@ class ChatService:
                 message = await uow.messages.get(user_id=user_id, message_id=message_id)
             if message is None:
                 raise NotFoundError(f"message {message_id} not found")
-            return False
+            if not self._generating_elsewhere(message):
+                return False
+            await cancel_elsewhere(
+                self._uow_factory,
+                self._replicas,
+                user_id=user_id,
+                message_id=message_id,
+                wait_s=CANCEL_WAIT_S,
+            )
+            return True
         generation.cancel()
         try:
             await asyncio.wait_for(asyncio.shield(generation.done.wait()), CANCEL_WAIT_S)
         except TimeoutError:
             logger.warning("reply %s still saving after cancel", message_id)
         return True
+
+    def _generating_elsewhere(self, message: Message) -> bool:
+        return (
+            self._replicas.shared
+            and message.status == MessageStatus.GENERATING.value
+            and message.replica_id != self._replicas.replica_id
+        )
+
+    def _cancel_notice(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        """Another replica (or this one) asks for a reply to stop: stop it if it is ours."""
+        generation = self._live.of_message(message_id)
+        if generation is not None and generation.user_id == user_id:
+            logger.info("reply %s cancelled by a notice", message_id)
+            generation.cancel()
 
     def stop_replies(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         """The conversation was deleted: stop its reply in progress, if any (the save then
@@ -136,9 +163,17 @@ class ChatService:
             generation.cancel()
 
     async def recover_interrupted(self) -> int:
-        """At start-up: replies left GENERATING by a crash become FAILED/interrupted."""
+        """At start-up: replies left GENERATING by a crash become FAILED/interrupted.
+        Alone on the database, that is every GENERATING reply; among replicas, only
+        those whose replica stopped beating (or this replica's, from an earlier life)."""
         async with self._uow_factory() as uow:
-            marked = await uow.messages.mark_interrupted()
+            if self._replicas.shared:
+                marked = await uow.messages.mark_interrupted(
+                    dead_after_s=self._settings.replica_dead_after_seconds,
+                    replica_id=self._replicas.replica_id,
+                )
+            else:
+                marked = await uow.messages.mark_interrupted()
             await uow.commit()
         if marked:
             logger.warning("marked %d interrupted replies as FAILED", marked)
@@ -218,6 +253,7 @@ class ChatService:
                     seen=seen,
                     text=text,
                     prompt=prompt,
+                    replica_id=self._replicas.replica_id,
                 )
                 try:
                     await uow.commit()
@@ -237,6 +273,7 @@ class ChatService:
             fallback_title=title_from(text) if conversation.title is None else None,
             save_retry_pauses=self._save_retry_pauses,
             checkpoint_every_s=self._settings.checkpoint_seconds,
+            replica_id=self._replicas.replica_id,
         )
         self._live.track(generation, self._finish(generation))
         return generation

@@ -35,6 +35,7 @@ async def store_exchange(
     seen: int,
     text: str,
     prompt: PreparedPrompt,
+    replica_id: str | None = None,
 ) -> StoredExchange:
     """Lock, re-check, add both messages, submit; the caller commits."""
     ids = {"user_id": user_id, "conversation_id": conversation.id}
@@ -44,10 +45,19 @@ async def store_exchange(
     if await uow.messages.has_generating(**ids) or await uow.messages.count(**ids) != seen:
         raise ConversationBusyError()
     user_message = await uow.messages.add(
-        **ids, kind=MessageKind.USER, text=text, status=MessageStatus.COMPLETE
+        user_id=user_id,
+        conversation_id=conversation.id,
+        kind=MessageKind.USER,
+        text=text,
+        status=MessageStatus.COMPLETE,
     )
     reply = await uow.messages.add(
-        **ids, kind=MessageKind.BOT, text="", status=MessageStatus.GENERATING
+        user_id=user_id,
+        conversation_id=conversation.id,
+        kind=MessageKind.BOT,
+        text="",
+        status=MessageStatus.GENERATING,
+        replica_id=replica_id,  # the reply is this replica's until it is saved
     )
     if locked.title is None:
         await uow.conversations.update(**ids, changes={"title": title_from(text)})

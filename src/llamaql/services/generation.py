@@ -28,6 +28,7 @@ from llamaql.services.ports import UnitOfWorkFactory
 logger = logging.getLogger(__name__)
 
 ENGINE_FAILED = "the model failed while generating the reply; try again"
+TAKEN_OVER = "the reply was marked interrupted while it was generated; try again"
 SAVE_RETRY_PAUSES_S = (0.1, 0.5, 2.0)  # between tries of the final save
 
 
@@ -45,6 +46,8 @@ class Generation:
     fallback_title: str | None = None
     save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S
     checkpoint_every_s: float = 0.0  # 0: the text is written only at the end
+    # The replica generating it: its writes move the reply only while it is still theirs.
+    replica_id: str | None = None
     events: asyncio.Queue[ChatEvent] = field(default_factory=asyncio.Queue)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _position: int | None = None
@@ -130,7 +133,10 @@ class Generation:
     async def _write_checkpoint(self, text: str) -> None:
         async with self.uow_factory() as uow:
             await uow.messages.checkpoint(
-                user_id=self.user_id, message_id=self.assistant_message_id, text=text
+                user_id=self.user_id,
+                message_id=self.assistant_message_id,
+                text=text,
+                replica_id=self.replica_id,
             )
             await uow.commit()
 
@@ -173,14 +179,22 @@ class Generation:
                 finish_reason=reason,
                 usage=usage,
                 dropped_messages=dropped,
+                replica_id=self.replica_id,
             )
+            if message is None:
+                # Not ours to write any more: the conversation was deleted meanwhile, or
+                # recovery took this replica for stopped and marked the reply.
+                stored = await uow.messages.get(
+                    user_id=self.user_id, message_id=self.assistant_message_id
+                )
+                if stored is None:
+                    return Failed("NOT_FOUND", "the conversation was deleted", False)
+                logger.warning("reply %s was %s before its save", stored.id, stored.status)
+                return Failed("ENGINE_ERROR", TAKEN_OVER, True, stored)
             await uow.conversations.touch(
                 user_id=self.user_id, conversation_id=self.conversation_id
             )
             await uow.commit()
-        if message is None:
-            # The conversation was deleted while its reply was being generated.
-            return Failed("NOT_FOUND", "the conversation was deleted", False)
         logger.info(
             "reply %s %s (%s, %d completion tokens)",
             self.assistant_message_id,

@@ -1,0 +1,151 @@
+"""Replicas sharing one database: who owns a reply, who is alive, cancels across them.
+
+A reply records the replica generating it and a heartbeat (`MessageRepository.add`,
+`beat`). `ReplicaLink` is how this process reaches the others: on SQLite one process
+is the model (`SingleProcess`: nothing to reach, and every GENERATING reply found at
+start-up was left by a crash); on PostgreSQL `repositories.notices.PgReplicaLink`
+carries cancels over LISTEN/NOTIFY. `Heartbeat` keeps this replica's replies alive and
+marks those whose replica stopped beating, so their conversations are not busy forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+from llamaql.models import MessageStatus
+from llamaql.services.ports import UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+CancelHandler = Callable[[uuid.UUID, uuid.UUID], None]
+"""Called with (user_id, message_id) when some replica asks for a reply to stop."""
+
+CANCEL_POLL_S = 0.1  # how often a cancelling replica looks whether the reply stopped
+CANCEL_RESEND_S = 2.0  # a notice sent while the owner's listener reconnected is lost
+
+
+class ReplicaLink(Protocol):
+    """This process among the replicas of one database."""
+
+    replica_id: str
+    shared: bool
+    """True when other replicas may be live on the database (PostgreSQL)."""
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        """Register what a cancel notice from any replica (this one included) calls."""
+        ...
+
+    async def ask_cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        """Ask every replica to stop this reply (the owner does; the others ignore it)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class SingleProcess:
+    """The link of a process that is the only server of its database (SQLite)."""
+
+    shared = False
+
+    def __init__(self, replica_id: str) -> None:
+        self.replica_id = replica_id
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        """Nothing arrives: every reply of the database is this process's own."""
+
+    async def ask_cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        """No one else to ask."""
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def stop(self) -> None:
+        """Nothing to close."""
+
+
+async def cancel_elsewhere(
+    uow_factory: UnitOfWorkFactory,
+    link: ReplicaLink,
+    *,
+    user_id: uuid.UUID,
+    message_id: uuid.UUID,
+    wait_s: float,
+) -> None:
+    """Ask the replica generating a reply to cancel it, and wait (at most `wait_s`) until
+    it is no longer GENERATING, i.e. its owner saved it, or recovery marked it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    resend_at = loop.time()
+    while loop.time() < deadline:
+        if loop.time() >= resend_at:
+            await link.ask_cancel(user_id=user_id, message_id=message_id)
+            resend_at = loop.time() + CANCEL_RESEND_S
+        await asyncio.sleep(CANCEL_POLL_S)
+        async with uow_factory() as uow:
+            message = await uow.messages.get(user_id=user_id, message_id=message_id)
+        if message is None or message.status != MessageStatus.GENERATING.value:
+            return
+    logger.warning("reply %s still generating %.0fs after a cancel notice", message_id, wait_s)
+
+
+class Heartbeat:
+    """Every `every_s`: this replica's GENERATING replies are alive; replies whose
+    heartbeat is older than `dead_after_s` (their replica stopped) become
+    FAILED/interrupted. A failed beat is logged and retried at the next one."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        *,
+        replica_id: str,
+        every_s: float,
+        dead_after_s: float,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._replica_id = replica_id
+        self._every_s = every_s
+        self._dead_after_s = dead_after_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def beat(self) -> int:
+        """One beat and one sweep; returns how many replies of stopped replicas it marked."""
+        async with self._uow_factory() as uow:
+            await uow.messages.beat(replica_id=self._replica_id)
+            await uow.commit()
+        async with self._uow_factory() as uow:
+            marked = await uow.messages.mark_interrupted(dead_after_s=self._dead_after_s)
+            await uow.commit()
+        if marked:
+            logger.warning(
+                "marked %d replies of stopped replicas as FAILED/interrupted (no heartbeat "
+                "for %gs)",
+                marked,
+                self._dead_after_s,
+            )
+        return marked
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="replica-heartbeat")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._every_s)
+            try:
+                await self.beat()
+            except Exception as exc:
+                logger.warning("replica heartbeat failed (retried in %gs): %s", self._every_s, exc)
