@@ -63,7 +63,7 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {key: value for key in ("host", "port") if (value := getattr(args, key))}
     settings = _settings(**overrides)
     configure_logging(settings.log_level)
-    if not settings.model_path.is_file():
+    if settings.engine_url is None and not settings.model_path.is_file():
         print(
             f"llamaql: model file not found: {settings.model_path}\n{MODEL_HINT}", file=sys.stderr
         )
