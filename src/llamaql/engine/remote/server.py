@@ -52,12 +52,16 @@ def server_root(api_url: str) -> str:
 
 
 def check_response(response: httpx.Response, what: str) -> Any:
-    """The JSON of a successful response; server errors are EngineUnavailableError
-    (retryable), other refusals EngineError. Never echoes the request (the API key)."""
+    """The JSON of a successful response; server errors and a refused API key are
+    EngineUnavailableError (retryable), other refusals EngineError. Never echoes the
+    request (the API key)."""
     if response.status_code >= 500 or response.status_code == 429:
         raise EngineUnavailableError(f"{what}: the engine answered HTTP {response.status_code}")
     if response.status_code in (401, 403):
-        raise EngineError(f"{what}: the engine refused the API key (HTTP {response.status_code})")
+        # Misconfigured here, not the client's fault: to clients the engine is unavailable.
+        raise EngineUnavailableError(
+            f"{what}: the engine refused the API key (HTTP {response.status_code})"
+        )
     if response.status_code != 200:
         raise EngineError(f"{what}: the engine answered HTTP {response.status_code}")
     try:

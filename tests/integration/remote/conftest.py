@@ -1,0 +1,64 @@
+"""A remote llamaql: `llamaql serve` with LLAMAQL_ENGINE_URL, no model file of its own,
+its replies streamed from a real OpenAI-compatible server (llama-cpp-python's, on the
+default model). A small context and one reply at a time with one waiting, so
+CONTEXT_OVERFLOW and QUEUE_FULL are reachable."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integration.chat.live import DEFAULT_MODEL_PATH, Server
+from tests.integration.remote.upstream import API_KEY, DyingServer, Upstream
+
+CONTEXT_SIZE = 512
+
+
+def remote_server(folder: Path, engine_url: str, **env: str) -> Server:
+    return Server(
+        database=folder / "remote.db",
+        log=folder / "server.log",
+        env={
+            "LLAMAQL_ENGINE_URL": engine_url,
+            "LLAMAQL_ENGINE_API_KEY": API_KEY,
+            # No model here: the file named does not exist.
+            "LLAMAQL_MODEL_PATH": str(folder / "no-such-model.gguf"),
+            "LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE),
+            "LLAMAQL_PARALLEL": "1",
+            "LLAMAQL_QUEUE_SIZE": "1",
+            "LLAMAQL_AUTO_TITLE": "false",
+            **env,
+        },
+    ).start()
+
+
+def stopped_cleanly(server: Server) -> None:
+    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+    assert "llamaql stopped" in server.tail(), server.tail()
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
+    pytest.importorskip("fastapi", reason="llama_cpp.server needs the dev extra")
+    server = Upstream(tmp_path_factory.mktemp("upstream") / "llama_cpp_server.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def remote(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Server]:
+    server = remote_server(tmp_path_factory.mktemp("remote"), upstream.api_url)
+    yield server
+    stopped_cleanly(server)
+
+
+@pytest.fixture
+def dying(tmp_path: Path) -> Iterator[Server]:
+    with DyingServer() as engine:
+        server = remote_server(tmp_path, engine.api_url)
+        yield server
+        stopped_cleanly(server)
