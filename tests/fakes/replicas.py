@@ -1,0 +1,54 @@
+"""Replicas on one fake database: a notice bus that behaves like LISTEN/NOTIFY.
+
+Every link on the bus hears every notice (the sender too), after the sender's await,
+as PostgreSQL delivers a NOTIFY once the sending transaction commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from llamaql.services.replicas import CancelHandler
+
+
+class FakeNoticeBus:
+    """The shared database's notification channel."""
+
+    def __init__(self) -> None:
+        self.links: list[FakeReplicaLink] = []
+        self.sent: list[tuple[uuid.UUID, uuid.UUID]] = []
+
+    def link(self, replica_id: str) -> FakeReplicaLink:
+        link = FakeReplicaLink(self, replica_id)
+        self.links.append(link)
+        return link
+
+
+class FakeReplicaLink:
+    """A ReplicaLink of one replica, sharing the database (`shared`)."""
+
+    shared = True
+
+    def __init__(self, bus: FakeNoticeBus, replica_id: str) -> None:
+        self.replica_id = replica_id
+        self.listening = True  # False: its listener is reconnecting, notices are lost
+        self._bus = bus
+        self._handlers: list[CancelHandler] = []
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        self._handlers.append(handler)
+
+    async def ask_cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        self._bus.sent.append((user_id, message_id))
+        loop = asyncio.get_running_loop()
+        for link in self._bus.links:
+            if link.listening:
+                for handler in link._handlers:
+                    loop.call_soon(handler, user_id, message_id)
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def stop(self) -> None:
+        """Nothing to close."""
