@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.auth import Authenticator, create_authenticator
 from llamaql.db import create_db_engine, create_session_factory, is_sqlite
+from llamaql.db_share import DatabaseShares
 from llamaql.engine.types import Engine
 from llamaql.metrics import Metrics
 from llamaql.repositories import make_uow_factory
@@ -113,7 +114,11 @@ def build_container(
     if uow_factory is None:
         db_engine = create_db_engine(settings.database_url)
         container.register(AsyncEngine, instance=db_engine)
-        uow_factory = make_uow_factory(create_session_factory(db_engine))
+        # Each user holds at most db_units_per_user of the pool's connections at once.
+        shares = DatabaseShares(
+            units_per_user=settings.db_units_per_user, wait_s=settings.db_wait_seconds
+        )
+        uow_factory = shares.wrap(make_uow_factory(create_session_factory(db_engine)))
     the_engine = create_engine(settings) if isinstance(engine, _Default) else engine
     replicas, heartbeat = replica_parts(settings, db_engine, uow_factory)
     chat: ChatService | None = None

@@ -190,6 +190,18 @@ class Settings(RemoteEngineSettings):
     max_subscriptions_per_connection: int = Field(
         4, ge=1, validation_alias=_env("MAX_SUBSCRIPTIONS_PER_CONNECTION")
     )
+    db_units_per_user: int = Field(
+        4,
+        ge=1,
+        validation_alias=_env("DB_UNITS_PER_USER"),
+        description="Database units of work one user may hold open at once (others wait)",
+    )
+    db_wait_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("DB_WAIT_SECONDS"),
+        description="Longest wait for one of the user's units before QUEUE_FULL",
+    )
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     auth: Literal["header", "jwt"] = Field(
         "header",

@@ -17,6 +17,7 @@ from strawberry.extensions.max_aliases import create_validator as max_aliases_ru
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 
 from llamaql.schema import events, subscription
+from llamaql.schema.acting_user import ActingUser
 from llamaql.schema.errors import ErrorCodes, LlamaqlSchema
 from llamaql.schema.mutation import Mutation
 from llamaql.schema.query import Query
@@ -45,6 +46,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         rules.append(NoSchemaIntrospectionCustomRule)
     return [
         ErrorCodes,
+        ActingUser,
         partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(ValidationCache, maxsize=VALIDATION_CACHE_SIZE),
