@@ -35,6 +35,11 @@ def asyncpg_dsn(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(False)
 
 
+def listener_name(replica_id: str) -> str:
+    """The listener connection's application_name (PostgreSQL keeps 63 bytes of it)."""
+    return f"llamaql-listen {replica_id}"[:63]
+
+
 class PgReplicaLink:
     """This replica among others on one PostgreSQL database."""
 
@@ -82,7 +87,10 @@ class PgReplicaLink:
         await self._close()
 
     async def _listen(self) -> None:
-        connection = await asyncpg.connect(self._dsn)
+        # Named, so an operator finds each replica's listener in pg_stat_activity.
+        connection = await asyncpg.connect(
+            self._dsn, server_settings={"application_name": listener_name(self.replica_id)}
+        )
         self._lost.clear()
         connection.add_termination_listener(lambda _connection: self._lost.set())
         await connection.add_listener(CHANNEL, self._received)

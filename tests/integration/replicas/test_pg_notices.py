@@ -1,0 +1,122 @@
+"""PgReplicaLink on a real PostgreSQL: a cancel notice reaches every replica's listener,
+a malformed one is ignored, and a listener whose connection is killed comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from llamaql.db import create_db_engine
+from llamaql.repositories.notices import CHANNEL, PgReplicaLink, asyncpg_dsn, listener_name
+
+WAIT_S = 20.0
+
+
+@pytest.fixture
+async def db_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_db_engine(pg_url)
+    yield engine
+    await engine.dispose()
+
+
+class Heard:
+    """A cancel handler that records what it heard and wakes waiters."""
+
+    def __init__(self) -> None:
+        self.notices: list[tuple[uuid.UUID, uuid.UUID]] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        self.notices.append((user_id, message_id))
+        self._changed.set()
+
+    async def until(self, count: int) -> None:
+        async with asyncio.timeout(WAIT_S):
+            while len(self.notices) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def started_link(
+    pg_url: str, db_engine: AsyncEngine, name: str
+) -> tuple[PgReplicaLink, Heard]:
+    link = PgReplicaLink(
+        database_url=pg_url, db_engine=db_engine, replica_id=name, ping_every_s=0.2
+    )
+    heard = Heard()
+    link.on_cancel(heard)
+    await link.start()
+    return link, heard
+
+
+async def test_a_cancel_notice_reaches_every_replica(pg_url: str, db_engine: AsyncEngine) -> None:
+    a, heard_a = await started_link(pg_url, db_engine, "replica-a")
+    b, heard_b = await started_link(pg_url, db_engine, "replica-b")
+    try:
+        user_id, message_id = uuid.uuid4(), uuid.uuid4()
+        await b.ask_cancel(user_id=user_id, message_id=message_id)
+        await heard_a.until(1)
+        await heard_b.until(1)  # the sender hears it too (and ignores what is not its own)
+        assert heard_a.notices == heard_b.notices == [(user_id, message_id)]
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_malformed_notice_is_ignored(pg_url: str, db_engine: AsyncEngine) -> None:
+    a, heard = await started_link(pg_url, db_engine, "replica-a")
+    try:
+        async with db_engine.begin() as connection:
+            for payload in ("not json", '{"user": "x", "message": "y"}', "{}", "[1]"):
+                await connection.execute(
+                    text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload}
+                )
+        user_id, message_id = uuid.uuid4(), uuid.uuid4()
+        await a.ask_cancel(user_id=user_id, message_id=message_id)
+        await heard.until(1)
+        assert heard.notices == [(user_id, message_id)]  # only the well-formed one
+    finally:
+        await a.stop()
+
+
+async def _listener_pids(pg_url: str) -> list[int]:
+    connection = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = $1",
+            listener_name("replica-a"),
+        )
+        return [row["pid"] for row in rows]
+    finally:
+        await connection.close()
+
+
+async def test_the_listener_comes_back_after_its_connection_is_killed(
+    pg_url: str, db_engine: AsyncEngine
+) -> None:
+    a, heard = await started_link(pg_url, db_engine, "replica-a")
+    try:
+        [pid] = await _listener_pids(pg_url)
+        admin = await asyncpg.connect(asyncpg_dsn(pg_url))
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        user_id, message_id = uuid.uuid4(), uuid.uuid4()
+        # Sent again and again, as a cancelling replica does, until the listener is back.
+        async with asyncio.timeout(WAIT_S):
+            while not heard.notices:
+                await a.ask_cancel(user_id=user_id, message_id=message_id)
+                await asyncio.sleep(0.2)
+        assert heard.notices[0] == (user_id, message_id)
+        [new_pid] = await _listener_pids(pg_url)
+        assert new_pid != pid
+    finally:
+        await a.stop()
