@@ -201,7 +201,8 @@ class GenerationHandle(Protocol):
 
 
 class Engine(Protocol):
-    """The inference engine (llama.cpp in process, or a fake in unit tests)."""
+    """The inference engine: llama.cpp in process (engine.LlamaEngine), an OpenAI-compatible
+    server (remote.engine.RemoteEngine), or a fake in unit tests."""
 
     async def start(self) -> None: ...
 
