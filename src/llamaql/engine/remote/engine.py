@@ -62,7 +62,13 @@ class RemoteEngine:
     with its tokenizer (see server.py).
     """
 
-    def __init__(self, settings: Settings, *, default_max_tokens: int = 512) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        default_max_tokens: int = 512,
+        transport: httpx.MockTransport | None = None,
+    ) -> None:
         if settings.engine_url is None:
             raise EngineError("the remote engine needs LLAMAQL_ENGINE_URL")
         self._settings = settings
@@ -77,14 +83,19 @@ class RemoteEngine:
         self._facts: ServerFacts | None = None
         self._counter: TokenCounter | None = None
         self._asking: asyncio.Lock | None = None
+        self._transport = transport  # unit tests: a fake server
 
     async def start(self) -> None:
         key = self._settings.engine_api_key
         headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
         waits = self._settings.engine_timeout_s
         timeout = httpx.Timeout(waits, connect=min(CONNECT_TIMEOUT_S, waits))
-        self._client = httpx.AsyncClient(headers=headers, timeout=timeout)
-        self._counting_client = httpx.Client(headers=headers, timeout=timeout)
+        self._client = httpx.AsyncClient(
+            headers=headers, timeout=timeout, transport=self._transport
+        )
+        self._counting_client = httpx.Client(
+            headers=headers, timeout=timeout, transport=self._transport
+        )
         self._asking = asyncio.Lock()
         self._queue.set_free(self._parallel)
         try:
@@ -226,6 +237,7 @@ class RemoteEngine:
     def _start(self, job: Job) -> None:
         assert self._client is not None
         assert self._facts is not None
+        job.post_position(0)  # streaming now (a waiting one was told n >= 1)
         body = chat_body(job.prompt.messages, job.prompt.options, model=self._facts.model)
         url = f"{self._url}/chat/completions"
         task = asyncio.create_task(stream_reply(job, self._client, url, body))
