@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import sys
+import termios
 import threading
 from collections.abc import Iterator
 from queue import SimpleQueue
@@ -91,11 +92,9 @@ def _terminal_restored(stream: TextIO) -> Iterator[None]:
     """Put the terminal back as found: leaving while readline holds it in raw mode
     would otherwise leave the shell without echo."""
     try:
-        import termios
-
         fd = stream.fileno()
         saved = termios.tcgetattr(fd)
-    except (ImportError, OSError, ValueError):
+    except (OSError, ValueError, termios.error):  # not a terminal: nothing to restore
         yield
         return
     try:
