@@ -1,0 +1,227 @@
+"""docs/nginx/llamaql.conf, rendered with test ports and files, run by a real nginx (its
+own prefix, pid and logs in a temporary folder) in front of a real `llamaql serve` with
+the default model."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tests.integration.chat.live import DEFAULT_MODEL_PATH, REPO_ROOT, Server, free_port
+
+NGINX_CONF = REPO_ROOT / "docs" / "nginx" / "llamaql.conf"
+INSTALL_TIMEOUT_S = 600
+START_TIMEOUT_S = 30.0
+# A page on this origin may open sockets besides the proxy's own (LLAMAQL_ALLOWED_ORIGINS).
+LISTED_ORIGIN = "https://chat.example"
+
+# Basic-auth users of the proxy and the llamaql ids it maps them to. carol can log in
+# but has no id: the proxy must not let her be anyone.
+USERS = {
+    "alice": "0b5f2c1e-3d4a-4e5f-8a9b-1c2d3e4f5a6b",
+    "bob": "9e8d7c6b-5a49-4382-b716-0f1e2d3c4b5a",
+}
+UNMAPPED = "carol"
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """The running nginx: where it listens, how to trust it, how to log in."""
+
+    port: int
+    cafile: Path
+    passwords: dict[str, str]
+    error_log: Path
+
+    @property
+    def origin(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.origin}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"wss://127.0.0.1:{self.port}/graphql"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cafile))
+
+    def basic(self, user: str) -> str:
+        token = base64.b64encode(f"{user}:{self.passwords[user]}".encode()).decode()
+        return f"Basic {token}"
+
+
+def _nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+
+
+def _install_nginx() -> str:
+    """Debian's nginx, installed when missing and we may (root with apt-get); the
+    reason why not otherwise. Containers' policy-rc.d keeps the package's own service
+    from starting; this test never uses it either way."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "nginx is not installed (apt-get install nginx), and this is not root with apt"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "nginx"]
+    for attempt in ([], ["apt-get", "update"]):
+        if attempt:
+            subprocess.run(attempt, env=env, capture_output=True, timeout=INSTALL_TIMEOUT_S)
+        done = subprocess.run(
+            install, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S
+        )
+        if done.returncode == 0:
+            return ""
+    return f"nginx is not installed and apt-get could not install it: {done.stderr[-500:]}"
+
+
+@pytest.fixture(scope="session")
+def nginx_binary() -> str:
+    binary = _nginx_binary()
+    if binary is None:
+        reason = _install_nginx()
+        binary = _nginx_binary()
+        if binary is None:
+            pytest.skip(reason or "nginx was installed but is not on PATH")
+    return binary
+
+
+@pytest.fixture(scope="module")
+def llamaql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`llamaql serve` on its default host (loopback: only the proxy reaches it)."""
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
+    folder = tmp_path_factory.mktemp("deploy-llamaql")
+    server = Server(
+        database=folder / "llamaql.db",
+        log=folder / "server.log",
+        env={
+            "LLAMAQL_CONTEXT_SIZE": "512",
+            "LLAMAQL_PARALLEL": "1",
+            "LLAMAQL_AUTO_TITLE": "false",
+            "LLAMAQL_ALLOWED_ORIGINS": LISTED_ORIGIN,
+        },
+    ).start()
+    yield server
+    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+
+
+def _ssha(password: str) -> str:
+    """An htpasswd line's {SSHA} hash, which nginx reads (no crypt module needed)."""
+    salt = secrets.token_bytes(8)
+    digest = hashlib.sha1(password.encode() + salt).digest()
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec",
+            "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def render(config: str, replacements: dict[str, str]) -> str:
+    """The documented config with its deployment-specific values replaced; each must
+    occur exactly once, so a change to the file cannot silently escape the test."""
+    for old, new in replacements.items():
+        assert config.count(old) == 1, f"{old!r} should occur once in {NGINX_CONF}"
+        config = config.replace(old, new)
+    return config
+
+
+def _main_conf(folder: Path) -> str:
+    """nginx.conf around the documented file: everything nginx writes stays in `folder`."""
+    # As root, nginx's workers would run as nobody and could not read the 0700 tmp folder.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = "\n".join(
+        f"    {kind}_temp_path {folder / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return (
+        f"{user}worker_processes 1;\ndaemon off;\npid {folder / 'nginx.pid'};\n"
+        f"error_log {folder / 'error.log'} info;\nevents {{ worker_connections 256; }}\n"
+        f"http {{\n    access_log {folder / 'access.log'};\n{temp}\n"
+        f"    include {folder / 'llamaql.conf'};\n}}\n"
+    )
+
+
+def _wait_listening(process: subprocess.Popen[bytes], port: int, error_log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"nginx exited ({process.returncode}):\n{_tail(error_log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nginx not listening after {START_TIMEOUT_S}s:\n{_tail(error_log)}")
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    nginx_binary: str, llamaql: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    folder = tmp_path_factory.mktemp("deploy-nginx")
+    passwords = {name: secrets.token_urlsafe(12) for name in [*USERS, UNMAPPED]}
+    (folder / "htpasswd").write_text(
+        "".join(f"{name}:{_ssha(password)}\n" for name, password in passwords.items())
+    )
+    (folder / "users.map").write_text("".join(f"{n} {uid};\n" for n, uid in USERS.items()))
+    cert, key = _self_signed(folder)
+    port = free_port()
+    rendered = render(
+        NGINX_CONF.read_text(),
+        {
+            "listen 443 ssl;": f"listen 127.0.0.1:{port} ssl;",
+            "server 127.0.0.1:8000;": f"server 127.0.0.1:{llamaql.port};",
+            "/etc/ssl/certs/chat.example.com.pem": str(cert),
+            "/etc/ssl/private/chat.example.com.key": str(key),
+            "/etc/nginx/llamaql.htpasswd": str(folder / "htpasswd"),
+            "/etc/nginx/llamaql-users.map": str(folder / "users.map"),
+        },
+    )
+    (folder / "llamaql.conf").write_text(rendered)
+    (folder / "nginx.conf").write_text(_main_conf(folder))
+    error_log = folder / "error.log"
+    command = [nginx_binary, "-p", f"{folder}/", "-c", str(folder / "nginx.conf")]
+    command += ["-e", str(error_log)]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(process, port, error_log)
+        yield Proxy(port=port, cafile=cert, passwords=passwords, error_log=error_log)
+    finally:
+        process.send_signal(signal.SIGQUIT)  # graceful: finish open connections, then exit
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
