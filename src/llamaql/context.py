@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import punq
 
 from llamaql.auth import Claim
-from llamaql.loaders import MessagePages
+from llamaql.loaders import MessagePages, SiblingIds
 from llamaql.services.conversations import ConversationService
 from llamaql.services.errors import UnauthenticatedError
 
@@ -33,6 +33,7 @@ class Context:
     # Strawberry stores the connection_init payload here (WebSocket only).
     connection_params: dict[str, Any] | None = field(default=None)
     _message_pages: MessagePages | None = field(default=None, repr=False)
+    _sibling_ids: SiblingIds | None = field(default=None, repr=False)
 
     @classmethod
     def for_claim(cls, container: punq.Container, claim: Claim) -> Context:
@@ -61,3 +62,10 @@ class Context:
         if self._message_pages is None:
             self._message_pages = MessagePages(self.resolve(ConversationService))
         return self._message_pages
+
+    @property
+    def sibling_ids(self) -> SiblingIds:
+        """The loader every `Message.siblingIds` of this context shares."""
+        if self._sibling_ids is None:
+            self._sibling_ids = SiblingIds(self.resolve(ConversationService))
+        return self._sibling_ids

@@ -40,3 +40,27 @@ class MessagePages(DataLoader[MessagePageKey, Page[Message]]):
             pages = await self._service.message_pages(user_id, requests)
             found.update(((user_id, r), page) for r, page in zip(requests, pages, strict=True))
         return [found[key] for key in keys]
+
+
+SiblingKey = tuple[uuid.UUID, uuid.UUID]
+"""(user id, message id)."""
+
+
+class SiblingIds(DataLoader[SiblingKey, list[uuid.UUID]]):
+    """Each message's siblings (its alternatives), one unit of work per user and batch:
+    `siblingIds` on every message of a page costs one statement, not one per message."""
+
+    def __init__(self, service: ConversationService) -> None:
+        super().__init__(load_fn=self._load_batch, cache=False)
+        self._service = service
+
+    async def _load_batch(self, keys: list[SiblingKey]) -> Sequence[list[uuid.UUID]]:
+        by_user: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for user_id, message_id in keys:
+            by_user.setdefault(user_id, []).append(message_id)
+        found: dict[SiblingKey, list[uuid.UUID]] = {}
+        for user_id, message_ids in by_user.items():
+            siblings = await self._service.sibling_ids(user_id, message_ids)
+            found.update(((user_id, m), ids) for m, ids in siblings.items())
+        # A message gone since its page was read still has itself as its only sibling.
+        return [found.get(key, [key[1]]) for key in keys]

@@ -9,9 +9,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tests.fakes.branches import branch_to
+
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus, utc_now
 from llamaql.repositories.snippets import snippet_of
-from llamaql.services.ports import SearchHit
+from llamaql.services.ports import AFTER_CURRENT_LEAF, Append, SearchHit
 
 if TYPE_CHECKING:
     from tests.fakes.uow import FakeUnitOfWork
@@ -127,11 +129,18 @@ class FakeMessageRepository:
         ]
         return sorted(rows, key=lambda m: m.seq)
 
+    def _current_branch(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> list[Message]:
+        conversation = self._unit.pending.conversation(conversation_id)
+        if conversation is None or conversation.user_id != user_id:
+            return []
+        return branch_to(self._of(user_id, conversation_id), conversation.current_leaf_id)
+
     async def add(
         self,
         *,
         user_id: uuid.UUID,
         conversation_id: uuid.UUID,
+        parent_id: uuid.UUID | Append | None = AFTER_CURRENT_LEAF,
         kind: MessageKind,
         text: str,
         status: MessageStatus,
@@ -148,6 +157,9 @@ class FakeMessageRepository:
             conversation_id=conversation_id,
             user_id=user_id,
             seq=max(existing, default=0) + 1,
+            parent_id=conversation.current_leaf_id
+            if parent_id is AFTER_CURRENT_LEAF
+            else parent_id,
             kind=int(kind),
             text=text,
             status=status.value,
@@ -155,6 +167,9 @@ class FakeMessageRepository:
             heartbeat_at=utc_now() if replica_id is not None else None,
         )
         self._unit.pending.messages[row.id] = row
+        self._unit.pending.conversations[conversation_id] = conversation.model_copy(
+            update={"current_leaf_id": row.id}
+        )
         return _copy(row)
 
     async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
@@ -169,7 +184,7 @@ class FakeMessageRepository:
         limit: int,
         after_seq: int | None,
     ) -> Sequence[Message]:
-        rows = self._of(user_id, conversation_id)
+        rows = self._current_branch(user_id, conversation_id)
         if after_seq is not None:
             rows = [m for m in rows if m.seq > after_seq]
         return [_copy(m) for m in rows[:limit]]
@@ -199,7 +214,7 @@ class FakeMessageRepository:
     async def counts(
         self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, int]:
-        return {c: len(self._of(user_id, c)) for c in conversation_ids}
+        return {c: len(self._current_branch(user_id, c)) for c in conversation_ids}
 
     async def history(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int | None = None

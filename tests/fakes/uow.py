@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from tests.fakes.branches import FakeBranchRepository
 from tests.fakes.repositories import (
     FakeConversationRepository,
     FakeMessageRepository,
@@ -28,7 +29,12 @@ from tests.fakes.repositories import (
 )
 
 from llamaql.models import Conversation, Message
-from llamaql.services.ports import ConversationRepository, MessageRepository, SearchRepository
+from llamaql.services.ports import (
+    BranchRepository,
+    ConversationRepository,
+    MessageRepository,
+    SearchRepository,
+)
 
 
 class CommitFailedError(Exception):
@@ -109,6 +115,7 @@ class FakeUnitOfWork:
         # Typed as the ports so mypy checks the fakes against the protocols.
         self.conversations: ConversationRepository = FakeConversationRepository(self)
         self.messages: MessageRepository = FakeMessageRepository(self)
+        self.branches: BranchRepository = FakeBranchRepository(self)
         self.search: SearchRepository = FakeSearchRepository(self)
         self.committed = False
         self._held: list[asyncio.Lock] = []

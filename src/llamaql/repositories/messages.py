@@ -14,7 +14,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.models import Message, MessageKind, MessageStatus, utc_now
+from llamaql.repositories.branches import on_current_branch
 from llamaql.repositories.conversations import lock_owned_conversation
+from llamaql.services.ports import AFTER_CURRENT_LEAF, Append
 
 USAGE_COLUMNS = frozenset(
     {
@@ -43,6 +45,7 @@ class SqlMessageRepository:
         *,
         user_id: uuid.UUID,
         conversation_id: uuid.UUID,
+        parent_id: uuid.UUID | Append | None = AFTER_CURRENT_LEAF,
         kind: MessageKind,
         text: str,
         status: MessageStatus,
@@ -68,6 +71,9 @@ class SqlMessageRepository:
                 conversation_id=conversation_id,
                 user_id=user_id,
                 seq=next_seq,
+                parent_id=conversation.current_leaf_id
+                if parent_id is AFTER_CURRENT_LEAF
+                else parent_id,
                 kind=int(kind),
                 text=text,
                 status=status.value,
@@ -79,7 +85,10 @@ class SqlMessageRepository:
             .returning(Message)
         )
         result = await self._session.exec(statement)
-        return cast(Message, result.scalars().one())
+        message = cast(Message, result.scalars().one())
+        conversation.current_leaf_id = message.id  # the new message's branch is current
+        await self._session.flush()
+        return message
 
     async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
         statement = select(Message).where(
@@ -97,7 +106,9 @@ class SqlMessageRepository:
         after_seq: int | None,
     ) -> Sequence[Message]:
         statement = select(Message).where(
-            col(Message.conversation_id) == conversation_id, col(Message.user_id) == user_id
+            col(Message.conversation_id) == conversation_id,
+            col(Message.user_id) == user_id,
+            on_current_branch(user_id, [conversation_id]),
         )
         if after_seq is not None:
             statement = statement.where(col(Message.seq) > after_seq)
@@ -127,7 +138,13 @@ class SqlMessageRepository:
             .label("rank")
         )
         ranked = (
-            select(Message, rank).where(col(Message.user_id) == user_id, or_(*wanted)).subquery()
+            select(Message, rank)
+            .where(
+                col(Message.user_id) == user_id,
+                or_(*wanted),
+                on_current_branch(user_id, list(after_seqs)),
+            )
+            .subquery()
         )
         row = aliased(Message, ranked)
         statement = (
@@ -149,6 +166,7 @@ class SqlMessageRepository:
             .where(
                 col(Message.user_id) == user_id,
                 col(Message.conversation_id).in_(conversation_ids),
+                on_current_branch(user_id, conversation_ids),
             )
             .group_by(col(Message.conversation_id))
         )

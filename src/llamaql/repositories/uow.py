@@ -14,11 +14,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.db import SessionFactory
+from llamaql.repositories.branches import SqlBranchRepository
 from llamaql.repositories.conversations import SqlConversationRepository
 from llamaql.repositories.messages import SqlMessageRepository
 from llamaql.repositories.search import SqlSearchRepository
 from llamaql.services.errors import StorageBusyError
 from llamaql.services.ports import (
+    BranchRepository,
     ConversationRepository,
     MessageRepository,
     SearchRepository,
@@ -31,6 +33,7 @@ class SqlUnitOfWork:
 
     conversations: ConversationRepository
     messages: MessageRepository
+    branches: BranchRepository
     search: SearchRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
@@ -43,6 +46,7 @@ class SqlUnitOfWork:
         self._session = self._session_factory()
         self.conversations = SqlConversationRepository(self._session)
         self.messages = SqlMessageRepository(self._session)
+        self.branches = SqlBranchRepository(self._session)
         self.search = SqlSearchRepository(self._session)
         return self
 

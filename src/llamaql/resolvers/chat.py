@@ -1,4 +1,5 @@
-"""sendMessage and cancelGeneration: context -> ChatService -> schema types.
+"""sendMessage, regenerate, editMessage, selectBranch and cancelGeneration: context ->
+ChatService -> schema types.
 
 A request refused by the service, or failing in a way nobody expected, still ends the
 stream with one MessageFailed (the contract's terminal event), never a bare error.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
 import punq
@@ -26,7 +27,7 @@ from llamaql.schema.events import (
     TokenDelta,
 )
 from llamaql.schema.inputs import GenerationOptionsInput
-from llamaql.schema.types import Message
+from llamaql.schema.types import Conversation, Message
 from llamaql.services import chat_events as domain
 from llamaql.services.chat import ChatService
 from llamaql.services.errors import DomainError
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 INTERNAL_REASON = "Internal server error (request {request_id})"
 
+DomainStream = AsyncGenerator[domain.ChatEvent, None]
+
 
 async def send_message(
     info: Info[Context, None],
@@ -43,25 +46,76 @@ async def send_message(
     text: str,
     options: GenerationOptionsInput | None = None,
 ) -> AsyncGenerator[ChatEvent, None]:
-    """Store the message, then stream the reply: MessageQueued, TokenDelta*, one terminal.
+    """Store the message, then stream the reply: MessageQueued, TokenDelta*, one terminal."""
 
-    Each request is counted in the metrics once, when its terminal event is sent (or as
-    CANCELLED when the client closes the stream before that)."""
+    def open_stream(service: ChatService, user_id: uuid.UUID) -> DomainStream:
+        return service.send(
+            user_id=user_id,
+            conversation_id=parse_id(conversation_id, field="conversationId"),
+            text=text,
+            options=options.to_dict() if options else None,
+        )
+
+    async for event in _relay(info, "sendMessage", open_stream):
+        yield event
+
+
+async def regenerate(
+    info: Info[Context, None],
+    message_id: strawberry.ID,
+    options: GenerationOptionsInput | None = None,
+) -> AsyncGenerator[ChatEvent, None]:
+    """A new reply beside assistant message `messageId`, streamed like sendMessage's."""
+
+    def open_stream(service: ChatService, user_id: uuid.UUID) -> DomainStream:
+        return service.regenerate(
+            user_id=user_id,
+            message_id=parse_id(message_id, field="messageId"),
+            options=options.to_dict() if options else None,
+        )
+
+    async for event in _relay(info, "regenerate", open_stream):
+        yield event
+
+
+async def edit_message(
+    info: Info[Context, None],
+    message_id: strawberry.ID,
+    text: str,
+    options: GenerationOptionsInput | None = None,
+) -> AsyncGenerator[ChatEvent, None]:
+    """A new user message beside user message `messageId`, then its reply, streamed like
+    sendMessage's."""
+
+    def open_stream(service: ChatService, user_id: uuid.UUID) -> DomainStream:
+        return service.edit(
+            user_id=user_id,
+            message_id=parse_id(message_id, field="messageId"),
+            text=text,
+            options=options.to_dict() if options else None,
+        )
+
+    async for event in _relay(info, "editMessage", open_stream):
+        yield event
+
+
+async def _relay(
+    info: Info[Context, None],
+    operation: str,
+    open_stream: Callable[[ChatService, uuid.UUID], DomainStream],
+) -> AsyncGenerator[ChatEvent, None]:
+    """The chat service's events as schema events, for every subscription that streams a
+    reply. A refusal (even of the ids) is one MessageFailed. Each request is counted in
+    the metrics once, when its terminal event is sent (or as CANCELLED when the client
+    closes the stream before that)."""
     metrics = info.context.resolve(Metrics)
     try:
         user_id = info.context.require_user()
-        conversation = parse_id(conversation_id, field="conversationId")
-        service = _chat_service(info)
+        stream = open_stream(_chat_service(info), user_id)
     except DomainError as exc:
         metrics.reply_ended(exc.code)
         yield _failed(domain.Failed(exc.code, exc.message, exc.retryable))
         return
-    stream = service.send(
-        user_id=user_id,
-        conversation_id=conversation,
-        text=text,
-        options=options.to_dict() if options else None,
-    )
     ended = False
     try:
         async with aclosing(stream):
@@ -71,7 +125,7 @@ async def send_message(
                 yield to_schema(event)
     except Exception:
         request_id = uuid.uuid4().hex
-        logger.exception("request %s: sendMessage failed unexpectedly", request_id)
+        logger.exception("request %s: %s failed unexpectedly", request_id, operation)
         failure = domain.Failed("INTERNAL", INTERNAL_REASON.format(request_id=request_id), True)
         if not ended:
             ended = _observe(metrics, failure)
@@ -79,6 +133,15 @@ async def send_message(
     finally:
         if not ended:
             metrics.reply_ended("CANCELLED")  # the client closed the stream first
+
+
+async def select_branch(info: Info[Context, None], message_id: strawberry.ID) -> Conversation:
+    """Make the branch through `messageId` (down to its newest leaf) current; NOT_FOUND
+    when the message is not the caller's, CONVERSATION_BUSY while a reply is running."""
+    user_id = info.context.require_user()
+    message = parse_id(message_id, field="messageId")
+    chosen = await _chat_service(info).select_branch(user_id=user_id, message_id=message)
+    return Conversation.from_model(chosen)
 
 
 async def cancel_generation(info: Info[Context, None], message_id: strawberry.ID) -> bool:

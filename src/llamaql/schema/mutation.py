@@ -20,3 +20,10 @@ class Mutation:
         resolver=chat.cancel_generation,
         description="Stop your reply in progress; its text so far is kept (CANCELLED)",
     )
+    select_branch: Conversation = strawberry.field(
+        resolver=chat.select_branch,
+        description=(
+            "Make the branch through `messageId` (down to the newest message under it) "
+            "current: `Conversation.messages` and later prompts follow it"
+        ),
+    )

@@ -1,4 +1,5 @@
-"""The Subscription root: sendMessage streams a reply over WebSocket."""
+"""The Subscription root: sendMessage, regenerate and editMessage stream a reply over
+WebSocket."""
 
 from __future__ import annotations
 
@@ -16,6 +17,23 @@ class Subscription:
             "queue position moves), TokenDelta with the text since the previous one, then "
             "MessageCompleted or "
             "MessageFailed. Closing the stream cancels the reply and keeps its text."
+        ),
+    )
+
+    regenerate = strawberry.subscription(
+        resolver=chat.regenerate,
+        description=(
+            "A new reply beside assistant message `messageId` (to the same user message, "
+            "which MessageQueued carries), streamed like sendMessage's; its branch "
+            "becomes current. The same rules and events as sendMessage."
+        ),
+    )
+    edit_message = strawberry.subscription(
+        resolver=chat.edit_message,
+        description=(
+            "A new user message beside user message `messageId` (same parent), then its "
+            "reply, streamed like sendMessage's; its branch becomes current. The same "
+            "rules and events as sendMessage."
         ),
     )
 

@@ -63,22 +63,43 @@ class GenerationOptions:
         return cls(**{key: value for key, value in options.items() if key in OPTION_KEYS})
 
 
+async def _sibling_ids(root: Message, info: Info[Context, None]) -> list[strawberry.ID]:
+    # Through the request's loader: one query for every message in the response.
+    key = (info.context.require_user(), root._uuid)
+    return [strawberry.ID(str(i)) for i in await info.context.sibling_ids.load(key)]
+
+
 @strawberry.type
 class Message:
     id: strawberry.ID
     conversation_id: strawberry.ID
+    parent_id: strawberry.ID | None = strawberry.field(
+        description="The message this one follows; null for a first message"
+    )
     role: Role
     text: str
     status: MessageStatus
     created_at: datetime
     finish_reason: str | None
     usage: Usage | None
+    _uuid: strawberry.Private[uuid.UUID]
+
+    sibling_ids: list[strawberry.ID] = strawberry.field(
+        resolver=_sibling_ids,
+        description=(
+            "Messages with the same parent (the alternatives regenerate and editMessage "
+            "create), oldest first, this one included"
+        ),
+    )
 
     @classmethod
     def from_model(cls, message: models.Message) -> Message:
+        parent = message.parent_id
         return cls(
             id=strawberry.ID(str(message.id)),
             conversation_id=strawberry.ID(str(message.conversation_id)),
+            parent_id=strawberry.ID(str(parent)) if parent is not None else None,
+            _uuid=message.id,
             role=Role.from_kind(message.kind),
             text=message.text,
             status=MessageStatus(message.status),

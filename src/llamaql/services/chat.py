@@ -18,6 +18,14 @@ from typing import Any
 
 from llamaql.engine.types import Engine, PreparedPrompt
 from llamaql.models import Conversation, Message, MessageStatus
+from llamaql.services.branching import (
+    FindTurn,
+    Turn,
+    choose_branch,
+    edit_turn,
+    regenerate_turn,
+    send_turn,
+)
 from llamaql.services.chat_checks import (
     check_text,
     history_limit,
@@ -67,7 +75,7 @@ class ChatService:
         self._live = LiveReplies()
         self._titles = Titler(uow_factory, engine, enabled=settings.auto_title)
 
-    async def send(
+    def send(
         self,
         *,
         user_id: uuid.UUID,
@@ -76,11 +84,46 @@ class ChatService:
         options: Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         """Stream Queued, Delta*, then Completed or Failed; a refusal is one Failed."""
+        turn = send_turn(user_id=user_id, conversation_id=conversation_id, text=text)
+        return self._events(user_id, turn, text, options)
+
+    def edit(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """Like send, with a new user message beside user message `message_id` (same
+        parent) and a reply to it; that branch becomes current."""
+        turn = edit_turn(user_id=user_id, message_id=message_id, text=text)
+        return self._events(user_id, turn, text, options)
+
+    def regenerate(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """Like send, with a new reply beside assistant message `message_id` (to the same
+        user message, which Queued carries); that branch becomes current."""
+        turn = regenerate_turn(user_id=user_id, message_id=message_id)
+        return self._events(user_id, turn, None, options)
+
+    async def _events(
+        self,
+        user_id: uuid.UUID,
+        find_turn: FindTurn,
+        text: str | None,
+        options: Mapping[str, Any] | None,
+    ) -> AsyncGenerator[ChatEvent, None]:
         self._live.stream_opened()
         try:
             # aclosing: a client leaving closes this generator, and the inner one with it
             # at once (its finally stops the reply), not whenever it is collected.
-            async with aclosing(self._stream(user_id, conversation_id, text, options)) as events:
+            async with aclosing(self._stream(user_id, find_turn, text, options)) as events:
                 async for event in events:
                     yield event
         finally:
@@ -89,14 +132,14 @@ class ChatService:
     async def _stream(
         self,
         user_id: uuid.UUID,
-        conversation_id: uuid.UUID,
-        text: str,
+        find_turn: FindTurn,
+        text: str | None,
         options: Mapping[str, Any] | None,
     ) -> AsyncGenerator[ChatEvent, None]:
         try:
-            generation = await self._start(user_id, conversation_id, text, options or {})
+            generation = await self._start(user_id, find_turn, text, options or {})
         except DomainError as exc:
-            logger.info("sendMessage refused (%s): %s", exc.code, exc.message)
+            logger.info("chat request refused (%s): %s", exc.code, exc.message)
             yield Failed(exc.code, exc.message, exc.retryable)
             return
         try:
@@ -110,6 +153,26 @@ class ChatService:
             # yield) or the stream ended: stop the engine; the finisher saves the rest.
             if not generation.done.is_set():
                 generation.cancel()
+
+    async def select_branch(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Conversation:
+        """Make the branch through `message_id` (to its newest leaf) current.
+
+        NotFoundError for another user's or an unknown message; ConversationBusyError
+        while a reply in the conversation is starting or generating."""
+        async with self._uow_factory() as uow:
+            message = await uow.messages.get(user_id=user_id, message_id=message_id)
+        if message is None:
+            raise NotFoundError(f"message {message_id} not found")
+        # Claimed like a send: a send starting in this process meanwhile sees it busy.
+        if not self._live.claim(message.conversation_id):
+            raise ConversationBusyError()
+        try:
+            async with self._uow_factory() as uow:
+                conversation = await choose_branch(uow, user_id=user_id, message_id=message_id)
+                await uow.commit()
+        finally:
+            self._live.unclaim(message.conversation_id)
+        return conversation
 
     async def cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> bool:
         """Cancel the owner's reply in progress and wait until it is saved.
@@ -195,20 +258,23 @@ class ChatService:
     async def _start(
         self,
         user_id: uuid.UUID,
-        conversation_id: uuid.UUID,
-        text: str,
+        find_turn: FindTurn,
+        text: str | None,
         request_options: Mapping[str, Any],
     ) -> Generation:
         if self._live.closing:
             raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
-        check_text(text, max_chars=self._settings.max_message_chars)
+        if text is not None:  # regenerate sends no text: it reuses a stored message
+            check_text(text, max_chars=self._settings.max_message_chars)
         request = clean_options(request_options)
         async with self._uow_factory() as uow:
+            turn = await find_turn(uow)
+            conversation = turn.conversation
+            conversation_id = conversation.id
             ids = {"user_id": user_id, "conversation_id": conversation_id}
-            conversation = await uow.conversations.get(**ids)
-            if conversation is None:
-                raise NotFoundError(f"conversation {conversation_id} not found")
-            history = await uow.messages.history(**ids, limit=history_limit(self._engine))
+            history = await uow.branches.history(
+                user_id=user_id, leaf_id=turn.parent_id, limit=history_limit(self._engine)
+            )
             seen = await uow.messages.count(**ids)
             generating = await uow.messages.has_generating(**ids)
         # Claimed before the next await: a concurrent send in this process sees it busy.
@@ -219,7 +285,7 @@ class ChatService:
             if not self._engine.has_room():
                 raise queue_full_error()
             messages = conversation_prompt(
-                conversation, history, text, self._settings.system_prompt
+                conversation, history, turn.text, self._settings.system_prompt
             )
             prompt = await prepare_prompt(self._engine, messages, sampling)
         except BaseException:
@@ -227,7 +293,7 @@ class ChatService:
             raise
         # Storing the exchange and submitting it must not be cut in half by a client
         # leaving: it runs as its own task, and the reply is cancelled if it got that far.
-        submit = asyncio.create_task(self._submit(user_id, conversation, seen, text, prompt))
+        submit = asyncio.create_task(self._submit(user_id, turn, seen, prompt))
         self._live.keep(submit)
         try:
             return await asyncio.shield(submit)
@@ -236,22 +302,17 @@ class ChatService:
             raise
 
     async def _submit(
-        self,
-        user_id: uuid.UUID,
-        conversation: Conversation,
-        seen: int,
-        text: str,
-        prompt: PreparedPrompt,
+        self, user_id: uuid.UUID, turn: Turn, seen: int, prompt: PreparedPrompt
     ) -> Generation:
+        conversation = turn.conversation
         try:
             async with self._uow_factory() as uow:
                 stored = await store_exchange(
                     uow,
                     self._engine,
                     user_id=user_id,
-                    conversation=conversation,
+                    turn=turn,
                     seen=seen,
-                    text=text,
                     prompt=prompt,
                     replica_id=self._replicas.replica_id,
                 )
@@ -270,7 +331,7 @@ class ChatService:
             stored.user_message,
             stored.reply_id,
             stored.handle,
-            fallback_title=title_from(text) if conversation.title is None else None,
+            fallback_title=title_from(turn.text) if conversation.title is None else None,
             save_retry_pauses=self._save_retry_pauses,
             checkpoint_every_s=self._settings.checkpoint_seconds,
             replica_id=self._replicas.replica_id,

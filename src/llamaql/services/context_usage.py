@@ -52,7 +52,12 @@ class ContextUsageService:
             conversation = await uow.conversations.get(**ids)
             if conversation is None:
                 raise NotFoundError(f"conversation {conversation_id} not found")
-            history = await uow.messages.history(**ids, limit=history_limit(self._engine))
+            # The current branch, as sendMessage would prompt with it.
+            history = await uow.branches.history(
+                user_id=user_id,
+                leaf_id=conversation.current_leaf_id,
+                limit=history_limit(self._engine),
+            )
         messages = conversation_prompt(conversation, history, text, self._settings.system_prompt)
         context_size = self._engine.info().context_size
         try:

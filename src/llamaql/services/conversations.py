@@ -214,6 +214,14 @@ class ConversationService:
                     )
         return [pages[request] for request in requests]
 
+    async def sibling_ids(
+        self, user_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[uuid.UUID]]:
+        """Each of the user's messages' siblings (same parent: the alternatives that
+        regenerate and edit create), oldest first, itself included; others' are absent."""
+        async with self._uow_factory() as uow:
+            return await uow.branches.sibling_ids(user_id=user_id, message_ids=message_ids)
+
     def _clean(self, values: Mapping[str, Any]) -> dict[str, Any]:
         clean: dict[str, Any] = {}
         if "title" in values:

@@ -12,7 +12,8 @@ import uuid
 from dataclasses import dataclass
 
 from llamaql.engine.types import Engine, GenerationHandle, PreparedPrompt, QueueFullError, Requester
-from llamaql.models import Conversation, Message, MessageKind, MessageStatus
+from llamaql.models import Message, MessageKind, MessageStatus
+from llamaql.services.branching import Turn
 from llamaql.services.chat_checks import queue_full_error
 from llamaql.services.chat_events import title_from
 from llamaql.services.errors import ConversationBusyError, NotFoundError
@@ -31,22 +32,24 @@ async def store_exchange(
     engine: Engine,
     *,
     user_id: uuid.UUID,
-    conversation: Conversation,
+    turn: Turn,
     seen: int,
-    text: str,
     prompt: PreparedPrompt,
     replica_id: str | None = None,
 ) -> StoredExchange:
-    """Lock, re-check, add both messages, submit; the caller commits."""
+    """Lock, re-check, add both messages (only the reply when the turn answers a stored
+    user message again), submit; the caller commits. The reply's branch becomes current."""
+    conversation, text = turn.conversation, turn.text
     ids = {"user_id": user_id, "conversation_id": conversation.id}
     locked = await uow.conversations.get_for_update(**ids)
     if locked is None:
         raise NotFoundError(f"conversation {conversation.id} not found")
     if await uow.messages.has_generating(**ids) or await uow.messages.count(**ids) != seen:
         raise ConversationBusyError()
-    user_message = await uow.messages.add(
+    user_message = turn.answered or await uow.messages.add(
         user_id=user_id,
         conversation_id=conversation.id,
+        parent_id=turn.parent_id,
         kind=MessageKind.USER,
         text=text,
         status=MessageStatus.COMPLETE,
@@ -54,6 +57,7 @@ async def store_exchange(
     reply = await uow.messages.add(
         user_id=user_id,
         conversation_id=conversation.id,
+        parent_id=user_message.id,
         kind=MessageKind.BOT,
         text="",
         status=MessageStatus.GENERATING,

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -63,12 +64,24 @@ class ConversationRepository(Protocol):
         ...
 
 
+class Append(Enum):
+    """Where `MessageRepository.add` puts a message when not given its parent."""
+
+    AFTER_CURRENT_LEAF = "after the conversation's current leaf"
+
+
+AFTER_CURRENT_LEAF = Append.AFTER_CURRENT_LEAF
+
+
 class MessageRepository(Protocol):
     async def add(
         self,
         *,
         user_id: uuid.UUID,
         conversation_id: uuid.UUID,
+        # Follows `parent_id` (None: a new first message, a sibling of the other roots;
+        # by default the current leaf) and becomes the current leaf: its branch is current.
+        parent_id: uuid.UUID | Append | None = AFTER_CURRENT_LEAF,
         kind: MessageKind,
         text: str,
         status: MessageStatus,
@@ -88,10 +101,14 @@ class MessageRepository(Protocol):
         limit: int,
         after_seq: int | None,
     ) -> Sequence[Message]:
-        """Oldest first (seq asc), strictly after after_seq when given."""
+        """The current branch, oldest first (seq asc), strictly after after_seq when
+        given."""
         ...
 
-    async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int: ...
+    async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
+        """Every message of the conversation, on every branch (it grows with each one
+        added: the busy check compares it)."""
+        ...
 
     async def list_pages(
         self,
@@ -100,14 +117,16 @@ class MessageRepository(Protocol):
         after_seqs: Mapping[uuid.UUID, int | None],
         limit: int,
     ) -> dict[uuid.UUID, list[Message]]:
-        """For each conversation (key), its first `limit` messages (seq asc) strictly
-        after its after_seq (value), in one statement; the user's conversations only."""
+        """For each conversation (key), the first `limit` messages (seq asc) of its
+        current branch strictly after its after_seq (value), in one statement; the
+        user's conversations only."""
         ...
 
     async def counts(
         self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, int]:
-        """How many messages each conversation has (0 when absent or not the user's)."""
+        """How many messages each conversation's current branch has (0 when absent or
+        not the user's)."""
         ...
 
     async def history(
@@ -162,6 +181,39 @@ class MessageRepository(Protocol):
         ...
 
 
+class BranchRepository(Protocol):
+    """The message tree: each message has a parent; a conversation has a current leaf."""
+
+    async def history(
+        self, *, user_id: uuid.UUID, leaf_id: uuid.UUID | None, limit: int | None = None
+    ) -> Sequence[Message]:
+        """The COMPLETE and CANCELLED messages on the path from the root to `leaf_id`,
+        oldest first: what a prompt is built from; with `limit`, only the newest `limit`
+        of them. Empty for None (nothing before a first message)."""
+        ...
+
+    async def sibling_ids(
+        self, *, user_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[uuid.UUID]]:
+        """For each of the user's `message_ids`: the ids of the messages with the same
+        parent in its conversation, itself included, oldest first (absent: not found)."""
+        ...
+
+    async def newest_leaf_under(
+        self, *, user_id: uuid.UUID, message_id: uuid.UUID
+    ) -> Message | None:
+        """The newest message among `message_id` and its descendants (a leaf: any child
+        would be newer); None when the message is not the user's."""
+        ...
+
+    async def set_current_leaf(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, leaf_id: uuid.UUID
+    ) -> bool:
+        """Make the branch to `leaf_id` current; False unless both are the user's and the
+        leaf is in that conversation."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SnippetPart:
     """A piece of a search snippet; `highlighted` when it is a matched word."""
@@ -200,6 +252,7 @@ class UnitOfWork(Protocol):
 
     conversations: ConversationRepository
     messages: MessageRepository
+    branches: BranchRepository
     search: SearchRepository
 
     async def __aenter__(self) -> Self: ...
