@@ -15,7 +15,10 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types.execution import ExecutionResult, PreExecutionError
@@ -29,8 +32,17 @@ CLOSE_TOO_MANY_INITS = 4429
 
 class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry enforces max_subscriptions_per_connection and a single
-    connection_init already; this only makes the operation-limit refusal say what the
-    limit is and carry a contract code."""
+    connection_init already; this makes the operation-limit refusal say what the
+    limit is and carry a contract code, and closes the socket with 4400 on a message of
+    the wrong shape (Strawberry indexes into it unchecked: a JSON array or a string
+    payload raised TypeError and dropped the socket, a non-string query was INTERNAL)."""
+
+    async def handle_message(self, message: Message) -> None:
+        problem = malformed(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         limit = self.max_subscriptions_per_connection
@@ -113,3 +125,26 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         finally:
             self.subscriptions.pop(operation_id, None)
             self.tasks.pop(operation_id, None)
+
+
+_OPTIONAL_PAYLOAD_FIELDS = {"variables": dict, "operationName": str, "extensions": dict}
+
+
+def malformed(message: object) -> str | None:
+    """What is wrong with a graphql-transport-ws message's shape; None when nothing is."""
+    if not isinstance(message, dict):
+        return "WebSocket message must be a JSON object"
+    if not isinstance(message.get("type"), str):
+        return "message type must be a string"
+    if message["type"] != "subscribe":
+        return None
+    if not isinstance(message.get("id"), str):
+        return "subscribe id must be a string"
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return "subscribe payload must be an object with a string query"
+    for name, kind in _OPTIONAL_PAYLOAD_FIELDS.items():
+        value = payload.get(name)
+        if value is not None and not isinstance(value, kind):
+            return f"subscribe payload {name} must be {'an object' if kind is dict else 'a string'}"
+    return None
