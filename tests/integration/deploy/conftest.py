@@ -15,7 +15,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,10 @@ USERS = {
     "bob": "9e8d7c6b-5a49-4382-b716-0f1e2d3c4b5a",
 }
 UNMAPPED = "carol"
+JWT_SECRET = "deploy-test-secret-of-at-least-32-bytes"
+# docs/deployment.md: for LLAMAQL_AUTH=jwt, remove the auth_basic lines and the X-User-ID
+# line from the config (basic auth would take the Authorization header).
+JWT_REMOVED_LINES = ("auth_basic ", "auth_basic_user_file ", "proxy_set_header X-User-ID ")
 
 
 @dataclass(frozen=True)
@@ -102,22 +106,33 @@ def nginx_binary() -> str:
     return binary
 
 
-@pytest.fixture(scope="module")
-def llamaql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def _serve(folder: Path, env: dict[str, str]) -> Server:
     """`llamaql serve` on its default host (loopback: only the proxy reaches it)."""
     if not DEFAULT_MODEL_PATH.is_file():
         pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
-    folder = tmp_path_factory.mktemp("deploy-llamaql")
-    server = Server(
-        database=folder / "llamaql.db",
-        log=folder / "server.log",
-        env={
-            "LLAMAQL_CONTEXT_SIZE": "512",
-            "LLAMAQL_PARALLEL": "1",
-            "LLAMAQL_AUTO_TITLE": "false",
-            "LLAMAQL_ALLOWED_ORIGINS": LISTED_ORIGIN,
-        },
-    ).start()
+    base = {
+        "LLAMAQL_CONTEXT_SIZE": "512",
+        "LLAMAQL_PARALLEL": "1",
+        "LLAMAQL_AUTO_TITLE": "false",
+        "LLAMAQL_ALLOWED_ORIGINS": LISTED_ORIGIN,
+    }
+    database = folder / "llamaql.db"
+    return Server(database=database, log=folder / "server.log", env={**base, **env}).start()
+
+
+@pytest.fixture(scope="module")
+def llamaql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """llamaql with LLAMAQL_AUTH=header (the default)."""
+    server = _serve(tmp_path_factory.mktemp("deploy-llamaql"), {})
+    yield server
+    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+
+
+@pytest.fixture(scope="module")
+def jwt_llamaql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """llamaql with LLAMAQL_AUTH=jwt and an HS256 secret."""
+    env = {"LLAMAQL_AUTH": "jwt", "LLAMAQL_JWT_SECRET": JWT_SECRET}
+    server = _serve(tmp_path_factory.mktemp("deploy-llamaql-jwt"), env)
     yield server
     assert server.stop() in (0, -signal.SIGTERM), server.tail()
 
@@ -184,11 +199,19 @@ def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
 
 
-@pytest.fixture(scope="module")
-def proxy(
-    nginx_binary: str, llamaql: Server, tmp_path_factory: pytest.TempPathFactory
+def jwt_variant(config: str) -> str:
+    """The config as the deployment page says to change it for LLAMAQL_AUTH=jwt."""
+    lines = config.splitlines(keepends=True)
+    kept = [line for line in lines if not line.strip().startswith(JWT_REMOVED_LINES)]
+    assert len(lines) - len(kept) == len(JWT_REMOVED_LINES), "the JWT edits no longer apply"
+    return "".join(kept)
+
+
+@contextlib.contextmanager
+def _run_proxy(
+    binary: str, upstream: Server, folder: Path, edit: Callable[[str], str]
 ) -> Iterator[Proxy]:
-    folder = tmp_path_factory.mktemp("deploy-nginx")
+    """nginx with the documented config (after `edit`) in front of `upstream`."""
     passwords = {name: secrets.token_urlsafe(12) for name in [*USERS, UNMAPPED]}
     (folder / "htpasswd").write_text(
         "".join(f"{name}:{_ssha(password)}\n" for name, password in passwords.items())
@@ -200,17 +223,17 @@ def proxy(
         NGINX_CONF.read_text(),
         {
             "listen 443 ssl;": f"listen 127.0.0.1:{port} ssl;",
-            "server 127.0.0.1:8000;": f"server 127.0.0.1:{llamaql.port};",
+            "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream.port};",
             "/etc/ssl/certs/chat.example.com.pem": str(cert),
             "/etc/ssl/private/chat.example.com.key": str(key),
             "/etc/nginx/llamaql.htpasswd": str(folder / "htpasswd"),
             "/etc/nginx/llamaql-users.map": str(folder / "users.map"),
         },
     )
-    (folder / "llamaql.conf").write_text(rendered)
+    (folder / "llamaql.conf").write_text(edit(rendered))
     (folder / "nginx.conf").write_text(_main_conf(folder))
     error_log = folder / "error.log"
-    command = [nginx_binary, "-p", f"{folder}/", "-c", str(folder / "nginx.conf")]
+    command = [binary, "-p", f"{folder}/", "-c", str(folder / "nginx.conf")]
     command += ["-e", str(error_log)]
     checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
@@ -225,3 +248,23 @@ def proxy(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    nginx_binary: str, llamaql: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    """The config as shipped (LLAMAQL_AUTH=header)."""
+    folder = tmp_path_factory.mktemp("deploy-nginx")
+    with _run_proxy(nginx_binary, llamaql, folder, lambda config: config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def jwt_proxy(
+    nginx_binary: str, jwt_llamaql: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    """The config with the deployment page's edits for LLAMAQL_AUTH=jwt."""
+    folder = tmp_path_factory.mktemp("deploy-nginx-jwt")
+    with _run_proxy(nginx_binary, jwt_llamaql, folder, jwt_variant) as running:
+        yield running
