@@ -1,0 +1,205 @@
+"""Two real `llamaql serve` replicas, each with the default model, on one PostgreSQL
+database: cancel through the other replica, busy across replicas, a replica restarted
+while the other generates, and a killed replica's reply marked once it stops beating."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.integration.chat.gqlws import EVENT_TIMEOUT_S
+from tests.integration.chat.live import (
+    DEFAULT_MODEL_PATH,
+    LONG_OPTIONS,
+    LONG_TEXT,
+    Http,
+    Server,
+    connect,
+    new_user,
+    streamed_text,
+)
+
+pytestmark = [
+    pytest.mark.model,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason="default model not fetched"),
+]
+
+HEARTBEAT_S = 0.5
+DEAD_AFTER_S = 3.0
+SHORT = {"temperature": 0.0, "maxTokens": 8}
+
+
+class Replicas:
+    """`llamaql serve` processes on one database, each named (LLAMAQL_REPLICA_ID)."""
+
+    def __init__(self, pg_url: str, folder: Path) -> None:
+        self.pg_url = pg_url
+        self.folder = folder
+        self.running: list[Server] = []
+
+    def start(self, name: str) -> Server:
+        server = Server(
+            database=self.folder / f"{name}.unused",  # its folder is the server's cwd
+            log=self.folder / f"{name}.log",
+            env={
+                "LLAMAQL_DATABASE_URL": self.pg_url,
+                "LLAMAQL_REPLICA_ID": name,
+                "LLAMAQL_HEARTBEAT_SECONDS": str(HEARTBEAT_S),
+                "LLAMAQL_REPLICA_DEAD_AFTER_SECONDS": str(DEAD_AFTER_S),
+                "LLAMAQL_CHECKPOINT_SECONDS": "0.5",
+                "LLAMAQL_CONTEXT_SIZE": "512",
+                "LLAMAQL_PARALLEL": "1",
+                # Two model processes share the machine's cores.
+                "LLAMAQL_N_THREADS": "1",
+                "LLAMAQL_AUTO_TITLE": "false",
+            },
+        ).start()
+        self.running.append(server)
+        return server
+
+    def stop(self, server: Server, sig: signal.Signals = signal.SIGTERM) -> int:
+        self.running.remove(server)
+        return server.stop(sig)
+
+
+@pytest.fixture
+def replicas(pg_url: str, tmp_path: Path) -> Iterator[Replicas]:
+    made = Replicas(pg_url, tmp_path)
+    yield made
+    for server in list(made.running):
+        made.stop(server, signal.SIGKILL)
+
+
+async def stored_reply(http: Http, cid: str, status: str) -> dict[str, Any]:
+    """The conversation's last message once it has this status (bounded wait)."""
+    async with asyncio.timeout(EVENT_TIMEOUT_S):
+        while True:
+            messages = await http.messages(cid)
+            if messages and messages[-1]["status"] == status:
+                return messages[-1]
+            await asyncio.sleep(0.1)
+
+
+async def test_cancel_through_the_other_replica(replicas: Replicas) -> None:
+    a, b = replicas.start("replica-a"), replicas.start("replica-b")
+    user = new_user()
+    cid = await Http(a, user).create_conversation()
+    async with connect(a, user) as ws:
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        events = await ws.until(op, "TokenDelta")
+        reply_id = events[0]["assistantMessageId"]
+
+        # Another user cannot, through either replica.
+        refused = await Http(b, new_user()).cancel(reply_id)
+        assert refused["errors"][0]["extensions"]["code"] == "NOT_FOUND", refused
+        cancelled = await Http(b, user).cancel(reply_id)
+        assert cancelled == {"data": {"cancelGeneration": True}}, cancelled
+
+        events += await ws.stream(op)
+    done = events[-1]
+    assert done["__typename"] == "MessageCompleted", done
+    assert (done["message"]["status"], done["message"]["finishReason"]) == (
+        "CANCELLED",
+        "cancelled",
+    )
+    assert done["message"]["text"] == streamed_text(events)
+    stored = (await Http(b, user).messages(cid))[-1]
+    assert (stored["id"], stored["status"], stored["text"]) == (
+        reply_id,
+        "CANCELLED",
+        done["message"]["text"],
+    )
+    assert f"reply {reply_id} cancelled by a notice" in a.tail(200)
+
+
+async def test_busy_across_replicas(replicas: Replicas) -> None:
+    a, b = replicas.start("replica-a"), replicas.start("replica-b")
+    user = new_user()
+    cid = await Http(a, user).create_conversation()
+    async with connect(a, user) as ws_a, connect(b, user) as ws_b:
+        op = await ws_a.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        await ws_a.until(op, "TokenDelta")
+
+        refused = await ws_b.stream(await ws_b.send_message(cid, "Me too.", SHORT))
+        assert [e["__typename"] for e in refused] == ["MessageFailed"], refused
+        assert (refused[0]["code"], refused[0]["assistantMessage"]) == ("CONVERSATION_BUSY", None)
+
+        await ws_a.complete(op)  # A's reply stops; the conversation is free on B
+        await stored_reply(Http(b, user), cid, "CANCELLED")
+        done = (await ws_b.stream(await ws_b.send_message(cid, "Say hi.", SHORT)))[-1]
+    assert done["__typename"] == "MessageCompleted", done
+    assert [m["text"] for m in await Http(a, user).messages(cid) if m["role"] == "USER"] == [
+        LONG_TEXT,
+        "Say hi.",
+    ]
+
+
+async def test_restarting_one_replica_spares_the_others_reply(replicas: Replicas) -> None:
+    a, b = replicas.start("replica-a"), replicas.start("replica-b")
+    user = new_user()
+    cid = await Http(a, user).create_conversation()
+    async with connect(a, user) as ws:
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        events = await ws.until(op, "TokenDelta")
+
+        # In threads: the stream from A goes on arriving meanwhile.
+        assert await asyncio.to_thread(replicas.stop, b) in (0, -signal.SIGTERM)
+        # Its start-up recovery runs before it reports healthy.
+        b = await asyncio.to_thread(replicas.start, "replica-b")
+        reply = (await Http(b, user).messages(cid))[-1]
+        assert reply["status"] == "GENERATING", "A finished before B was back: test proves nothing"
+
+        events += await ws.stream(op)
+    done = events[-1]
+    assert done["__typename"] == "MessageCompleted", done
+    assert done["message"]["status"] == "COMPLETE"
+    stored = (await Http(b, user).messages(cid))[-1]
+    assert (stored["status"], stored["text"]) == ("COMPLETE", done["message"]["text"])
+    assert "interrupted replies" not in b.tail(200)
+
+
+async def test_a_killed_replicas_reply_is_marked_by_a_later_start_up(replicas: Replicas) -> None:
+    a = replicas.start("replica-a")
+    user = new_user()
+    cid = await Http(a, user).create_conversation()
+    async with connect(a, user) as ws:
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        events = await ws.until(op, "TokenDelta")
+        while len(streamed_text(events)) < 20:  # a checkpoint's worth
+            events.append(await ws.event(op))
+        assert replicas.stop(a, signal.SIGKILL) == -signal.SIGKILL
+
+    await asyncio.sleep(DEAD_AFTER_S + 1)  # its last heartbeat is now older than that
+    b = replicas.start("replica-b")
+    http = Http(b, user)
+    user_message, reply = await http.messages(cid)
+    assert (user_message["status"], user_message["text"]) == ("COMPLETE", LONG_TEXT)
+    assert (reply["status"], reply["finishReason"]) == ("FAILED", "interrupted")
+    assert reply["text"]
+    assert streamed_text(events).startswith(reply["text"])
+    assert "marked 1 interrupted replies as FAILED" in b.tail(200)
+
+    async with connect(b, user) as ws:
+        done = (await ws.stream(await ws.send_message(cid, "Hi again.", SHORT)))[-1]
+    assert done["__typename"] == "MessageCompleted", done
+
+
+async def test_a_live_replica_marks_the_reply_of_one_killed(replicas: Replicas) -> None:
+    a, b = replicas.start("replica-a"), replicas.start("replica-b")
+    user = new_user()
+    cid = await Http(a, user).create_conversation()
+    async with connect(a, user) as ws:
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        await ws.until(op, "TokenDelta")
+        assert replicas.stop(a, signal.SIGKILL) == -signal.SIGKILL
+
+    # B's heartbeat finds A's reply without a beat for DEAD_AFTER_S and marks it.
+    reply = await stored_reply(Http(b, user), cid, "FAILED")
+    assert reply["finishReason"] == "interrupted"
+    assert "replies of stopped replicas as FAILED/interrupted" in b.tail(200)
