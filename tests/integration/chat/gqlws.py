@@ -15,21 +15,37 @@ from websockets.asyncio.client import ClientConnection
 EVENT_TIMEOUT_S = 180.0
 TERMINAL = frozenset({"MessageCompleted", "MessageFailed"})
 
-SEND = """
-subscription Send($conversationId: ID!, $text: String!, $options: GenerationOptionsInput) {
-  sendMessage(conversationId: $conversationId, text: $text, options: $options) {
+EVENT_SELECTION = """{
     __typename
-    ... on MessageQueued { userMessage { id text role status } assistantMessageId position }
+    ... on MessageQueued {
+      userMessage { id text role status parentId } assistantMessageId position
+    }
     ... on TokenDelta { messageId text }
     ... on MessageCompleted { message { ...Reply } }
     ... on MessageFailed { code reason retryable assistantMessage { ...Reply } }
-  }
-}
+  }"""
+REPLY_FRAGMENT = """
 fragment Reply on Message {
-  id role status text finishReason
+  id role status text finishReason parentId
   usage { promptTokens completionTokens }
 }
 """
+SEND = f"""
+subscription Send($conversationId: ID!, $text: String!, $options: GenerationOptionsInput) {{
+  sendMessage(conversationId: $conversationId, text: $text, options: $options) \
+{EVENT_SELECTION}
+}}
+{REPLY_FRAGMENT}"""
+REGENERATE = f"""
+subscription Regenerate($messageId: ID!, $options: GenerationOptionsInput) {{
+  regenerate(messageId: $messageId, options: $options) {EVENT_SELECTION}
+}}
+{REPLY_FRAGMENT}"""
+EDIT = f"""
+subscription Edit($messageId: ID!, $text: String!, $options: GenerationOptionsInput) {{
+  editMessage(messageId: $messageId, text: $text, options: $options) {EVENT_SELECTION}
+}}
+{REPLY_FRAGMENT}"""
 
 
 class Socket:
@@ -84,11 +100,26 @@ class Socket:
         self, conversation_id: str, text: str, options: dict[str, Any] | None = None
     ) -> str:
         """Start a sendMessage subscription; returns its operation id."""
+        variables = {"conversationId": conversation_id, "text": text, "options": options}
+        return await self.subscribe(SEND, variables)
+
+    async def regenerate(self, message_id: str, options: dict[str, Any] | None = None) -> str:
+        """Start a regenerate subscription; returns its operation id."""
+        return await self.subscribe(REGENERATE, {"messageId": message_id, "options": options})
+
+    async def edit_message(
+        self, message_id: str, text: str, options: dict[str, Any] | None = None
+    ) -> str:
+        """Start an editMessage subscription; returns its operation id."""
+        variables = {"messageId": message_id, "text": text, "options": options}
+        return await self.subscribe(EDIT, variables)
+
+    async def subscribe(self, query: str, variables: dict[str, Any]) -> str:
+        """Start a subscription with one root field; returns its operation id."""
         self._next_id += 1
         op_id = str(self._next_id)
-        variables = {"conversationId": conversation_id, "text": text, "options": options}
         await self._send(
-            {"type": "subscribe", "id": op_id, "payload": {"query": SEND, "variables": variables}}
+            {"type": "subscribe", "id": op_id, "payload": {"query": query, "variables": variables}}
         )
         return op_id
 
@@ -97,14 +128,15 @@ class Socket:
         await self._send({"type": "complete", "id": op_id})
 
     async def event(self, op_id: str) -> dict[str, Any]:
-        """The operation's next ChatEvent (its data.sendMessage)."""
+        """The operation's next ChatEvent (its one root field's data)."""
         while not self._pending[op_id]:
             message = await self._recv()
             self._pending[message.get("id", "")].append(message)
         message = self._pending[op_id].pop(0)
         assert message["type"] == "next", message
         assert "errors" not in message["payload"], message
-        event: dict[str, Any] = message["payload"]["data"]["sendMessage"]
+        [event] = message["payload"]["data"].values()
+        assert isinstance(event, dict), message
         return event
 
     async def until(self, op_id: str, typename: str) -> list[dict[str, Any]]:
