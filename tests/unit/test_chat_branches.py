@@ -13,7 +13,9 @@ from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, make_rig, next_event
 from llamaql.engine.types import ChatMessage
 from llamaql.models import Message, MessageKind, MessageStatus
 from llamaql.services.chat_events import ChatEvent, Completed, Failed, Queued
+from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.errors import ConversationBusyError, NotFoundError
+from llamaql.settings import Settings
 
 
 @pytest.fixture
@@ -263,3 +265,18 @@ async def test_select_branch_of_an_unknown_or_foreign_message_is_not_found(rig: 
         with pytest.raises(NotFoundError):
             await rig.service.select_branch(user_id=user, message_id=message)
     assert rig.store.conversations[cid].current_leaf_id == reply.id
+
+
+async def test_context_usage_counts_the_current_branch_only(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    question, _ = await exchange(rig, cid, "many words " * 10)
+    usage = ContextUsageService(
+        rig.store.factory, rig.engine, Settings(_env_file=None, system_prompt=SYSTEM_PROMPT)
+    )
+    before = await usage.usage(user_id=rig.user, conversation_id=cid, text=None)
+
+    await drain(edit(rig, question.id, "few"))
+    after = await usage.usage(user_id=rig.user, conversation_id=cid, text=None)
+
+    # The fake counts a token per word plus one per message: 20 words fewer, same count.
+    assert before.prompt_tokens - after.prompt_tokens == 20 - 1
