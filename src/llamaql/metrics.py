@@ -1,7 +1,8 @@
 """Prometheus metrics: the figures /metrics serves, in one registry per app.
 
 The engine's load (waiting and active replies) and whether it is up are read when
-scraped; reply figures are counted by the GraphQL edge when a sendMessage stream ends.
+scraped; reply figures are counted by the GraphQL edge when a sendMessage, regenerate or
+editMessage stream ends.
 Labels take only a bounded set of values (an outcome code): never a user, a
 conversation or any text, so the page holds operational figures only.
 """
@@ -19,7 +20,8 @@ from llamaql.engine.types import Engine, EngineLoad
 
 logger = logging.getLogger(__name__)
 
-# How a sendMessage request ended: the stored reply's status, or the contract's error code.
+# How a sendMessage, regenerate or editMessage request ended: the stored reply's status,
+# or the contract's error code.
 OUTCOMES = (
     "COMPLETE",
     "CANCELLED",
@@ -70,7 +72,7 @@ class Metrics:
         ProcessCollector(registry=registry)
         self._tokens = Counter(
             "llamaql_generated_tokens",
-            "Reply tokens generated for sendMessage (titles not counted)",
+            "Reply tokens generated for sendMessage, regenerate and editMessage (not titles)",
             registry=registry,
         )
         self._first_token = Histogram(
@@ -88,7 +90,8 @@ class Metrics:
         )
         self._requests = Counter(
             "llamaql_chat_requests",
-            "sendMessage requests by how they ended: COMPLETE, CANCELLED or an error code",
+            "sendMessage, regenerate and editMessage requests by how they ended: COMPLETE, "
+            "CANCELLED or an error code",
             ["outcome"],
             registry=registry,
         )
