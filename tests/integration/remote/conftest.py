@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.chat.live import DEFAULT_MODEL_PATH, Server
-from tests.integration.remote.upstream import API_KEY, DyingServer, Upstream
+from tests.integration.remote.upstream import API_KEY, ScriptedServer, Upstream
 
 CONTEXT_SIZE = 512
 
@@ -58,7 +58,13 @@ def remote(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iter
 
 @pytest.fixture
 def dying(tmp_path: Path) -> Iterator[Server]:
-    with DyingServer() as engine:
+    with ScriptedServer() as engine:
         server = remote_server(tmp_path, engine.api_url)
         yield server
         stopped_cleanly(server)
+
+
+@pytest.fixture
+def endless() -> Iterator[ScriptedServer]:
+    with ScriptedServer(endless=True) as engine:
+        yield engine

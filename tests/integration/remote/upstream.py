@@ -2,8 +2,9 @@
 
 - `Upstream`: llama-cpp-python's OpenAI-compatible server on the default model, in a
   child process, behind an API key.
-- `DyingServer`: a small OpenAI-compatible server in a thread that streams a few pieces
-  of a reply and then drops the connection, as a crashed engine would.
+- `ScriptedServer`: a small OpenAI-compatible server in a thread whose streams either
+  drop the connection after a few pieces, as a crashed engine would, or go on until the
+  client leaves.
 """
 
 from __future__ import annotations
@@ -87,10 +88,13 @@ class Upstream:
 
 # What the dying server streams before it drops the connection.
 DYING_PIECES = ("Hello", ", wor", "ld")
+ENDLESS_PIECE = "and on "
+ENDLESS_MAX_PIECES = 3000  # then it finishes: a bound should a client never leave
 
 
-class _DyingHandler(BaseHTTPRequestHandler):
+class _ScriptedHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    server: _ScriptedHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -105,7 +109,7 @@ class _DyingHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/v1/models":
-            self._json(200, {"object": "list", "data": [{"id": "dying", "object": "model"}]})
+            self._json(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         else:
             self._json(404, {"error": "not found"})
 
@@ -118,27 +122,67 @@ class _DyingHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        if self.server.endless:
+            self._endless()
+        else:
+            self._die()
+
+    def _event(self, chunk: dict[str, Any]) -> None:
+        event = f"data: {json.dumps(chunk)}\n\n".encode()
+        self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+        self.wfile.flush()
+
+    def _piece(self, text: str) -> None:
+        self._event({"choices": [{"index": 0, "delta": {"content": text}}]})
+
+    def _die(self) -> None:
         for piece in DYING_PIECES:
-            chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
-            event = f"data: {json.dumps(chunk)}\n\n".encode()
-            self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
-            self.wfile.flush()
+            self._piece(piece)
             time.sleep(0.05)
         # Dies: no finish reason, no [DONE], no last chunk of the chunked body.
         self.connection.shutdown(socket.SHUT_RDWR)
         self.close_connection = True
 
+    def _endless(self) -> None:
+        try:
+            for _ in range(ENDLESS_MAX_PIECES):
+                self._piece(ENDLESS_PIECE)
+                time.sleep(0.02)
+            self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client closed the stream
+            with self.server.lock:
+                self.server.disconnects += 1
+            self.close_connection = True
 
-class DyingServer:
-    """An OpenAI-compatible server (no tokenizer endpoint) whose streams break."""
 
-    def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _DyingHandler)
+class _ScriptedHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, *, endless: bool) -> None:
+        super().__init__(("127.0.0.1", 0), _ScriptedHandler)
+        self.endless = endless
+        self.lock = threading.Lock()
+        self.disconnects = 0
+
+
+class ScriptedServer:
+    """An OpenAI-compatible server (no tokenizer endpoint, so the budget is estimated)
+    whose streams either die after DYING_PIECES or go on until the client leaves
+    (`endless`), counting the clients that left."""
+
+    def __init__(self, *, endless: bool = False) -> None:
+        self._server = _ScriptedHTTPServer(endless=endless)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    @property
+    def disconnects(self) -> int:
+        with self._server.lock:
+            return self._server.disconnects
 
     def __enter__(self) -> Self:
         self._thread.start()
