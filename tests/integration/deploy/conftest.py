@@ -1,9 +1,11 @@
 """docs/nginx/llamaql.conf, rendered with test ports and files, run by a real nginx (its
-own prefix, pid and logs in a temporary folder) in front of a real `llamaql serve` with
-the default model."""
+own prefix, pid and logs in a temporary folder) in front of real `llamaql serve` processes
+with the default model: one on SQLite per identity mode, and two replicas on one fresh
+PostgreSQL database when LLAMAQL_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -15,14 +17,19 @@ import socket
 import ssl
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import pool, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 from tests.integration.chat.live import DEFAULT_MODEL_PATH, REPO_ROOT, Server, free_port
 
 NGINX_CONF = REPO_ROOT / "docs" / "nginx" / "llamaql.conf"
+POSTGRES_ENV = "LLAMAQL_TEST_POSTGRES_URL"
 INSTALL_TIMEOUT_S = 600
 START_TIMEOUT_S = 30.0
 # A page on this origin may open sockets besides the proxy's own (LLAMAQL_ALLOWED_ORIGINS).
@@ -48,7 +55,7 @@ class Proxy:
     port: int
     cafile: Path
     passwords: dict[str, str]
-    error_log: Path
+    access_log: Path  # lines: upstream address, method, URI, status
 
     @property
     def origin(self) -> str:
@@ -179,7 +186,9 @@ def _main_conf(folder: Path) -> str:
     return (
         f"{user}worker_processes 1;\ndaemon off;\npid {folder / 'nginx.pid'};\n"
         f"error_log {folder / 'error.log'} info;\nevents {{ worker_connections 256; }}\n"
-        f"http {{\n    access_log {folder / 'access.log'};\n{temp}\n"
+        "http {\n    log_format upstreams '$upstream_addr $request_method $request_uri"
+        " $status';\n"
+        f"    access_log {folder / 'access.log'} upstreams;\n{temp}\n"
         f"    include {folder / 'llamaql.conf'};\n}}\n"
     )
 
@@ -209,9 +218,9 @@ def jwt_variant(config: str) -> str:
 
 @contextlib.contextmanager
 def _run_proxy(
-    binary: str, upstream: Server, folder: Path, edit: Callable[[str], str]
+    binary: str, upstreams: list[Server], folder: Path, edit: Callable[[str], str]
 ) -> Iterator[Proxy]:
-    """nginx with the documented config (after `edit`) in front of `upstream`."""
+    """nginx with the documented config (after `edit`) in front of `upstreams`."""
     passwords = {name: secrets.token_urlsafe(12) for name in [*USERS, UNMAPPED]}
     (folder / "htpasswd").write_text(
         "".join(f"{name}:{_ssha(password)}\n" for name, password in passwords.items())
@@ -223,7 +232,9 @@ def _run_proxy(
         NGINX_CONF.read_text(),
         {
             "listen 443 ssl;": f"listen 127.0.0.1:{port} ssl;",
-            "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream.port};",
+            "server 127.0.0.1:8000;": "\n    ".join(
+                f"server 127.0.0.1:{upstream.port};" for upstream in upstreams
+            ),
             "/etc/ssl/certs/chat.example.com.pem": str(cert),
             "/etc/ssl/private/chat.example.com.key": str(key),
             "/etc/nginx/llamaql.htpasswd": str(folder / "htpasswd"),
@@ -240,7 +251,7 @@ def _run_proxy(
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     try:
         _wait_listening(process, port, error_log)
-        yield Proxy(port=port, cafile=cert, passwords=passwords, error_log=error_log)
+        yield Proxy(port=port, cafile=cert, passwords=passwords, access_log=folder / "access.log")
     finally:
         process.send_signal(signal.SIGQUIT)  # graceful: finish open connections, then exit
         try:
@@ -256,7 +267,7 @@ def proxy(
 ) -> Iterator[Proxy]:
     """The config as shipped (LLAMAQL_AUTH=header)."""
     folder = tmp_path_factory.mktemp("deploy-nginx")
-    with _run_proxy(nginx_binary, llamaql, folder, lambda config: config) as running:
+    with _run_proxy(nginx_binary, [llamaql], folder, lambda config: config) as running:
         yield running
 
 
@@ -266,5 +277,54 @@ def jwt_proxy(
 ) -> Iterator[Proxy]:
     """The config with the deployment page's edits for LLAMAQL_AUTH=jwt."""
     folder = tmp_path_factory.mktemp("deploy-nginx-jwt")
-    with _run_proxy(nginx_binary, jwt_llamaql, folder, jwt_variant) as running:
+    with _run_proxy(nginx_binary, [jwt_llamaql], folder, jwt_variant) as running:
+        yield running
+
+
+async def _admin(statement: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction.
+    engine = create_async_engine(
+        os.environ[POSTGRES_ENV], isolation_level="AUTOCOMMIT", poolclass=pool.NullPool
+    )
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for this module's replicas (they migrate it)."""
+    if not os.environ.get(POSTGRES_ENV):
+        pytest.skip(f"set {POSTGRES_ENV} to run llamaql replicas on PostgreSQL behind nginx")
+    name = f"llamaql_deploy_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(os.environ[POSTGRES_ENV]).set(database=name).render_as_string(False)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def replicas(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    """Two llamaql replicas on one PostgreSQL, as the deployment page sets them up."""
+    servers: list[Server] = []
+    try:
+        for n in (1, 2):
+            env = {"LLAMAQL_DATABASE_URL": pg_url, "LLAMAQL_REPLICA_ID": f"llamaql-{n}"}
+            servers.append(_serve(tmp_path_factory.mktemp(f"deploy-replica-{n}"), env))
+        yield servers
+    finally:
+        for server in servers:
+            assert server.stop() in (0, -signal.SIGTERM), server.tail()
+
+
+@pytest.fixture(scope="module")
+def replicas_proxy(
+    nginx_binary: str, replicas: list[Server], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    """The config as shipped, its upstream listing both replicas."""
+    folder = tmp_path_factory.mktemp("deploy-nginx-replicas")
+    with _run_proxy(nginx_binary, replicas, folder, lambda config: config) as running:
         yield running
