@@ -1,0 +1,139 @@
+"""Kill: SIGKILL the server in the middle of a reply, start it again on the same file.
+Every committed message is intact, and the interrupted reply is FAILED with finish
+reason `interrupted`, keeping the text its last checkpoint saved (a prefix of what the
+client had been shown)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.reliability.common import Figure, Server, Size
+from bench.reliability.wire import Mux, create_conversations, post
+from llamaql.settings import Settings
+
+MESSAGES = """
+query($id: ID!) { conversation(id: $id) {
+  messages(first: 100) { edges { node { id role status text finishReason } } }
+} }
+"""
+SEND = """
+subscription($id: ID!, $text: String!, $options: GenerationOptionsInput) {
+  sendMessage(conversationId: $id, text: $text, options: $options) {
+    __typename ... on TokenDelta { text } ... on MessageFailed { code }
+  }
+}
+"""
+LONG_TEXT = "Count from 1 to 300, separated by commas."
+
+
+@dataclass(frozen=True)
+class KillParams:
+    kills: int  # kill/restart rounds, each in its own conversation
+    checkpoint_s: float = 0.5
+    stream_before_kill_s: float = 2.0  # at least a few checkpoints
+
+
+PARAMS: dict[Size, KillParams] = {
+    "small": KillParams(kills=1),
+    "medium": KillParams(kills=2),
+    "full": KillParams(kills=3),
+}
+
+
+async def _stream_then_kill(server: Server, user: str, conversation: str, wait_s: float) -> str:
+    """Start a long reply, read it for `wait_s` after its first text, SIGKILL the server;
+    the text the client was shown."""
+    shown = ""
+    async with Mux(server.ws_url, user) as mux:
+        options = {"temperature": 0.0, "maxTokens": 400}
+        _, queue = await mux.subscribe(
+            SEND, {"id": conversation, "text": LONG_TEXT, "options": options}
+        )
+        first_at: float | None = None
+        async with asyncio.timeout(180):
+            while first_at is None or time.monotonic() - first_at < wait_s:
+                message = await queue.get()
+                if message is None or message["type"] != "next":
+                    raise RuntimeError(f"the reply ended before the kill: {message}")
+                event = message["payload"]["data"]["sendMessage"]
+                if event["__typename"] == "TokenDelta":
+                    shown += event["text"]
+                    first_at = first_at or time.monotonic()
+                elif event["__typename"] in ("MessageCompleted", "MessageFailed"):
+                    raise RuntimeError(f"the reply ended before the kill: {event}")
+        server.kill()
+    return shown
+
+
+async def _one_round(settings: Settings, env: dict[str, str], p: KillParams) -> dict[str, Any]:
+    user = str(uuid.uuid4())
+    first = Server(settings, env)
+    await first.__aenter__()
+    try:
+        async with httpx.AsyncClient(timeout=60) as client:
+            (conversation,) = await create_conversations(client, first.http_url, user, 1)
+        async with Mux(first.ws_url, user) as mux:
+            done = await mux.send_message(conversation, "Name a colour.", {"maxTokens": 12})
+        async with httpx.AsyncClient(timeout=60) as client:
+            before = await post(client, first.http_url, user, MESSAGES, {"id": conversation})
+        shown = await _stream_then_kill(first, user, conversation, p.stream_before_kill_s)
+    except BaseException:
+        first.stop(keep_files=True)
+        raise
+    second = Server(settings, env, database=first.database)
+    async with second, httpx.AsyncClient(timeout=60) as client:
+        after = await post(client, second.http_url, user, MESSAGES, {"id": conversation})
+    committed = [e["node"] for e in before["conversation"]["messages"]["edges"]]
+    now = [e["node"] for e in after["conversation"]["messages"]["edges"]]
+    return {
+        "folder": first.folder,
+        "first_reply_done": done.failed_code is None and done.finish_reason is not None,
+        "committed": committed,
+        "after": now,
+        "shown": shown,
+    }
+
+
+async def run(settings: Settings, size: Size) -> Figure:
+    p = PARAMS[size]
+    figure = Figure("kill", dict(p.__dict__))
+    env = {"LLAMAQL_CHECKPOINT_SECONDS": str(p.checkpoint_s), "LLAMAQL_AUTO_TITLE": "false"}
+    intact = marked = kept = prefix = 0
+    kept_ratios: list[float] = []
+    folders = []
+    for _ in range(p.kills):
+        round_ = await _one_round(settings, env, p)
+        folders.append(round_["folder"])
+        committed, after, shown = round_["committed"], round_["after"], round_["shown"]
+        # The committed exchange first, unchanged; then the interrupted exchange.
+        intact += int(round_["first_reply_done"] and after[: len(committed)] == committed)
+        rest = after[len(committed) :]
+        user_kept = len(rest) == 2 and rest[0]["role"] == "USER" and rest[0]["text"] == LONG_TEXT
+        reply = rest[1] if len(rest) == 2 else None
+        if user_kept and reply is not None:
+            marked += int(
+                reply["role"] == "ASSISTANT"
+                and (reply["status"], reply["finishReason"]) == ("FAILED", "interrupted")
+            )
+            kept += int(bool(reply["text"]))
+            prefix += int(shown.startswith(reply["text"]))
+            kept_ratios.append(round(len(reply["text"]) / max(1, len(shown)), 3))
+    figure.values = {"kept_of_shown": kept_ratios, "kills": p.kills}
+    figure.check(
+        "committed messages intact after the kill", intact, intact == p.kills, f"== {p.kills}"
+    )
+    figure.check("interrupted reply FAILED/interrupted", marked, marked == p.kills, f"== {p.kills}")
+    figure.check("interrupted reply kept checkpointed text", kept, kept == p.kills, f"== {p.kills}")
+    figure.check(
+        "kept text is a prefix of what was shown", prefix, prefix == p.kills, f"== {p.kills}"
+    )
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return figure

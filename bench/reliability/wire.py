@@ -1,0 +1,139 @@
+"""A graphql-transport-ws connection carrying many operations at once (the bench's
+WsSession runs one at a time), and HTTP helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from bench.client import SEND_MESSAGE, StreamTiming, _error_code, _record
+
+SUBPROTOCOL = Subprotocol("graphql-transport-ws")
+CREATE = "mutation($input: CreateConversationInput) { createConversation(input: $input) { id } }"
+
+
+async def post(
+    client: httpx.AsyncClient, url: str, user: str, query: str, variables: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post(
+        url, json={"query": query, "variables": variables}, headers={"X-User-ID": user}
+    )
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    if body.get("errors"):
+        raise RuntimeError(f"{query[:60]!r}: {json.dumps(body['errors'])[:300]}")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def create_conversations(
+    client: httpx.AsyncClient, url: str, user: str, count: int, **fields: Any
+) -> list[str]:
+    ids = []
+    for _ in range(count):
+        data = await post(client, url, user, CREATE, {"input": fields})
+        ids.append(str(data["createConversation"]["id"]))
+    return ids
+
+
+class Mux:
+    """One socket, identified as `user`, with a reader task routing messages by id."""
+
+    def __init__(self, url: str, user: str, *, timeout_s: float = 600.0) -> None:
+        self.url = url
+        self.user = user
+        self.timeout_s = timeout_s
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._queues: dict[str, asyncio.Queue[dict[str, Any] | None]] = {}
+
+    async def __aenter__(self) -> Self:
+        self._ws = await connect(
+            self.url, subprotocols=[SUBPROTOCOL], ping_interval=None, max_size=None
+        )
+        await self._ws.send(
+            json.dumps({"type": "connection_init", "payload": {"X-User-ID": self.user}})
+        )
+        async with asyncio.timeout(60):
+            while json.loads(await self._ws.recv())["type"] != "connection_ack":
+                pass
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for raw in self._ws:
+                message = json.loads(raw)
+                if message.get("type") == "ping":
+                    await self._ws.send(json.dumps({"type": "pong"}))
+                queue = self._queues.get(message.get("id", ""))
+                if queue is not None:
+                    queue.put_nowait(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            for queue in self._queues.values():
+                queue.put_nowait(None)  # the socket closed under the operation
+
+    async def subscribe(
+        self, query: str, variables: dict[str, Any]
+    ) -> tuple[str, asyncio.Queue[dict[str, Any] | None]]:
+        assert self._ws is not None, "use Mux as an async context manager"
+        op_id = uuid.uuid4().hex
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._queues[op_id] = queue
+        payload = {"query": query, "variables": variables}
+        await self._ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+        return op_id, queue
+
+    async def send_message(
+        self, conversation_id: str, text: str, options: dict[str, Any] | None = None
+    ) -> StreamTiming:
+        """One sendMessage to its end; a closed socket is failed_code 'CLOSED'."""
+        timing = StreamTiming(sent_at=time.perf_counter())
+        variables = {"conversationId": conversation_id, "text": text, "options": options}
+        op_id, queue = await self.subscribe(SEND_MESSAGE, variables)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await queue.get()
+                    now = time.perf_counter()
+                    if message is None:
+                        timing.failed_code = timing.failed_code or "CLOSED"
+                        return timing
+                    if message["type"] == "next":
+                        if _record(timing, message["payload"], now):
+                            timing.finished_at = now
+                    elif message["type"] == "error":
+                        timing.failed_code = _error_code(message["payload"])
+                        timing.finished_at = now
+                        return timing
+                    elif message["type"] == "complete":
+                        timing.finished_at = timing.finished_at or now
+                        return timing
+        finally:
+            self._queues.pop(op_id, None)
