@@ -6,7 +6,7 @@ BACKEND := $(or $(LLAMAQL_BACKEND),cpu)
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 GRAPHIQL_STAMP := src/llamaql/static/graphiql/.stamp
 
-.PHONY: install run test lint vulkan bench llama-server model graphiql schema clean
+.PHONY: install run test lint vulkan bench reliability llama-server model graphiql schema clean
 
 install: $(VENV)/.deps llama model graphiql
 
@@ -71,6 +71,12 @@ llama-server:
 $(VENV)/.bench-deps: pyproject.toml $(VENV)/.deps
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
 	touch $@
+
+# `make reliability`: load, kill, memory, slow-reader and fuzz figures, each against a real
+# `llamaql serve` (table and JSON like `make bench`; exits non-zero when a figure misses its
+# bound). Full size by default; RELIABILITY_ARGS=--size=medium or =small (what `make test` runs).
+reliability: install
+	$(PY) -m bench.reliability $(RELIABILITY_ARGS)
 
 schema: $(VENV)/.deps
 	$(VENV)/bin/llamaql export-schema > schema.graphql
