@@ -90,8 +90,10 @@ class RemoteEngine:
         headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
         waits = self._settings.engine_timeout_s
         timeout = httpx.Timeout(waits, connect=min(CONNECT_TIMEOUT_S, waits))
+        # Every reply in flight holds a connection, and counting or probing needs one more.
+        limits = httpx.Limits(max_connections=self._parallel + 4)
         self._client = httpx.AsyncClient(
-            headers=headers, timeout=timeout, transport=self._transport
+            headers=headers, timeout=timeout, limits=limits, transport=self._transport
         )
         self._counting_client = httpx.Client(
             headers=headers, timeout=timeout, transport=self._transport

@@ -75,13 +75,15 @@ async def discover(client: httpx.AsyncClient, api_url: str, model: str | None) -
     root = server_root(api_url)
     try:
         listed = check_response(await client.get(f"{api_url}/models"), "listing models")
-        entries = [e for e in listed.get("data") or [] if isinstance(e, dict)]
+        data = listed.get("data") if isinstance(listed, dict) else None
+        entries = [e for e in data or [] if isinstance(e, dict)]
         if model is None and entries:
             model = str(entries[0].get("id"))
         entry = next((e for e in entries if e.get("id") == model), {})
-        props = await client.get(f"{root}/props")
-        if props.status_code == 200 and "default_generation_settings" in props.json():
-            settings = props.json()["default_generation_settings"]
+        settings = _json_object(await client.get(f"{root}/props")).get(
+            "default_generation_settings"
+        )
+        if isinstance(settings, dict):
             return ServerFacts("llama-server", model, _positive(settings.get("n_ctx")))
         if "max_model_len" in entry:
             return ServerFacts("vllm", model, _positive(entry["max_model_len"]))
@@ -90,6 +92,17 @@ async def discover(client: httpx.AsyncClient, api_url: str, model: str | None) -
         return ServerFacts(kind, model, None)
     except httpx.HTTPError as exc:
         raise EngineUnavailableError(f"the engine at {api_url} cannot be reached: {exc}") from exc
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    """A successful answer's JSON object, else {} (a path the server does not have)."""
+    if response.status_code != 200:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _positive(value: object) -> int | None:
