@@ -216,13 +216,6 @@ class FakeMessageRepository:
     ) -> dict[uuid.UUID, int]:
         return {c: len(self._current_branch(user_id, c)) for c in conversation_ids}
 
-    async def history(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int | None = None
-    ) -> Sequence[Message]:
-        keep = {MessageStatus.COMPLETE.value, MessageStatus.CANCELLED.value}
-        kept = [_copy(m) for m in self._of(user_id, conversation_id) if m.status in keep]
-        return kept[-limit:] if limit is not None else kept
-
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
         return any(
             m.status == MessageStatus.GENERATING.value for m in self._of(user_id, conversation_id)

@@ -64,7 +64,7 @@ async def test_other_users_see_nothing() -> None:
         )
         assert await uow.conversations.delete(user_id=BOB, conversation_id=cid) is False
         assert await uow.messages.get(user_id=BOB, message_id=message.id) is None
-        assert await uow.messages.history(user_id=BOB, conversation_id=cid) == []
+        assert await uow.branches.history(user_id=BOB, leaf_id=message.id) == []
         assert await uow.messages.count(user_id=BOB, conversation_id=cid) == 0
         assert (
             await uow.messages.finish(
@@ -136,7 +136,9 @@ async def test_history_keeps_complete_and_cancelled_in_order() -> None:
             )
         await uow.commit()
     async with store.factory() as uow:
-        history = await uow.messages.history(user_id=ALICE, conversation_id=cid)
+        conversation = await uow.conversations.get(user_id=ALICE, conversation_id=cid)
+        assert conversation is not None
+        history = await uow.branches.history(user_id=ALICE, leaf_id=conversation.current_leaf_id)
         assert [m.text for m in history] == ["one", "three"]
         assert await uow.messages.has_generating(user_id=ALICE, conversation_id=cid)
         assert await uow.messages.mark_interrupted() == 1

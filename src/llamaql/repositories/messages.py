@@ -31,7 +31,6 @@ USAGE_COLUMNS = frozenset(
 """The keys `finish` accepts in `usage`."""
 
 INTERRUPTED = "interrupted"
-_PROMPT_STATUSES = (MessageStatus.COMPLETE.value, MessageStatus.CANCELLED.value)
 
 
 class SqlMessageRepository:
@@ -184,22 +183,6 @@ class SqlMessageRepository:
         )
         result = await self._session.exec(statement)
         return result.one()
-
-    async def history(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int | None = None
-    ) -> Sequence[Message]:
-        statement = (
-            select(Message)
-            .where(
-                col(Message.conversation_id) == conversation_id,
-                col(Message.user_id) == user_id,
-                col(Message.status).in_(_PROMPT_STATUSES),
-            )
-            .order_by(col(Message.seq).desc())
-            .limit(limit)
-        )
-        result = await self._session.exec(statement)
-        return list(reversed(result.all()))
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
         statement = (

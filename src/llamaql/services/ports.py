@@ -129,13 +129,6 @@ class MessageRepository(Protocol):
         not the user's)."""
         ...
 
-    async def history(
-        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int | None = None
-    ) -> Sequence[Message]:
-        """The COMPLETE and CANCELLED messages, oldest first: what a prompt is built from;
-        with `limit`, only the newest `limit` of them."""
-        ...
-
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool: ...
 
     async def checkpoint(

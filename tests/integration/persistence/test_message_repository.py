@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from llamaql.db import SessionFactory
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
 
 
 async def _conversation(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> uuid.UUID:
@@ -115,6 +115,14 @@ async def test_count(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
         assert await unit.messages.count(user_id=alice, conversation_id=conversation_id) == 3
 
 
+async def _current_leaf(
+    unit: UnitOfWork, user: uuid.UUID, conversation_id: uuid.UUID
+) -> uuid.UUID | None:
+    conversation = await unit.conversations.get(user_id=user, conversation_id=conversation_id)
+    assert conversation is not None
+    return conversation.current_leaf_id
+
+
 async def test_history_keeps_complete_and_cancelled_in_order(
     uow: UnitOfWorkFactory, alice: uuid.UUID
 ) -> None:
@@ -124,7 +132,8 @@ async def test_history_keeps_complete_and_cancelled_in_order(
     await _add(uow, alice, conversation_id, "cancelled", MessageStatus.CANCELLED)
     await _add(uow, alice, conversation_id, "generating", MessageStatus.GENERATING)
     async with uow() as unit:
-        history = await unit.messages.history(user_id=alice, conversation_id=conversation_id)
+        leaf = await _current_leaf(unit, alice, conversation_id)
+        history = await unit.branches.history(user_id=alice, leaf_id=leaf)
     assert [m.text for m in history] == ["complete", "cancelled"]
 
 
@@ -136,9 +145,8 @@ async def test_history_limit_keeps_the_newest_in_order(
         await _add(uow, alice, conversation_id, text)
     await _add(uow, alice, conversation_id, "failed", MessageStatus.FAILED)
     async with uow() as unit:
-        newest = await unit.messages.history(
-            user_id=alice, conversation_id=conversation_id, limit=3
-        )
+        leaf = await _current_leaf(unit, alice, conversation_id)
+        newest = await unit.branches.history(user_id=alice, leaf_id=leaf, limit=3)
     assert [m.text for m in newest] == ["m2", "m3", "m4"]
 
 

@@ -114,12 +114,12 @@ async def test_message_reads(
     async with uow() as unit:
         for message_id in (alice_data.question_id, alice_data.reply_id, uuid.uuid4()):
             assert await unit.messages.get(user_id=bob, message_id=message_id) is None
+            assert await unit.branches.history(user_id=bob, leaf_id=message_id) == []
         for conversation_id in bob_ids:
             kwargs = {"user_id": bob, "conversation_id": conversation_id}
             assert await unit.messages.list_page(**kwargs, limit=10, after_seq=None) == []
             assert await unit.messages.list_page(**kwargs, limit=10, after_seq=0) == []
             assert await unit.messages.count(**kwargs) == 0
-            assert await unit.messages.history(**kwargs) == []
             assert await unit.messages.has_generating(**kwargs) is False
 
 
