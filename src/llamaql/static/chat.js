@@ -1,44 +1,30 @@
-// The llamaql chat page: queries and mutations over HTTP POST to /graphql, sendMessage
-// over a WebSocket speaking graphql-transport-ws. No framework, no build step.
+// The llamaql chat page: conversations in the sidebar, the open one's current branch in
+// the middle, replies streamed over graphql-transport-ws. No framework, no build step.
 // Model and user text only ever reaches the page through textContent / append(string).
-"use strict";
+// A module (so strict): api.js talks to the server, documents.js holds every GraphQL
+// document, gauge.js and search.js are the context gauge and the search panel.
+
+import { ApiError, gql, session, subscribe } from "./api.js";
+import {
+  M_CANCEL, M_CREATE, M_DELETE, M_RENAME, M_SELECT, Q_CONVERSATIONS, Q_MESSAGES,
+  S_EDIT, S_REGENERATE, S_SEND,
+} from "./documents.js";
+import { ContextGauge } from "./gauge.js";
+import { SearchPanel } from "./search.js";
 
 const STORAGE_KEY = "llamaql.userId";
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const PAGE_SIZE = 50;
 const ROLE_NAMES = { USER: "You", ASSISTANT: "Model", SYSTEM: "System" };
-
-const MESSAGE_FIELDS =
-  "id role text status finishReason createdAt usage { completionTokens tokensPerSecond }";
-const Q_CONVERSATIONS = `query Conversations($after: String) {
-  conversations(first: ${PAGE_SIZE}, after: $after) {
-    totalCount pageInfo { hasNextPage endCursor } edges { node { id title updatedAt } } } }`;
-const Q_MESSAGES = `query Messages($id: ID!, $after: String) {
-  conversation(id: $id) { id title updatedAt messages(first: 100, after: $after) {
-    pageInfo { hasNextPage endCursor } edges { node { ${MESSAGE_FIELDS} } } } } }`;
-const M_CREATE = `mutation Create($input: CreateConversationInput) {
-  createConversation(input: $input) { id title updatedAt } }`;
-const M_RENAME = `mutation Rename($id: ID!, $title: String) {
-  updateConversation(id: $id, input: {title: $title}) { id title updatedAt } }`;
-const M_DELETE = "mutation Delete($id: ID!) { deleteConversation(id: $id) }";
-const M_CANCEL = "mutation Cancel($id: ID!) { cancelGeneration(messageId: $id) }";
-const S_SEND = `subscription Send($id: ID!, $text: String!) {
-  sendMessage(conversationId: $id, text: $text) {
-    __typename
-    ... on MessageQueued { assistantMessageId position userMessage { ${MESSAGE_FIELDS} } }
-    ... on TokenDelta { messageId text }
-    ... on MessageCompleted { message { ${MESSAGE_FIELDS} } }
-    ... on MessageFailed { code reason retryable assistantMessage { ${MESSAGE_FIELDS} } } } }`;
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  userId: "",
   conversations: [], // loaded pages, newest activity first
   endCursor: null,
-  current: null, // the open conversation: { id, title, updatedAt }
+  current: null, // the open conversation: { id, title, updatedAt, loaded }
   openToken: 0, // guards against a slow load finishing after another was opened
   stream: null, // the reply in progress: { conversationId, assistantMessageId, handle }
 };
+const gauge = new ContextGauge($("gauge"), $("gauge-meter"), $("gauge-text"));
 
 // ---- identity ---------------------------------------------------------------------------
 
@@ -64,94 +50,7 @@ function saveUserId(id) {
   try { localStorage.setItem(STORAGE_KEY, id); } catch { /* kept for this tab only */ }
 }
 
-// ---- GraphQL over HTTP ------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.code = code;
-  }
-}
-
-async function gql(query, variables = {}) {
-  let response;
-  try {
-    response = await fetch("graphql", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-User-ID": state.userId },
-      body: JSON.stringify({ query, variables }),
-    });
-  } catch (err) {
-    throw new ApiError("NETWORK", `cannot reach the server (${err.message})`);
-  }
-  let body;
-  try {
-    body = await response.json();
-  } catch {
-    throw new ApiError(`HTTP ${response.status}`, "the server did not answer with JSON");
-  }
-  if (body.errors && body.errors.length) {
-    const error = body.errors[0];
-    throw new ApiError(error.extensions?.code ?? "ERROR", error.message);
-  }
-  return body.data;
-}
-
-// ---- graphql-transport-ws: one connection per subscription ------------------------------
-
-function subscribe(query, variables, handlers) {
-  const url = new URL("graphql", location.href);
-  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(url, "graphql-transport-ws");
-  const id = "1";
-  let done = false;
-  const send = (message) => ws.send(JSON.stringify(message));
-  const finish = (callback) => {
-    if (done) return;
-    done = true;
-    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000);
-    callback();
-  };
-  const fail = (error) =>
-    finish(() => handlers.error(error?.extensions?.code ?? "ERROR", error?.message ?? "failed"));
-
-  ws.onopen = () => send({ type: "connection_init", payload: { "X-User-ID": state.userId } });
-  ws.onmessage = (event) => {
-    const message = JSON.parse(event.data);
-    switch (message.type) {
-      case "connection_ack":
-        send({ id, type: "subscribe", payload: { query, variables } });
-        break;
-      case "ping":
-        send({ type: "pong" });
-        break;
-      case "next":
-        if (message.payload.errors?.length) fail(message.payload.errors[0]);
-        else if (!done) handlers.next(message.payload.data);
-        break;
-      case "error":
-        fail(Array.isArray(message.payload) ? message.payload[0] : message.payload);
-        break;
-      case "complete":
-        finish(handlers.complete);
-        break;
-    }
-  };
-  ws.onclose = (event) => {
-    const code = event.code === 4403 ? "UNAUTHENTICATED" : "CONNECTION_CLOSED";
-    const reason = event.reason || `the connection closed (code ${event.code})`;
-    finish(() => handlers.error(code, reason));
-  };
-  return {
-    // Ends the subscription from our side; the server cancels a reply still running.
-    close() {
-      if (!done && ws.readyState === WebSocket.OPEN) send({ id, type: "complete" });
-      finish(handlers.complete);
-    },
-  };
-}
-
-// ---- rendering --------------------------------------------------------------------------
+// ---- small rendering helpers ------------------------------------------------------------
 
 function showError(code, reason) {
   const box = $("error");
@@ -178,30 +77,42 @@ function formatTime(iso) {
   return Number.isNaN(date.getTime()) ? "" : date.toLocaleString();
 }
 
+function button(text, className, onClick, label = null) {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.className = className;
+  element.textContent = text;
+  if (label) element.setAttribute("aria-label", label);
+  element.addEventListener("click", onClick);
+  return element;
+}
+
 function renderConversations(totalCount, hasNextPage) {
   const list = $("conversations");
   list.replaceChildren();
   for (const conversation of state.conversations) {
     const item = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "conversation";
+    const open = button("", "conversation", () => openConversation(conversation));
     const title = document.createElement("span");
     title.className = "title";
     title.textContent = conversation.title || "Untitled";
     const time = document.createElement("span");
     time.className = "time";
     time.textContent = formatTime(conversation.updatedAt);
-    button.append(title, time);
-    if (state.current?.id === conversation.id) button.setAttribute("aria-current", "true");
-    button.addEventListener("click", () => openConversation(conversation));
-    item.append(button);
+    open.append(title, time);
+    open.dataset.id = conversation.id;
+    if (state.current?.id === conversation.id) open.setAttribute("aria-current", "true");
+    item.append(open);
     list.append(item);
   }
   if (totalCount !== undefined) $("total").textContent = `(${totalCount})`;
   if (hasNextPage !== undefined) $("load-more").hidden = !hasNextPage;
 }
 
+// ---- messages ---------------------------------------------------------------------------
+
+// An <article> per message: who, text, facts, then its actions: the ‹ 2/3 › switcher
+// when it has siblings (other versions), Edit on your messages, Regenerate on replies.
 function messageElement(message) {
   const element = document.createElement("article");
   element.className = `message ${message.role.toLowerCase()}`;
@@ -212,12 +123,15 @@ function messageElement(message) {
   text.className = "text";
   const meta = document.createElement("p");
   meta.className = "meta";
-  element.append(who, text, meta);
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  element.append(who, text, meta, actions);
   updateMessage(element, message);
   return element;
 }
 
 function updateMessage(element, message) {
+  element.message = message;
   if (message.id) element.dataset.id = message.id;
   element.dataset.status = message.status;
   element.querySelector(".text").textContent = message.text;
@@ -234,6 +148,48 @@ function updateMessage(element, message) {
   const meta = element.querySelector(".meta");
   meta.textContent = facts.join(" · ");
   meta.hidden = facts.length === 0;
+  renderActions(element, message);
+}
+
+function renderActions(element, message) {
+  const actions = element.querySelector(".actions");
+  actions.replaceChildren();
+  if (!message.id || message.status === "GENERATING") return;
+  // Versions and edits are for the conversation at rest: not while a reply streams.
+  const busy = state.stream !== null;
+  const siblings = message.siblingIds ?? [];
+  const index = siblings.indexOf(message.id);
+  if (siblings.length > 1 && index >= 0) {
+    const nav = document.createElement("nav");
+    nav.className = "versions";
+    nav.setAttribute("aria-label", "Versions");
+    const position = document.createElement("span");
+    position.className = "position";
+    position.textContent = `${index + 1}/${siblings.length}`;
+    const previous = button("‹", "quiet prev", () => showVersion(siblings[index - 1]),
+      "Previous version");
+    const next = button("›", "quiet next", () => showVersion(siblings[index + 1]),
+      "Next version");
+    previous.disabled = busy || index === 0;
+    next.disabled = busy || index === siblings.length - 1;
+    nav.append(previous, position, next);
+    actions.append(nav);
+  }
+  const action = message.role === "USER"
+    ? button("Edit", "quiet edit", () => startEditing(element))
+    : message.role === "ASSISTANT"
+      ? button("Regenerate", "quiet regenerate", () => regenerate(element))
+      : null;
+  if (action !== null) {
+    action.disabled = busy;
+    actions.append(action);
+  }
+}
+
+function renderAllActions() {
+  for (const element of $("messages").querySelectorAll(".message")) {
+    if (element.message) renderActions(element, element.message);
+  }
 }
 
 function appendMessage(message) {
@@ -243,6 +199,14 @@ function appendMessage(message) {
   box.append(element);
   scrollToEnd(true);
   return element;
+}
+
+// Takes a message and every one after it off the page; returns them, to put back.
+function removeFrom(element) {
+  const removed = [];
+  for (let node = element; node !== null; node = node.nextElementSibling) removed.push(node);
+  for (const node of removed) node.remove();
+  return removed;
 }
 
 function scrollToEnd(force = false) {
@@ -263,6 +227,7 @@ function renderHeader() {
   $("conv-title").textContent = open ? state.current.title || "Untitled" : "No conversation open";
   $("rename-form").hidden = !open;
   $("rename-title").value = open ? state.current.title || "" : "";
+  if (!open) gauge.hide();
   updateComposer();
 }
 
@@ -271,10 +236,16 @@ function updateComposer() {
   const streaming = state.stream !== null;
   const busyHere = streaming && state.stream.conversationId === state.current?.id;
   $("text").disabled = !open;
-  $("send").disabled = !open || streaming;
+  // Not before its messages are on the page: the load would wipe what was just sent.
+  $("send").disabled = !open || streaming || !state.current.loaded;
   $("stop").hidden = !streaming;
   $("stop").disabled = false;
   $("delete").disabled = busyHere;
+  renderAllActions();
+}
+
+function refreshGauge() {
+  gauge.now(state.current?.id ?? null, $("text").value);
 }
 
 // ---- conversations ----------------------------------------------------------------------
@@ -306,10 +277,11 @@ async function createConversation(title) {
   }
 }
 
+// Shows the conversation's current branch; resolves to true once it is on the page.
 async function openConversation(conversation) {
   clearError();
   const token = ++state.openToken;
-  state.current = { ...conversation };
+  state.current = { ...conversation, loaded: false };
   if (state.stream === null) setStatus("");
   renderHeader();
   renderConversations();
@@ -319,23 +291,47 @@ async function openConversation(conversation) {
     let after = null;
     for (;;) {
       const found = (await gql(Q_MESSAGES, { id: conversation.id, after })).conversation;
-      if (token !== state.openToken) return;
+      if (token !== state.openToken) return false;
       if (found === null) throw new ApiError("NOT_FOUND", "this conversation no longer exists");
       state.current.title = found.title;
       messages.push(...found.messages.edges.map((edge) => edge.node));
       if (!found.messages.pageInfo.hasNextPage) break;
       after = found.messages.pageInfo.endCursor;
     }
+    state.current.loaded = true;
     renderHeader();
     if (messages.length === 0) showEmpty("No messages yet: say something.");
     else $("messages").replaceChildren(...messages.map(messageElement));
     scrollToEnd(true);
+    refreshGauge();
+    return true;
   } catch (err) {
     if (token === state.openToken) {
       showEmpty("");
       showApiError(err);
     }
+    return false;
   }
+}
+
+// A search hit: the conversation, at the message (switching to its branch if needed).
+async function openAt(conversation, messageId) {
+  if (!(await openConversation(conversation)) || messageId === null) return;
+  const find = () => $("messages").querySelector(`.message[data-id="${CSS.escape(messageId)}"]`);
+  if (find() === null) {
+    try {
+      await gql(M_SELECT, { id: messageId });
+    } catch (err) {
+      showApiError(err);
+      return;
+    }
+    if (!(await openConversation(state.current))) return;
+  }
+  const element = find();
+  if (element === null) return;
+  for (const old of $("messages").querySelectorAll(".found")) old.classList.remove("found");
+  element.classList.add("found");
+  element.scrollIntoView({ block: "center" });
 }
 
 async function renameConversation(title) {
@@ -347,6 +343,7 @@ async function renameConversation(title) {
     if (state.current?.id === updated.id) state.current.title = updated.title;
     renderHeader();
     await loadConversations();
+    search.refresh();
   } catch (err) {
     showApiError(err);
   }
@@ -366,9 +363,73 @@ async function deleteConversation() {
       showEmpty("Conversation deleted.");
     }
     await loadConversations();
+    search.refresh();
   } catch (err) {
     showApiError(err);
   }
+}
+
+// ---- branches ---------------------------------------------------------------------------
+
+async function showVersion(messageId) {
+  if (state.stream !== null || state.current === null) return;
+  clearError();
+  try {
+    await gql(M_SELECT, { id: messageId });
+  } catch (err) {
+    showApiError(err);
+    return;
+  }
+  await openConversation(state.current);
+}
+
+// A new reply beside this one; the old one stays a version to flip back to.
+function regenerate(element) {
+  if (state.stream !== null || state.current === null) return;
+  clearError();
+  const removed = removeFrom(element);
+  streamReply(S_REGENERATE, { id: element.message.id }, {
+    mine: null,
+    refused: () => $("messages").append(...removed),
+  });
+}
+
+function startEditing(element) {
+  if (state.stream !== null || element.querySelector(".editor")) return;
+  const form = document.createElement("form");
+  form.className = "editor";
+  const input = document.createElement("textarea");
+  input.value = element.message.text;
+  input.rows = 3;
+  input.setAttribute("aria-label", "Edited message");
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.textContent = "Save and send";
+  const cancel = button("Cancel", "quiet", () => form.remove());
+  form.append(input, save, cancel);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!input.value.trim()) return;
+    editMessage(element, input.value);
+  });
+  element.querySelector(".actions").after(form);
+  input.focus();
+}
+
+// A new version of your message beside this one, and its reply.
+function editMessage(element, text) {
+  if (state.stream !== null || state.current === null) return;
+  clearError();
+  const removed = removeFrom(element);
+  element.querySelector(".editor")?.remove();
+  const mine = appendMessage({ role: "USER", text, status: "COMPLETE" });
+  streamReply(S_EDIT, { id: element.message.id, text }, {
+    mine,
+    refused: () => {
+      mine.remove();
+      $("messages").append(...removed);
+    },
+  });
 }
 
 // ---- sending and streaming --------------------------------------------------------------
@@ -376,11 +437,25 @@ async function deleteConversation() {
 function sendMessage() {
   const input = $("text");
   const text = input.value;
-  if (!text.trim() || state.current === null || state.stream !== null) return;
+  if (!text.trim() || !state.current?.loaded || state.stream !== null) return;
   clearError();
   input.value = "";
-  const conversationId = state.current.id;
   const mine = appendMessage({ role: "USER", text, status: "COMPLETE" });
+  streamReply(S_SEND, { id: state.current.id, text }, {
+    mine,
+    // Nothing was stored: take the message off the page and give its text back.
+    refused: () => {
+      mine.remove();
+      if (!input.value) input.value = text;
+    },
+  });
+}
+
+// Runs one of the ChatEvent subscriptions (send, regenerate, edit) for the open
+// conversation: `mine` is the page's element for the user message it stores (updated
+// from MessageQueued), `refused` undoes the page's changes when nothing was stored.
+function streamReply(document_, variables, { mine, refused }) {
+  const conversationId = state.current.id;
   let reply = null;
   let queued = false;
   let ended = false;
@@ -390,33 +465,43 @@ function sendMessage() {
   setStatus("Sending…");
 
   const replyElement = () => {
-    if (reply === null) reply = appendMessage({ role: "ASSISTANT", text: "", status: "GENERATING" });
+    if (reply !== null) return reply;
+    const placeholder = { role: "ASSISTANT", text: "", status: "GENERATING" };
+    // Another conversation may be open by now: then the reply is kept off the page.
+    reply = state.current?.id === conversationId ? appendMessage(placeholder)
+      : messageElement(placeholder);
     return reply;
   };
-  const end = (status) => {
+  const undo = () => {
+    reply?.remove();
+    reply = null;
+    if (state.current?.id === conversationId) refused();
+  };
+  const end = async (status) => {
     ended = true;
     state.stream = null;
     reply?.removeAttribute("aria-busy");
     updateComposer();
     setStatus(status);
-    loadConversations();
-    if (state.current?.id === conversationId) {
-      const listed = state.conversations.find((c) => c.id === conversationId);
-      if (listed) state.current.title = listed.title;
+    if (state.current?.id === conversationId) refreshGauge();
+    search.refresh();
+    await loadConversations();
+    const listed = state.conversations.find((c) => c.id === conversationId);
+    if (listed && state.current?.id === conversationId) {
+      state.current.title = listed.title;
+      $("conv-title").textContent = listed.title || "Untitled";
     }
   };
   const handlers = {
     next(data) {
-      const event = data.sendMessage;
+      const event = Object.values(data)[0];
       switch (event.__typename) {
         case "MessageQueued":
           queued = true;
           stream.assistantMessageId = event.assistantMessageId;
-          updateMessage(mine, event.userMessage);
+          if (mine) updateMessage(mine, event.userMessage);
           replyElement().setAttribute("aria-busy", "true");
-          setStatus(event.position > 0
-            ? `Queued: ${event.position} ahead of you`
-            : "Generating…");
+          setStatus(event.position > 0 ? `Queued: ${event.position} ahead of you` : "Generating…");
           break;
         case "TokenDelta":
           replyElement().querySelector(".text").append(event.text);
@@ -433,7 +518,7 @@ function sendMessage() {
         case "MessageFailed":
           showError(event.code, event.reason);
           if (event.assistantMessage) updateMessage(replyElement(), event.assistantMessage);
-          else refused();
+          else undo();
           end(event.retryable ? "Failed; you can try again." : "Failed.");
           break;
       }
@@ -441,7 +526,7 @@ function sendMessage() {
     },
     error(code, reason) {
       showError(code, reason);
-      if (!queued) refused();
+      if (!queued) undo();
       end("Failed.");
     },
     complete() {
@@ -451,14 +536,7 @@ function sendMessage() {
       if (state.current?.id === conversationId) openConversation(state.current);
     },
   };
-  // Nothing was stored: take the message off the page and give its text back.
-  const refused = () => {
-    mine.remove();
-    reply?.remove();
-    reply = null;
-    if (!input.value) input.value = text;
-  };
-  stream.handle = subscribe(S_SEND, { id: conversationId, text }, handlers);
+  stream.handle = subscribe(document_, variables, handlers);
 }
 
 async function stopReply() {
@@ -482,16 +560,30 @@ async function stopReply() {
 // ---- wiring -----------------------------------------------------------------------------
 
 function useUserId(id) {
-  state.userId = id;
+  session.userId = id;
   $("user-id").value = id;
   state.stream?.handle.close();
   state.current = null;
   state.openToken++;
   state.conversations = [];
+  search.reset();
   renderHeader();
   showEmpty("Create or pick a conversation to start chatting.");
   loadConversations();
 }
+
+const search = new SearchPanel(
+  {
+    form: $("search-form"),
+    input: $("search-query"),
+    clear: $("search-clear"),
+    results: $("search-results"),
+    total: $("search-total"),
+    hits: $("search-hits"),
+    more: $("search-more"),
+  },
+  { onOpen: openAt, onError: showApiError },
+);
 
 function init() {
   $("new-form").addEventListener("submit", (event) => {
@@ -513,6 +605,9 @@ function init() {
       event.preventDefault();
       $("send-form").requestSubmit();
     }
+  });
+  $("text").addEventListener("input", () => {
+    if (state.current !== null) gauge.later(state.current.id, $("text").value);
   });
   $("stop").addEventListener("click", stopReply);
   $("user-form").addEventListener("submit", (event) => {

@@ -37,8 +37,20 @@ def page_urls(api: Api) -> list[str]:
     return parser.urls
 
 
+# `import ... from "./x.js"` in the page's modules.
+MODULE_IMPORT = re.compile(r"""^import [^;]*? from "(\./[\w-]+\.js)";""", re.MULTILINE | re.DOTALL)
+
+
 def local_assets(api: Api) -> list[str]:
-    return [url for url in page_urls(api) if urlsplit(url).scheme != "data"]
+    """The page's own files: what its HTML names, and every module its scripts import."""
+    assets = [urljoin(PAGE_URL, url) for url in page_urls(api) if urlsplit(url).scheme != "data"]
+    for asset in assets:  # grows while it is walked: imports of imports
+        if asset.endswith(".js"):
+            for name in MODULE_IMPORT.findall(api.client.get(asset).text):
+                imported = urljoin(asset, name)
+                if imported not in assets:
+                    assets.append(imported)
+    return assets
 
 
 def test_the_page_is_served_at_the_root(api: Api) -> None:
@@ -54,14 +66,16 @@ def test_the_page_references_no_external_urls(api: Api) -> None:
     assert local_assets(api), urls  # at least its script and stylesheet
     parts = [urlsplit(url) for url in urls]
     assert [p.geturl() for p in parts if p.netloc or p.scheme not in ("", "data")] == []
-    for url in ["/", *local_assets(api)]:
-        text = api.client.get(urljoin(PAGE_URL, url)).text
+    for url in [PAGE_URL, *local_assets(api)]:
+        text = api.client.get(url).text
         assert EXTERNAL_URL.findall(text) == [], url
 
 
 def test_every_local_asset_is_served_with_its_type(api: Api) -> None:
-    for url in local_assets(api):
-        response = api.client.get(urljoin(PAGE_URL, url))
+    assets = local_assets(api)
+    assert {url.rsplit("/", 1)[-1] for url in assets} >= {"chat.js", "api.js", "documents.js"}
+    for url in assets:
+        response = api.client.get(url)
         assert response.status_code == 200, url
         suffix = "." + url.rsplit(".", 1)[-1]
         assert response.headers["content-type"].split(";")[0] in CONTENT_TYPES[suffix], url
@@ -74,9 +88,10 @@ def test_graphiql_still_has_its_page(api: Api) -> None:
 
 
 def test_the_scripts_documents_are_valid_against_the_schema() -> None:
-    """Every query, mutation and subscription in chat.js, with its ${...} parts filled in,
-    validates against the schema: a renamed field breaks this test, not the page."""
-    script = (STATIC_DIR / "chat.js").read_text()
+    """Every query, mutation and subscription of the page (documents.js), with its ${...}
+    parts filled in, validates against the schema: a renamed field breaks this test, not
+    the page."""
+    script = (STATIC_DIR / "documents.js").read_text()
     constants = dict(re.findall(r'const ([A-Z_]+) =\s*(\d+|"[^"]*"|`[^`]*`);', script))
 
     def value(name: str) -> str:
@@ -85,7 +100,7 @@ def test_the_scripts_documents_are_valid_against_the_schema() -> None:
         return re.sub(r"\$\{(\w+)\}", lambda match: value(match.group(1)), text)
 
     documents = [value(name) for name in constants if re.match(r"[QMS]_", name)]
-    assert len(documents) == 7, sorted(constants)
+    assert len(documents) == 12, sorted(constants)
     schema = build_schema(Settings())._schema
     for document in documents:
         assert validate(schema, parse(document)) == [], document
