@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import SUBPROTOCOL, create_conversations
@@ -177,10 +178,25 @@ FRAMES: list[Any] = [
 ]
 
 
-async def _frame_round(server: Server, user: str, frame: Any, init_first: bool) -> str:
+LEGACY_FRAMES: list[Any] = [
+    "[]",
+    '"start"',
+    '{"type": "start", "id": "a", "payload": "query"}',
+    '{"type": "start", "id": "a", "payload": {"query": 12}}',
+    '{"type": "start", "id": 1, "payload": {"query": "{ __typename }"}}',
+    '{"type": "start", "id": "a", "payload": {"query": "{ __typename }", "variables": 3}}',
+    '{"type": "stop"}',
+    '{"type": "connection_terminate", "payload": []}',
+]
+LEGACY = Subprotocol("graphql-ws")
+
+
+async def _frame_round(
+    server: Server, user: str, frame: Any, init_first: bool, protocol: Subprotocol = SUBPROTOCOL
+) -> str:
     """Send one malformed frame (after a proper init, or instead of it); how it ended."""
     try:
-        async with connect(server.ws_url, subprotocols=[SUBPROTOCOL], close_timeout=2) as ws:
+        async with connect(server.ws_url, subprotocols=[protocol], close_timeout=2) as ws:
             if init_first:
                 await ws.send(
                     json.dumps({"type": "connection_init", "payload": {"X-User-ID": user}})
@@ -207,7 +223,9 @@ def _errors(message: dict[str, Any]) -> list[dict[str, Any]]:
     payload = message.get("payload")
     if message.get("type") == "error" and isinstance(payload, list):
         return payload
-    if message.get("type") == "next" and isinstance(payload, dict):
+    if message.get("type") == "error" and isinstance(payload, dict):  # graphql-ws
+        return [payload]
+    if message.get("type") in ("next", "data") and isinstance(payload, dict):
         return list(payload.get("errors") or [])
     return []
 
@@ -257,6 +275,10 @@ async def run(settings_: Settings, size: Size) -> Figure:
         for i in range(p.frames):
             frame = FRAMES[i % len(FRAMES)]
             frames[await _frame_round(server, user, frame, init_first=i % 2 == 0)] += 1
+        for i in range(p.frames // 2):
+            frame = LEGACY_FRAMES[i % len(LEGACY_FRAMES)]
+            ended = await _frame_round(server, user, frame, i % 4 < 2, LEGACY)
+            frames[f"graphql-ws {ended}"] += 1
         async with httpx.AsyncClient(timeout=30) as client:
             alive = (await client.post(server.http_url, json={"query": "{__typename}"})).status_code
         tracebacks = server.log_text().count("Traceback")
@@ -266,7 +288,8 @@ async def run(settings_: Settings, size: Size) -> Figure:
     bad_frames = {
         k: v
         for k, v in frames.items()
-        if k in ("closed 1011", "dropped") or k.startswith("error") or k.startswith("http 5")
+        if k.removeprefix("graphql-ws ") in ("closed 1011", "dropped")
+        or k.removeprefix("graphql-ws ").startswith(("error", "http 5"))
     }
     figure.values = {
         "documents": dict(outcomes),

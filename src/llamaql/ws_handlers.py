@@ -20,7 +20,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage,
+    OperationMessage,
+)
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from llamaql.context import Context
@@ -65,9 +68,17 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    """graphql-ws (subscriptions-transport-ws) under the same identity rules."""
+    """graphql-ws (subscriptions-transport-ws) under the same identity rules; a message
+    of the wrong shape closes the socket with 4400, as on graphql-transport-ws."""
 
     connection_init_received = False
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        problem = malformed(message, operation="start", ended_by="stop")
+        if problem is not None:
+            await self.websocket.close(CLOSE_BAD_REQUEST, problem)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if self.connection_init_received:
@@ -130,21 +141,29 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
 _OPTIONAL_PAYLOAD_FIELDS = {"variables": dict, "operationName": str, "extensions": dict}
 
 
-def malformed(message: object) -> str | None:
-    """What is wrong with a graphql-transport-ws message's shape; None when nothing is."""
+def malformed(
+    message: object, *, operation: str = "subscribe", ended_by: str = "complete"
+) -> str | None:
+    """What is wrong with a message's shape; None when nothing is. `operation` is the
+    message type that starts an operation (graphql-ws: start), `ended_by` the one that
+    stops it (graphql-ws: stop); both need a string id."""
     if not isinstance(message, dict):
         return "WebSocket message must be a JSON object"
     if not isinstance(message.get("type"), str):
         return "message type must be a string"
-    if message["type"] != "subscribe":
+    if message["type"] == ended_by and not isinstance(message.get("id"), str):
+        return f"{ended_by} id must be a string"
+    if message["type"] != operation:
         return None
     if not isinstance(message.get("id"), str):
-        return "subscribe id must be a string"
+        return f"{operation} id must be a string"
     payload = message.get("payload")
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-        return "subscribe payload must be an object with a string query"
+        return f"{operation} payload must be an object with a string query"
     for name, kind in _OPTIONAL_PAYLOAD_FIELDS.items():
         value = payload.get(name)
         if value is not None and not isinstance(value, kind):
-            return f"subscribe payload {name} must be {'an object' if kind is dict else 'a string'}"
+            return (
+                f"{operation} payload {name} must be {'an object' if kind is dict else 'a string'}"
+            )
     return None

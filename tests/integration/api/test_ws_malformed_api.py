@@ -1,6 +1,6 @@
-"""graphql-transport-ws messages of the wrong shape close the socket with 4400 (the
-protocol's "invalid message"), never an unhandled TypeError (a dropped socket) or an
-INTERNAL error. Found by the reliability suite's fuzz figure."""
+"""WebSocket messages of the wrong shape (graphql-transport-ws and legacy graphql-ws)
+close the socket with 4400 ("invalid message"), never an unhandled TypeError (a dropped
+socket) or an INTERNAL error. Found by the reliability suite's fuzz figure."""
 
 from __future__ import annotations
 
@@ -37,3 +37,22 @@ def test_a_well_formed_subscribe_still_runs(api: Api) -> None:
         payload = {"query": "{ __typename }", "variables": None, "operationName": None}
         ws.send_text(json.dumps({"type": "subscribe", "id": "a", "payload": payload}))
         assert ws.receive_json()["payload"] == {"data": {"__typename": "Query"}}
+
+
+LEGACY_MALFORMED = [
+    "[]",
+    '"start"',
+    '{"type": "start", "id": "a", "payload": "query"}',
+    '{"type": "start", "id": "a", "payload": {"query": 12}}',
+    '{"type": "start", "id": 1, "payload": {"query": "{ __typename }"}}',
+    '{"type": "stop"}',
+]
+
+
+@pytest.mark.parametrize("frame", LEGACY_MALFORMED)
+def test_legacy_graphql_ws_closes_4400_too(api: Api, frame: str) -> None:
+    with api.client.websocket_connect("/graphql", subprotocols=["graphql-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"X-User-ID": ALICE}})
+        assert ws.receive_json() == {"type": "connection_ack"}
+        ws.send_text(frame)
+        assert closed_code(ws) == 4400
