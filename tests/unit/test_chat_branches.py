@@ -3,12 +3,13 @@ which branch prompts use, and every sendMessage refusal writing nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import pytest
-from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, make_rig, next_event
+from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, eventually, make_rig, next_event
 
 from llamaql.engine.types import ChatMessage
 from llamaql.models import Message, MessageKind, MessageStatus
@@ -280,3 +281,35 @@ async def test_context_usage_counts_the_current_branch_only(rig: ChatRig) -> Non
 
     # The fake counts a token per word plus one per message: 20 words fewer, same count.
     assert before.prompt_tokens - after.prompt_tokens == 20 - 1
+
+
+async def test_regenerating_on_another_branch_makes_that_branch_current(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    question, first = await exchange(rig, cid, "q")
+    await drain(edit(rig, question.id, "q, edited"))
+    assert await current_branch(rig, cid) == ["q, edited", "Hello, world."]
+
+    rig.engine.script("again")
+    done = (await drain(regenerate(rig, first.id)))[-1]
+
+    assert isinstance(done, Completed)
+    assert await current_branch(rig, cid) == ["q", "again"]
+
+
+async def test_select_branch_is_busy_while_a_send_is_being_stored(rig: ChatRig) -> None:
+    cid = await rig.conversation()
+    _, reply = await exchange(rig, cid, "q")
+    gate = asyncio.Event()
+    rig.store.commit_gate = gate  # the next send waits in its commit, conversation claimed
+    sending = asyncio.create_task(drain(rig.send(cid, "next")))
+    await eventually(lambda: rig.store.open_units > 0, "the send stores its exchange")
+
+    with pytest.raises(ConversationBusyError):
+        await rig.service.select_branch(user_id=rig.user, message_id=reply.id)
+
+    gate.set()
+    done = (await sending)[-1]
+    assert isinstance(done, Completed)
+    # Free again; under `reply` the newest message is now the reply to "next".
+    chosen = await rig.service.select_branch(user_id=rig.user, message_id=reply.id)
+    assert chosen.current_leaf_id == done.message.id
