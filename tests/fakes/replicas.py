@@ -7,9 +7,8 @@ as PostgreSQL delivers a NOTIFY once the sending transaction commits.
 from __future__ import annotations
 
 import asyncio
-import uuid
 
-from llamaql.services.replicas import CancelHandler
+from llamaql.services.replicas import CancelHandler, StopNotice
 
 
 class FakeNoticeBus:
@@ -17,7 +16,7 @@ class FakeNoticeBus:
 
     def __init__(self) -> None:
         self.links: list[FakeReplicaLink] = []
-        self.sent: list[tuple[uuid.UUID, uuid.UUID]] = []
+        self.sent: list[StopNotice] = []
 
     def link(self, replica_id: str) -> FakeReplicaLink:
         link = FakeReplicaLink(self, replica_id)
@@ -39,13 +38,13 @@ class FakeReplicaLink:
     def on_cancel(self, handler: CancelHandler) -> None:
         self._handlers.append(handler)
 
-    async def ask_cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
-        self._bus.sent.append((user_id, message_id))
+    async def ask_cancel(self, notice: StopNotice) -> None:
+        self._bus.sent.append(notice)
         loop = asyncio.get_running_loop()
         for link in self._bus.links:
             if link.listening:
                 for handler in link._handlers:
-                    loop.call_soon(handler, user_id, message_id)
+                    loop.call_soon(handler, notice)
 
     async def start(self) -> None:
         """Nothing to connect."""

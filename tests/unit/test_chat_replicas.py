@@ -16,7 +16,9 @@ from tests.fakes.uow import FakeStore
 
 from llamaql.services.chat import ChatService
 from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.conversations import ConversationService
 from llamaql.services.errors import NotFoundError
+from llamaql.services.replicas import StopNotice
 from llamaql.settings import Settings
 
 
@@ -92,7 +94,7 @@ async def test_cancel_through_the_other_replica(pair: Pair) -> None:
     )
 
     assert cancelled
-    assert pair.bus.sent == [(pair.user, queued.assistant_message_id)]
+    assert pair.bus.sent == [StopNotice(pair.user, message_id=queued.assistant_message_id)]
     assert pair.a.engine.handles[-1].cancelled
     # cancel() on B returns once A saved the reply.
     reply = pair.store.messages_of(cid)[-1]
@@ -170,3 +172,19 @@ async def test_a_late_save_does_not_overwrite_a_reply_marked_interrupted(pair: P
     )
     reply = pair.store.messages_of(cid)[-1]
     assert (reply.status, reply.finish_reason) == ("FAILED", "interrupted")
+
+
+async def test_deleting_on_the_other_replica_stops_the_reply(pair: Pair) -> None:
+    cid = await pair.conversation()
+    stream, _ = await generating_on_a(pair, cid)
+    conversations = ConversationService(
+        pair.store.factory, stop_replies=pair.b.service.stop_replies
+    )
+
+    await conversations.delete_conversation(pair.user, cid)
+
+    done = (await drain(stream))[-1]
+    assert isinstance(done, Failed)
+    assert done.code == "NOT_FOUND"
+    assert pair.a.engine.handles[-1].cancelled  # stopped, not run to its end
+    assert pair.bus.sent == [StopNotice(pair.user, conversation_id=cid)]

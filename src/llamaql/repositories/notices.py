@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from llamaql.services.replicas import CancelHandler
+from llamaql.services.replicas import CancelHandler, StopNotice
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,14 @@ class PgReplicaLink:
     def on_cancel(self, handler: CancelHandler) -> None:
         self._handlers.append(handler)
 
-    async def ask_cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
-        payload = json.dumps({"user": str(user_id), "message": str(message_id)})
+    async def ask_cancel(self, notice: StopNotice) -> None:
+        payload = json.dumps(
+            {
+                "user": str(notice.user_id),
+                "message": _str(notice.message_id),
+                "conversation": _str(notice.conversation_id),
+            }
+        )
         async with self._db_engine.begin() as connection:
             await connection.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
@@ -140,12 +146,28 @@ class PgReplicaLink:
     def _received(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
             body = json.loads(payload)
-            user_id, message_id = uuid.UUID(body["user"]), uuid.UUID(body["message"])
-        except (ValueError, KeyError, TypeError):
+            notice = StopNotice(
+                uuid.UUID(body["user"]),
+                message_id=_uuid(body.get("message")),
+                conversation_id=_uuid(body.get("conversation")),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("ignoring a malformed cancel notice")
             return
         for handler in self._handlers:
             try:
-                handler(user_id, message_id)
+                handler(notice)
             except Exception:  # asyncpg's callback must not raise into its protocol
-                logger.exception("cancel notice for reply %s failed", message_id)
+                logger.exception("cancel notice %s failed", notice)
+
+
+def _str(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected a UUID string, got {type(value).__name__}")
+    return uuid.UUID(value)

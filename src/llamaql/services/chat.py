@@ -45,7 +45,7 @@ from llamaql.services.generation import SAVE_RETRY_PAUSES_S, Generation
 from llamaql.services.live_replies import LiveReplies
 from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.services.replicas import ReplicaLink, SingleProcess, cancel_elsewhere
+from llamaql.services.replicas import ReplicaLink, SingleProcess, StopNotice, cancel_elsewhere
 from llamaql.services.titles import Titler
 from llamaql.settings import Settings
 
@@ -211,19 +211,33 @@ class ChatService:
             and message.replica_id != self._replicas.replica_id
         )
 
-    def _cancel_notice(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+    def _cancel_notice(self, notice: StopNotice) -> None:
         """Another replica (or this one) asks for a reply to stop: stop it if it is ours."""
-        generation = self._live.of_message(message_id)
-        if generation is not None and generation.user_id == user_id:
-            logger.info("reply %s cancelled by a notice", message_id)
+        if notice.message_id is not None:
+            generation = self._live.of_message(notice.message_id)
+        elif notice.conversation_id is not None:
+            generation = self._live.of_conversation(notice.conversation_id)
+        else:
+            return
+        if generation is not None and generation.user_id == notice.user_id:
+            logger.info("reply %s cancelled by a notice", generation.assistant_message_id)
             generation.cancel()
 
     def stop_replies(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
-        """The conversation was deleted: stop its reply in progress, if any (the save then
-        finds nothing and the stream ends NOT_FOUND)."""
+        """The conversation was deleted: stop its reply in progress, here or on another
+        replica (the save then finds nothing and the stream ends NOT_FOUND)."""
         generation = self._live.of_conversation(conversation_id)
         if generation is not None and generation.user_id == user_id:
             generation.cancel()
+        elif self._replicas.shared:
+            notice = StopNotice(user_id, conversation_id=conversation_id)
+            self._live.keep(asyncio.create_task(self._send_notice(notice)))
+
+    async def _send_notice(self, notice: StopNotice) -> None:
+        try:
+            await self._replicas.ask_cancel(notice)
+        except Exception as exc:  # the reply then runs to its end and finds nothing
+            logger.warning("could not send %s: %s", notice, exc)
 
     async def recover_interrupted(self) -> int:
         """At start-up: replies left GENERATING by a crash become FAILED/interrupted.

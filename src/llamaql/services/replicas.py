@@ -15,6 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from llamaql.models import MessageStatus
@@ -22,8 +23,19 @@ from llamaql.services.ports import UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
-CancelHandler = Callable[[uuid.UUID, uuid.UUID], None]
-"""Called with (user_id, message_id) when some replica asks for a reply to stop."""
+
+@dataclass(frozen=True, slots=True)
+class StopNotice:
+    """Some replica asks for the user's reply to stop: the reply `message_id`, or the
+    reply in progress in `conversation_id` (the conversation was deleted)."""
+
+    user_id: uuid.UUID
+    message_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
+
+
+CancelHandler = Callable[[StopNotice], None]
+"""What a replica does with a stop notice (from any replica, itself included)."""
 
 CANCEL_POLL_S = 0.1  # how often a cancelling replica looks whether the reply stopped
 CANCEL_RESEND_S = 2.0  # a notice sent while the owner's listener reconnected is lost
@@ -40,8 +52,8 @@ class ReplicaLink(Protocol):
         """Register what a cancel notice from any replica (this one included) calls."""
         ...
 
-    async def ask_cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
-        """Ask every replica to stop this reply (the owner does; the others ignore it)."""
+    async def ask_cancel(self, notice: StopNotice) -> None:
+        """Ask every replica to stop a reply (the owner does; the others ignore it)."""
         ...
 
     async def start(self) -> None: ...
@@ -60,7 +72,7 @@ class SingleProcess:
     def on_cancel(self, handler: CancelHandler) -> None:
         """Nothing arrives: every reply of the database is this process's own."""
 
-    async def ask_cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+    async def ask_cancel(self, notice: StopNotice) -> None:
         """No one else to ask."""
 
     async def start(self) -> None:
@@ -85,7 +97,7 @@ async def cancel_elsewhere(
     resend_at = loop.time()
     while loop.time() < deadline:
         if loop.time() >= resend_at:
-            await link.ask_cancel(user_id=user_id, message_id=message_id)
+            await link.ask_cancel(StopNotice(user_id, message_id=message_id))
             resend_at = loop.time() + CANCEL_RESEND_S
         await asyncio.sleep(CANCEL_POLL_S)
         async with uow_factory() as uow:

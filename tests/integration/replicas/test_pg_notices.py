@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.db import create_db_engine
 from llamaql.repositories.notices import CHANNEL, PgReplicaLink, asyncpg_dsn, listener_name
+from llamaql.services.replicas import StopNotice
 
 WAIT_S = 20.0
 
@@ -29,11 +30,11 @@ class Heard:
     """A cancel handler that records what it heard and wakes waiters."""
 
     def __init__(self) -> None:
-        self.notices: list[tuple[uuid.UUID, uuid.UUID]] = []
+        self.notices: list[StopNotice] = []
         self._changed = asyncio.Event()
 
-    def __call__(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
-        self.notices.append((user_id, message_id))
+    def __call__(self, notice: StopNotice) -> None:
+        self.notices.append(notice)
         self._changed.set()
 
     async def until(self, count: int) -> None:
@@ -59,11 +60,13 @@ async def test_a_cancel_notice_reaches_every_replica(pg_url: str, db_engine: Asy
     a, heard_a = await started_link(pg_url, db_engine, "replica-a")
     b, heard_b = await started_link(pg_url, db_engine, "replica-b")
     try:
-        user_id, message_id = uuid.uuid4(), uuid.uuid4()
-        await b.ask_cancel(user_id=user_id, message_id=message_id)
-        await heard_a.until(1)
-        await heard_b.until(1)  # the sender hears it too (and ignores what is not its own)
-        assert heard_a.notices == heard_b.notices == [(user_id, message_id)]
+        by_message = StopNotice(uuid.uuid4(), message_id=uuid.uuid4())
+        by_conversation = StopNotice(uuid.uuid4(), conversation_id=uuid.uuid4())
+        await b.ask_cancel(by_message)
+        await a.ask_cancel(by_conversation)
+        await heard_a.until(2)
+        await heard_b.until(2)  # the sender hears it too (and ignores what is not its own)
+        assert heard_a.notices == heard_b.notices == [by_message, by_conversation]
     finally:
         await a.stop()
         await b.stop()
@@ -73,14 +76,21 @@ async def test_a_malformed_notice_is_ignored(pg_url: str, db_engine: AsyncEngine
     a, heard = await started_link(pg_url, db_engine, "replica-a")
     try:
         async with db_engine.begin() as connection:
-            for payload in ("not json", '{"user": "x", "message": "y"}', "{}", "[1]"):
+            for payload in (
+                "not json",
+                '{"user": "x", "message": "y"}',
+                '{"message": "6f1c1c40-2f4e-4a8e-9d7e-1d2f3a4b5c6d"}',
+                '{"user": "6f1c1c40-2f4e-4a8e-9d7e-1d2f3a4b5c6d", "message": 7}',
+                "{}",
+                "[1]",
+            ):
                 await connection.execute(
                     text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload}
                 )
-        user_id, message_id = uuid.uuid4(), uuid.uuid4()
-        await a.ask_cancel(user_id=user_id, message_id=message_id)
+        notice = StopNotice(uuid.uuid4(), message_id=uuid.uuid4())
+        await a.ask_cancel(notice)
         await heard.until(1)
-        assert heard.notices == [(user_id, message_id)]  # only the well-formed one
+        assert heard.notices == [notice]  # only the well-formed one
     finally:
         await a.stop()
 
@@ -109,13 +119,13 @@ async def test_the_listener_comes_back_after_its_connection_is_killed(
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         finally:
             await admin.close()
-        user_id, message_id = uuid.uuid4(), uuid.uuid4()
+        notice = StopNotice(uuid.uuid4(), message_id=uuid.uuid4())
         # Sent again and again, as a cancelling replica does, until the listener is back.
         async with asyncio.timeout(WAIT_S):
             while not heard.notices:
-                await a.ask_cancel(user_id=user_id, message_id=message_id)
+                await a.ask_cancel(notice)
                 await asyncio.sleep(0.2)
-        assert heard.notices[0] == (user_id, message_id)
+        assert heard.notices[0] == notice
         [new_pid] = await _listener_pids(pg_url)
         assert new_pid != pid
     finally:

@@ -203,3 +203,23 @@ async def test_a_live_replica_marks_the_reply_of_one_killed(replicas: Replicas) 
     reply = await stored_reply(Http(b, user), cid, "FAILED")
     assert reply["finishReason"] == "interrupted"
     assert "replies of stopped replicas as FAILED/interrupted" in b.tail(200)
+
+
+async def test_deleting_through_the_other_replica_stops_the_reply(replicas: Replicas) -> None:
+    a, b = replicas.start("replica-a"), replicas.start("replica-b")
+    user = new_user()
+    cid = await Http(a, user).create_conversation()
+    async with connect(a, user) as ws:
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        events = await ws.until(op, "TokenDelta")
+        reply_id = events[0]["assistantMessageId"]
+
+        deleted = await Http(b, user).data(
+            "mutation($id: ID!) { deleteConversation(id: $id) }", id=cid
+        )
+        assert deleted == {"deleteConversation": cid}
+
+        done = (await ws.stream(op))[-1]
+    assert (done["__typename"], done["code"]) == ("MessageFailed", "NOT_FOUND"), done
+    # Stopped by the notice, not run to its 400 tokens.
+    assert f"reply {reply_id} cancelled by a notice" in a.tail(200)
