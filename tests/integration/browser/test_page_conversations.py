@@ -83,6 +83,18 @@ def test_the_gauge_follows_what_is_typed(chat: ChatPage) -> None:
     assert chat.page.eval_on_selector("#gauge-meter", "m => m.value") == CONTEXT_SIZE
 
 
+def test_a_refused_message_shows_its_code_and_gives_the_text_back(chat: ChatPage) -> None:
+    conversation_id = chat.open_new_via_api("Too long", maxTokens=64)
+    text = "pebble " * 2000
+    chat.send(text)
+    expect(chat.page.locator("#error")).to_contain_text("CONTEXT_OVERFLOW")
+    expect(chat.page.locator("#status")).to_have_text("Failed.")
+    expect(chat.messages).to_have_count(0)
+    expect(chat.page.locator("#text")).to_have_value(text)
+    assert chat.stored(conversation_id) == []
+    expect(chat.page.locator("#send")).to_be_enabled()
+
+
 def test_rename_and_delete(chat: ChatPage) -> None:
     conversation_id = chat.create("Draft")
     chat.page.fill("#rename-title", "Final notes")

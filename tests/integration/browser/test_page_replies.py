@@ -120,8 +120,18 @@ def test_an_edit_starts_a_branch_and_the_old_one_stays(chat: ChatPage) -> None:
         reply.get_attribute("data-id"),
     ]
 
+    mine_id = mine.get_attribute("data-id")
     mine.locator("button.prev").click()
     expect(chat.last("user")).to_have_attribute("data-id", old_user_id or "")
     expect(chat.last("user").locator(".text")).to_have_text("Say hello.")
     expect(chat.last("assistant")).to_have_attribute("data-id", old_reply_id or "")
     assert [m["id"] for m in chat.stored(conversation_id)] == [old_user_id, old_reply_id]
+
+    # Search finds the edit while the old branch is shown, and its hit brings it back.
+    chat.page.fill("#search-query", "goodbye")
+    hits = chat.page.locator("#search-hits .hit")
+    hits.filter(has=chat.page.locator(".where", has_text="You")).click()
+    found = chat.page.locator("#messages .message.found")
+    expect(found).to_have_attribute("data-id", mine_id or "")
+    expect(found.locator(".versions .position")).to_have_text("2/2")
+    assert chat.stored(conversation_id)[0]["id"] == mine_id
