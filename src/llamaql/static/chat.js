@@ -2,7 +2,8 @@
 // the middle, replies streamed over graphql-transport-ws. No framework, no build step.
 // Model and user text only ever reaches the page through textContent / append(string).
 // A module (so strict): api.js talks to the server, documents.js holds every GraphQL
-// document, gauge.js and search.js are the context gauge and the search panel.
+// document, messages.js draws one message, gauge.js and search.js are the context gauge
+// and the search panel.
 
 import { ApiError, gql, session, subscribe } from "./api.js";
 import {
@@ -10,11 +11,11 @@ import {
   S_EDIT, S_REGENERATE, S_SEND,
 } from "./documents.js";
 import { ContextGauge } from "./gauge.js";
+import { button, messageElement, renderActions, setControls, updateMessage } from "./messages.js";
 import { SearchPanel } from "./search.js";
 
 const STORAGE_KEY = "llamaql.userId";
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ROLE_NAMES = { USER: "You", ASSISTANT: "Model", SYSTEM: "System" };
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -77,16 +78,6 @@ function formatTime(iso) {
   return Number.isNaN(date.getTime()) ? "" : date.toLocaleString();
 }
 
-function button(text, className, onClick, label = null) {
-  const element = document.createElement("button");
-  element.type = "button";
-  element.className = className;
-  element.textContent = text;
-  if (label) element.setAttribute("aria-label", label);
-  element.addEventListener("click", onClick);
-  return element;
-}
-
 function renderConversations(totalCount, hasNextPage) {
   const list = $("conversations");
   list.replaceChildren();
@@ -110,81 +101,6 @@ function renderConversations(totalCount, hasNextPage) {
 }
 
 // ---- messages ---------------------------------------------------------------------------
-
-// An <article> per message: who, text, facts, then its actions: the ‹ 2/3 › switcher
-// when it has siblings (other versions), Edit on your messages, Regenerate on replies.
-function messageElement(message) {
-  const element = document.createElement("article");
-  element.className = `message ${message.role.toLowerCase()}`;
-  const who = document.createElement("h3");
-  who.className = "who";
-  who.textContent = ROLE_NAMES[message.role] ?? message.role;
-  const text = document.createElement("div");
-  text.className = "text";
-  const meta = document.createElement("p");
-  meta.className = "meta";
-  const actions = document.createElement("div");
-  actions.className = "actions";
-  element.append(who, text, meta, actions);
-  updateMessage(element, message);
-  return element;
-}
-
-function updateMessage(element, message) {
-  element.message = message;
-  if (message.id) element.dataset.id = message.id;
-  element.dataset.status = message.status;
-  element.querySelector(".text").textContent = message.text;
-  const facts = [];
-  if (message.status && message.status !== "COMPLETE") facts.push(message.status);
-  const usual = { COMPLETE: "stop", CANCELLED: "cancelled" }[message.status];
-  if (message.finishReason && message.finishReason !== usual) {
-    facts.push(`finish: ${message.finishReason}`);
-  }
-  if (message.usage) {
-    const { completionTokens, tokensPerSecond } = message.usage;
-    facts.push(`${completionTokens} tokens, ${tokensPerSecond.toFixed(1)} tokens/s`);
-  }
-  const meta = element.querySelector(".meta");
-  meta.textContent = facts.join(" · ");
-  meta.hidden = facts.length === 0;
-  renderActions(element, message);
-}
-
-function renderActions(element, message) {
-  const actions = element.querySelector(".actions");
-  actions.replaceChildren();
-  if (!message.id || message.status === "GENERATING") return;
-  // Versions and edits are for the conversation at rest: not while a reply streams.
-  const busy = state.stream !== null;
-  const siblings = message.siblingIds ?? [];
-  const index = siblings.indexOf(message.id);
-  if (siblings.length > 1 && index >= 0) {
-    const nav = document.createElement("nav");
-    nav.className = "versions";
-    nav.setAttribute("aria-label", "Versions");
-    const position = document.createElement("span");
-    position.className = "position";
-    position.textContent = `${index + 1}/${siblings.length}`;
-    const previous = button("‹", "quiet prev", () => showVersion(siblings[index - 1]),
-      "Previous version");
-    const next = button("›", "quiet next", () => showVersion(siblings[index + 1]),
-      "Next version");
-    previous.disabled = busy || index === 0;
-    next.disabled = busy || index === siblings.length - 1;
-    nav.append(previous, position, next);
-    actions.append(nav);
-  }
-  const action = message.role === "USER"
-    ? button("Edit", "quiet edit", () => startEditing(element))
-    : message.role === "ASSISTANT"
-      ? button("Regenerate", "quiet regenerate", () => regenerate(element))
-      : null;
-  if (action !== null) {
-    action.disabled = busy;
-    actions.append(action);
-  }
-}
 
 function renderAllActions() {
   for (const element of $("messages").querySelectorAll(".message")) {
@@ -394,28 +310,6 @@ function regenerate(element) {
   });
 }
 
-function startEditing(element) {
-  if (state.stream !== null || element.querySelector(".editor")) return;
-  const form = document.createElement("form");
-  form.className = "editor";
-  const input = document.createElement("textarea");
-  input.value = element.message.text;
-  input.rows = 3;
-  input.setAttribute("aria-label", "Edited message");
-  const save = document.createElement("button");
-  save.type = "submit";
-  save.textContent = "Save and send";
-  const cancel = button("Cancel", "quiet", () => form.remove());
-  form.append(input, save, cancel);
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    if (!input.value.trim()) return;
-    editMessage(element, input.value);
-  });
-  element.querySelector(".actions").after(form);
-  input.focus();
-}
-
 // A new version of your message beside this one, and its reply.
 function editMessage(element, text) {
   if (state.stream !== null || state.current === null) return;
@@ -571,6 +465,13 @@ function useUserId(id) {
   showEmpty("Create or pick a conversation to start chatting.");
   loadConversations();
 }
+
+setControls({
+  busy: () => state.stream !== null,
+  showVersion,
+  regenerate,
+  edit: editMessage,
+});
 
 const search = new SearchPanel(
   {

@@ -5,9 +5,9 @@
 
 import { gql } from "./api.js";
 import { Q_SEARCH } from "./documents.js";
+import { ROLE_NAMES } from "./messages.js";
 
 const DEBOUNCE_MS = 300;
-const ROLE_NAMES = { USER: "You", ASSISTANT: "Model", SYSTEM: "System" };
 
 export class SearchPanel {
   // elements: { form, input, clear, results, total, hits, more }; onOpen(conversation,
