@@ -8,6 +8,8 @@ a remote server alike and knows nothing of the server's internals.
 - `stream`: one subscription over graphql-transport-ws
 - `operations`: the GraphQL documents
 - `console`: output with hostile text made inert
+- `reply`: one reply as it streams, and what Ctrl-C does to it
 - `session`: the conversation commands (`/list`, `/new`, ...) and sending
 - `terminal`: the prompt, Ctrl-C and Ctrl-D
+- `command`: the `llamaql chat` arguments and environment
 """

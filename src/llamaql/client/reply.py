@@ -49,7 +49,8 @@ class LiveReply:
                 outcome = self._show(event)
                 if outcome is not None:
                     return outcome or None
-            self._console.line("[cancelled]")
+            # Only an unsubscribe ends a stream before its terminal event.
+            self._console.line("[cancelled]" if self._cancelling else "[the stream ended early]")
             return None
         finally:
             if self._tasks:

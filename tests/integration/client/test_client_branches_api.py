@@ -1,0 +1,60 @@
+"""/regen and /branch against a real server: a regenerated reply becomes a sibling of
+the old one and the current branch; /branch flips between them through selectBranch."""
+
+from __future__ import annotations
+
+import pytest
+from tests.integration.chat.live import Http, Server
+from tests.integration.client.conftest import TerminalFactory
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+FIELDS = 'query { __type(name: "Subscription") { fields { name } } }'
+
+
+async def _require_branches(http: Http) -> None:
+    fields = (await http.data(FIELDS))["__type"]["fields"]
+    if "regenerate" not in {field["name"] for field in fields}:
+        pytest.skip("this server has no branch API yet (DESIGN.md, Wave 2: regenerate)")
+
+
+async def _branch_ids(http: Http, conversation_id: str) -> list[str]:
+    return [message["id"] for message in await http.messages(conversation_id)]
+
+
+async def test_regen_then_branch_prev_and_next(
+    terminal: TerminalFactory, client_server: Server
+) -> None:
+    term = terminal(options={"temperature": 1.0, "seed": 1, "maxTokens": 8})
+    http = Http(client_server, term.user)
+    await _require_branches(http)
+    assert "no conversation open" in await term.run("/regen")
+    await term.run("Name a colour.")
+    cid = term.session.conversation_id
+    assert cid is not None
+    question, first = await _branch_ids(http, cid)
+
+    term.session.options = {"temperature": 1.0, "seed": 2, "maxTokens": 8}
+    regenerated = await term.run("/regen")
+    assert "error" not in regenerated, regenerated
+    branch = await _branch_ids(http, cid)
+    assert branch[0] == question
+    assert len(branch) == 2
+    second = branch[1]
+    assert second != first
+    (stored,) = [m for m in await http.messages(cid) if m["id"] == second]
+    assert stored["text"] in regenerated
+
+    shown = await term.run("/branch prev")
+    assert "[reply 1 of 2]" in shown
+    assert await _branch_ids(http, cid) == [question, first]
+    assert "no prev reply: this is reply 1 of 2" in await term.run("/branch prev")
+    assert "[reply 2 of 2]" in await term.run("/branch next")
+    assert await _branch_ids(http, cid) == [question, second]
+
+
+async def test_regen_needs_a_reply_to_replace(terminal: TerminalFactory) -> None:
+    term = terminal()
+    await term.run("/new Empty")
+    assert "no reply to regenerate" in await term.run("/regen")
+    assert "no reply in this conversation yet" in await term.run("/branch next")
