@@ -36,6 +36,15 @@ subscription Regenerate($messageId: ID!, $options: GenerationOptionsInput) {
     + _REPLY
 )
 
+EDIT_MESSAGE = (
+    """
+subscription Edit($messageId: ID!, $text: String!, $options: GenerationOptionsInput) {
+  editMessage(messageId: $messageId, text: $text, options: $options) {"""
+    + _EVENT
+    + "}}"
+    + _REPLY
+)
+
 MODEL = "query { model { name contextSize backend } }"
 
 CONVERSATIONS = """

@@ -31,7 +31,8 @@ Type a message to send it to the current conversation (a new one if there is non
   /rename title     rename this conversation
   /delete [N|id]    delete a conversation (default: this one)
   /regen            a new reply in place of the last one (the old stays a branch)
-  /branch prev|next show the last reply's previous or next alternative
+  /edit text        send text in place of your last message (the old stays a branch)
+  /branch prev|next the previous or next version at the latest fork
   /search words     find your messages and titles
   /help             this text
   /quit             leave (Ctrl-D does too)
@@ -70,6 +71,7 @@ class ChatSession:
             "rename": self._rename,
             "delete": self._delete,
             "regen": self._regen,
+            "edit": self._edit,
             "branch": self._branch,
             "search": self._search,
         }
@@ -185,24 +187,36 @@ class ChatSession:
             raise UsageError("no reply to regenerate: the last message is not the model's")
         await self._stream(ops.REGENERATE, "regenerate", {"messageId": messages[-1]["id"]})
 
+    async def _edit(self, text: str) -> None:
+        if not text:
+            raise UsageError("usage: /edit text")
+        _, messages = await self._messages(self._current())
+        mine = [message for message in messages if message["role"] == "USER"]
+        if not mine:
+            raise UsageError("no message of yours to edit in this conversation")
+        variables = {"messageId": mine[-1]["id"], "text": text}
+        await self._stream(ops.EDIT_MESSAGE, "editMessage", variables)
+
     async def _branch(self, argument: str) -> None:
+        """Flip the latest fork of the branch (the last reply after /regen, your
+        message after /edit) to its previous or next version."""
         if argument not in ("prev", "next"):
             raise UsageError("usage: /branch prev|next")
         conversation_id = self._current()
         _, messages = await self._messages(conversation_id, ops.BRANCH_MESSAGES)
-        replies = [message for message in messages if message["role"] == "ASSISTANT"]
-        if not replies:
-            raise UsageError("no reply in this conversation yet")
-        siblings: list[str] = replies[-1]["siblingIds"]
-        position = siblings.index(replies[-1]["id"])
+        forks = [message for message in messages if len(message["siblingIds"]) > 1]
+        if not forks:
+            raise UsageError("no other versions in this conversation yet (/regen or /edit)")
+        siblings: list[str] = forks[-1]["siblingIds"]
+        position = siblings.index(forks[-1]["id"])
         index = position + (1 if argument == "next" else -1)
         if not 0 <= index < len(siblings):
             raise UsageError(
-                f"no {argument} reply: this is reply {position + 1} of {len(siblings)}"
+                f"no {argument} version: this is version {position + 1} of {len(siblings)}"
             )
         await self.api.execute(ops.SELECT_BRANCH, id=siblings[index])
         _, messages = await self._messages(conversation_id)
-        self.console.line(f"[reply {index + 1} of {len(siblings)}]")
+        self.console.line(f"[version {index + 1} of {len(siblings)}]")
         self._show(messages[-2:])
 
     async def _search(self, words: str) -> None:
