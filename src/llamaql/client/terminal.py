@@ -21,7 +21,7 @@ from queue import SimpleQueue
 from typing import Any, TextIO
 
 from llamaql.client.api import ApiError, GraphQLHttp, Identity
-from llamaql.client.console import Console
+from llamaql.client.console import Console, inert
 from llamaql.client.reply import describe_error
 from llamaql.client.session import ChatSession
 
@@ -152,7 +152,7 @@ async def chat(*, url: str, ws_url: str, identity: Identity, options: dict[str, 
         try:
             await session.greet()
         except ApiError as exc:
-            print(f"llamaql chat: {describe_error(exc)}", file=sys.stderr)
+            print(f"llamaql chat: {inert(describe_error(exc))}", file=sys.stderr)
             return EXIT_UNREACHABLE
         with _terminal_restored(sys.stdin):
             await repl(session, LineReader(PROMPT, console))
