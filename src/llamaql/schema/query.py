@@ -7,6 +7,7 @@ import strawberry
 from llamaql.resolvers import conversations as r
 from llamaql.resolvers import search as search_resolver
 from llamaql.resolvers import usage
+from llamaql.resolvers import viewer as viewer_resolver
 from llamaql.schema.search import SearchHitConnection
 from llamaql.schema.types import (
     ContextUsage,
@@ -14,6 +15,7 @@ from llamaql.schema.types import (
     ConversationConnection,
     ModelInfo,
 )
+from llamaql.schema.viewer import Viewer
 
 
 @strawberry.type
@@ -35,4 +37,8 @@ class Query:
             "Your messages and conversation titles containing every word of query (each "
             "word matches words it begins), best match first; first is 1 to 100"
         ),
+    )
+    viewer: Viewer = strawberry.field(
+        resolver=viewer_resolver.viewer,
+        description="The user this request is served as (the page asks before anything else)",
     )
