@@ -63,7 +63,8 @@ class Drawer:
     def value(self, data: st.DataObject, type_: GraphQLInputType, depth: int = 0) -> Any:
         if isinstance(type_, GraphQLNonNull):
             return self.value(data, type_.of_type, depth)
-        if data.draw(st.integers(0, 9)) == 0:
+        # sampled_from, not integers(0, n) == 0: Hypothesis favours 0 among integers.
+        if data.draw(st.sampled_from(range(25))) == 24:
             return data.draw(_json(), label="hostile value")  # anything at all
         if isinstance(type_, GraphQLList):
             size = data.draw(st.integers(0, 3))
@@ -117,11 +118,11 @@ class Drawer:
         values = {name: value for name, (_, value) in self.variables.items()}
         head = f"{keyword}({declared})" if declared else keyword
         document = f"{head} {{ {body} }}"
-        mangle = data.draw(st.integers(0, 9))
-        if mangle == 0:  # a broken document
+        mangle = data.draw(st.sampled_from(("keep",) * 8 + ("cut", "variables")))
+        if mangle == "cut":  # a broken document
             cut = data.draw(st.integers(0, len(document)))
             document = document[:cut] + data.draw(st.text(max_size=20))
-        elif mangle == 1:  # variables of the wrong shape
+        elif mangle == "variables":  # variables of the wrong shape
             values = data.draw(_json())
         return document, values
 
@@ -150,9 +151,11 @@ def _json() -> st.SearchStrategy[Any]:
 
 def _scalar(name: str, ids: list[str]) -> st.SearchStrategy[Any]:
     if name == "ID":
-        return st.sampled_from(ids) | st.uuids().map(str) | st.text(max_size=40)
-    if name == "Int":
-        return st.integers(-(2**33), 2**33)
+        return (
+            st.sampled_from(ids) | st.sampled_from(ids) | st.uuids().map(str) | st.text(max_size=40)
+        )
+    if name == "Int":  # mostly plausible page sizes and token counts, sometimes not
+        return st.integers(0, 120) | st.integers(-(2**33), 2**33)
     if name == "Float":
         return st.floats(-1e6, 1e6, allow_nan=False)
     if name == "Boolean":
