@@ -46,10 +46,13 @@ class _EngineCollector:
         self._metrics = metrics
 
     def collect(self) -> Iterable[Metric]:
-        up = self._engine is not None and self._metrics.engine_up
         load = self._engine.load() if self._engine is not None else EngineLoad(0, 0)
+        up = self._engine is not None and self._metrics.engine_up and load.reachable
         yield GaugeMetricFamily(
-            "llamaql_engine_up", "1 while the inference engine is started, else 0", int(up)
+            "llamaql_engine_up",
+            "1 while the inference engine is started (and, when remote, its server last "
+            "answered), else 0",
+            int(up),
         )
         yield GaugeMetricFamily(
             "llamaql_queue_depth",

@@ -112,10 +112,12 @@ EngineEvent = QueuePosition | TextPiece | GenerationResult
 @dataclass(frozen=True, slots=True)
 class EngineLoad:
     """How busy the engine is right now: replies waiting for a sequence (title requests
-    not counted) and replies being decoded (titles included)."""
+    not counted) and replies being decoded (titles included); `reachable` is False while
+    a remote engine's server does not answer (an in-process engine always is)."""
 
     waiting: int
     active: int
+    reachable: bool = True
 
 
 @dataclass(frozen=True, slots=True)

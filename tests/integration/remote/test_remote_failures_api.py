@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.integration.chat.live import Http, Server, connect, free_port, new_user
 from tests.integration.remote.conftest import remote_server, stopped_cleanly
@@ -36,6 +37,9 @@ async def test_an_unreachable_engine_is_a_retryable_error_and_writes_nothing(
         # The model query still answers, from the settings.
         info = (await http.data(MODEL))["model"]
         assert info == {"engine": "remote", "engineServer": "not reached yet", "contextSize": 512}
+        async with httpx.AsyncClient() as client:
+            page = (await client.get(f"http://127.0.0.1:{server.port}/metrics")).text
+        assert "llamaql_engine_up 0.0" in page
     finally:
         stopped_cleanly(server)
 

@@ -181,6 +181,31 @@ async def test_an_unreachable_server_is_reported_at_prepare_not_at_start() -> No
         assert engine.info().engine_server == "not reached yet"
         with pytest.raises(EngineUnavailableError):
             await engine.prepare(MESSAGES, SamplingOptions())
+        assert engine.load().reachable is False
+
+
+async def test_load_tells_whether_the_server_answered_last() -> None:
+    server = FakeOpenAIServer()
+    answer = server._handle
+    down = False
+
+    def maybe_refuse(request: httpx.Request) -> Any:
+        if down:
+            raise httpx.ConnectError("connection refused", request=request)
+        return answer(request)
+
+    server._handle = maybe_refuse  # type: ignore[method-assign]
+    async with running(server) as engine:
+        assert engine.load().reachable is True  # it answered at start
+        prompt = await engine.prepare(MESSAGES, SamplingOptions(max_tokens=4))
+        down = True
+        with pytest.raises(EngineUnavailableError):
+            await drain(engine.submit(prompt, ALICE).events())
+        assert engine.load().reachable is False
+        down = False
+        done = (await drain(engine.submit(prompt, ALICE).events()))[-1]
+        assert isinstance(done, GenerationResult)
+        assert engine.load().reachable is True
 
 
 def test_the_remote_engine_needs_a_url() -> None:

@@ -84,6 +84,8 @@ class RemoteEngine:
         self._counter: TokenCounter | None = None
         self._asking: asyncio.Lock | None = None
         self._transport = transport  # unit tests: a fake server
+        # Whether the server answered the last request made to it (/metrics engine_up).
+        self._reachable = False
 
     async def start(self) -> None:
         key = self._settings.engine_api_key
@@ -120,7 +122,12 @@ class RemoteEngine:
             raise EngineError("the engine is not running")
         async with self._asking:
             if self._facts is None:
-                facts = await discover(self._client, self._url, self._settings.engine_model)
+                try:
+                    facts = await discover(self._client, self._url, self._settings.engine_model)
+                except EngineUnavailableError:
+                    self._reachable = False
+                    raise
+                self._reachable = True
                 self._counter = token_counter(self._counting_client, facts, self._url)
                 self._facts = facts
         return self._facts
@@ -177,9 +184,12 @@ class RemoteEngine:
     async def _probe(self) -> None:
         assert self._client is not None
         try:
-            check_response(await self._client.get(f"{self._url}/models"), "listing models")
+            response = await self._client.get(f"{self._url}/models")
         except httpx.HTTPError as exc:
+            self._reachable = False
             raise EngineUnavailableError(f"the engine cannot be reached: {exc}") from exc
+        self._reachable = True
+        check_response(response, "listing models")
 
     def _prepare(
         self, counter: TokenCounter, messages: Sequence[ChatMessage], options: SamplingOptions
@@ -206,7 +216,9 @@ class RemoteEngine:
         return self._client is not None and self._queue.has_room()
 
     def load(self) -> EngineLoad:
-        return EngineLoad(waiting=self._queue.waiting(), active=len(self._active))
+        return EngineLoad(
+            waiting=self._queue.waiting(), active=len(self._active), reachable=self._reachable
+        )
 
     def submit(
         self, prompt: PreparedPrompt, requester: Requester, *, background: bool = False
@@ -242,7 +254,7 @@ class RemoteEngine:
         job.post_position(0)  # streaming now (a waiting one was told n >= 1)
         body = chat_body(job.prompt.messages, job.prompt.options, model=self._facts.model)
         url = f"{self._url}/chat/completions"
-        task = asyncio.create_task(stream_reply(job, self._client, url, body))
+        task = asyncio.create_task(stream_reply(job, self._client, url, body, self._reached))
         self._active[job] = task
         loop = asyncio.get_running_loop()
 
@@ -254,6 +266,9 @@ class RemoteEngine:
         if job.cancelled:
             task.cancel()
         task.add_done_callback(lambda done: self._ended(job, done))
+
+    def _reached(self, answered: bool) -> None:
+        self._reachable = answered
 
     def _ended(self, job: Job, task: asyncio.Task[None]) -> None:
         self._active.pop(job, None)

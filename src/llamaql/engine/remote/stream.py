@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,18 +74,26 @@ class _Progress:
         )
 
 
-async def stream_reply(job: Job, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> None:
+async def stream_reply(
+    job: Job,
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any],
+    reached: Callable[[bool], None] = lambda _answered: None,
+) -> None:
     """Stream one reply into `job`, which always ends finished or failed: cancelled (the
     task is cancelled) with its text so far, failed when the server cannot be reached,
-    refuses, or ends the stream before the reply ends."""
+    refuses, or ends the stream before the reply ends. `reached` is told whether the
+    server answered (any HTTP response) or could not be reached."""
     progress = _Progress()
     try:
-        await _read(job, client, url, body, progress)
+        await _read(job, client, url, body, progress, reached)
     except asyncio.CancelledError:
         reason: FinishReason = "cancelled" if progress.finish is None else _reason(progress)
         job.finish(progress.result(job, reason))
         raise
     except httpx.HTTPError as exc:
+        reached(False)
         job.fail(EngineUnavailableError(f"the engine's stream broke: {type(exc).__name__}"))
         return
     except StreamFormatError as exc:
@@ -104,9 +113,15 @@ def _reason(progress: _Progress) -> FinishReason:
 
 
 async def _read(
-    job: Job, client: httpx.AsyncClient, url: str, body: dict[str, Any], progress: _Progress
+    job: Job,
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any],
+    progress: _Progress,
+    reached: Callable[[bool], None],
 ) -> None:
     async with client.stream("POST", url, json=body) as response:
+        reached(True)
         if response.status_code != 200:
             await response.aread()
             check_response(response, "streaming a reply")
