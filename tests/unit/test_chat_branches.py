@@ -13,6 +13,7 @@ from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, eventually, make_rig,
 
 from llamaql.engine.types import ChatMessage
 from llamaql.models import Message, MessageKind, MessageStatus
+from llamaql.services import branching
 from llamaql.services.chat_events import ChatEvent, Completed, Failed, Queued
 from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.errors import ConversationBusyError, NotFoundError
@@ -192,6 +193,22 @@ async def test_bad_requests_are_refused_before_writing(rig: ChatRig) -> None:
     for stream, code, needle in cases:
         failed = await refused(rig, stream)
         assert (failed.code, needle in failed.reason) == (code, True), failed
+
+
+async def test_a_message_has_at_most_max_versions(
+    rig: ChatRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(branching, "MAX_VERSIONS", 2)
+    cid = await rig.conversation()
+    question, reply = await exchange(rig, cid, "q")
+    done = (await drain(regenerate(rig, reply.id)))[-1]
+    assert isinstance(done, Completed)
+    edited = (await drain(edit(rig, question.id, "q2")))[-1]
+    assert isinstance(edited, Completed)
+    for stream in (regenerate(rig, reply.id), edit(rig, question.id, "q3")):
+        failed = await refused(rig, stream)
+        assert failed.code == "BAD_USER_INPUT"
+        assert "already has 2 versions" in failed.reason
 
 
 async def test_busy_and_full_queue_are_refused_like_send(rig: ChatRig) -> None:

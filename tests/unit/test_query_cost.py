@@ -5,6 +5,7 @@ from __future__ import annotations
 from graphql import parse
 
 from llamaql.schema.query_cost import DEFAULT_FIRST, document_cost
+from llamaql.services.branching import MAX_VERSIONS
 
 NESTED = "{ conversations(first: 10) { edges { node { messages(first: 5) { totalCount } } } } }"
 FRAGMENTS = """
@@ -40,3 +41,8 @@ def test_fragments_and_aliases_count() -> None:
 def test_a_fragment_cycle_does_not_loop() -> None:
     query = "{ conversations(first: 2) { ...A } } fragment A on X { ...B } fragment B on X { ...A }"
     assert cost(query) == 2
+
+
+def test_sibling_ids_count_as_many_as_one_message_may_have() -> None:
+    query = "{ conversation(id: 1) { messages(first: 10) { edges { node { siblingIds } } } } }"
+    assert cost(query) == 10 + 10 * MAX_VERSIONS

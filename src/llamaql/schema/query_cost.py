@@ -4,7 +4,8 @@ Depth, alias and token limits pass a document of 25 aliased `conversations(first
 { ... messages(first: 100) }`, which asks for 250,000 rows. The cost of a document is
 the number of list items it could return: a field with `first` (literal or variable;
 absent means the contract's default of 20) returns up to `first` items for each item
-of the lists around it. Over the limit, the operation is refused before any resolver
+of the lists around it; a list without `first` (`siblingIds`) counts its most items.
+Over the limit, the operation is refused before any resolver
 runs, as BAD_USER_INPUT stating the cost and the limit.
 """
 
@@ -27,8 +28,11 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from llamaql.services.branching import MAX_VERSIONS
+
 DEFAULT_FIRST = 20  # the contract's default page size
 PAGED_FIELDS = frozenset({"conversations", "messages", "search"})  # connections with `first`
+BOUNDED_LISTS = {"siblingIds": MAX_VERSIONS}  # lists without `first`, by their most items
 
 
 def _first(field: FieldNode, variables: Mapping[str, Any]) -> int | None:
@@ -43,7 +47,10 @@ def _first(field: FieldNode, variables: Mapping[str, Any]) -> int | None:
             given = variables.get(value.name.value)
             return max(0, given) if isinstance(given, int) else DEFAULT_FIRST
         return DEFAULT_FIRST
-    return DEFAULT_FIRST if field.name.value in PAGED_FIELDS else None
+    name = field.name.value
+    if name in BOUNDED_LISTS:
+        return BOUNDED_LISTS[name]
+    return DEFAULT_FIRST if name in PAGED_FIELDS else None
 
 
 class _Coster:

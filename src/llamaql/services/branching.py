@@ -29,6 +29,10 @@ class Turn:
     answered: Message | None = None
 
 
+# The most versions (siblings) one message may have: editMessage and regenerate refuse
+# beyond it, so `siblingIds` is a bounded list (the query cost limit counts it as one).
+MAX_VERSIONS = 100
+
 FindTurn = Callable[[UnitOfWork], Awaitable[Turn]]
 """Reads what a turn needs in the caller's unit of work; raises a DomainError to refuse."""
 
@@ -50,6 +54,7 @@ def edit_turn(*, user_id: uuid.UUID, message_id: uuid.UUID, text: str) -> FindTu
         message = await _message(uow, user_id, message_id)
         if message.kind != MessageKind.USER:
             raise BadInputError(f"message {message_id} is not a user message; only those edit")
+        await _room_for_another_version(uow, user_id, message_id)
         conversation = await _conversation(uow, user_id, message.conversation_id)
         return Turn(conversation, message.parent_id, text)
 
@@ -71,6 +76,7 @@ def regenerate_turn(*, user_id: uuid.UUID, message_id: uuid.UUID) -> FindTurn:
             question = await uow.messages.get(user_id=user_id, message_id=reply.parent_id)
         if question is None or question.kind != MessageKind.USER:
             raise BadInputError(f"message {message_id} does not answer a user message")
+        await _room_for_another_version(uow, user_id, message_id)
         conversation = await _conversation(uow, user_id, reply.conversation_id)
         return Turn(conversation, question.parent_id, question.text, answered=question)
 
@@ -93,6 +99,17 @@ async def choose_branch(
     if leaf is None or not await uow.branches.set_current_leaf(**ids, leaf_id=leaf.id):
         raise NotFoundError(f"message {message_id} not found")
     return await _conversation(uow, user_id, message.conversation_id)
+
+
+async def _room_for_another_version(
+    uow: UnitOfWork, user_id: uuid.UUID, message_id: uuid.UUID
+) -> None:
+    siblings = await uow.branches.sibling_ids(user_id=user_id, message_ids=[message_id])
+    if len(siblings.get(message_id, ())) >= MAX_VERSIONS:
+        raise BadInputError(
+            f"message {message_id} already has {MAX_VERSIONS} versions, the most one "
+            "message may have"
+        )
 
 
 async def _message(uow: UnitOfWork, user_id: uuid.UUID, message_id: uuid.UUID) -> Message:
