@@ -284,7 +284,11 @@ async def run(settings_: Settings, size: Size) -> Figure:
             frames[f"graphql-ws {ended}"] += 1
         async with httpx.AsyncClient(timeout=30) as client:
             alive = (await client.post(server.http_url, json={"query": "{__typename}"})).status_code
-        tracebacks = server.log_text().count("Traceback")
+        log = server.log_text()
+    tracebacks = log.count("Traceback")
+    first = log.find("Traceback")
+    # The end of the first traceback (its exception line), to say what went wrong.
+    excerpt = log[first : log.find("\n20", first) if "\n20" in log[first:] else None][-600:]
     bad_http = {
         k: v for k, v in outcomes.items() if k.startswith("http") or k in ("INTERNAL", "None")
     }
@@ -299,6 +303,8 @@ async def run(settings_: Settings, size: Size) -> Figure:
         "frames": dict(frames),
         "log_tracebacks": tracebacks,
     }
+    if tracebacks:
+        figure.values["first_traceback_end"] = excerpt
     figure.check("documents: no 500, no INTERNAL, every error coded", bad_http, not bad_http, "{}")
     figure.check(
         "frames: no 1011, no dropped socket, no INTERNAL", bad_frames, not bad_frames, "{}"

@@ -7,6 +7,7 @@ domain's StorageBusyError, a retryable QUEUE_FULL, never INTERNAL.
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import Self
 
@@ -62,7 +63,11 @@ class SqlUnitOfWork:
         # close() detaches every loaded object before it rolls back whatever was not
         # committed: a rollback() first would expire the objects this unit of work
         # returned, and reading them afterwards would fail (they are detached).
-        await session.close()
+        # Shielded: a request cancelled meanwhile (a client gone, graphql-core cancelling
+        # a failed query's other fields) would cut the pool's rollback in half, and the
+        # connection would be dropped with an error logged; the close finishes anyway and
+        # the cancellation still reaches the caller.
+        await asyncio.shield(session.close())
         if exc is not None and is_contention(exc):
             raise StorageBusyError() from exc
 
