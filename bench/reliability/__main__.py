@@ -79,12 +79,13 @@ def table(document: dict[str, Any]) -> str:
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
     names = args.names or list(RUNNERS)
     stamp = utc_iso()
+    machine = machine_info(settings)  # before the run: its commit and how busy the CPUs were
     figures = [await _run_one(name, settings, args.size) for name in names]
     document = {
         "suite": "reliability",
         "size": args.size,
         "started_at": stamp,
-        "machine": machine_info(settings),
+        "machine": machine,
         "ok": all(f.ok for f in figures),
         "figures": [f.document() for f in figures],
     }
