@@ -2,6 +2,8 @@
 // over a WebSocket speaking graphql-transport-ws (one connection per subscription).
 // Both name the user with session.userId: the X-User-ID header over HTTP, the
 // connection_init payload over WebSocket (browsers cannot set headers on an upgrade).
+// chat.js sets it to the id the server answers `viewer` with, so behind a proxy that
+// replaces X-User-ID the payload repeats the proxy's id instead of contradicting it.
 
 export const session = { userId: "" };
 

@@ -7,7 +7,7 @@
 
 import { ApiError, gql, session, subscribe } from "./api.js";
 import {
-  M_CANCEL, M_CREATE, M_DELETE, M_RENAME, M_SELECT, Q_CONVERSATIONS, Q_MESSAGES,
+  M_CANCEL, M_CREATE, M_DELETE, M_RENAME, M_SELECT, Q_CONVERSATIONS, Q_MESSAGES, Q_VIEWER,
   S_EDIT, S_REGENERATE, S_SEND,
 } from "./documents.js";
 import { ContextGauge } from "./gauge.js";
@@ -23,6 +23,7 @@ const state = {
   endCursor: null,
   current: null, // the open conversation: { id, title, updatedAt, loaded }
   openToken: 0, // guards against a slow load finishing after another was opened
+  identityToken: 0, // likewise for the viewer question of an id the user since replaced
   stream: null, // the reply in progress: { conversationId, assistantMessageId, handle }
 };
 const gauge = new ContextGauge($("gauge"), $("gauge-meter"), $("gauge-text"));
@@ -453,16 +454,44 @@ async function stopReply() {
 
 // ---- wiring -----------------------------------------------------------------------------
 
-function useUserId(id) {
-  session.userId = id;
-  $("user-id").value = id;
+// The server, not the page, decides who the page is. Behind an authenticating proxy every
+// request (the WebSocket upgrade too) carries the proxy's id whatever the page sends, and
+// a connection_init payload naming another id closes the socket (4403). So the page asks
+// `viewer` over HTTP, through the proxy, before anything else, and uses the id it gets
+// for every later request and socket. Nothing is listed until then, so nothing of the
+// id the page kept is shown when the server serves it as someone else.
+async function useUserId(wanted) {
+  const token = ++state.identityToken;
+  session.userId = wanted;
   state.stream?.handle.close();
   state.current = null;
   state.openToken++;
   state.conversations = [];
   search.reset();
+  renderConversations(undefined, false);
+  $("total").textContent = "";
+  $("identity-note").hidden = true;
   renderHeader();
   showEmpty("Create or pick a conversation to start chatting.");
+  let served;
+  try {
+    served = (await gql(Q_VIEWER)).viewer.id;
+  } catch (err) {
+    if (token !== state.identityToken) return;
+    $("user-id").value = wanted;
+    showApiError(err);
+    return;
+  }
+  if (token !== state.identityToken) return;
+  session.userId = served;
+  $("user-id").value = served;
+  if (served.toLowerCase() !== wanted.toLowerCase()) {
+    // Unobtrusive: the kept id stays in the browser for servers that do use it.
+    const note = $("identity-note");
+    note.textContent = `The server names you ${served}; this browser's own id ${wanted} is not used here.`;
+    note.hidden = false;
+  }
+  clearError();
   loadConversations();
 }
 

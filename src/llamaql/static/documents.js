@@ -12,6 +12,7 @@ const CHAT_EVENT = `__typename
     ... on MessageCompleted { message { ${MESSAGE_FIELDS} } }
     ... on MessageFailed { code reason retryable assistantMessage { ${MESSAGE_FIELDS} } }`;
 
+export const Q_VIEWER = "query Viewer { viewer { id } }";
 export const Q_CONVERSATIONS = `query Conversations($after: String) {
   conversations(first: ${PAGE_SIZE}, after: $after) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { id title updatedAt } } } }`;

@@ -63,6 +63,9 @@ class ChatPage:
         expect(current.locator(".title")).to_have_text(title)
         conversation_id = current.get_attribute("data-id")
         assert conversation_id is not None
+        # Opened to the end: the page then focuses the message box, which would take
+        # over the typing of whatever the test does next if that came first.
+        expect(self.page.locator("#send")).to_be_enabled()
         return conversation_id
 
     def send(self, text: str) -> None:
