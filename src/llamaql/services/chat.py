@@ -1,26 +1,25 @@
 """The chat use cases: send a message and stream the reply, cancel a reply, recover.
 
 ChatService is a singleton. It holds no database session: each step opens its own
-short unit of work. A send reads top to bottom: checks and prompt (`_start`), storing
-the exchange and submitting it (`exchange.store_exchange`, as its own task), then a
-finisher that saves the reply (`generation.Generation`); this process's live replies
-are in `live_replies.LiveReplies`.
+short unit of work. A send reads top to bottom: checks and prompt (`_start`), then
+`submitting.ExchangeSubmitter` stores the exchange, submits it and sees the reply
+saved (`generation.Generation`); this process's live replies are in
+`live_replies.LiveReplies`, and `reply_cancels.ReplyCancels` stops one here or on the
+replica generating it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 
-from llamaql.engine.types import Engine, PreparedPrompt
-from llamaql.models import Conversation, Message, MessageStatus
+from llamaql.engine.types import Engine
+from llamaql.models import Conversation
 from llamaql.services.branching import (
     FindTurn,
-    Turn,
     choose_branch,
     edit_turn,
     regenerate_turn,
@@ -37,21 +36,19 @@ from llamaql.services.chat_events import (
     Completed,
     Failed,
     conversation_prompt,
-    title_from,
 )
 from llamaql.services.errors import ConversationBusyError, DomainError, NotFoundError
-from llamaql.services.exchange import store_exchange
 from llamaql.services.generation import SAVE_RETRY_PAUSES_S, Generation
 from llamaql.services.live_replies import LiveReplies
 from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.services.replicas import ReplicaLink, SingleProcess, StopNotice, cancel_elsewhere
+from llamaql.services.replicas import ReplicaLink, SingleProcess, recover_interrupted
+from llamaql.services.reply_cancels import ReplyCancels
+from llamaql.services.submitting import ExchangeSubmitter
 from llamaql.services.titles import Titler
 from llamaql.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-CANCEL_WAIT_S = 30.0
 
 
 class ChatService:
@@ -68,12 +65,21 @@ class ChatService:
     ) -> None:
         self._uow_factory = uow_factory
         self._replicas = replicas or SingleProcess(settings.replica_id)
-        self._replicas.on_cancel(self._cancel_notice)
-        self._save_retry_pauses = save_retry_pauses
         self._engine = engine
         self._settings = settings
         self._live = LiveReplies()
         self._titles = Titler(uow_factory, engine, enabled=settings.auto_title)
+        self._cancels = ReplyCancels(uow_factory, self._live, self._replicas)
+        self._replicas.on_cancel(self._cancels.on_notice)
+        self._submitter = ExchangeSubmitter(
+            uow_factory,
+            engine,
+            live=self._live,
+            titles=self._titles,
+            replica_id=self._replicas.replica_id,
+            checkpoint_every_s=settings.checkpoint_seconds,
+            save_retry_pauses=save_retry_pauses,
+        )
 
     def send(
         self,
@@ -181,80 +187,21 @@ class ChatService:
         False when the message is not generating; NotFoundError when the message does
         not exist or is another user's.
         """
-        generation = self._live.of_message(message_id)
-        if generation is None or generation.user_id != user_id:
-            async with self._uow_factory() as uow:
-                message = await uow.messages.get(user_id=user_id, message_id=message_id)
-            if message is None:
-                raise NotFoundError(f"message {message_id} not found")
-            if not self._generating_elsewhere(message):
-                return False
-            await cancel_elsewhere(
-                self._uow_factory,
-                self._replicas,
-                user_id=user_id,
-                message_id=message_id,
-                wait_s=CANCEL_WAIT_S,
-            )
-            return True
-        generation.cancel()
-        try:
-            await asyncio.wait_for(asyncio.shield(generation.done.wait()), CANCEL_WAIT_S)
-        except TimeoutError:
-            logger.warning("reply %s still saving after cancel", message_id)
-        return True
-
-    def _generating_elsewhere(self, message: Message) -> bool:
-        return (
-            self._replicas.shared
-            and message.status == MessageStatus.GENERATING.value
-            and message.replica_id != self._replicas.replica_id
-        )
-
-    def _cancel_notice(self, notice: StopNotice) -> None:
-        """Another replica (or this one) asks for a reply to stop: stop it if it is ours."""
-        if notice.message_id is not None:
-            generation = self._live.of_message(notice.message_id)
-        elif notice.conversation_id is not None:
-            generation = self._live.of_conversation(notice.conversation_id)
-        else:
-            return
-        if generation is not None and generation.user_id == notice.user_id:
-            logger.info("reply %s cancelled by a notice", generation.assistant_message_id)
-            generation.cancel()
+        return await self._cancels.cancel(user_id=user_id, message_id=message_id)
 
     def stop_replies(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         """The conversation was deleted: stop its reply in progress, here or on another
         replica (the save then finds nothing and the stream ends NOT_FOUND)."""
-        generation = self._live.of_conversation(conversation_id)
-        if generation is not None and generation.user_id == user_id:
-            generation.cancel()
-        elif self._replicas.shared:
-            notice = StopNotice(user_id, conversation_id=conversation_id)
-            self._live.keep(asyncio.create_task(self._send_notice(notice)))
-
-    async def _send_notice(self, notice: StopNotice) -> None:
-        try:
-            await self._replicas.ask_cancel(notice)
-        except Exception as exc:  # the reply then runs to its end and finds nothing
-            logger.warning("could not send %s: %s", notice, exc)
+        self._cancels.stop_conversation(user_id, conversation_id)
 
     async def recover_interrupted(self) -> int:
-        """At start-up: replies left GENERATING by a crash become FAILED/interrupted.
-        Alone on the database, that is every GENERATING reply; among replicas, only
-        those whose replica stopped beating (or this replica's, from an earlier life)."""
-        async with self._uow_factory() as uow:
-            if self._replicas.shared:
-                marked = await uow.messages.mark_interrupted(
-                    dead_after_s=self._settings.replica_dead_after_seconds,
-                    replica_id=self._replicas.replica_id,
-                )
-            else:
-                marked = await uow.messages.mark_interrupted()
-            await uow.commit()
-        if marked:
-            logger.warning("marked %d interrupted replies as FAILED", marked)
-        return marked
+        """At start-up: replies left GENERATING by a crash become FAILED/interrupted
+        (among replicas, only those of replicas that stopped beating)."""
+        return await recover_interrupted(
+            self._uow_factory,
+            self._replicas,
+            dead_after_s=self._settings.replica_dead_after_seconds,
+        )
 
     async def drain(self, timeout_s: float) -> None:
         """Before the server closes its sockets: end every live reply (shutdown) and wait
@@ -264,9 +211,7 @@ class ChatService:
 
     async def shutdown(self) -> None:
         """Refuse new messages, cancel live replies and wait until their text is saved."""
-        self._live.closing = True
-        self._live.cancel_all()
-        await self._live.settle()
+        await self._live.close()
         await self._titles.shutdown()
 
     async def _start(
@@ -305,76 +250,4 @@ class ChatService:
         except BaseException:
             self._live.unclaim(conversation_id)
             raise
-        # Storing the exchange and submitting it must not be cut in half by a client
-        # leaving: it runs as its own task, and the reply is cancelled if it got that far.
-        submit = asyncio.create_task(self._submit(user_id, turn, seen, prompt))
-        self._live.keep(submit)
-        try:
-            return await asyncio.shield(submit)
-        except asyncio.CancelledError:
-            submit.add_done_callback(_cancel_started)
-            raise
-
-    async def _submit(
-        self, user_id: uuid.UUID, turn: Turn, seen: int, prompt: PreparedPrompt
-    ) -> Generation:
-        conversation = turn.conversation
-        try:
-            async with self._uow_factory() as uow:
-                stored = await store_exchange(
-                    uow,
-                    self._engine,
-                    user_id=user_id,
-                    turn=turn,
-                    seen=seen,
-                    prompt=prompt,
-                    replica_id=self._replicas.replica_id,
-                )
-                try:
-                    await uow.commit()
-                except BaseException:
-                    stored.handle.cancel()
-                    raise
-        except BaseException:
-            self._live.unclaim(conversation.id)
-            raise
-        generation = Generation(
-            self._uow_factory,
-            user_id,
-            conversation.id,
-            stored.user_message,
-            stored.reply_id,
-            stored.handle,
-            fallback_title=title_from(turn.text) if conversation.title is None else None,
-            save_retry_pauses=self._save_retry_pauses,
-            checkpoint_every_s=self._settings.checkpoint_seconds,
-            replica_id=self._replicas.replica_id,
-        )
-        self._live.track(generation, self._finish(generation))
-        return generation
-
-    async def _finish(self, generation: Generation) -> None:
-        """Save the reply (Generation.run), free the conversation, then title it."""
-        try:
-            terminal = await generation.run()
-        finally:
-            self._live.finished(generation)
-        reply = terminal.message if isinstance(terminal, Completed) else None
-        if (
-            generation.fallback_title
-            and reply is not None
-            and reply.status == MessageStatus.COMPLETE
-        ):
-            self._titles.schedule(
-                user_id=generation.user_id,
-                conversation_id=generation.conversation_id,
-                fallback=generation.fallback_title,
-                question=generation.user_message.text,
-                answer=reply.text,
-            )
-
-
-def _cancel_started(submit: asyncio.Task[Generation]) -> None:
-    """Done-callback: the client left while its exchange was stored; stop the reply."""
-    if not submit.cancelled() and submit.exception() is None:
-        submit.result().cancel()
+        return await self._submitter.submit(user_id=user_id, turn=turn, seen=seen, prompt=prompt)

@@ -67,9 +67,12 @@ class LiveReplies:
         self._by_message.pop(generation.assistant_message_id, None)
         generation.done.set()
 
-    def cancel_all(self) -> None:
+    async def close(self) -> None:
+        """Refuse new replies, cancel the live ones and wait until they are saved."""
+        self.closing = True
         for generation in list(self._by_message.values()):
             generation.cancel()
+        await self.settle()
 
     async def settle(self) -> None:
         """Wait until no kept task is left (a submit in flight may start one more)."""

@@ -4,7 +4,8 @@ A reply records the replica generating it and a heartbeat (`MessageRepository.ad
 `beat`). `ReplicaLink` is how this process reaches the others: on SQLite one process
 is the model (`SingleProcess`: nothing to reach, and every GENERATING reply found at
 start-up was left by a crash); on PostgreSQL `repositories.notices.PgReplicaLink`
-carries cancels over LISTEN/NOTIFY. `Heartbeat` keeps this replica's replies alive and
+carries cancels over LISTEN/NOTIFY. At start-up `recover_interrupted` fails the replies
+a crash left GENERATING; `Heartbeat` keeps this replica's replies alive and
 marks those whose replica stopped beating, so their conversations are not busy forever.
 """
 
@@ -105,6 +106,25 @@ async def cancel_elsewhere(
         if message is None or message.status != MessageStatus.GENERATING.value:
             return
     logger.warning("reply %s still generating %.0fs after a cancel notice", message_id, wait_s)
+
+
+async def recover_interrupted(
+    uow_factory: UnitOfWorkFactory, link: ReplicaLink, *, dead_after_s: float
+) -> int:
+    """At start-up: replies left GENERATING by a crash become FAILED/interrupted.
+    Alone on the database, that is every GENERATING reply; among replicas, only
+    those whose replica stopped beating (or this replica's, from an earlier life)."""
+    async with uow_factory() as uow:
+        if link.shared:
+            marked = await uow.messages.mark_interrupted(
+                dead_after_s=dead_after_s, replica_id=link.replica_id
+            )
+        else:
+            marked = await uow.messages.mark_interrupted()
+        await uow.commit()
+    if marked:
+        logger.warning("marked %d interrupted replies as FAILED", marked)
+    return marked
 
 
 class Heartbeat:
