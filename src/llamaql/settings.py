@@ -6,26 +6,18 @@ Every variable is `LLAMAQL_*`; the Rust proof of concept's `MODEL_FILE_NAME`,
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
-from pydantic import (
-    AliasChoices,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import SettingsConfigDict
 
+from llamaql.settings_auth import AuthSettings
 from llamaql.settings_display import SECRET_FIELDS, describe_error, redact_url
+from llamaql.settings_limits import LimitSettings
 from llamaql.settings_remote import RemoteEngineSettings
+from llamaql.settings_replicas import ReplicaSettings
 
 DEFAULT_MODEL_DIR = Path("models")
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -33,25 +25,22 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer in plain text, without Markdown formatting."
 )
 MAX_CONTEXT_SIZE = 32768
-MIN_JWT_SECRET_BYTES = 32
 
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the variable and the value."""
 
 
-def default_replica_id() -> str:
-    """host-pid-random: unique per process, and a log line's replica is findable."""
-    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
 def _env(name: str, *fallbacks: str) -> AliasChoices:
     return AliasChoices(f"LLAMAQL_{name}", *fallbacks)
 
 
-class Settings(RemoteEngineSettings):
-    """Everything the server can be told; see the README's settings table (the remote
-    engine's `LLAMAQL_ENGINE_*` are in settings_remote.py)."""
+class Settings(RemoteEngineSettings, ReplicaSettings, LimitSettings, AuthSettings):
+    """Everything the server can be told; see the README's settings table. Groups of
+    settings live in their own base classes: the remote engine's `LLAMAQL_ENGINE_*`
+    (settings_remote.py), replicas (settings_replicas.py), limits (settings_limits.py)
+    and auth and origins (settings_auth.py). The base listed last checks first: auth's
+    "needs exactly one key" is reported before the replicas' heartbeat rule, as before."""
 
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", populate_by_name=True, frozen=True
@@ -135,109 +124,18 @@ class Settings(RemoteEngineSettings):
         description="While a reply streams, its text so far is saved this often, so a "
         "crash keeps most of it; 0 = only at the end",
     )
-    replica_id: str = Field(
-        default_factory=default_replica_id,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[\x21-\x7e]+$",
-        validation_alias=_env("REPLICA_ID"),
-        description="This server's name among replicas sharing one PostgreSQL; default: "
-        "host-pid-random, new for every process",
-    )
-    heartbeat_seconds: float = Field(
-        5.0,
-        ge=0.1,
-        le=300.0,
-        validation_alias=_env("HEARTBEAT_SECONDS"),
-        description="PostgreSQL: how often a replica marks its generating replies alive "
-        "(and looks for replies of replicas that stopped)",
-    )
-    replica_dead_after_seconds: float = Field(
-        30.0,
-        ge=0.5,
-        le=3600.0,
-        validation_alias=_env("REPLICA_DEAD_AFTER_SECONDS"),
-        description="PostgreSQL: a generating reply not marked alive for this long is "
-        "FAILED/interrupted (its replica stopped); at least twice the heartbeat",
-    )
     auto_title: bool = Field(
         True,
         validation_alias=_env("AUTO_TITLE"),
         description="After an untitled conversation's first reply, the model writes its "
         "title (in the background, never ahead of a waiting reply)",
     )
-    max_message_chars: int = Field(
-        32000,
-        ge=1,
-        validation_alias=_env("MAX_MESSAGE_CHARS"),
-        description="Longest text accepted by sendMessage",
-    )
     introspection: bool = Field(
         True,
         validation_alias=_env("INTROSPECTION"),
         description="Allow schema introspection (GraphiQL needs it); turn off in public",
     )
-    max_query_depth: int = Field(12, ge=1, validation_alias=_env("MAX_QUERY_DEPTH"))
-    max_aliases: int = Field(30, ge=1, validation_alias=_env("MAX_ALIASES"))
-    max_query_tokens: int = Field(2000, ge=10, validation_alias=_env("MAX_QUERY_TOKENS"))
-    max_query_cost: int = Field(
-        20000,
-        ge=100,
-        validation_alias=_env("MAX_QUERY_COST"),
-        description="Most list items one query may ask for: each `first` multiplied through "
-        "the lists around it, summed over the document",
-    )
-    max_subscriptions_per_connection: int = Field(
-        4, ge=1, validation_alias=_env("MAX_SUBSCRIPTIONS_PER_CONNECTION")
-    )
-    db_units_per_user: int = Field(
-        4,
-        ge=1,
-        validation_alias=_env("DB_UNITS_PER_USER"),
-        description="Database units of work one user may hold open at once (others wait)",
-    )
-    db_wait_seconds: float = Field(
-        10.0,
-        gt=0,
-        validation_alias=_env("DB_WAIT_SECONDS"),
-        description="Longest wait for one of the user's units before QUEUE_FULL",
-    )
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
-    auth: Literal["header", "jwt"] = Field(
-        "header",
-        validation_alias=_env("AUTH"),
-        description="How a request names its user: header (X-User-ID, set by an "
-        "authenticating proxy) or jwt (Authorization: Bearer, verified here)",
-    )
-    jwt_secret: SecretStr | None = Field(
-        None,
-        validation_alias=_env("JWT_SECRET"),
-        description="HS256 key for LLAMAQL_AUTH=jwt (at least 32 bytes)",
-    )
-    jwt_jwks_url: str | None = Field(
-        None,
-        validation_alias=_env("JWT_JWKS_URL"),
-        description="The identity provider's JWKS (RS256/ES256 keys) for LLAMAQL_AUTH=jwt",
-    )
-    jwt_audience: str | None = Field(
-        None, validation_alias=_env("JWT_AUDIENCE"), description="Required `aud` of tokens"
-    )
-    jwt_issuer: str | None = Field(
-        None, validation_alias=_env("JWT_ISSUER"), description="Required `iss` of tokens"
-    )
-    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
-        (),
-        validation_alias=_env("ALLOWED_ORIGINS"),
-        description="Comma-separated origins (https://host[:port]) whose pages may open a "
-        "WebSocket besides the server's own; * allows any",
-    )
-    max_body_bytes: int = Field(
-        1024 * 1024,
-        ge=1024,
-        le=1024 * 1024 * 1024,
-        validation_alias=_env("MAX_BODY_BYTES"),
-        description="Largest HTTP request body and WebSocket message accepted",
-    )
     metrics: bool = Field(
         True,
         validation_alias=_env("METRICS"),
@@ -252,62 +150,6 @@ class Settings(RemoteEngineSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
-
-    @field_validator("allowed_origins", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("allowed_origins")
-    @classmethod
-    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for origin in value:
-            parts = urlsplit(origin)
-            if origin != "*" and (
-                parts.scheme not in ("http", "https")
-                or not parts.hostname
-                or parts.path not in ("", "/")
-                or parts.query
-                or parts.username
-            ):
-                raise ValueError(f"{origin!r} is not an origin like https://example.com[:port]")
-        return value
-
-    @field_validator("jwt_jwks_url")
-    @classmethod
-    def _jwks_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
-
-    @field_validator("jwt_secret")
-    @classmethod
-    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        # RFC 7518 3.2: an HS256 key must be at least as long as the hash (256 bits).
-        if value is not None and len(value.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
-            raise ValueError(f"must be at least {MIN_JWT_SECRET_BYTES} bytes")
-        return value
-
-    @model_validator(mode="after")
-    def _jwt_keys(self) -> Settings:
-        if self.auth == "jwt" and (self.jwt_secret is None) == (self.jwt_jwks_url is None):
-            raise ValueError(
-                "LLAMAQL_AUTH=jwt needs exactly one of LLAMAQL_JWT_SECRET (HS256) "
-                "or LLAMAQL_JWT_JWKS_URL (RS256/ES256)"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _heartbeat_below_dead_after(self) -> Settings:
-        # One late beat (a pause, a slow statement) must not get a live reply marked.
-        if self.replica_dead_after_seconds < 2 * self.heartbeat_seconds:
-            raise ValueError(
-                f"LLAMAQL_REPLICA_DEAD_AFTER_SECONDS={self.replica_dead_after_seconds:g} must "
-                f"be at least twice LLAMAQL_HEARTBEAT_SECONDS={self.heartbeat_seconds:g}"
-            )
-        return self
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,53 @@
+"""Settings that bound what one client may ask: message and body sizes, GraphQL query
+shape, subscriptions per connection and database units per user. A base class of
+`Settings`, kept apart so settings.py stays short."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings
+
+
+class LimitSettings(BaseSettings):
+    """`LLAMAQL_MAX_*` and `LLAMAQL_DB_*`: a client over one is refused, not served."""
+
+    max_message_chars: int = Field(
+        32000,
+        ge=1,
+        validation_alias=AliasChoices("LLAMAQL_MAX_MESSAGE_CHARS"),
+        description="Longest text accepted by sendMessage",
+    )
+    max_query_depth: int = Field(12, ge=1, validation_alias=AliasChoices("LLAMAQL_MAX_QUERY_DEPTH"))
+    max_aliases: int = Field(30, ge=1, validation_alias=AliasChoices("LLAMAQL_MAX_ALIASES"))
+    max_query_tokens: int = Field(
+        2000, ge=10, validation_alias=AliasChoices("LLAMAQL_MAX_QUERY_TOKENS")
+    )
+    max_query_cost: int = Field(
+        20000,
+        ge=100,
+        validation_alias=AliasChoices("LLAMAQL_MAX_QUERY_COST"),
+        description="Most list items one query may ask for: each `first` multiplied through "
+        "the lists around it, summed over the document",
+    )
+    max_subscriptions_per_connection: int = Field(
+        4, ge=1, validation_alias=AliasChoices("LLAMAQL_MAX_SUBSCRIPTIONS_PER_CONNECTION")
+    )
+    db_units_per_user: int = Field(
+        4,
+        ge=1,
+        validation_alias=AliasChoices("LLAMAQL_DB_UNITS_PER_USER"),
+        description="Database units of work one user may hold open at once (others wait)",
+    )
+    db_wait_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=AliasChoices("LLAMAQL_DB_WAIT_SECONDS"),
+        description="Longest wait for one of the user's units before QUEUE_FULL",
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        validation_alias=AliasChoices("LLAMAQL_MAX_BODY_BYTES"),
+        description="Largest HTTP request body and WebSocket message accepted",
+    )
