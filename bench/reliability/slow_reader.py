@@ -94,7 +94,9 @@ async def _normal_stream(server: Server, p: SlowParams) -> StreamTiming:
         return await mux.send_message(cid, text, {"maxTokens": p.max_tokens, "temperature": 0.0})
 
 
-async def _phase(server: Server, p: SlowParams, flood_user: str, *, slow: bool) -> dict[str, Any]:
+async def _phase(
+    server: Server, p: SlowParams, flood_users: list[str], *, slow: bool
+) -> dict[str, Any]:
     user = str(uuid.uuid4())
     async with httpx.AsyncClient(timeout=60) as client:
         background = await create_conversations(client, server.http_url, user, p.background_replies)
@@ -118,7 +120,7 @@ async def _phase(server: Server, p: SlowParams, flood_user: str, *, slow: bool) 
             unread.append(holder)
             for v in variables:
                 await _subscribe_unread(holder, SEND_MESSAGE, v)
-            for _ in range(p.flooders):
+            for flood_user in flood_users:
                 flooder = await _never_reading(server, flood_user)
                 unread.append(flooder)
                 for _ in range(p.floods):
@@ -163,13 +165,16 @@ async def run(settings: Settings, size: Size) -> Figure:
     figure = Figure("slow_reader", dict(p.__dict__))
     env = {"LLAMAQL_AUTO_TITLE": "false", "LLAMAQL_PROMPT_CACHE_MB": "16"}
     async with Server(settings, env) as server:
-        flood_user = str(uuid.uuid4())  # owns the rows BIG_QUERY returns
+        # Each flooder is its own user with its own rows: one user's floods would also be
+        # held back by that user's database share, and the figure is about the sockets.
+        flood_users = [str(uuid.uuid4()) for _ in range(p.flooders)]
         async with httpx.AsyncClient(timeout=60) as client:
-            await create_conversations(
-                client, server.http_url, flood_user, p.big_conversations, systemPrompt=PROMPT
-            )
-        baseline = await _phase(server, p, flood_user, slow=False)
-        slow = await _phase(server, p, flood_user, slow=True)
+            for flood_user in flood_users:
+                await create_conversations(
+                    client, server.http_url, flood_user, p.big_conversations, systemPrompt=PROMPT
+                )
+        baseline = await _phase(server, p, flood_users, slow=False)
+        slow = await _phase(server, p, flood_users, slow=True)
         async with httpx.AsyncClient(timeout=30) as client:
             alive = (await client.post(server.http_url, json={"query": "{__typename}"})).status_code
     figure.values = {"read_normally": baseline, "never_read": slow}
