@@ -1,11 +1,18 @@
 // How the page talks to /graphql: queries and mutations over HTTP POST, subscriptions
 // over a WebSocket speaking graphql-transport-ws (one connection per subscription).
-// Both name the user with session.userId: the X-User-ID header over HTTP, the
-// connection_init payload over WebSocket (browsers cannot set headers on an upgrade).
-// chat.js sets it to the id the server answers `viewer` with, so behind a proxy that
-// replaces X-User-ID the payload repeats the proxy's id instead of contradicting it.
+// Both name the user the same way: with session.token set (a LLAMAQL_AUTH=jwt server),
+// `Authorization: Bearer <token>` and no X-User-ID; else session.userId as X-User-ID.
+// Over HTTP as a header, over WebSocket in the connection_init payload (browsers cannot
+// set headers on an upgrade). chat.js sets userId to the id the server answers `viewer`
+// with, so behind a proxy that replaces X-User-ID the payload repeats the proxy's id
+// instead of contradicting it.
 
-export const session = { userId: "" };
+export const session = { userId: "", token: "" };
+
+// The identity entries, for a header set or a connection_init payload alike.
+function identity() {
+  return session.token ? { Authorization: `Bearer ${session.token}` } : { "X-User-ID": session.userId };
+}
 
 export class ApiError extends Error {
   constructor(code, message) {
@@ -19,7 +26,7 @@ export async function gql(query, variables = {}) {
   try {
     response = await fetch("graphql", {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-User-ID": session.userId },
+      headers: { "Content-Type": "application/json", ...identity() },
       body: JSON.stringify({ query, variables }),
     });
   } catch (err) {
@@ -57,7 +64,7 @@ export function subscribe(query, variables, handlers) {
   const fail = (error) =>
     finish(() => handlers.error(error?.extensions?.code ?? "ERROR", error?.message ?? "failed"));
 
-  ws.onopen = () => send({ type: "connection_init", payload: { "X-User-ID": session.userId } });
+  ws.onopen = () => send({ type: "connection_init", payload: identity() });
   ws.onmessage = (event) => {
     const message = JSON.parse(event.data);
     switch (message.type) {

@@ -15,7 +15,14 @@ import { button, messageElement, renderActions, setControls, updateMessage } fro
 import { SearchPanel } from "./search.js";
 
 const STORAGE_KEY = "llamaql.userId";
+// The bearer token is a credential: sessionStorage, so it dies with the tab and is not
+// shared with other tabs or kept on disk past the session like localStorage would be.
+const TOKEN_KEY = "llamaql.token";
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// RFC 6750's b64token: what a bearer token may contain (a JWT always fits). Checked
+// here because fetch() throws on a header value with a newline, and to catch a paste
+// of something else early.
+const TOKEN_RE = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -52,11 +59,51 @@ function saveUserId(id) {
   try { localStorage.setItem(STORAGE_KEY, id); } catch { /* kept for this tab only */ }
 }
 
+function storedToken() {
+  let token = "";
+  try { token = sessionStorage.getItem(TOKEN_KEY) ?? ""; } catch { /* storage disabled */ }
+  return TOKEN_RE.test(token) ? token : "";
+}
+
+function saveToken(token) {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch { /* kept in memory for this page only */ }
+}
+
+// Shows whether a token is in use, never the token itself: only its last characters, to
+// tell two apart. With a token the server names the user from it, so the id is not edited.
+function renderTokenState() {
+  const token = session.token;
+  $("token").value = "";
+  $("token-clear").hidden = !token;
+  $("token-note").textContent = token
+    ? `A token ending …${token.slice(-4)} is in use for this tab; it names you instead of the user id.`
+    : "Kept for this tab only (sessionStorage) and sent instead of the user id.";
+  $("user-id").readOnly = Boolean(token);
+  for (const control of $("user-form").querySelectorAll("button")) control.disabled = Boolean(token);
+}
+
 // ---- small rendering helpers ------------------------------------------------------------
+
+// What to do about a refused identity: with a token, get a new one; without, a server
+// that checks tokens says so in its message (it names the Authorization header).
+function identityHint(reason) {
+  if (session.token) return "The bearer token was refused: enter a new token in Settings.";
+  if (/authorization|bearer/i.test(reason)) return "This server needs a bearer token: enter one in Settings.";
+  return "";
+}
 
 function showError(code, reason) {
   const box = $("error");
-  box.textContent = code ? `${code}: ${reason}` : reason;
+  let text = code ? `${code}: ${reason}` : reason;
+  const hint = code === "UNAUTHENTICATED" ? identityHint(String(reason)) : "";
+  if (hint) {
+    text += ` ${hint}`;
+    $("settings").open = true;
+  }
+  box.textContent = text;
   box.hidden = false;
 }
 
@@ -460,6 +507,9 @@ async function stopReply() {
 // `viewer` over HTTP, through the proxy, before anything else, and uses the id it gets
 // for every later request and socket. Nothing is listed until then, so nothing of the
 // id the page kept is shown when the server serves it as someone else.
+//
+// With a bearer token the server names the user from the token alone: the page sends the
+// token and no X-User-ID, and `viewer` tells it the id.
 async function useUserId(wanted) {
   const token = ++state.identityToken;
   session.userId = wanted;
@@ -485,7 +535,7 @@ async function useUserId(wanted) {
   if (token !== state.identityToken) return;
   session.userId = served;
   $("user-id").value = served;
-  if (served.toLowerCase() !== wanted.toLowerCase()) {
+  if (!session.token && served.toLowerCase() !== wanted.toLowerCase()) {
     // Unobtrusive: the kept id stays in the browser for servers that do use it.
     const note = $("identity-note");
     note.textContent = `The server names you ${served}; this browser's own id ${wanted} is not used here.`;
@@ -556,6 +606,30 @@ function init() {
     saveUserId(id);
     useUserId(id);
   });
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    // A pasted "Bearer <token>" header value is taken as the token it carries.
+    const token = $("token").value.trim().replace(/^bearer\s+/i, "");
+    if (!TOKEN_RE.test(token)) {
+      $("token").value = "";
+      showError("BAD_USER_INPUT", "the bearer token must be one word of letters, digits and -._~+/ (a JWT)");
+      return;
+    }
+    clearError();
+    session.token = token;
+    saveToken(token);
+    renderTokenState();
+    useUserId(storedUserId());
+  });
+  $("token-clear").addEventListener("click", () => {
+    session.token = "";
+    saveToken("");
+    renderTokenState();
+    clearError();
+    useUserId(storedUserId());
+  });
+  session.token = storedToken();
+  renderTokenState();
   useUserId(storedUserId());
 }
 
