@@ -78,8 +78,10 @@ function renderTokenState() {
   const token = session.token;
   $("token").value = "";
   $("token-clear").hidden = !token;
+  // A short token (not a JWT) is not shown at all: four characters would be most of it.
+  const ending = token.length >= 16 ? ` ending …${token.slice(-4)}` : "";
   $("token-note").textContent = token
-    ? `A token ending …${token.slice(-4)} is in use for this tab; it names you instead of the user id.`
+    ? `A token${ending} is in use for this tab; it names you instead of the user id.`
     : "Kept for this tab only (sessionStorage) and sent instead of the user id.";
   $("user-id").readOnly = Boolean(token);
   for (const control of $("user-form").querySelectorAll("button")) control.disabled = Boolean(token);
