@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -21,9 +20,17 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench import api, concurrency, peer, stream, turns
-from bench.common import DEFAULT_RESULTS_DIR, Result, finish, machine_info, utc_iso, write_result
+from bench.common import (
+    DEFAULT_RESULTS_DIR,
+    Result,
+    finish,
+    machine_info,
+    start_cli,
+    utc_iso,
+    write_result,
+)
 from bench.llama_server import LlamaServerMissing
-from llamaql.settings import Settings, SettingsError, load_settings
+from llamaql.settings import Settings
 
 logger = logging.getLogger("bench")
 # peer last: it reads the stream result of the same run
@@ -186,21 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in args.names if name not in NAMES]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}: choose from {', '.join(NAMES)}")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    if not settings.model_path.is_file():
-        print(
-            f"bench: model file not found: {settings.model_path} (run `make model`)",
-            file=sys.stderr,
-        )
-        return 3
+    settings = start_cli("bench", " (run `make model`)")
+    if isinstance(settings, int):
+        return settings
     return asyncio.run(_main(args, settings))
 
 

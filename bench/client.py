@@ -56,10 +56,16 @@ async def graphql_http(
     user: str,
     query: str,
     variables: dict[str, Any] | None = None,
+    *,
+    check_status: bool = False,
 ) -> dict[str, Any]:
+    """POST one operation as `user`; its `data`, or GraphQLError when the body has
+    `errors`. With `check_status`, a non-2xx answer raises httpx's error first."""
     response = await client.post(
         url, json={"query": query, "variables": variables or {}}, headers={"X-User-ID": user}
     )
+    if check_status:
+        response.raise_for_status()
     body: dict[str, Any] = response.json()
     if body.get("errors"):
         raise GraphQLError(f"{url}: {json.dumps(body['errors'])[:500]}")
@@ -172,18 +178,25 @@ class WsSession:
             while True:
                 message = await self._recv()
                 now = time.perf_counter()
-                if message.get("id") != op_id:
-                    continue
-                if message["type"] == "next":
-                    if _record(timing, message["payload"], now):
-                        timing.finished_at = now
-                elif message["type"] == "error":
-                    timing.failed_code = _error_code(message["payload"])
-                    timing.finished_at = now
+                if message.get("id") == op_id and fold_message(timing, message, now):
                     return timing
-                elif message["type"] == "complete":
-                    timing.finished_at = timing.finished_at or now
-                    return timing
+
+
+def fold_message(timing: StreamTiming, message: dict[str, Any], now: float) -> bool:
+    """Fold one graphql-transport-ws message of the timed operation into `timing`; True
+    when the operation is over (`error` or `complete`). Shared by WsSession and the
+    reliability suite's multiplexed socket so both time a stream the same way."""
+    if message["type"] == "next":
+        if _record(timing, message["payload"], now):
+            timing.finished_at = now
+    elif message["type"] == "error":
+        timing.failed_code = _error_code(message["payload"])
+        timing.finished_at = now
+        return True
+    elif message["type"] == "complete":
+        timing.finished_at = timing.finished_at or now
+        return True
+    return False
 
 
 def _record(timing: StreamTiming, payload: dict[str, Any], now: float) -> bool:

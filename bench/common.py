@@ -9,10 +9,12 @@ summary. Files land in bench/results/ as `<name>-<UTC time>.json` plus `<name>.j
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llamaql.settings import Settings
+from llamaql.settings import Settings, SettingsError, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -210,3 +212,23 @@ def finish(result: Result, started: float) -> None:
     """Stamp duration and the end load average (high values mean a noisy machine)."""
     result.duration_s = time.monotonic() - started
     result.machine["loadavg_end"] = list(os.getloadavg())
+
+
+def start_cli(prog: str, model_hint: str = "") -> Settings | int:
+    """What both suites' `main` does before running: log INFO lines to stderr (httpx's
+    per-request lines quietened), load the server's settings and check the model file is
+    there, so a bad environment ends in one line and an exit status (2: settings, 3: no
+    model) instead of a traceback minutes into a run. Returns the settings or that status."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    if not settings.model_path.is_file():
+        print(f"{prog}: model file not found: {settings.model_path}{model_hint}", file=sys.stderr)
+        return 3
+    return settings

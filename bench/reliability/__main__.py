@@ -9,16 +9,15 @@ import argparse
 import asyncio
 import json
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import DEFAULT_RESULTS_DIR, machine_info, utc_iso
+from bench.common import DEFAULT_RESULTS_DIR, machine_info, start_cli, utc_iso
 from bench.reliability import fuzz, kill, load, memory, slow_reader
 from bench.reliability.common import SIZES, Figure, Size
-from llamaql.settings import Settings, SettingsError, load_settings
+from llamaql.settings import Settings
 
 logger = logging.getLogger("bench.reliability")
 Runner = Callable[[Settings, Size], Awaitable[Figure]]
@@ -102,18 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in args.names if name not in RUNNERS]
     if unknown:
         parser.error(f"unknown figure {unknown[0]!r}: choose from {', '.join(RUNNERS)}")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"reliability: {exc}", file=sys.stderr)
-        return 2
-    if not settings.model_path.is_file():
-        print(f"reliability: model file not found: {settings.model_path}", file=sys.stderr)
-        return 3
+    settings = start_cli("reliability")
+    if isinstance(settings, int):
+        return settings
     return asyncio.run(_main(args, settings))
 
 

@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from bench.client import SEND_MESSAGE, StreamTiming, _error_code, _record
+from bench.client import SEND_MESSAGE, StreamTiming, fold_message, graphql_http
 
 SUBPROTOCOL = Subprotocol("graphql-transport-ws")
 CREATE = "mutation($input: CreateConversationInput) { createConversation(input: $input) { id } }"
@@ -25,15 +25,8 @@ CREATE = "mutation($input: CreateConversationInput) { createConversation(input: 
 async def post(
     client: httpx.AsyncClient, url: str, user: str, query: str, variables: dict[str, Any]
 ) -> dict[str, Any]:
-    response = await client.post(
-        url, json={"query": query, "variables": variables}, headers={"X-User-ID": user}
-    )
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    if body.get("errors"):
-        raise RuntimeError(f"{query[:60]!r}: {json.dumps(body['errors'])[:300]}")
-    data: dict[str, Any] = body["data"]
-    return data
+    """The bench's GraphQL POST, but a non-2xx answer fails the figure too."""
+    return await graphql_http(client, url, user, query, variables, check_status=True)
 
 
 async def create_conversations(
@@ -125,15 +118,7 @@ class Mux:
                     if message is None:
                         timing.failed_code = timing.failed_code or "CLOSED"
                         return timing
-                    if message["type"] == "next":
-                        if _record(timing, message["payload"], now):
-                            timing.finished_at = now
-                    elif message["type"] == "error":
-                        timing.failed_code = _error_code(message["payload"])
-                        timing.finished_at = now
-                        return timing
-                    elif message["type"] == "complete":
-                        timing.finished_at = timing.finished_at or now
+                    if fold_message(timing, message, now):
                         return timing
         finally:
             self._queues.pop(op_id, None)
