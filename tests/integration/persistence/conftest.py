@@ -14,21 +14,24 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import pool, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.integration.postgres import (
+    POSTGRES_ENV,
+    create_database,
+    database_url,
+    drop_database,
+    scratch_database,
+)
 
 from llamaql.db import SessionFactory, create_db_engine, create_session_factory
 from llamaql.migrations import upgrade_to_head
 from llamaql.repositories import make_uow_factory
 from llamaql.services.ports import UnitOfWorkFactory
 
-POSTGRES_ENV = "LLAMAQL_TEST_POSTGRES_URL"
 POSTGRES_SKIP = "set LLAMAQL_TEST_POSTGRES_URL to run the PostgreSQL repository tests"
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -42,26 +45,6 @@ def _in_thread(function: Callable[..., T], *args: object) -> T:
     # Alembic and these helpers run their own event loop; keep them off the test's.
     with ThreadPoolExecutor(max_workers=1) as executor:
         return executor.submit(function, *args).result()
-
-
-async def _admin(url: str, *statements: str) -> None:
-    # CREATE/DROP DATABASE cannot run inside a transaction.
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
-    try:
-        async with engine.connect() as connection:
-            for statement in statements:
-                await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-def _postgres_url(database: str) -> str:
-    admin = os.environ[POSTGRES_ENV]
-    return make_url(admin).set(database=database).render_as_string(hide_password=False)
-
-
-def _unique_name(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 
 @pytest.fixture(params=BACKENDS)
@@ -86,26 +69,12 @@ def postgres_template() -> Iterator[str]:
     """A PostgreSQL database migrated to head once per session (its name)."""
     if not os.environ.get(POSTGRES_ENV):
         pytest.skip(POSTGRES_SKIP)
-    admin = os.environ[POSTGRES_ENV]
-    name = _unique_name("llamaql_tmpl")
-    _in_thread(asyncio.run, _admin(admin, f'CREATE DATABASE "{name}"'))
+    name = _in_thread(asyncio.run, create_database("llamaql_tmpl"))
     try:
-        _in_thread(upgrade_to_head, _postgres_url(name))
+        _in_thread(upgrade_to_head, database_url(name))
         yield name
     finally:
-        _in_thread(asyncio.run, _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@asynccontextmanager
-async def _postgres_database(template: str | None) -> AsyncIterator[str]:
-    admin = os.environ[POSTGRES_ENV]
-    name = _unique_name("llamaql_test")
-    from_template = f' TEMPLATE "{template}"' if template else ""
-    await _admin(admin, f'CREATE DATABASE "{name}"{from_template}')
-    try:
-        yield _postgres_url(name)
-    finally:
-        await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _in_thread(asyncio.run, drop_database(name))
 
 
 @pytest.fixture
@@ -114,7 +83,7 @@ async def empty_db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
-    async with _postgres_database(None) as url:
+    async with scratch_database("llamaql_test") as url:
         yield url
 
 
@@ -129,7 +98,8 @@ async def db_url(
         shutil.copyfile(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    async with _postgres_database(request.getfixturevalue("postgres_template")) as url:
+    template = request.getfixturevalue("postgres_template")
+    async with scratch_database("llamaql_test", template) as url:
         yield url
 
 
