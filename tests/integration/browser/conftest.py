@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.integration.browser.chat_page import ChatPage
-from tests.integration.chat.live import DEFAULT_MODEL_PATH, REPO_ROOT, Server
+from tests.integration.chat.live import REPO_ROOT, Server, served
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "browser"
@@ -72,21 +71,14 @@ def browser(chromium: Path) -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not DEFAULT_MODEL_PATH.is_file():
-        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
-    folder = tmp_path_factory.mktemp("page-server")
-    server = Server(
-        database=folder / "page.db",
-        log=folder / "server.log",
-        env={
-            "LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE),
-            "LLAMAQL_PARALLEL": "2",
-            # Titles written by the model would race the titles these tests set and read.
-            "LLAMAQL_AUTO_TITLE": "false",
-        },
-    ).start()
-    yield server
-    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+    env = {
+        "LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE),
+        "LLAMAQL_PARALLEL": "2",
+        # Titles written by the model would race the titles these tests set and read.
+        "LLAMAQL_AUTO_TITLE": "false",
+    }
+    with served(tmp_path_factory.mktemp("page-server"), "page", env) as server:
+        yield server
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ The module replaces the browser conftest's `page_server` with a jwt-mode server,
 from __future__ import annotations
 
 import json
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 from playwright.sync_api import Page, WebSocket, expect
 from tests.integration.browser.chat_page import ChatPage
 from tests.integration.browser.conftest import CONTEXT_SIZE
-from tests.integration.chat.live import DEFAULT_MODEL_PATH, Server
+from tests.integration.chat.live import Server, served
 
 from llamaql.auth.bearer import subject_user_id
 
@@ -45,23 +44,16 @@ NEEDED = "This server needs a bearer token: enter one in Settings."
 @pytest.fixture(scope="module")
 def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Overrides the conftest's header-mode server for this module's tests."""
-    if not DEFAULT_MODEL_PATH.is_file():
-        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
-    folder = tmp_path_factory.mktemp("page-jwt-server")
-    server = Server(
-        database=folder / "page.db",
-        log=folder / "server.log",
-        env={
-            "LLAMAQL_AUTH": "jwt",
-            "LLAMAQL_JWT_SECRET": SECRET,
-            "LLAMAQL_JWT_ISSUER": ISSUER,
-            "LLAMAQL_JWT_AUDIENCE": AUDIENCE,
-            "LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE),
-            "LLAMAQL_AUTO_TITLE": "false",
-        },
-    ).start()
-    yield server
-    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+    env = {
+        "LLAMAQL_AUTH": "jwt",
+        "LLAMAQL_JWT_SECRET": SECRET,
+        "LLAMAQL_JWT_ISSUER": ISSUER,
+        "LLAMAQL_JWT_AUDIENCE": AUDIENCE,
+        "LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE),
+        "LLAMAQL_AUTO_TITLE": "false",
+    }
+    with served(tmp_path_factory.mktemp("page-jwt-server"), "page", env) as server:
+        yield server
 
 
 def token(sub: str, *, key: str = SECRET, expires_in: int = 600) -> str:

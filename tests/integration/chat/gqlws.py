@@ -58,10 +58,14 @@ class Socket:
         self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._next_id = 0
 
-    async def __aenter__(self) -> Self:
-        self.connection = await websockets.connect(
+    async def _connect(self) -> ClientConnection:
+        """Open the socket; a subclass may reach the server another way (a proxy, TLS)."""
+        return await websockets.connect(
             self.url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
         )
+
+    async def __aenter__(self) -> Self:
+        self.connection = await self._connect()
         message: dict[str, Any] = {"type": "connection_init"}
         if self.init_payload is not None:
             message["payload"] = dict(self.init_payload)

@@ -7,6 +7,7 @@ sendMessage. Waits are bounded but generous: the test machines are small and sha
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -15,11 +16,13 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
 import httpx
+import pytest
 from tests.integration.chat.gqlws import EVENT_TIMEOUT_S, Socket
 
 from llamaql.settings import DEFAULT_MODEL_FILE
@@ -107,6 +110,30 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def require_model() -> None:
+    """Skip the calling test or fixture when the default model has not been fetched."""
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
+
+
+def stopped_cleanly(server: Server) -> None:
+    """Stop with SIGTERM and assert the shutdown was clean: uvicorn re-raises SIGTERM
+    after a clean shutdown, so either exit status will do; the log says whether the
+    lifespan's teardown ran to its end."""
+    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+    assert "llamaql stopped" in server.tail(), server.tail()
+
+
+@contextlib.contextmanager
+def served(folder: Path, name: str, env: dict[str, str]) -> Iterator[Server]:
+    """A fixture's live server on the default model: `<name>.db` and server.log in
+    `folder`, `env` on top of Server's; skipped without the model, stopped cleanly after."""
+    require_model()
+    server = Server(database=folder / f"{name}.db", log=folder / "server.log", env=env).start()
+    yield server
+    stopped_cleanly(server)
+
+
 class Http:
     """Queries and mutations over HTTP as one user."""
 
@@ -148,6 +175,16 @@ class Http:
         return await self.post(
             "mutation($id: ID!) { cancelGeneration(messageId: $id) }", id=message_id
         )
+
+
+async def stored_reply(http: Http, cid: str, status: str) -> dict[str, Any]:
+    """The conversation's last message once it has this status (bounded wait)."""
+    async with asyncio.timeout(EVENT_TIMEOUT_S):
+        while True:
+            messages = await http.messages(cid)
+            if messages and messages[-1]["status"] == status:
+                return messages[-1]
+            await asyncio.sleep(0.1)
 
 
 def connect(server: Server, user: str | None) -> Socket:

@@ -3,11 +3,7 @@ cancelGeneration, and the busy/queue-full refusals a running reply causes."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import pytest
-from tests.integration.chat.gqlws import EVENT_TIMEOUT_S
 from tests.integration.chat.live import (
     LONG_OPTIONS,
     LONG_TEXT,
@@ -15,22 +11,13 @@ from tests.integration.chat.live import (
     Server,
     connect,
     new_user,
+    stored_reply,
     streamed_text,
 )
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 SHORT = {"temperature": 0.0, "maxTokens": 8}
-
-
-async def stored_reply(http: Http, cid: str, status: str) -> dict[str, Any]:
-    """The conversation's last message once it has this status (bounded wait)."""
-    async with asyncio.timeout(EVENT_TIMEOUT_S):
-        while True:
-            messages = await http.messages(cid)
-            if messages and messages[-1]["status"] == status:
-                return messages[-1]
-            await asyncio.sleep(0.1)
 
 
 async def test_closing_the_socket_keeps_the_partial_reply(chat_server: Server) -> None:

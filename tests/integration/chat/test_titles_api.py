@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.chat.live import DEFAULT_MODEL_PATH, Http, Server, connect, new_user
+from tests.integration.chat.live import Http, Server, connect, new_user, served
 
 from llamaql.services.chat_events import title_from
 
@@ -19,15 +18,9 @@ TITLE = "query($id: ID!) { conversation(id: $id) { title } }"
 
 @pytest.fixture
 def titled_server(tmp_path: Path) -> Iterator[Server]:
-    if not DEFAULT_MODEL_PATH.is_file():
-        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
-    server = Server(
-        database=tmp_path / "titles.db",
-        log=tmp_path / "server.log",
-        env={"LLAMAQL_CONTEXT_SIZE": "1024", "LLAMAQL_PARALLEL": "2"},
-    ).start()
-    yield server
-    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+    env = {"LLAMAQL_CONTEXT_SIZE": "1024", "LLAMAQL_PARALLEL": "2"}
+    with served(tmp_path, "titles", env) as server:
+        yield server
 
 
 async def title_of(http: Http, cid: str) -> str | None:

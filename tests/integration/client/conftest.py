@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 from tests.integration.chat.gqlws import EVENT_TIMEOUT_S
-from tests.integration.chat.live import DEFAULT_MODEL_PATH, Server, new_user
+from tests.integration.chat.live import Server, new_user, served
 
 from llamaql.client.api import GraphQLHttp, Identity
 from llamaql.client.console import Console
@@ -27,21 +26,14 @@ REPLY_BEGUN_CHARS = 4
 
 @pytest.fixture(scope="session")
 def client_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not DEFAULT_MODEL_PATH.is_file():
-        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
-    folder = tmp_path_factory.mktemp("client-server")
-    server = Server(
-        database=folder / "client.db",
-        log=folder / "server.log",
-        env={
-            "LLAMAQL_CONTEXT_SIZE": "1024",
-            "LLAMAQL_PARALLEL": "1",
-            "LLAMAQL_QUEUE_SIZE": "4",
-            "LLAMAQL_AUTO_TITLE": "false",
-        },
-    ).start()
-    yield server
-    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+    env = {
+        "LLAMAQL_CONTEXT_SIZE": "1024",
+        "LLAMAQL_PARALLEL": "1",
+        "LLAMAQL_QUEUE_SIZE": "4",
+        "LLAMAQL_AUTO_TITLE": "false",
+    }
+    with served(tmp_path_factory.mktemp("client-server"), "client", env) as server:
+        yield server
 
 
 @dataclass

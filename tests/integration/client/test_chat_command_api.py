@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import jwt
 import pytest
 from tests.integration.chat.gqlws import EVENT_TIMEOUT_S
-from tests.integration.chat.live import DEFAULT_MODEL_PATH, LONG_TEXT, Http, Server, new_user
+from tests.integration.chat.live import LONG_TEXT, Http, Server, new_user, served
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -145,16 +145,9 @@ def test_end_of_input_quits(client_server: Server, chat_process: list[ChatProces
 
 @pytest.fixture(scope="module")
 def jwt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not DEFAULT_MODEL_PATH.is_file():
-        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
-    folder = tmp_path_factory.mktemp("client-jwt-server")
-    server = Server(
-        database=folder / "jwt.db",
-        log=folder / "server.log",
-        env={"LLAMAQL_AUTH": "jwt", "LLAMAQL_JWT_SECRET": SECRET, "LLAMAQL_AUTO_TITLE": "false"},
-    ).start()
-    yield server
-    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+    env = {"LLAMAQL_AUTH": "jwt", "LLAMAQL_JWT_SECRET": SECRET, "LLAMAQL_AUTO_TITLE": "false"}
+    with served(tmp_path_factory.mktemp("client-jwt-server"), "jwt", env) as server:
+        yield server
 
 
 def test_a_bearer_token_names_the_user_of_a_jwt_server(

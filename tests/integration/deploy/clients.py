@@ -3,13 +3,14 @@ over wss with the headers (a login, a token, an Origin) a browser or script woul
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
 import websockets
 from tests.integration.chat.gqlws import Socket
 from tests.integration.deploy.conftest import Proxy
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 
@@ -64,21 +65,14 @@ class ProxiedSocket(Socket):
         super().__init__(proxy.ws_url, payload)
         self.proxy, self.headers, self.origin = proxy, headers, origin
 
-    async def __aenter__(self) -> Self:
-        self.connection = await ws_connect(
+    async def _connect(self) -> ClientConnection:
+        return await ws_connect(
             self.url,
             subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
             additional_headers=self.headers,
             origin=websockets.Origin(self.origin) if self.origin else None,
             ssl=self.proxy.ssl_context(),
         )
-        message: dict[str, Any] = {"type": "connection_init"}
-        if self.init_payload is not None:
-            message["payload"] = dict(self.init_payload)
-        await self._send(message)
-        ack = await self._recv()
-        assert ack["type"] == "connection_ack", ack
-        return self
 
 
 async def close_code(socket: ProxiedSocket) -> int:

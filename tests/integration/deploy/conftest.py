@@ -17,19 +17,21 @@ import socket
 import ssl
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import pool, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from tests.integration.chat.live import DEFAULT_MODEL_PATH, REPO_ROOT, Server, free_port
+from tests.integration.chat.live import (
+    REPO_ROOT,
+    Server,
+    free_port,
+    require_model,
+    stopped_cleanly,
+)
+from tests.integration.postgres import POSTGRES_ENV, create_database, database_url, drop_database
 
 NGINX_CONF = REPO_ROOT / "docs" / "nginx" / "llamaql.conf"
-POSTGRES_ENV = "LLAMAQL_TEST_POSTGRES_URL"
 INSTALL_TIMEOUT_S = 600
 START_TIMEOUT_S = 30.0
 # A page on this origin may open sockets besides the proxy's own (LLAMAQL_ALLOWED_ORIGINS).
@@ -115,8 +117,7 @@ def nginx_binary() -> str:
 
 def _serve(folder: Path, env: dict[str, str]) -> Server:
     """`llamaql serve` on its default host (loopback: only the proxy reaches it)."""
-    if not DEFAULT_MODEL_PATH.is_file():
-        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
+    require_model()
     base = {
         "LLAMAQL_CONTEXT_SIZE": "512",
         "LLAMAQL_PARALLEL": "1",
@@ -132,7 +133,7 @@ def llamaql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """llamaql with LLAMAQL_AUTH=header (the default)."""
     server = _serve(tmp_path_factory.mktemp("deploy-llamaql"), {})
     yield server
-    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+    stopped_cleanly(server)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,7 @@ def jwt_llamaql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {"LLAMAQL_AUTH": "jwt", "LLAMAQL_JWT_SECRET": JWT_SECRET}
     server = _serve(tmp_path_factory.mktemp("deploy-llamaql-jwt"), env)
     yield server
-    assert server.stop() in (0, -signal.SIGTERM), server.tail()
+    stopped_cleanly(server)
 
 
 def _ssha(password: str) -> str:
@@ -281,29 +282,16 @@ def jwt_proxy(
         yield running
 
 
-async def _admin(statement: str) -> None:
-    # CREATE/DROP DATABASE cannot run inside a transaction.
-    engine = create_async_engine(
-        os.environ[POSTGRES_ENV], isolation_level="AUTOCOMMIT", poolclass=pool.NullPool
-    )
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A new, empty PostgreSQL database for this module's replicas (they migrate it)."""
     if not os.environ.get(POSTGRES_ENV):
         pytest.skip(f"set {POSTGRES_ENV} to run llamaql replicas on PostgreSQL behind nginx")
-    name = f"llamaql_deploy_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    name = asyncio.run(create_database("llamaql_deploy"))
     try:
-        yield make_url(os.environ[POSTGRES_ENV]).set(database=name).render_as_string(False)
+        yield database_url(name)
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(name))
 
 
 @pytest.fixture(scope="module")
@@ -317,7 +305,7 @@ def replicas(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield servers
     finally:
         for server in servers:
-            assert server.stop() in (0, -signal.SIGTERM), server.tail()
+            stopped_cleanly(server)
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ CONTEXT_OVERFLOW and QUEUE_FULL are reachable."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.chat.live import DEFAULT_MODEL_PATH, Server
+from tests.integration.chat.live import Server, require_model, stopped_cleanly
 from tests.integration.remote.upstream import API_KEY, ScriptedServer, Upstream
 
 CONTEXT_SIZE = 512
@@ -34,15 +33,9 @@ def remote_server(folder: Path, engine_url: str, **env: str) -> Server:
     ).start()
 
 
-def stopped_cleanly(server: Server) -> None:
-    assert server.stop() in (0, -signal.SIGTERM), server.tail()
-    assert "llamaql stopped" in server.tail(), server.tail()
-
-
 @pytest.fixture(scope="session")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
-    if not DEFAULT_MODEL_PATH.is_file():
-        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
+    require_model()
     pytest.importorskip("fastapi", reason="llama_cpp.server needs the dev extra")
     server = Upstream(tmp_path_factory.mktemp("upstream") / "llama_cpp_server.log").start()
     yield server

@@ -11,8 +11,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tests.integration.chat.live import Http, Server, connect, new_user
-from tests.integration.remote.conftest import remote_server, stopped_cleanly
+from tests.integration.chat.live import Http, Server, connect, new_user, stopped_cleanly
+from tests.integration.remote.conftest import remote_server
 from tests.integration.remote.upstream import ScriptedServer
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.chat.live import Http, Server, connect, free_port, new_user
-from tests.integration.remote.conftest import remote_server, stopped_cleanly
+from tests.integration.chat.live import Http, Server, connect, free_port, new_user, stopped_cleanly
+from tests.integration.remote.conftest import remote_server
 from tests.integration.remote.upstream import DYING_PIECES, Upstream
 
 USAGE = """query($id: ID!) { contextUsage(conversationId: $id, text: "hi") { fits } }"""

@@ -23,8 +23,10 @@ from tests.integration.chat.live import (
     connect,
     free_port,
     new_user,
+    require_model,
+    stopped_cleanly,
 )
-from tests.integration.remote.conftest import remote_server, stopped_cleanly
+from tests.integration.remote.conftest import remote_server
 from tests.integration.remote.upstream import API_KEY
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -44,8 +46,7 @@ REPLIES = """query($id: ID!) { conversation(id: $id) { messages(first: 10) { edg
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not BINARY.is_file():
         pytest.skip(f"llama-server is not built ({BINARY}): run `make llama-server`")
-    if not DEFAULT_MODEL_PATH.is_file():
-        pytest.skip(f"default model not fetched ({DEFAULT_MODEL_PATH}): run make install")
+    require_model()
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "llama-server.log"
     command = [

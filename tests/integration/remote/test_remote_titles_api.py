@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.chat.live import Http, Server, connect, new_user
-from tests.integration.remote.conftest import remote_server, stopped_cleanly
+from tests.integration.chat.live import Http, Server, connect, new_user, stopped_cleanly
+from tests.integration.remote.conftest import remote_server
 from tests.integration.remote.upstream import Upstream
 
 from llamaql.services.chat_events import title_from

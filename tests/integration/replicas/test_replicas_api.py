@@ -8,10 +8,8 @@ import asyncio
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tests.integration.chat.gqlws import EVENT_TIMEOUT_S
 from tests.integration.chat.live import (
     DEFAULT_MODEL_PATH,
     LONG_OPTIONS,
@@ -20,6 +18,7 @@ from tests.integration.chat.live import (
     Server,
     connect,
     new_user,
+    stored_reply,
     streamed_text,
 )
 
@@ -74,16 +73,6 @@ def replicas(pg_url: str, tmp_path: Path) -> Iterator[Replicas]:
     yield made
     for server in list(made.running):
         made.stop(server, signal.SIGKILL)
-
-
-async def stored_reply(http: Http, cid: str, status: str) -> dict[str, Any]:
-    """The conversation's last message once it has this status (bounded wait)."""
-    async with asyncio.timeout(EVENT_TIMEOUT_S):
-        while True:
-            messages = await http.messages(cid)
-            if messages and messages[-1]["status"] == status:
-                return messages[-1]
-            await asyncio.sleep(0.1)
 
 
 async def test_cancel_through_the_other_replica(replicas: Replicas) -> None:
