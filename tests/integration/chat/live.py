@@ -39,6 +39,7 @@ query Messages($id: ID!) {
   }
 }
 """
+TITLE = "query($id: ID!) { conversation(id: $id) { title } }"
 # Greedy decoding of this prompt runs to max_tokens: a reply long enough to interrupt.
 LONG_TEXT = "Count from 1 to 300, separated by commas."
 LONG_OPTIONS: dict[str, Any] = {"temperature": 0.0, "maxTokens": 400}
@@ -170,6 +171,21 @@ class Http:
     async def messages(self, conversation_id: str) -> list[dict[str, Any]]:
         conversation = (await self.data(MESSAGES, id=conversation_id))["conversation"]
         return [edge["node"] for edge in conversation["messages"]["edges"]]
+
+    async def title(self, conversation_id: str) -> str | None:
+        title: str | None = (await self.data(TITLE, id=conversation_id))["conversation"]["title"]
+        return title
+
+    async def model_title(self, conversation_id: str, fallback: str, tries: int) -> str | None:
+        """The title once it is no longer `fallback` (the model's title request runs in
+        the background after the first reply); still `fallback` after `tries` polls."""
+        title = await self.title(conversation_id)
+        for _ in range(tries):
+            if title != fallback:
+                break
+            await asyncio.sleep(0.2)
+            title = await self.title(conversation_id)
+        return title
 
     async def cancel(self, message_id: str) -> dict[str, Any]:
         return await self.post(

@@ -13,7 +13,6 @@ from llamaql.services.chat_events import title_from
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 QUESTION = "What is the capital of France? Tell me about the history of that great city."
-TITLE = "query($id: ID!) { conversation(id: $id) { title } }"
 
 
 @pytest.fixture
@@ -21,11 +20,6 @@ def titled_server(tmp_path: Path) -> Iterator[Server]:
     env = {"LLAMAQL_CONTEXT_SIZE": "1024", "LLAMAQL_PARALLEL": "2"}
     with served(tmp_path, "titles", env) as server:
         yield server
-
-
-async def title_of(http: Http, cid: str) -> str | None:
-    title: str | None = (await http.data(TITLE, id=cid))["conversation"]["title"]
-    return title
 
 
 async def test_the_model_titles_a_conversation_after_its_first_reply(
@@ -39,11 +33,7 @@ async def test_the_model_titles_a_conversation_after_its_first_reply(
     assert done["message"]["status"] == "COMPLETE"
     fallback = title_from(QUESTION)
     assert fallback.endswith("…")
-    for _ in range(300):  # the title request runs in the background after the reply
-        title = await title_of(http, cid)
-        if title != fallback:
-            break
-        await asyncio.sleep(0.2)
+    title = await http.model_title(cid, fallback, tries=300)
     assert title
     assert title != fallback
     assert "\n" not in title
@@ -58,5 +48,5 @@ async def test_a_titled_conversation_keeps_its_title(titled_server: Server) -> N
     async with connect(titled_server, user) as ws:
         await ws.stream(await ws.send_message(cid, QUESTION, {"maxTokens": 8}))
     await asyncio.sleep(2)
-    assert await title_of(http, cid) == "My own title"
+    assert await http.title(cid) == "My own title"
     assert "titled by the model" not in titled_server.log.read_text()

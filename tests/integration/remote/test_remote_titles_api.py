@@ -3,7 +3,6 @@ request like any other, streamed from the server after the first reply."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from llamaql.services.chat_events import title_from
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 QUESTION = "What is the capital of France? Tell me about the history of that great city."
-TITLE = "query($id: ID!) { conversation(id: $id) { title } }"
 
 
 @pytest.fixture
@@ -34,12 +32,7 @@ async def test_the_remote_model_titles_a_conversation(titled: Server) -> None:
         done = (await ws.stream(await ws.send_message(cid, QUESTION, {"maxTokens": 24})))[-1]
     assert done["message"]["status"] == "COMPLETE"
     fallback = title_from(QUESTION)
-    title = fallback
-    for _ in range(600):  # the title request runs in the background after the reply
-        title = (await http.data(TITLE, id=cid))["conversation"]["title"]
-        if title != fallback:
-            break
-        await asyncio.sleep(0.2)
+    title = await http.model_title(cid, fallback, tries=600)
     assert title
     assert title != fallback
     assert "\n" not in title
