@@ -21,6 +21,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+SUBPROTOCOL = Subprotocol("graphql-transport-ws")
 SEND_MESSAGE = """
 subscription Send($conversationId: ID!, $text: String!, $options: GenerationOptionsInput) {
   sendMessage(conversationId: $conversationId, text: $text, options: $options) {
@@ -116,6 +117,24 @@ class StreamTiming:
         return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
+async def open_socket(url: str, user: str, *, ack_timeout_s: float) -> ClientConnection:
+    """A graphql-transport-ws socket identified as `user`, past connection_ack. No
+    keepalive pings and no message size limit: nothing of the client's may interrupt or
+    refuse a long stream being timed."""
+    ws = await connect(
+        url, subprotocols=[SUBPROTOCOL], ping_interval=None, max_size=None, open_timeout=30
+    )
+    try:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"X-User-ID": user}}))
+        async with asyncio.timeout(ack_timeout_s):
+            while json.loads(await ws.recv())["type"] != "connection_ack":
+                pass
+    except BaseException:
+        await ws.close()
+        raise
+    return ws
+
+
 class WsSession:
     """One graphql-transport-ws connection identified as `user`; one stream at a time."""
 
@@ -126,17 +145,7 @@ class WsSession:
         self._ws: ClientConnection | None = None
 
     async def __aenter__(self) -> Self:
-        self._ws = await connect(
-            self.url,
-            subprotocols=[Subprotocol("graphql-transport-ws")],
-            ping_interval=None,
-            max_size=None,
-            open_timeout=30,
-        )
-        await self._send({"type": "connection_init", "payload": {"X-User-ID": self.user}})
-        async with asyncio.timeout(30):
-            while (await self._recv())["type"] != "connection_ack":
-                pass
+        self._ws = await open_socket(self.url, self.user, ack_timeout_s=30)
         return self
 
     async def __aexit__(

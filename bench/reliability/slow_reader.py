@@ -19,9 +19,9 @@ from urllib.parse import urlparse
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.client import SEND_MESSAGE, StreamTiming
+from bench.client import SEND_MESSAGE, SUBPROTOCOL, StreamTiming
 from bench.reliability.common import Figure, Server, Size
-from bench.reliability.wire import SUBPROTOCOL, Mux, create_conversations
+from bench.reliability.wire import Mux, create_conversations
 from llamaql.settings import Settings
 
 BIG_QUERY = "{ conversations(first: 100) { edges { node { id systemPrompt } } } }"

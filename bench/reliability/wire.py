@@ -12,13 +12,17 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
 
-from bench.client import SEND_MESSAGE, StreamTiming, fold_message, graphql_http
+from bench.client import (
+    SEND_MESSAGE,
+    StreamTiming,
+    fold_message,
+    graphql_http,
+    open_socket,
+)
 
-SUBPROTOCOL = Subprotocol("graphql-transport-ws")
 CREATE = "mutation($input: CreateConversationInput) { createConversation(input: $input) { id } }"
 
 
@@ -51,15 +55,7 @@ class Mux:
         self._queues: dict[str, asyncio.Queue[dict[str, Any] | None]] = {}
 
     async def __aenter__(self) -> Self:
-        self._ws = await connect(
-            self.url, subprotocols=[SUBPROTOCOL], ping_interval=None, max_size=None
-        )
-        await self._ws.send(
-            json.dumps({"type": "connection_init", "payload": {"X-User-ID": self.user}})
-        )
-        async with asyncio.timeout(60):
-            while json.loads(await self._ws.recv())["type"] != "connection_ack":
-                pass
+        self._ws = await open_socket(self.url, self.user, ack_timeout_s=60)
         self._reader = asyncio.create_task(self._read())
         return self
 
