@@ -105,3 +105,11 @@ query Search($query: String!) {
   }
 }
 """
+
+CONTEXT_USAGE = """
+query Usage($id: ID!, $text: String) {
+  contextUsage(conversationId: $id, text: $text) {
+    contextSize promptTokens replyTokens droppedMessages fits
+  }
+}
+"""

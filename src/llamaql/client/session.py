@@ -34,6 +34,7 @@ Type a message to send it to the current conversation (a new one if there is non
   /edit text        send text in place of your last message (the old stays a branch)
   /branch prev|next the previous or next version at the latest fork
   /search words     find your messages and titles
+  /context [text]   how much of the context sending text now would use (nothing is sent)
   /help             this text
   /quit             leave (Ctrl-D does too)
 Ctrl-C while a reply streams stops it (its text is kept); at the prompt, twice quits.
@@ -74,6 +75,7 @@ class ChatSession:
             "edit": self._edit,
             "branch": self._branch,
             "search": self._search,
+            "context": self._context,
         }
 
     async def greet(self) -> None:
@@ -231,6 +233,19 @@ class ChatSession:
             where = "title" if hit["message"] is None else SPEAKERS[hit["message"]["role"]]
             title = conversation["title"] or "(untitled)"
             self.console.line(f"[{conversation['id'][:8]}] {title} ({where}): {hit['snippet']}")
+
+    async def _context(self, text: str) -> None:
+        usage = (await self.api.execute(ops.CONTEXT_USAGE, id=self._current(), text=text or None))[
+            "contextUsage"
+        ]
+        used = usage["promptTokens"] + usage["replyTokens"]
+        line = (
+            f"[context: {usage['promptTokens']} prompt + {usage['replyTokens']} reply tokens "
+            f"of {usage['contextSize']} ({100 * used // max(usage['contextSize'], 1)} %)"
+        )
+        if usage["droppedMessages"]:
+            line += f"; {usage['droppedMessages']} earlier messages left out"
+        self.console.line(line + ("]" if usage["fits"] else "; does not fit]"))
 
     def _current(self) -> str:
         if self.conversation_id is None:

@@ -147,3 +147,30 @@ async def test_usage_mistakes_say_how(terminal: TerminalFactory) -> None:
     assert "usage: /branch prev|next" in printed
     assert "unknown command /frobnicate" in printed
     assert await term.session.handle("/quit") is False
+
+
+async def test_context_shows_what_sending_would_use(
+    terminal: TerminalFactory, client_server: Server
+) -> None:
+    term = terminal(options=SHORT)
+    assert "no conversation open" in await term.run("/context hello")
+    await term.run("What is the capital of France?")
+    cid = term.session.conversation_id
+    usage = (
+        await Http(client_server, term.user).data(
+            """query($id: ID!, $text: String) { contextUsage(conversationId: $id, text: $text)
+            { contextSize promptTokens replyTokens droppedMessages fits } }""",
+            id=cid,
+            text="And Spain?",
+        )
+    )["contextUsage"]
+    shown = await term.run("/context And Spain?")
+    assert (
+        f"[context: {usage['promptTokens']} prompt + {usage['replyTokens']} reply tokens "
+        f"of {usage['contextSize']}"
+    ) in shown
+    assert usage["fits"]
+    assert "does not fit" not in shown
+    assert "does not fit" in await term.run("/context " + "word " * 1500)
+    # Nothing was sent: the branch still holds the one exchange.
+    assert len(await Http(client_server, term.user).messages(cid)) == 2
