@@ -104,15 +104,11 @@ class SqlMessageRepository:
         limit: int,
         after_seq: int | None,
     ) -> Sequence[Message]:
-        statement = select(Message).where(
-            col(Message.conversation_id) == conversation_id,
-            col(Message.user_id) == user_id,
-            on_current_branch(user_id, [conversation_id]),
+        # The loader's statement for one conversation: one query path to test and keep.
+        pages = await self.list_pages(
+            user_id=user_id, after_seqs={conversation_id: after_seq}, limit=limit
         )
-        if after_seq is not None:
-            statement = statement.where(col(Message.seq) > after_seq)
-        result = await self._session.exec(statement.order_by(col(Message.seq)).limit(limit))
-        return result.all()
+        return pages[conversation_id]
 
     async def list_pages(
         self,
