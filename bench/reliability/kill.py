@@ -6,6 +6,7 @@ client had been shown)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import time
 import uuid
@@ -17,6 +18,8 @@ import httpx
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import Mux, create_conversations, post
 from llamaql.settings import Settings
+
+log = logging.getLogger("bench.reliability")
 
 MESSAGES = """
 query($id: ID!) { conversation(id: $id) {
@@ -30,7 +33,18 @@ subscription($id: ID!, $text: String!, $options: GenerationOptionsInput) {
   }
 }
 """
-LONG_TEXT = "Count from 1 to 300, separated by commas."
+# Replies long enough to be killed in the middle. Greedy decoding is deterministic on one
+# machine but not across CPUs, so a text whose reply ends before the kill is followed by the
+# next one in the same conversation (that exchange is then committed too).
+LONG_TEXTS = (
+    "Count from 1 to 300, separated by commas.",
+    "Write a long story about a lighthouse keeper, at least 500 words.",
+    "List the numbers from 1000 down to 1, one per line.",
+)
+
+
+class EndedBeforeKill(RuntimeError):
+    """The reply finished before the server could be killed in its middle."""
 
 
 @dataclass(frozen=True)
@@ -47,27 +61,29 @@ PARAMS: dict[Size, KillParams] = {
 }
 
 
-async def _stream_then_kill(server: Server, user: str, conversation: str, wait_s: float) -> str:
-    """Start a long reply, read it for `wait_s` after its first text, SIGKILL the server;
-    the text the client was shown."""
+async def _stream_then_kill(
+    server: Server, user: str, conversation: str, text: str, wait_s: float
+) -> str:
+    """Send `text`, read the reply for `wait_s` after its first text, SIGKILL the server;
+    the text the client was shown. EndedBeforeKill when the reply finished first."""
     shown = ""
     async with Mux(server.ws_url, user) as mux:
         options = {"temperature": 0.0, "maxTokens": 400}
-        _, queue = await mux.subscribe(
-            SEND, {"id": conversation, "text": LONG_TEXT, "options": options}
-        )
+        _, queue = await mux.subscribe(SEND, {"id": conversation, "text": text, "options": options})
         first_at: float | None = None
         async with asyncio.timeout(180):
             while first_at is None or time.monotonic() - first_at < wait_s:
                 message = await queue.get()
                 if message is None or message["type"] != "next":
-                    raise RuntimeError(f"the reply ended before the kill: {message}")
+                    raise RuntimeError(f"the stream ended before the kill: {message}")
                 event = message["payload"]["data"]["sendMessage"]
                 if event["__typename"] == "TokenDelta":
                     shown += event["text"]
                     first_at = first_at or time.monotonic()
-                elif event["__typename"] in ("MessageCompleted", "MessageFailed"):
-                    raise RuntimeError(f"the reply ended before the kill: {event}")
+                elif event["__typename"] == "MessageCompleted":
+                    raise EndedBeforeKill(f"{len(shown)} characters")
+                elif event["__typename"] == "MessageFailed":
+                    raise RuntimeError(f"the reply failed before the kill: {event}")
         server.kill()
     return shown
 
@@ -81,9 +97,18 @@ async def _one_round(settings: Settings, env: dict[str, str], p: KillParams) -> 
             (conversation,) = await create_conversations(client, first.http_url, user, 1)
         async with Mux(first.ws_url, user) as mux:
             done = await mux.send_message(conversation, "Name a colour.", {"maxTokens": 12})
-        async with httpx.AsyncClient(timeout=60) as client:
-            before = await post(client, first.http_url, user, MESSAGES, {"id": conversation})
-        shown = await _stream_then_kill(first, user, conversation, p.stream_before_kill_s)
+        for text in LONG_TEXTS:
+            async with httpx.AsyncClient(timeout=60) as client:
+                before = await post(client, first.http_url, user, MESSAGES, {"id": conversation})
+            try:
+                shown = await _stream_then_kill(
+                    first, user, conversation, text, p.stream_before_kill_s
+                )
+                break
+            except EndedBeforeKill as ended:
+                log.info("kill: the reply to %r ended first (%s); next text", text, ended)
+        else:
+            raise RuntimeError(f"all {len(LONG_TEXTS)} replies ended before the kill")
     except BaseException:
         first.stop(keep_files=True)
         raise
@@ -98,6 +123,7 @@ async def _one_round(settings: Settings, env: dict[str, str], p: KillParams) -> 
         "committed": committed,
         "after": now,
         "shown": shown,
+        "text": text,
     }
 
 
@@ -115,7 +141,9 @@ async def run(settings: Settings, size: Size) -> Figure:
         # The committed exchange first, unchanged; then the interrupted exchange.
         intact += int(round_["first_reply_done"] and after[: len(committed)] == committed)
         rest = after[len(committed) :]
-        user_kept = len(rest) == 2 and rest[0]["role"] == "USER" and rest[0]["text"] == LONG_TEXT
+        user_kept = (
+            len(rest) == 2 and rest[0]["role"] == "USER" and rest[0]["text"] == round_["text"]
+        )
         reply = rest[1] if len(rest) == 2 else None
         if user_kept and reply is not None:
             marked += int(
