@@ -180,6 +180,11 @@ class BatchScheduler:
                 planned.append((reply, part))
                 budget -= len(part.tokens)
         if planned:
+            # In sequence order: llama.cpp splits a batch over separate KV streams into
+            # micro-batches of consecutive sequence ids (llama_batch_allocr::split_equal,
+            # "accept only increasing sequence ids"), so any other order costs one more
+            # graph evaluation per break, each nearly the price of the whole step.
+            planned.sort(key=lambda entry: entry[1].seq)
             self._decode(planned)
 
     def _decode(self, planned: Sequence[tuple[Reply, BatchPart]]) -> None:

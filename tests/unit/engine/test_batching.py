@@ -369,3 +369,26 @@ async def test_a_background_request_never_shares_a_step_with_a_reply(
     assert title_steps
     assert reply_steps
     assert not set(title_steps) & set(reply_steps)
+
+
+async def test_a_batch_lists_its_sequences_in_increasing_order(tmp_path: Path) -> None:
+    # llama.cpp cuts a batch over separate KV streams wherever the sequence id does not
+    # go up by one: admission order must not reach the batch.
+    runtime = FakeRuntime(sequences=3)
+    engine = await started_engine(tmp_path, runtime, parallel=3)
+    try:
+        # Sequence 0 is the most recently used, so three new conversations admitted
+        # together take sequences 1, 2 and then 0.
+        await result_of(await submit(engine, "first", who("z")))
+        runtime.reply = LONG
+        runtime.gate.clear()
+        handles = [await submit(engine, f"prompt {user}", who(user)) for user in "abc"]
+        runtime.gate.set()
+        await asyncio.gather(*(result_of(handle) for handle in handles))
+    finally:
+        await engine.stop()
+    together = [batch for batch in runtime.batches if len(batch) == 3]
+    assert together, "the three replies never shared a batch"
+    for batch in runtime.batches:
+        seqs = [part.seq for part in batch]
+        assert seqs == sorted(seqs), seqs
