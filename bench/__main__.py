@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from bench import api, concurrency, peer, stream, turns
+from bench import api, concurrency, peer, shape, stream, turns
 from bench.common import (
     DEFAULT_RESULTS_DIR,
     Result,
@@ -34,7 +34,7 @@ from llamaql.settings import Settings
 
 logger = logging.getLogger("bench")
 # peer last: it reads the stream result of the same run
-NAMES = ("stream", "concurrency", "turns", "api", "peer")
+NAMES = ("stream", "concurrency", "turns", "api", "shape", "peer")
 BUSY_WARNING = 0.15  # CPU share other work takes while the bench is idle
 
 
@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
         "--peer-levels", type=_levels, help="chats at once, and -np / LLAMAQL_PARALLEL (1,2,4,8)"
     )
     group.add_argument("--peer-max-tokens", type=int, help="tokens per reply (default 96)")
+    group.add_argument(
+        "--peer-rounds", type=int, help="bursts per side and level; the median is kept (default 3)"
+    )
     group.add_argument("--peer-turns", type=int, help="turns per conversation (default 10)")
     return parser
 
@@ -139,15 +142,18 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
             args,
             levels="peer_levels",
             max_tokens="peer_max_tokens",
+            rounds="peer_rounds",
             turns="peer_turns",
         ),
         results_dir=args.results_dir,
     )
+    shape_params = shape.SMOKE if smoke else shape.ShapeParams()
     return {
         "stream": lambda settings: stream.run(settings, stream_params),
         "concurrency": lambda settings: concurrency.run(settings, conc_params),
         "turns": lambda settings: turns.run(settings, turn_params),
         "api": lambda settings: api.run(settings, api_params),
+        "shape": lambda settings: shape.run(settings, shape_params),
         "peer": lambda settings: peer.run(settings, peer_params),
     }
 

@@ -146,9 +146,17 @@ class BatchScheduler:
         return None
 
     def _free_slot(self, owner: Requester) -> Slot:
-        """The idle slot used least recently, its state parked, holding `owner`'s parked
-        state if there is one."""
-        slot = min((s for s in self._slots if s.reply is None), key=lambda s: s.last_used)
+        """An idle slot, its state parked, holding `owner`'s parked state if there is one.
+
+        The slot keeps the busy sequences in the fewest runs of consecutive ids, since
+        each run is a graph evaluation of its own in every step (see `_step`); among
+        those, the one used least recently. A conversation whose KV goes is parked, and
+        restoring it is a copy, where a broken run costs every step of every reply."""
+        busy = {s.seq for s in self._slots if s.reply is not None}
+        slot = min(
+            (s for s in self._slots if s.reply is None),
+            key=lambda s: (_runs(busy | {s.seq}), s.last_used),
+        )
         if slot.owner is not None and slot.tokens:
             self._park(slot)
         self._runtime.truncate(slot.seq, 0)
@@ -244,6 +252,11 @@ class BatchScheduler:
             # Nobody continues a background request: its sequence is free and empty.
             self._runtime.truncate(slot.seq, 0)
             slot.owner, slot.tokens, slot.last_used = None, [], 0
+
+
+def _runs(seqs: set[int]) -> int:
+    """How many runs of consecutive ids `seqs` makes."""
+    return sum(1 for seq in seqs if seq - 1 not in seqs)
 
 
 def _engine_error(exc: Exception) -> EngineError:

@@ -51,8 +51,8 @@ def _smoke(out: Path, benchmarks: list[str], documents: list[str]) -> dict[str, 
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return _smoke(
         tmp_path_factory.mktemp("bench-results"),
-        ["stream", "concurrency", "turns", "api"],
-        ["stream_vs_raw", "concurrency", "turns", "api_overhead"],
+        ["stream", "concurrency", "turns", "api", "shape"],
+        ["stream_vs_raw", "concurrency", "turns", "api_overhead", "batch_shape"],
     )
 
 
@@ -110,6 +110,19 @@ def test_api_overhead_answers_every_request(results: dict[str, dict[str, Any]]) 
     assert figures["errors"] == 0
     assert figures["requests"] == results["api_overhead"]["params"]["requests"]
     assert figures["latency_ms"]["p95"] is not None
+
+
+def test_batch_shape_times_every_case(results: dict[str, dict[str, Any]]) -> None:
+    figures = results["batch_shape"]["figures"]
+    assert list(figures["step_ms_median"]) == [
+        "2 in one run",
+        "2 in 2 runs",
+        "4 sorted",
+        "4 rotated",
+    ]
+    assert all(ms > 0 for ms in figures["step_ms_median"].values())
+    assert figures["split_over_one_run"] > 0
+    assert figures["rotated_over_sorted"] > 0
 
 
 def test_peer_runs_both_servers_at_each_level(peer: dict[str, Any]) -> None:

@@ -392,3 +392,29 @@ async def test_a_batch_lists_its_sequences_in_increasing_order(tmp_path: Path) -
     for batch in runtime.batches:
         seqs = [part.seq for part in batch]
         assert seqs == sorted(seqs), seqs
+
+
+async def test_a_new_conversation_takes_the_sequence_that_keeps_the_batch_in_one_run(
+    tmp_path: Path,
+) -> None:
+    runtime = FakeRuntime(sequences=3)
+    engine = await started_engine(tmp_path, runtime, parallel=3)
+    try:
+        # Sequences by last use: 2 (never), 0, 1. A takes 2; the least recently used
+        # slot left is 0, but B beside A in 1 keeps their batch one run (1, 2).
+        await result_of(await submit(engine, "first", who("z")))
+        await result_of(await submit(engine, "second", who("y")))
+        runtime.reply = LONG
+        # Hold the scheduler in A's third step, so B joins while A is generating.
+        start = runtime.samples
+        runtime.on_sample = lambda n: runtime.gate.clear() if n == start + 2 else None
+        a = await submit(engine, "prompt a", who("a"))
+        assert runtime.wait_for(lambda: not runtime.gate.is_set())
+        b = await submit(engine, "prompt b", who("b"))
+        runtime.gate.set()
+        await asyncio.gather(result_of(a), result_of(b))
+    finally:
+        await engine.stop()
+    together = [[part.seq for part in batch] for batch in runtime.batches if len(batch) == 2]
+    assert together, "A and B never shared a batch"
+    assert all(seqs == [1, 2] for seqs in together), together
