@@ -117,7 +117,8 @@ class BatchScheduler:
 
     def _place(self, job: Job) -> Reply:
         owner = job.requester
-        slot = self._own_slot(owner) or self._free_slot(owner)
+        own = self._own_slot(owner)
+        slot = self._free_slot(owner) if own is None else self._close_gap(own)
         tokens = job.prompt.tokens
         if not slot.tokens:
             self._start_from_shared_prefix(slot, tokens)
@@ -153,20 +154,51 @@ class BatchScheduler:
         each run is a graph evaluation of its own in every step (see `_step`); among
         those, the one used least recently. A conversation whose KV goes is parked, and
         restoring it is a copy, where a broken run costs every step of every reply."""
-        busy = {s.seq for s in self._slots if s.reply is not None}
-        slot = min(
-            (s for s in self._slots if s.reply is None),
-            key=lambda s: (_runs(busy | {s.seq}), s.last_used),
-        )
-        if slot.owner is not None and slot.tokens:
-            self._park(slot)
-        self._runtime.truncate(slot.seq, 0)
-        slot.owner, slot.tokens = None, []
+        slot = self._best_idle(self._busy())
+        self._empty(slot)
         parked = self._parking.take(owner)
         if parked is not None and self._runtime.restore(slot.seq, parked.state):
             slot.tokens = list(parked.tokens)
             logger.debug("restored %d tokens into sequence %d", len(slot.tokens), slot.seq)
         return slot
+
+    def _close_gap(self, own: Slot) -> Slot:
+        """`own` (the conversation's idle sequence), or the idle sequence its KV moves to
+        when `own` would split the busy sequences into more runs than that one."""
+        busy = self._busy()
+        target = self._best_idle(busy)
+        if _runs(busy | {own.seq}) <= _runs(busy | {target.seq}):
+            return own
+        state = self._runtime.save(own.seq)
+        if state is None:
+            return own
+        self._empty(target)
+        if not self._runtime.restore(target.seq, state):
+            self._runtime.truncate(target.seq, 0)
+            return own  # a save leaves the sequence as it was: `own` still holds its KV
+        target.owner, target.tokens = own.owner, own.tokens
+        self._runtime.truncate(own.seq, 0)
+        own.owner, own.tokens, own.last_used = None, [], 0
+        logger.debug(
+            "moved %d tokens from sequence %d to %d", len(target.tokens), own.seq, target.seq
+        )
+        return target
+
+    def _busy(self) -> set[int]:
+        return {s.seq for s in self._slots if s.reply is not None}
+
+    def _best_idle(self, busy: set[int]) -> Slot:
+        return min(
+            (s for s in self._slots if s.reply is None),
+            key=lambda s: (_runs(busy | {s.seq}), s.last_used),
+        )
+
+    def _empty(self, slot: Slot) -> None:
+        """Park what `slot` holds for its conversation, then clear it."""
+        if slot.owner is not None and slot.tokens:
+            self._park(slot)
+        self._runtime.truncate(slot.seq, 0)
+        slot.owner, slot.tokens = None, []
 
     def _park(self, slot: Slot) -> None:
         if slot.owner is None or self._parking.capacity == 0:

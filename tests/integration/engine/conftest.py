@@ -113,6 +113,20 @@ def _serial_engine() -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
 
 
 @pytest.fixture(scope="session")
+def _three_engine() -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
+    yield from _engine(n_batch=64, parallel=3, stream_interval_ms=0)
+
+
+@pytest.fixture
+def three_engine(
+    _three_engine: tuple[LlamaEngine, SteeredRuntime],
+) -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
+    """Three sequences, for where a reply is placed; the runtime records every batch."""
+    yield _three_engine
+    _three_engine[1].reset_hooks()
+
+
+@pytest.fixture(scope="session")
 def small_engine() -> Iterator[LlamaEngine]:
     """The same model with a 256-token context, for truncation and overflow."""
     for engine, _runtime in _engine(context_size=256, parallel=1):

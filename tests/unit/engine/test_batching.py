@@ -418,3 +418,27 @@ async def test_a_new_conversation_takes_the_sequence_that_keeps_the_batch_in_one
     together = [[part.seq for part in batch] for batch in runtime.batches if len(batch) == 2]
     assert together, "A and B never shared a batch"
     assert all(seqs == [1, 2] for seqs in together), together
+
+
+async def test_a_returning_conversation_moves_its_kv_to_close_a_gap(tmp_path: Path) -> None:
+    runtime = FakeRuntime(sequences=3)
+    engine = await started_engine(tmp_path, runtime, parallel=3)
+    try:
+        history = "the history of conversation X"
+        await result_of(await submit(engine, history, who("x")))  # sequence 0
+        await result_of(await submit(engine, "conversation Y", who("y")))  # sequence 1
+        runtime.reply = LONG
+        start = runtime.samples
+        runtime.on_sample = lambda n: runtime.gate.clear() if n == start + 2 else None
+        a = await submit(engine, "prompt a", who("a"))  # sequence 2, least recently used
+        assert runtime.wait_for(lambda: not runtime.gate.is_set())
+        # X's own sequence 0 beside A's 2 would be two runs: its KV moves to 1.
+        x = await submit(engine, history + " next", who("x"))
+        runtime.gate.set()
+        turn = (await asyncio.gather(result_of(x), result_of(a)))[0]
+    finally:
+        await engine.stop()
+    assert turn.usage.cached_prompt_tokens == len(history) + 1  # moved, not evaluated again
+    together = [[part.seq for part in batch] for batch in runtime.batches if len(batch) == 2]
+    assert together, "X and A never shared a batch"
+    assert all(seqs == [1, 2] for seqs in together), together
