@@ -7,9 +7,10 @@ cancel takes effect within one step. A failed batch is retried reply by reply, s
 failure in one sequence fails that reply alone.
 
 KV reuse is per conversation: a sequence keeps its conversation's KV after a reply; a new
-request goes to the idle sequence its own conversation left, else takes an idle one that
-leaves no gap among the busy sequences (least recently used among those), whose state is
-first parked in host memory (`KVParking`). Only
+request goes to the idle sequence its own conversation left (its KV copied to another
+idle sequence if that one would leave a gap among the busy sequences), else takes an idle
+one that leaves no gap (least recently used among those), whose state is first parked in
+host memory (`KVParking`). Only
 the same requester's KV is ever reused; a background request's is dropped when it ends.
 The one exception holds nothing any user wrote: the prompt start that every conversation
 with the server's default system prompt shares (template markup and that prompt) is
