@@ -1,15 +1,21 @@
-"""Where replies go with the real model: a conversation's KV moves to close a gap."""
+"""Where replies go with the real model: a conversation's KV moves to close a gap, and a
+state restored into another sequence continues exactly as the original would."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from tests.integration.engine.conftest import SteeredRuntime, fresh_requester
+from tests.integration.engine.conftest import MODEL, SteeredRuntime, fresh_requester
 from tests.integration.engine.test_engine_parking import A1, B1, ask
 
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.types import ChatMessage
+from llamaql.engine.engine import LlamaEngine, load_config
+from llamaql.engine.llama_runtime import LlamaRuntime
+from llamaql.engine.metadata import read_gguf_metadata
+from llamaql.engine.options import resolve_options
+from llamaql.engine.runtime import BatchPart
+from llamaql.engine.types import ChatMessage, SamplingOptions
+from llamaql.settings import load_settings
 
 pytestmark = pytest.mark.model
 
@@ -43,3 +49,38 @@ async def test_a_returning_conversation_moves_beside_the_live_reply(
     assert all(seqs == [1, 2] for seqs in shared), shared
     assert x2.usage.cached_prompt_tokens >= x1.usage.prompt_tokens
     assert x2.usage.completion_tokens > 0
+
+
+def test_a_state_restored_into_another_sequence_continues_the_same() -> None:
+    if not MODEL.is_file():
+        pytest.skip(f"{MODEL} is missing: run `make model`")
+    settings = load_settings(model_path=MODEL, parallel=3, context_size=512, n_batch=64)
+    runtime = LlamaRuntime(load_config(settings, read_gguf_metadata(MODEL)))
+    try:
+        prompt = tuple(runtime.tokenize("Write a very long story about a fox who reads."))
+        head, last = prompt[:-1], prompt[-1]
+        assert runtime.decode([BatchPart(0, 0, head, wants_logits=False)]) == 0
+        state = runtime.save(0)
+        assert state is not None
+        assert runtime.restore(2, state)
+        greedy = resolve_options(
+            SamplingOptions(temperature=0.0), context_size=512, default_max_tokens=16
+        )
+
+        def continue_alone(seq: int) -> list[int]:
+            """Twelve greedy tokens of `seq`, each step decoding it alone."""
+            sampler, token, tokens = runtime.new_sampler(greedy), last, []
+            try:
+                for pos in range(len(head), len(head) + 12):
+                    assert runtime.decode([BatchPart(seq, pos, (token,), wants_logits=True)]) == 0
+                    token = sampler.sample(0)
+                    tokens.append(token)
+            finally:
+                sampler.close()
+            return tokens
+
+        original, moved = continue_alone(0), continue_alone(2)
+    finally:
+        runtime.close()
+    assert moved == original
+    assert len(set(original)) > 1  # a real continuation, not one token repeated
