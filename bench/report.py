@@ -78,6 +78,15 @@ def _api_rows(doc: dict[str, Any]) -> list[str]:
     ]
 
 
+def _shape_rows(doc: dict[str, Any]) -> list[str]:
+    f = doc["figures"]
+    steps = "; ".join(f"{name} {ms}" for name, ms in f["step_ms_median"].items())
+    return [
+        f"| batch shape | ms per one-token step (median); split/one run; rotated/sorted | "
+        f"{steps}; {f['split_over_one_run']}x; {f['rotated_over_sorted']}x |"
+    ]
+
+
 def _peer_rows(doc: dict[str, Any]) -> list[str]:
     return peer_table_rows(doc["figures"])
 
@@ -88,6 +97,7 @@ def render(results_dir: Path) -> str:
         ("concurrency", _concurrency_rows),
         ("turns", _turns_rows),
         ("api_overhead", _api_rows),
+        ("batch_shape", _shape_rows),
         ("peer", _peer_rows),
     ]
     docs = {name: _load(results_dir, name) for name, _ in parts}
