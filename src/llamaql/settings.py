@@ -106,7 +106,9 @@ class Settings(RemoteEngineSettings, ReplicaSettings, LimitSettings, AuthSetting
         le=5000,
         validation_alias=_env("STREAM_INTERVAL_MS"),
         description="After a reply's first text, at most one TokenDelta per this many "
-        "milliseconds, carrying all the text since the previous one; 0 = as produced",
+        "milliseconds, carrying all the text since the previous one (a stream slower than "
+        "two tokens per interval waits for a second token or twice the interval); "
+        "0 = as produced",
     )
     queue_size: int = Field(
         8,

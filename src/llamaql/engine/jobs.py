@@ -3,7 +3,10 @@
 Text is coalesced on the way to the event loop: the scheduler thread appends each piece
 to a buffer, and the loop flushes the buffer as one `TextPiece` at once for the first
 piece, then at most once per `stream_interval` seconds. A fast model therefore costs one
-loop wake-up and one WebSocket frame per interval, not per token.
+loop wake-up and one WebSocket frame per interval, not per token. A slow stream (fewer
+than two pieces per interval, as when many replies share a small CPU) waits for a second
+piece or for twice the interval, so a frame is never the price of a single token there:
+frames cost CPU that llama.cpp's threads would otherwise use.
 """
 
 from __future__ import annotations
@@ -137,11 +140,17 @@ class Job:
     # Loop side.
 
     def _schedule_flush(self) -> None:
-        delay = self._last_flush + self._interval - self._loop.time()
-        if delay > 0:
-            self._loop.call_later(delay, self._flush)
-        else:
+        """Flush once the interval has passed since the last frame and two pieces wait,
+        or once twice the interval has passed; else come back when one of those is due."""
+        since = self._loop.time() - self._last_flush
+        with self._lock:
+            waiting = len(self._pending)
+        if since >= 2 * self._interval or (since >= self._interval and waiting >= 2):
             self._flush()
+        elif since < self._interval:
+            self._loop.call_later(self._interval - since, self._schedule_flush)
+        else:
+            self._loop.call_later(2 * self._interval - since, self._flush)
 
     def _flush(self) -> None:
         with self._lock:

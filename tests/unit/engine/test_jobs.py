@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 
 from llamaql.engine.jobs import Job
@@ -92,3 +93,26 @@ async def test_frames_are_at_most_one_per_interval() -> None:
     # The first frame, one per full interval after it, and the rest with the end.
     assert len(texts) <= 2 + int(elapsed / 0.05)
     assert len(texts) < 100
+
+
+async def test_a_slow_stream_waits_for_a_second_piece_or_twice_the_interval() -> None:
+    interval = 0.05
+    handle = job(interval=interval)
+    loop = asyncio.get_running_loop()
+    thread = produce(handle, ["a"] * 30, pause=0.03)  # ~33 pieces a second: < 2 per 50 ms
+    frames: list[tuple[float, str]] = []
+
+    async def follow() -> None:
+        async for event in handle.events():
+            if isinstance(event, TextPiece):
+                frames.append((loop.time(), event.text))
+
+    await asyncio.wait_for(follow(), 10.0)
+    thread.join()
+    assert "".join(text for _, text in frames) == "a" * 30
+    assert frames[0][1] == "a"  # the first piece at once
+    # Every later frame but the last (the end's) carries two pieces or more, unless twice
+    # the interval passed without a second one.
+    for (before, _), (at, text) in itertools.pairwise(frames[:-1]):
+        assert len(text) >= 2 or at - before >= 2 * interval - 0.005, (at - before, text)
+    assert len(frames) <= 2 + 30 // 2
