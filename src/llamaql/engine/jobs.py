@@ -5,8 +5,8 @@ to a buffer, and the loop flushes the buffer as one `TextPiece` at once for the 
 piece, then at most once per `stream_interval` seconds. A fast model therefore costs one
 loop wake-up and one WebSocket frame per interval, not per token. A slow stream (fewer
 than two pieces per interval, as when many replies share a small CPU) waits for a second
-piece or for twice the interval, so a frame is never the price of a single token there:
-frames cost CPU that llama.cpp's threads would otherwise use.
+piece or for twice the interval, so there a frame seldom carries a single token: frames
+cost CPU that llama.cpp's threads would otherwise use.
 """
 
 from __future__ import annotations
