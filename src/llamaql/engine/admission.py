@@ -6,7 +6,8 @@ user's reply by at most one admission. Every waiting request is told its place i
 order whenever it changes: 0 when a free sequence will take it at the next step, else
 n >= 1, the n-th to start once sequences free up. Background requests (titles) wait in a
 queue of their own, bounded alike, and start only when the engine has nothing else to do:
-no request waits and no reply is decoding (so they never share a step with a reply).
+no request waits and no reply is decoding (so they never share a step with a reply). The
+scheduler hands a background request back (`requeue`) when a reply arrives while it runs.
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ class AdmissionQueue:
             self._by_user.setdefault(job.requester.user, deque()).append(job)
             self._announce()
             self._changed.notify_all()
+
+    def requeue(self, job: Job) -> None:
+        """Put a preempted background job back at the front of its queue (no bound: it
+        held a place already), or finish it when it was cancelled or the queue closed."""
+        with self._changed:
+            if not (job.cancelled or self._closed):
+                self._background.appendleft(job)
+                self._changed.notify_all()
+                return
+        job.finish(GenerationResult(text="", finish_reason="cancelled"))
 
     def pop(self, *, background: bool = True) -> Job | None:
         """The next job in fair order, or None when none is waiting; never blocks. A

@@ -12,6 +12,8 @@ idle sequence if that one would leave a gap among the busy sequences), else take
 one that leaves no gap (least recently used among those), whose state is first parked in
 host memory (`KVParking`). Only
 the same requester's KV is ever reused; a background request's is dropped when it ends.
+Background requests (titles) run only on an idle engine, one at a time, and yield the
+moment a reply waits: they never hold a sequence or a step that a reply could use.
 The one exception holds nothing any user wrote: the prompt start that every conversation
 with the server's default system prompt shares (template markup and that prompt) is
 evaluated once, and a new conversation's sequence starts from a copy of it, so all users
@@ -95,11 +97,11 @@ class BatchScheduler:
     # Admission and KV placement.
 
     def _admit(self) -> None:
+        self._preempt_background()
         while any(slot.reply is None for slot in self._slots):
-            # Background work (titles) only on an idle engine: never a step shared with
-            # a reply, which would slow its tokens.
-            idle = all(reply.job.background for reply in self._live)
-            job = self._queue.pop(background=idle)
+            # Background work (titles) only on an idle engine, one request at a time:
+            # never a step shared with a reply, which would slow its tokens.
+            job = self._queue.pop(background=not self._live)
             if job is None:
                 break
             if job.cancelled:
@@ -115,6 +117,19 @@ class BatchScheduler:
             if not job.background:
                 job.post_position(0)
         self._queue.set_free(sum(slot.reply is None for slot in self._slots))
+
+    def _preempt_background(self) -> None:
+        """A background reply gives up its sequence and its steps as soon as a reply
+        waits: it goes back to the front of the background queue and starts over once
+        the engine is idle again (a title is a few tokens; a reply's wait is not)."""
+        background = [reply for reply in self._live if reply.job.background]
+        if not background or not self._queue.waiting():
+            return
+        for reply in background:
+            self._release(reply)
+            reply.close()
+            self._queue.requeue(reply.job)
+            logger.debug("a background request yielded sequence %d to a reply", reply.slot.seq)
 
     def _place(self, job: Job) -> Reply:
         owner = job.requester

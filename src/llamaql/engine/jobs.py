@@ -109,8 +109,10 @@ class Job:
             self._post(QueuePosition(position))
 
     def post_text(self, text: str) -> None:
-        """Add reply text; the loop receives it coalesced (see the module docstring)."""
-        if not text or self.finished:
+        """Add reply text; the loop receives it coalesced (see the module docstring).
+        A background request is read by its result alone: a preempted one starts over,
+        and its text would arrive twice."""
+        if not text or self.finished or self.background:
             return
         with self._lock:
             self._pending.append(text)

@@ -1,7 +1,8 @@
 """Model-written titles: after an untitled conversation's first reply, the model names it.
 
-The request goes to the engine as a background request, so it never starts ahead of a
-waiting reply and leaves no KV behind. The first-words title stays until the model's
+The request goes to the engine as a background request: it runs only on an idle engine,
+yields its sequence to any reply that arrives (and starts over later), and leaves no KV
+behind. Only its result is read. The first-words title stays until the model's
 arrives, and the model's replaces it only if it is still that fallback (a rename by the
 user in between wins). Failures only log: a title is a nicety.
 """

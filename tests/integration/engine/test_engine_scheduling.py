@@ -153,3 +153,28 @@ async def test_preparing_prompts_while_the_scheduler_decodes(engine: LlamaEngine
     assert [p.tokens for p in prepared] == expected
     busy.cancel()
     assert result_of([event async for event in stream]).finish_reason == "cancelled"
+
+
+async def test_a_reply_arriving_while_a_title_decodes_starts_within_one_step(
+    engine: LlamaEngine, runtime: Any
+) -> None:
+    # A background request (a model-written title) decoding on an idle engine gives up
+    # its sequence and its steps as soon as a reply waits, then starts over afterwards.
+    title_prompt = await engine.prepare(COUNT, LONG)
+    title = engine.submit(title_prompt, fresh_requester(), background=True)
+    start = len(runtime.batches)
+    assert runtime.wait_batches(start + 4)  # its prompt, then decoding
+    reply_prompt = await engine.prepare(FRANCE, LONG)
+    arrived = len(runtime.batches)
+    reply = engine.submit(reply_prompt, fresh_requester())
+    reply_events, title_events = await asyncio.gather(events_of(reply), events_of(title))
+    assert "Paris" in result_of(reply_events).text
+    # The reply's prompt is the first batch part of several tokens after it arrived
+    # (the title only decodes single tokens by then); at most the title step already
+    # under way comes first.
+    later = runtime.batches[arrived:]
+    first = next(i for i, batch in enumerate(later) if any(len(p.tokens) > 1 for p in batch))
+    assert first <= 1, f"the reply waited {first} steps"
+    assert all(len(batch) == 1 for batch in later), "the title shared a step with the reply"
+    # The title ran again, alone, once the reply was done, and still finished.
+    assert result_of(title_events).finish_reason in ("stop", "length")

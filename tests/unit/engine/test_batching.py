@@ -371,6 +371,70 @@ async def test_a_background_request_never_shares_a_step_with_a_reply(
     assert not set(title_steps) & set(reply_steps)
 
 
+async def test_a_reply_takes_the_sequence_and_the_steps_of_a_running_title(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    # Two sequences, both idle: a title starts; a reply arriving mid-title starts in the
+    # next step without sharing it, and the title starts over once the engine is idle.
+    runtime.replies = {2: "a title", 1: LONG}
+    runtime.on_sample = lambda n: runtime.gate.clear() if n == 3 else None
+    options = SamplingOptions(seed=2, max_tokens=8)
+    prompt = await engine.prepare([ChatMessage("user", "title please")], options)
+    title = engine.submit(prompt, who("a", "title"), background=True)
+    assert runtime.wait_for(lambda: not runtime.gate.is_set())  # held in the title's step
+    steps_before = len(runtime.batches)
+    reply = await submit(engine, "B", who("b"), seed=1)
+    runtime.on_sample = None
+    runtime.gate.set()
+    reply_events, title_events = await asyncio.gather(collect(reply), collect(title))
+    assert runtime.admitted == [2, 1, 2]  # the title was stopped and started over
+    reply_prompt = tuple(b"[B]")
+    first_reply_step = next(
+        i
+        for i, batch in enumerate(runtime.batches)
+        if any(part.tokens == reply_prompt for part in batch)
+    )
+    # At most the title step the scheduler was held in, then the reply's.
+    assert first_reply_step <= steps_before + 1
+    assert all(len(batch) == 1 for batch in runtime.batches), "a title shared a step"
+    title_result = title_events[-1]
+    assert isinstance(title_result, GenerationResult)
+    assert title_result.text == "a title"  # from its second start; no text events
+    assert title_events == [title_result]
+    reply_result = reply_events[-1]
+    assert isinstance(reply_result, GenerationResult)
+    assert reply_result.text == LONG
+
+
+async def test_background_requests_run_one_at_a_time(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    options = SamplingOptions(seed=2, max_tokens=8)
+    prompt = await engine.prepare([ChatMessage("user", "title please")], options)
+    runtime.gate.clear()
+    titles = [engine.submit(prompt, who(user, "title"), background=True) for user in "ab"]
+    runtime.gate.set()
+    await asyncio.gather(*(collect(title) for title in titles))
+    assert runtime.admitted == [2, 2]
+    assert all(len(batch) == 1 for batch in runtime.batches), "two titles shared a step"
+
+
+async def test_a_cancelled_title_is_not_requeued(engine: LlamaEngine, runtime: FakeRuntime) -> None:
+    runtime.replies = {2: LONG, 1: "ok"}
+    runtime.on_sample = lambda n: runtime.gate.clear() if n == 3 else None
+    options = SamplingOptions(seed=2, max_tokens=200)
+    prompt = await engine.prepare([ChatMessage("user", "title please")], options)
+    title = engine.submit(prompt, who("a", "title"), background=True)
+    assert runtime.wait_for(lambda: not runtime.gate.is_set())
+    reply = await submit(engine, "B", who("b"), seed=1)
+    title.cancel()
+    runtime.on_sample = None
+    runtime.gate.set()
+    title_result, _ = await asyncio.gather(result_of(title), result_of(reply))
+    assert title_result.finish_reason == "cancelled"
+    assert runtime.admitted == [2, 1]  # never started again
+
+
 async def test_a_batch_lists_its_sequences_in_increasing_order(tmp_path: Path) -> None:
     # llama.cpp cuts a batch over separate KV streams wherever the sequence id does not
     # go up by one: admission order must not reach the batch.
