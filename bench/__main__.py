@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from bench import api, concurrency, peer, shape, stream, turns
+from bench import api, concurrency, peer, shape, stream, titles, turns
 from bench.common import (
     DEFAULT_RESULTS_DIR,
     Result,
@@ -34,7 +34,7 @@ from llamaql.settings import Settings
 
 logger = logging.getLogger("bench")
 # peer last: it reads the stream result of the same run
-NAMES = ("stream", "concurrency", "turns", "api", "shape", "peer")
+NAMES = ("stream", "concurrency", "titles", "turns", "api", "shape", "peer")
 BUSY_WARNING = 0.15  # CPU share other work takes while the bench is idle
 
 
@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("concurrency")
     group.add_argument("--levels", type=_levels, help="streams at once (default 1,2,4,8)")
     group.add_argument("--concurrency-max-tokens", type=int, help="default 96")
+    group = parser.add_argument_group("titles (a burst of new chats right after another)")
+    group.add_argument("--titles-rounds", type=int, help="rounds per level and side (default 3)")
     group = parser.add_argument_group("turns")
     group.add_argument("--turns", type=int, help="turns per conversation (default 10)")
     group.add_argument("--turn-max-tokens", type=int, help="default 48")
@@ -148,9 +150,13 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
         results_dir=args.results_dir,
     )
     shape_params = shape.SMOKE if smoke else shape.ShapeParams()
+    titles_params = _params(
+        titles.SMOKE if smoke else titles.TitlesParams(), args, rounds="titles_rounds"
+    )
     return {
         "stream": lambda settings: stream.run(settings, stream_params),
         "concurrency": lambda settings: concurrency.run(settings, conc_params),
+        "titles": lambda settings: titles.run(settings, titles_params),
         "turns": lambda settings: turns.run(settings, turn_params),
         "api": lambda settings: api.run(settings, api_params),
         "shape": lambda settings: shape.run(settings, shape_params),

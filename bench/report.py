@@ -56,6 +56,20 @@ def _concurrency_rows(doc: dict[str, Any]) -> list[str]:
     ]
 
 
+def _titles_rows(doc: dict[str, Any]) -> list[str]:
+    def cell(figure: dict[str, Any]) -> str:
+        return f"{figure['median']} ({figure['min']}-{figure['max']})"
+
+    return [
+        f"| titles N={lv['streams']} | second burst, titles on vs off: total tok/s; TTFT p95 ms "
+        f"(median (min-max) of {len(lv['titles_on']['rounds'])} rounds) | "
+        f"{cell(lv['titles_on']['tps'])} vs {cell(lv['titles_off']['tps'])} "
+        f"({lv['tps_on_over_off']}x); {cell(lv['titles_on']['ttft_p95_ms'])} vs "
+        f"{cell(lv['titles_off']['ttft_p95_ms'])} ({lv['ttft_p95_on_over_off']}x) |"
+        for lv in doc["figures"]["levels"]
+    ]
+
+
 def _turns_rows(doc: dict[str, Any]) -> list[str]:
     rows = []
     for mode in ("alone", "interleaved"):
@@ -95,6 +109,7 @@ def render(results_dir: Path) -> str:
     parts = [
         ("stream_vs_raw", _stream_rows),
         ("concurrency", _concurrency_rows),
+        ("titles", _titles_rows),
         ("turns", _turns_rows),
         ("api_overhead", _api_rows),
         ("batch_shape", _shape_rows),

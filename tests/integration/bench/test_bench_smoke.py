@@ -51,8 +51,8 @@ def _smoke(out: Path, benchmarks: list[str], documents: list[str]) -> dict[str, 
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return _smoke(
         tmp_path_factory.mktemp("bench-results"),
-        ["stream", "concurrency", "turns", "api", "shape"],
-        ["stream_vs_raw", "concurrency", "turns", "api_overhead", "batch_shape"],
+        ["stream", "concurrency", "titles", "turns", "api", "shape"],
+        ["stream_vs_raw", "concurrency", "titles", "turns", "api_overhead", "batch_shape"],
     )
 
 
@@ -95,6 +95,18 @@ def test_concurrency_levels_all_complete(results: dict[str, dict[str, Any]]) -> 
         assert level["completed"] + level["refused"] == level["streams"]
         assert level["refused"] == 0  # the default queue holds two waiting requests
         assert level["aggregate_tps"] is not None
+
+
+def test_titles_runs_the_second_burst_with_titles_on_and_off(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    (level,) = results["titles"]["figures"]["levels"]
+    assert level["streams"] == 2
+    for side in ("titles_on", "titles_off"):
+        (burst,) = level[side]["rounds"]
+        assert burst["completed"] == 2, burst
+        assert level[side]["ttft_p95_ms"]["median"] is not None
+    assert level["ttft_p95_on_over_off"] is not None
 
 
 def test_turns_send_the_history(results: dict[str, dict[str, Any]]) -> None:
