@@ -44,12 +44,16 @@ def _settings(**overrides: object) -> Settings:
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How `serve` runs uvicorn; WebSocket messages are capped like request bodies
-    (a larger one closes the socket with 1009)."""
+    (a larger one closes the socket with 1009), and request headers must be complete
+    within LLAMAQL_HEADER_TIMEOUT_SECONDS (header_timeout.py: uvicorn has no such timer)."""
+    from llamaql.header_timeout import header_timeout_protocol
+
     return {
         "host": settings.host,
         "port": settings.port,
         "log_config": None,
         "ws_max_size": settings.max_body_bytes,
+        "http": header_timeout_protocol(settings.header_timeout_seconds),
     }
 
 

@@ -1,6 +1,6 @@
-"""Settings that bound what one client may ask: message and body sizes, GraphQL query
-shape, subscriptions per connection and database units per user. A base class of
-`Settings`, kept apart so settings.py stays short."""
+"""Settings that bound what one client may ask: message and body sizes, the time to send
+request headers, GraphQL query shape, subscriptions per connection and database units
+per user. A base class of `Settings`, kept apart so settings.py stays short."""
 
 from __future__ import annotations
 
@@ -50,4 +50,12 @@ class LimitSettings(BaseSettings):
         le=1024 * 1024 * 1024,
         validation_alias=AliasChoices("LLAMAQL_MAX_BODY_BYTES"),
         description="Largest HTTP request body and WebSocket message accepted",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        validation_alias=AliasChoices("LLAMAQL_HEADER_TIMEOUT_SECONDS"),
+        description="A connection that has not sent a request's complete headers this long "
+        "after it opened (or after the first bytes of a later request) gets 408 and is closed",
     )

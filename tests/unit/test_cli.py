@@ -51,3 +51,11 @@ def test_migrate_creates_the_tables(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     with sqlite3.connect(database) as connection:
         tables = {row[0] for row in connection.execute("select name from sqlite_master")}
     assert {"conversations", "messages", "alembic_version"} <= tables
+
+
+def test_serve_times_request_headers_with_uvicorns_own_choice_of_parser() -> None:
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    protocol = cli.uvicorn_options(Settings(header_timeout_seconds=2.5))["http"]
+    assert issubclass(protocol, AutoHTTPProtocol)  # httptools when installed, else h11
+    assert protocol.header_timeout_s == 2.5

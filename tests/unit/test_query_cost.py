@@ -1,11 +1,17 @@
-"""document_cost: list items a document could return, through nesting and fragments."""
+"""document_cost: list items a document could return, through nesting, aliases and
+fragments, with variables resolved the way graphql-core executes them."""
 
 from __future__ import annotations
 
-from graphql import parse
+from typing import Any
 
+import pytest
+from graphql import GraphQLError, GraphQLSchema, parse
+
+from llamaql.schema import build_schema
 from llamaql.schema.query_cost import DEFAULT_FIRST, document_cost
 from llamaql.services.branching import MAX_VERSIONS
+from llamaql.settings import Settings
 
 NESTED = "{ conversations(first: 10) { edges { node { messages(first: 5) { totalCount } } } } }"
 FRAGMENTS = """
@@ -14,35 +20,129 @@ fragment F on ConversationConnection {
   edges { node { ... on Conversation { messages(first: 4) { totalCount } } } }
 }
 """
+VARIABLE = "query($n: Int) { conversations(first: $n) { totalCount } }"
+DEFAULTED = "query($n: Int = 100) { conversations(first: $n) { totalCount } }"
+TWO_LEVELS = (
+    "query($n: Int, $m: Int) { conversations(first: $n) "
+    "{ edges { node { messages(first: $m) { totalCount } } } } }"
+)
 
 
-def cost(query: str, variables: dict[str, object] | None = None, name: str | None = None) -> int:
-    return document_cost(parse(query), name, variables or {})
+@pytest.fixture(scope="module")
+def schema() -> GraphQLSchema:
+    return build_schema(Settings())._schema
 
 
-def test_plain_fields_cost_nothing() -> None:
-    assert cost("{ model { name } conversation(id: 1) { id title } }") == 0
+def measure(
+    schema: GraphQLSchema,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> int | list[GraphQLError]:
+    return document_cost(schema, parse(query), name, variables or {})
 
 
-def test_lists_multiply_through_nesting() -> None:
-    assert cost(NESTED) == 10 + 10 * 5
+def cost(
+    schema: GraphQLSchema,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> int:
+    measured = measure(schema, query, variables, name)
+    assert isinstance(measured, int), measured
+    return measured
 
 
-def test_absent_or_variable_first() -> None:
-    assert cost("{ conversations { totalCount } }") == DEFAULT_FIRST
-    assert cost("query($n: Int) { conversations(first: $n) { totalCount } }", {"n": 7}) == 7
-    assert cost("query($n: Int) { conversations(first: $n) { totalCount } }") == DEFAULT_FIRST
+def test_plain_fields_cost_nothing(schema: GraphQLSchema) -> None:
+    assert cost(schema, '{ model { name } conversation(id: "1") { id title } }') == 0
 
 
-def test_fragments_and_aliases_count() -> None:
-    assert cost(FRAGMENTS, name="Q") == (3 + 3 * 4) + (2 + 2 * 4)
+def test_lists_multiply_through_nesting(schema: GraphQLSchema) -> None:
+    assert cost(schema, NESTED) == 10 + 10 * 5
 
 
-def test_a_fragment_cycle_does_not_loop() -> None:
-    query = "{ conversations(first: 2) { ...A } } fragment A on X { ...B } fragment B on X { ...A }"
-    assert cost(query) == 2
+def test_absent_or_null_first_is_a_default_page(schema: GraphQLSchema) -> None:
+    assert cost(schema, "{ conversations { totalCount } }") == DEFAULT_FIRST
+    assert cost(schema, "{ conversations(first: null) { totalCount } }") == DEFAULT_FIRST
+    assert cost(schema, VARIABLE) == DEFAULT_FIRST
+    assert cost(schema, VARIABLE, {"n": None}) == DEFAULT_FIRST
 
 
-def test_sibling_ids_count_as_many_as_one_message_may_have() -> None:
-    query = "{ conversation(id: 1) { messages(first: 10) { edges { node { siblingIds } } } } }"
-    assert cost(query) == 10 + 10 * MAX_VERSIONS
+def test_a_variable_counts_its_value(schema: GraphQLSchema) -> None:
+    assert cost(schema, VARIABLE, {"n": 7}) == 7
+
+
+def test_an_integral_float_counts_as_the_int_graphql_core_executes(
+    schema: GraphQLSchema,
+) -> None:
+    # graphql-core coerces 100.0 to the Int 100 (JSON has one number type): the query
+    # runs with first=100, so it costs 100, not a default page.
+    assert cost(schema, VARIABLE, {"n": 100.0}) == 100
+    assert cost(schema, TWO_LEVELS, {"n": 100.0, "m": 200.0}) == 100 + 100 * 200
+
+
+def test_a_document_default_counts(schema: GraphQLSchema) -> None:
+    assert cost(schema, DEFAULTED) == 100
+    assert cost(schema, DEFAULTED, {"n": 3}) == 3
+    assert cost(schema, DEFAULTED, {"n": None}) == DEFAULT_FIRST  # null, not the default
+
+
+@pytest.mark.parametrize("value", ["100", 100.5, True, [100], {"n": 1}, 2**40])
+def test_a_value_that_is_not_an_int_is_graphql_cores_error(
+    schema: GraphQLSchema, value: object
+) -> None:
+    errors = measure(schema, VARIABLE, {"n": value})
+    assert isinstance(errors, list)
+    assert len(errors) == 1
+    assert errors[0].message.startswith("Variable '$n' has invalid value")
+
+
+def test_a_missing_required_variable_is_an_error(schema: GraphQLSchema) -> None:
+    errors = measure(schema, "query($n: Int!) { conversations(first: $n) { totalCount } }")
+    assert isinstance(errors, list)
+    assert "to be provided" in errors[0].message
+
+
+def test_fragments_and_aliases_count(schema: GraphQLSchema) -> None:
+    assert cost(schema, FRAGMENTS, name="Q") == (3 + 3 * 4) + (2 + 2 * 4)
+
+
+def test_variables_reach_into_fragments(schema: GraphQLSchema) -> None:
+    query = """
+    query($n: Int = 50, $m: Int) { a: conversations(first: $n) { ...F } b: conversations { ...F } }
+    fragment F on ConversationConnection { edges { node { ...M } } }
+    fragment M on Conversation { x: messages(first: $m) { totalCount } y: messages { totalCount } }
+    """
+    per_conversation = 6 + DEFAULT_FIRST
+    assert cost(schema, query, {"m": 6.0}) == (50 + 50 * per_conversation) + (
+        DEFAULT_FIRST + DEFAULT_FIRST * per_conversation
+    )
+
+
+def test_only_the_operation_that_runs_counts(schema: GraphQLSchema) -> None:
+    query = "query Small { conversations(first: 1) { totalCount } } query Big { " + (
+        "conversations(first: 100) { totalCount } }"
+    )
+    assert cost(schema, query, name="Small") == 1
+    assert cost(schema, query, name="Big") == 100
+
+
+def test_a_fragment_cycle_does_not_loop(schema: GraphQLSchema) -> None:
+    query = (
+        "{ conversations(first: 2) { ...A } } fragment A on ConversationConnection { ...B }"
+        " fragment B on ConversationConnection { ...A }"
+    )
+    assert cost(schema, query) == 2
+
+
+def test_sibling_ids_count_as_many_as_one_message_may_have(schema: GraphQLSchema) -> None:
+    query = '{ conversation(id: "1") { messages(first: 10) { edges { node { siblingIds } } } } }'
+    assert cost(schema, query) == 10 + 10 * MAX_VERSIONS
+
+
+def test_search_hits_count_their_conversation_pages(schema: GraphQLSchema) -> None:
+    query = (
+        'query($f: Int = 30) { search(query: "x", first: $f) { edges { node '
+        "{ conversation { messages(first: 2) { totalCount } } } } } }"
+    )
+    assert cost(schema, query) == 30 + 30 * 2
