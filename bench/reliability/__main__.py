@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEFAULT_RESULTS_DIR, machine_info, start_cli, utc_iso
-from bench.reliability import fuzz, kill, load, memory, slow_reader
+from bench.reliability import fuzz, hog, kill, load, memory, slow_reader
 from bench.reliability.common import SIZES, Figure, Size
 from llamaql.settings import Settings
 
@@ -27,6 +27,7 @@ RUNNERS: dict[str, Runner] = {
     "memory": memory.run,
     "slow_reader": slow_reader.run,
     "fuzz": fuzz.run,
+    "hog": hog.run,
 }
 RESULT_FILE = "reliability.json"
 

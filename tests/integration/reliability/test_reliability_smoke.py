@@ -4,7 +4,8 @@ It runs `python -m bench.reliability --size small` against real `llamaql serve`
 processes, real WebSockets and real SQLite files, and passes only when every figure met
 its bounds (the suite's exit status). Timing bounds are recorded but not enforced at
 this size; the behaviour checks (served or QUEUE_FULL, one reply per message, the kill
-keeps checkpointed text, bounded memory, no INTERNAL under fuzz) are.
+keeps checkpointed text, bounded memory, no INTERNAL under fuzz, one user held to their
+share of the engine) are.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from llamaql.settings import DEFAULT_MODEL_FILE
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MODEL = REPO_ROOT / "models" / DEFAULT_MODEL_FILE
 TIMEOUT_S = 900
-FIGURES = {"load", "kill", "memory", "slow_reader", "fuzz"}
+FIGURES = {"load", "kill", "memory", "slow_reader", "fuzz", "hog"}
 
 pytestmark = [
     pytest.mark.slow,
@@ -80,3 +81,7 @@ def test_the_figures_measured_what_they_claim(run: tuple[int, str, dict[str, Any
     assert figures["memory"]["rss_mb_after_total"] > 0
     assert figures["slow_reader"]["never_read"]["completed"] >= 1
     assert sum(figures["fuzz"]["documents"].values()) >= 1
+    hog = figures["hog"]
+    assert hog["hog_served"] >= 1
+    assert hog["hog_refused_own_limit"] >= 1
+    assert len(hog["first_token_under_hog_s"]) >= 1
