@@ -204,6 +204,8 @@ class SqlMessageRepository:
 
     async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:
         if self._session.get_bind().dialect.name == "postgresql":
+            # Held until commit; under READ COMMITTED a count after it sees the rows the
+            # previous holder committed.
             key = user_lock_key(user_id)
             lock = func.pg_advisory_xact_lock(
                 literal(USER_REPLIES_LOCK_SPACE, Integer), literal(key, Integer)
