@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEFAULT_RESULTS_DIR, machine_info, start_cli, utc_iso
-from bench.reliability import cost, fuzz, headers, kill, load, memory, slow_reader
+from bench.reliability import cost, fuzz, headers, hog, kill, load, memory, slow_reader
 from bench.reliability.common import SIZES, Figure, Size
 from llamaql.settings import Settings
 
@@ -29,6 +29,7 @@ RUNNERS: dict[str, Runner] = {
     "fuzz": fuzz.run,
     "cost": cost.run,
     "headers": headers.run,
+    "hog": hog.run,
 }
 RESULT_FILE = "reliability.json"
 

@@ -99,6 +99,21 @@ class Mux:
         await self._ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
         return op_id, queue
 
+    async def operation(self, query: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """One operation to its end: every message it got, the last one its `complete`
+        or `error`, or {"type": "closed"} when the socket closed under it."""
+        op_id, queue = await self.subscribe(query, variables)
+        received: list[dict[str, Any]] = []
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await queue.get()
+                    received.append(message or {"type": "closed"})
+                    if message is None or message.get("type") in ("complete", "error"):
+                        return received
+        finally:
+            self._queues.pop(op_id, None)
+
     async def send_message(
         self, conversation_id: str, text: str, options: dict[str, Any] | None = None
     ) -> StreamTiming:

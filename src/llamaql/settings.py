@@ -145,6 +145,14 @@ class Settings(RemoteEngineSettings, ReplicaSettings, LimitSettings, AuthSetting
         "user, conversation or text); off = 404",
     )
 
+    @property
+    def live_replies_per_user(self) -> int:
+        """LLAMAQL_MAX_LIVE_REPLIES_PER_USER, or half the sequences (at least 1): one user
+        never holds every sequence, so another user's reply starts without waiting."""
+        if self.max_live_replies_per_user is not None:
+            return self.max_live_replies_per_user
+        return max(1, self.parallel // 2)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -1,6 +1,6 @@
 """Settings that bound what one client may ask: message and body sizes, the time to send
-request headers, GraphQL query shape, subscriptions per connection and database units
-per user. A base class of `Settings`, kept apart so settings.py stays short."""
+request headers, GraphQL query shape, subscriptions per connection, live replies and
+database units per user. A base class of `Settings`, kept apart so settings.py stays short."""
 
 from __future__ import annotations
 
@@ -31,6 +31,14 @@ class LimitSettings(BaseSettings):
     )
     max_subscriptions_per_connection: int = Field(
         4, ge=1, validation_alias=AliasChoices("LLAMAQL_MAX_SUBSCRIPTIONS_PER_CONNECTION")
+    )
+    max_live_replies_per_user: int | None = Field(
+        None,
+        ge=1,
+        le=10000,
+        validation_alias=AliasChoices("LLAMAQL_MAX_LIVE_REPLIES_PER_USER"),
+        description="Replies one user may have generating or queued at once, across sockets "
+        "and replicas (one more is QUEUE_FULL); default: half of LLAMAQL_PARALLEL, at least 1",
     )
     db_units_per_user: int = Field(
         4,

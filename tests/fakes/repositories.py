@@ -221,6 +221,23 @@ class FakeMessageRepository:
             m.status == MessageStatus.GENERATING.value for m in self._of(user_id, conversation_id)
         )
 
+    async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:
+        # The fake's locks are keyed by id; a user's id never names a conversation.
+        await self._unit.lock(user_id)
+
+    async def count_live_replies(
+        self, *, user_id: uuid.UUID, alive_within_s: float | None = None
+    ) -> int:
+        since = None if alive_within_s is None else utc_now() - timedelta(seconds=alive_within_s)
+        return sum(
+            1
+            for m in self._unit.pending.all_messages()
+            if m.user_id == user_id
+            and m.status == MessageStatus.GENERATING.value
+            and m.kind == int(MessageKind.BOT)
+            and (since is None or (m.heartbeat_at is not None and m.heartbeat_at >= since))
+        )
+
     async def finish(
         self,
         *,

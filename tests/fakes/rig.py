@@ -62,7 +62,9 @@ def make_rig(*, queue_size: int = 8, context_tokens: int = 4096, **settings: Any
     config = Settings(
         _env_file=None,
         system_prompt=SYSTEM_PROMPT,
-        **{"auto_title": False, **settings},
+        # One user's many replies are what most tests send: the per-user limit has its
+        # own tests (test_chat_reply_limit.py), which pass it (None: the default).
+        **{"auto_title": False, "max_live_replies_per_user": 64, **settings},
     )
     service = ChatService(store.factory, engine, config, save_retry_pauses=(0.0, 0.0, 0.0))
     return ChatRig(store, engine, service)

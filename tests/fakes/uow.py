@@ -6,7 +6,8 @@ Faithful where services could notice a difference:
   commit() rolls it back;
 - callers get copies, so mutating a returned object changes nothing stored;
 - get_for_update() holds a per-conversation lock until the unit of work ends, like
-  SELECT ... FOR UPDATE on PostgreSQL.
+  SELECT ... FOR UPDATE on PostgreSQL; lock_user_replies() a per-user one, like its
+  advisory lock.
 
 Tests can inspect `FakeStore` directly, make the next commit fail
 (`fail_next_commit`, or the next N: `fail_commits`), hold commits until an event is set
@@ -120,8 +121,10 @@ class FakeUnitOfWork:
         self.committed = False
         self._held: list[asyncio.Lock] = []
 
-    async def lock(self, conversation_id: uuid.UUID) -> None:
-        lock = self.store.locks.setdefault(conversation_id, asyncio.Lock())
+    async def lock(self, key: uuid.UUID) -> None:
+        """Hold the lock on `key` (a conversation's row, a user's replies) until this
+        unit of work ends."""
+        lock = self.store.locks.setdefault(key, asyncio.Lock())
         if lock not in self._held:
             await lock.acquire()
             self._held.append(lock)

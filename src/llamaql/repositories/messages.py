@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, or_, update
+from sqlalchemy import Integer, and_, false, func, insert, literal, or_, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
@@ -31,6 +31,15 @@ USAGE_COLUMNS = frozenset(
 """The keys `finish` accepts in `usage`."""
 
 INTERRUPTED = "interrupted"
+
+USER_REPLIES_LOCK_SPACE = 0x6C716C72
+"""The first key of `lock_user_replies`' two-key advisory locks (the user's hash is the
+second); two-key locks never collide with the one-key migration lock."""
+
+
+def user_lock_key(user_id: uuid.UUID) -> int:
+    """A user's 32-bit advisory lock key: two users sharing one only wait for each other."""
+    return int.from_bytes(user_id.bytes[:4], "big", signed=True)
 
 
 class SqlMessageRepository:
@@ -192,6 +201,41 @@ class SqlMessageRepository:
         )
         result = await self._session.exec(statement)
         return result.first() is not None
+
+    async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:
+        if self._session.get_bind().dialect.name == "postgresql":
+            # Held until commit; under READ COMMITTED a count after it sees the rows the
+            # previous holder committed.
+            key = user_lock_key(user_id)
+            lock = func.pg_advisory_xact_lock(
+                literal(USER_REPLIES_LOCK_SPACE, Integer), literal(key, Integer)
+            )
+            await self._session.exec(select(lock))
+            return
+        # SQLite has one writer: an UPDATE, even of no row, takes the write lock until
+        # the transaction ends, so a second unit waits here (busy timeout).
+        await self._session.exec(
+            update(Message)
+            .where(false())
+            .values(id=Message.id)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def count_live_replies(
+        self, *, user_id: uuid.UUID, alive_within_s: float | None = None
+    ) -> int:
+        # The status index finds the few GENERATING rows; the user filter narrows them.
+        conditions = [
+            col(Message.user_id) == user_id,
+            col(Message.status) == MessageStatus.GENERATING.value,
+            col(Message.kind) == int(MessageKind.BOT),
+        ]
+        if alive_within_s is not None:
+            alive_since = self._now() - timedelta(seconds=alive_within_s)
+            conditions.append(col(Message.heartbeat_at) >= alive_since)
+        statement = select(func.count()).select_from(Message).where(*conditions)
+        result = await self._session.exec(statement)
+        return result.one()
 
     async def finish(
         self,

@@ -44,6 +44,7 @@ from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWorkFactory
 from llamaql.services.replicas import ReplicaLink, SingleProcess, recover_interrupted
 from llamaql.services.reply_cancels import ReplyCancels
+from llamaql.services.reply_limit import ReplyLimit
 from llamaql.services.submitting import ExchangeSubmitter
 from llamaql.services.titles import Titler
 from llamaql.settings import Settings
@@ -70,6 +71,10 @@ class ChatService:
         self._live = LiveReplies()
         self._titles = Titler(uow_factory, engine, enabled=settings.auto_title)
         self._cancels = ReplyCancels(uow_factory, self._live, self._replicas)
+        # Among replicas a reply counts while its replica beats (the sweep's rule); alone,
+        # start-up recovery already failed every reply an earlier life left GENERATING.
+        alive_within_s = settings.replica_dead_after_seconds if self._replicas.shared else None
+        self._reply_limit = ReplyLimit(settings.live_replies_per_user, alive_within_s)
         self._replicas.on_cancel(self._cancels.on_notice)
         self._submitter = ExchangeSubmitter(
             uow_factory,
@@ -79,6 +84,7 @@ class ChatService:
             replica_id=self._replicas.replica_id,
             checkpoint_every_s=settings.checkpoint_seconds,
             save_retry_pauses=save_retry_pauses,
+            reply_limit=self._reply_limit,
         )
 
     def send(
@@ -236,6 +242,8 @@ class ChatService:
             )
             seen = await uow.messages.count(**ids)
             generating = await uow.messages.has_generating(**ids)
+            if not generating:  # busy says more; the stored exchange counts again, locked
+                await self._reply_limit.check(uow, user_id=user_id)
         # Claimed before the next await: a concurrent send in this process sees it busy.
         if generating or not self._live.claim(conversation_id):
             raise ConversationBusyError()

@@ -58,3 +58,18 @@ class StorageBusyError(DomainError):
         super().__init__(
             "the server is busy with other requests; try again shortly", retryable=True
         )
+
+
+class ReplyLimitError(DomainError):
+    """The user already has their most replies generating or queued (on every socket and
+    replica together): nothing was written; one more fits once one of them ends."""
+
+    code = "QUEUE_FULL"
+
+    def __init__(self, most: int) -> None:
+        replies = "reply" if most == 1 else "replies"
+        super().__init__(
+            f"you already have {most} {replies} generating or queued (the most per user); "
+            "wait for one to finish",
+            retryable=True,
+        )

@@ -1,7 +1,8 @@
 """Storing one exchange and submitting its reply, in the caller's unit of work.
 
 The conversation is locked and re-checked (another replica generating, or an exchange
-that ended since the history was read: busy either way), both messages are added, the
+that ended since the history was read: busy either way), the user's live replies are
+counted under their lock (`reply_limit.ReplyLimit`), both messages are added, the
 title or activity time updated, and the prompt submitted to the engine. The caller
 commits, and cancels the handle if the commit fails.
 """
@@ -18,6 +19,7 @@ from llamaql.services.chat_checks import queue_full_error
 from llamaql.services.chat_events import title_from
 from llamaql.services.errors import ConversationBusyError, NotFoundError
 from llamaql.services.ports import UnitOfWork
+from llamaql.services.reply_limit import ReplyLimit
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +38,11 @@ async def store_exchange(
     seen: int,
     prompt: PreparedPrompt,
     replica_id: str | None = None,
+    reply_limit: ReplyLimit | None = None,
 ) -> StoredExchange:
     """Lock, re-check, add both messages (only the reply when the turn answers a stored
-    user message again), submit; the caller commits. The reply's branch becomes current."""
+    user message again), submit; the caller commits. The reply's branch becomes current.
+    With `reply_limit`, a user at it is refused (ReplyLimitError) before anything is added."""
     conversation, text = turn.conversation, turn.text
     ids = {"user_id": user_id, "conversation_id": conversation.id}
     locked = await uow.conversations.get_for_update(**ids)
@@ -46,6 +50,8 @@ async def store_exchange(
         raise NotFoundError(f"conversation {conversation.id} not found")
     if await uow.messages.has_generating(**ids) or await uow.messages.count(**ids) != seen:
         raise ConversationBusyError()
+    if reply_limit is not None:
+        await reply_limit.check(uow, user_id=user_id, lock=True)
     user_message = turn.answered or await uow.messages.add(
         user_id=user_id,
         conversation_id=conversation.id,

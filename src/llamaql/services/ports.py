@@ -131,6 +131,20 @@ class MessageRepository(Protocol):
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool: ...
 
+    async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:
+        """Until this unit of work ends, another one that calls this for the same user
+        waits here: counting the user's live replies and adding one is one step
+        (PostgreSQL: a transaction advisory lock on the user; SQLite: its one writer)."""
+        ...
+
+    async def count_live_replies(
+        self, *, user_id: uuid.UUID, alive_within_s: float | None = None
+    ) -> int:
+        """The user's GENERATING replies (queued or generating; every conversation and
+        replica). With `alive_within_s`, only those whose heartbeat is that recent: a
+        stopped replica's leftovers, which the sweep will mark, do not count."""
+        ...
+
     async def checkpoint(
         self,
         *,

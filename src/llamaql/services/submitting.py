@@ -19,6 +19,7 @@ from llamaql.services.exchange import store_exchange
 from llamaql.services.generation import Generation
 from llamaql.services.live_replies import LiveReplies
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.services.reply_limit import ReplyLimit
 from llamaql.services.titles import Titler
 
 
@@ -35,6 +36,7 @@ class ExchangeSubmitter:
         replica_id: str,
         checkpoint_every_s: float,
         save_retry_pauses: tuple[float, ...],
+        reply_limit: ReplyLimit | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._engine = engine
@@ -43,6 +45,7 @@ class ExchangeSubmitter:
         self._replica_id = replica_id
         self._checkpoint_every_s = checkpoint_every_s
         self._save_retry_pauses = save_retry_pauses
+        self._reply_limit = reply_limit
 
     async def submit(
         self, *, user_id: uuid.UUID, turn: Turn, seen: int, prompt: PreparedPrompt
@@ -73,6 +76,7 @@ class ExchangeSubmitter:
                     seen=seen,
                     prompt=prompt,
                     replica_id=self._replica_id,
+                    reply_limit=self._reply_limit,
                 )
                 try:
                     await uow.commit()

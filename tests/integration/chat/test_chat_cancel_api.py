@@ -3,7 +3,10 @@ cancelGeneration, and the busy/queue-full refusals a running reply causes."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from tests.integration.chat.gqlws import Socket
 from tests.integration.chat.live import (
     LONG_OPTIONS,
     LONG_TEXT,
@@ -108,30 +111,35 @@ async def test_a_second_message_while_replying_is_busy(chat_server: Server) -> N
 
 
 async def test_a_full_queue_is_refused_and_writes_nothing(chat_server: Server) -> None:
-    # The server decodes two replies together and lets one more wait.
-    user = new_user()
-    http = Http(chat_server, user)
-    first, second, waiting, refused_cid = [await http.create_conversation() for _ in range(4)]
-    async with connect(chat_server, user) as ws:
-        running: list[tuple[str, str]] = []
-        for cid in (first, second):
+    # The server decodes two replies together and lets one more wait. Four users: one
+    # user may have only one reply live here (half of LLAMAQL_PARALLEL=2).
+    https = [Http(chat_server, new_user()) for _ in range(4)]
+    first, second, waiting, refused_cid = [await http.create_conversation() for http in https]
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(connect(chat_server, h.user)) for h in https]
+        running: list[tuple[Socket, Http, str, str]] = []
+        for ws, http, cid in zip(sockets, https, (first, second), strict=False):
             op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
-            running.append((op, (await ws.until(op, "TokenDelta"))[0]["assistantMessageId"]))
-        op_waiting = await ws.send_message(waiting, LONG_TEXT, LONG_OPTIONS)
-        queued = await ws.event(op_waiting)
+            reply_id = (await ws.until(op, "TokenDelta"))[0]["assistantMessageId"]
+            running.append((ws, http, op, reply_id))
+        op_waiting = await sockets[2].send_message(waiting, LONG_TEXT, LONG_OPTIONS)
+        queued = await sockets[2].event(op_waiting)
         assert queued["__typename"] == "MessageQueued"
         assert queued["position"] == 1  # next in line for a sequence
 
-        refused = await ws.stream(await ws.send_message(refused_cid, "Hello?", SHORT))
+        refused = await sockets[3].stream(
+            await sockets[3].send_message(refused_cid, "Hello?", SHORT)
+        )
         assert [e["__typename"] for e in refused] == ["MessageFailed"]
         assert (refused[0]["code"], refused[0]["retryable"]) == ("QUEUE_FULL", True)
-        assert await http.messages(refused_cid) == []
+        assert "busy with other replies" in refused[0]["reason"]  # the server's, not the user's
+        assert await https[3].messages(refused_cid) == []
 
         # A request cancelled while queued never reaches the model: empty, CANCELLED.
-        await http.cancel(queued["assistantMessageId"])
-        waited = (await ws.stream(op_waiting))[-1]
+        await https[2].cancel(queued["assistantMessageId"])
+        waited = (await sockets[2].stream(op_waiting))[-1]
         assert (waited["message"]["status"], waited["message"]["text"]) == ("CANCELLED", "")
-        for op, reply_id in running:
+        for ws, http, op, reply_id in running:
             await http.cancel(reply_id)
             assert (await ws.stream(op))[-1]["message"]["status"] == "CANCELLED"
 

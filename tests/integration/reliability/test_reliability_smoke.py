@@ -5,7 +5,7 @@ processes, real WebSockets and real SQLite files, and passes only when every fig
 its bounds (the suite's exit status). Timing bounds are recorded but not enforced at
 this size; the behaviour checks (served or QUEUE_FULL, one reply per message, the kill
 keeps checkpointed text, bounded memory, no INTERNAL under fuzz, no query served over
-the cost limit, trickled headers closed) are.
+the cost limit, trickled headers closed, one user held to their share of the engine) are.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from llamaql.settings import DEFAULT_MODEL_FILE
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MODEL = REPO_ROOT / "models" / DEFAULT_MODEL_FILE
 TIMEOUT_S = 900
-FIGURES = {"load", "kill", "memory", "slow_reader", "fuzz", "cost", "headers"}
+FIGURES = {"load", "kill", "memory", "slow_reader", "fuzz", "cost", "headers", "hog"}
 
 pytestmark = [
     pytest.mark.slow,
@@ -84,3 +84,7 @@ def test_the_figures_measured_what_they_claim(run: tuple[int, str, dict[str, Any
     assert figures["cost"]["outcomes"]["served"] >= 1
     assert figures["cost"]["most_items_served"] > 20
     assert figures["headers"]["answered_408"] == figures["headers"]["closed"] >= 1
+    hog = figures["hog"]
+    assert hog["hog_served"] >= 1
+    assert hog["hog_refused_own_limit"] >= 1
+    assert len(hog["first_token_under_hog_s"]) >= 1

@@ -1,6 +1,7 @@
 """Two real `llamaql serve` replicas, each with the default model, on one PostgreSQL
-database: cancel through the other replica, busy across replicas, a replica restarted
-while the other generates, and a killed replica's reply marked once it stops beating."""
+database: cancel through the other replica, busy and the per-user reply limit across
+replicas, a replica restarted while the other generates, and a killed replica's reply
+marked once it stops beating."""
 
 from __future__ import annotations
 
@@ -127,6 +128,31 @@ async def test_busy_across_replicas(replicas: Replicas) -> None:
         LONG_TEXT,
         "Say hi.",
     ]
+
+
+async def test_one_users_reply_limit_holds_across_replicas(replicas: Replicas) -> None:
+    # LLAMAQL_PARALLEL=1: the most per user is 1, counted in the shared database.
+    a, b = replicas.start("replica-a"), replicas.start("replica-b")
+    user, other = new_user(), new_user()
+    running, refused_cid = [await Http(a, user).create_conversation() for _ in range(2)]
+    other_cid = await Http(b, other).create_conversation()
+    async with connect(a, user) as ws_a, connect(b, user) as ws_b:
+        op = await ws_a.send_message(running, LONG_TEXT, LONG_OPTIONS)
+        await ws_a.until(op, "TokenDelta")
+
+        refused = await ws_b.stream(await ws_b.send_message(refused_cid, "Hello?", SHORT))
+        assert [e["__typename"] for e in refused] == ["MessageFailed"], refused
+        assert (refused[0]["code"], refused[0]["retryable"]) == ("QUEUE_FULL", True)
+        assert "you already have 1 reply generating or queued" in refused[0]["reason"]
+        assert await Http(b, user).messages(refused_cid) == []
+        async with connect(b, other) as theirs:
+            served = (await theirs.stream(await theirs.send_message(other_cid, "Hi!", SHORT)))[-1]
+        assert served["__typename"] == "MessageCompleted", served
+
+        await ws_a.complete(op)  # A's reply stops: the user may send again, on B too
+        await stored_reply(Http(b, user), running, "CANCELLED")
+        done = (await ws_b.stream(await ws_b.send_message(refused_cid, "Say hi.", SHORT)))[-1]
+    assert done["__typename"] == "MessageCompleted", done
 
 
 async def test_restarting_one_replica_spares_the_others_reply(replicas: Replicas) -> None:
