@@ -71,8 +71,10 @@ async def test_forgetting_a_conversation_drops_its_sequence_and_file(tmp_path: P
         engine.forget(who("a", "x"))
         engine.forget(who("a", "y"))  # its KV is in the sequence
         assert runtime.wait_for(lambda: kv_files(tmp_path) == [])
+        saves = runtime.saves
         turn = await result_of(await submit(engine, HISTORY + " next", who("a", "x")))
         assert turn.usage.cached_prompt_tokens == 0
+        assert runtime.saves == saves  # Y's sequence was emptied, not parked
         engine.forget(who("a", "x"))
     finally:
         await engine.stop()
