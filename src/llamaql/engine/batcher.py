@@ -165,7 +165,7 @@ class BatchScheduler:
                 slot.tokens = list(parked.tokens)
                 logger.debug("restored %d tokens into sequence %d", len(slot.tokens), slot.seq)
             else:
-                self._parking.forget(owner)  # llama.cpp refused it: never offer it again
+                self._parking.discard(owner)  # llama.cpp refused it: never offer it again
         return slot
 
     def _close_gap(self, own: Slot) -> Slot:
@@ -213,7 +213,7 @@ class BatchScheduler:
         if state is None:
             return
         if not self._parking.park(slot.owner, ParkedState(tuple(slot.tokens), state)):
-            logger.debug("a %d-byte KV state exceeds the parking budget", len(state))
+            logger.debug("a %d-byte KV state was kept neither in memory nor on disk", len(state))
 
     def _drop_forgotten(self) -> None:
         """Empty the idle sequences of forgotten (deleted) conversations; one still

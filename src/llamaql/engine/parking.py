@@ -119,6 +119,11 @@ class KVParking:
         if self.files is not None:
             self.files.delete(owner)
 
+    def discard(self, owner: Requester) -> None:
+        """Delete `owner`'s file (llama.cpp refused its state: never offer it again)."""
+        if self.files is not None:
+            self.files.delete(owner)
+
     def forgotten(self) -> set[Requester]:
         """The requesters forgotten since the last call (for the scheduler's thread)."""
         with self._lock:

@@ -79,3 +79,29 @@ async def test_forgetting_a_conversation_drops_its_sequence_and_file(tmp_path: P
     finally:
         await engine.stop()
     assert kv_files(tmp_path) == []  # neither was written as the engine stopped
+
+
+class RefusingRuntime(FakeRuntime):
+    """llama.cpp refusing every saved state (another build, say)."""
+
+    def restore(self, seq: int, state: bytearray) -> bool:
+        self.restores += 1
+        self.kv[seq] = []
+        return False
+
+
+async def test_a_state_llama_cpp_refuses_is_deleted_and_the_turn_goes_on(tmp_path: Path) -> None:
+    engine = await started_engine(tmp_path, FakeRuntime(sequences=1), parallel=1)
+    await result_of(await submit(engine, HISTORY, who("a", "x")))
+    await engine.stop()
+    runtime = RefusingRuntime(sequences=1)
+    engine = await started_engine(tmp_path, runtime, parallel=1)
+    try:
+        turn = await result_of(await submit(engine, HISTORY + " next", who("a", "x")))
+        assert (runtime.restores, turn.usage.cached_prompt_tokens) == (1, 0)
+        assert runtime.wait_for(lambda: kv_files(tmp_path) == [])
+        # The turn's own KV stays in its sequence for the next turn.
+        again = await result_of(await submit(engine, HISTORY + " next and more", who("a", "x")))
+        assert again.usage.cached_prompt_tokens == len(HISTORY + " next") + 1
+    finally:
+        await engine.stop()
