@@ -94,8 +94,9 @@ class KVFileStore:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         now = time.time()
         for entry in os.scandir(self.directory):
-            if entry.name.endswith(".tmp") and now - entry.stat().st_mtime > _STALE_TMP_S:
-                _unlink(Path(entry.path))
+            with contextlib.suppress(FileNotFoundError):
+                if entry.name.endswith(".tmp") and now - entry.stat().st_mtime > _STALE_TMP_S:
+                    _unlink(Path(entry.path))
         self._evict(keep=None)
 
     def path(self, owner: Requester) -> Path:
@@ -117,6 +118,8 @@ class KVFileStore:
             "sha256": digest.hexdigest(),
         }
         encoded = json.dumps(header).encode()
+        if len(encoded) > _MAX_HEADER:  # ids this long are not ids: nothing would read it
+            return False
         if _PREFIX.size + len(encoded) + len(tokens) + parked.nbytes > self.capacity:
             logger.debug("a %d-byte KV state exceeds the KV disk budget", parked.nbytes)
             return False
