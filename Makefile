@@ -51,7 +51,7 @@ vulkan:
 # `make bench [NAME ...]`: benchmark names after `bench` pick those benchmarks
 # (`make bench peer`); BENCH_ARGS passes flags (`BENCH_ARGS=--smoke`). The peer benchmark,
 # so also a plain `make bench`, needs llama-server: built once, then instant.
-BENCH_NAMES := stream concurrency titles turns api shape peer
+BENCH_NAMES := stream concurrency titles turns restart api shape peer
 BENCH_GOALS := $(filter $(BENCH_NAMES),$(MAKECMDGOALS))
 BENCH_NEEDS_PEER := $(if $(BENCH_GOALS),$(filter peer,$(BENCH_GOALS)),all)
 .PHONY: $(BENCH_NAMES)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from bench import api, concurrency, peer, shape, stream, titles, turns
+from bench import api, concurrency, peer, restart, shape, stream, titles, turns
 from bench.common import (
     DEFAULT_RESULTS_DIR,
     Result,
@@ -34,7 +34,7 @@ from llamaql.settings import Settings
 
 logger = logging.getLogger("bench")
 # peer last: it reads the stream result of the same run
-NAMES = ("stream", "concurrency", "titles", "turns", "api", "shape", "peer")
+NAMES = ("stream", "concurrency", "titles", "turns", "restart", "api", "shape", "peer")
 BUSY_WARNING = 0.15  # CPU share other work takes while the bench is idle
 
 
@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("turns")
     group.add_argument("--turns", type=int, help="turns per conversation (default 10)")
     group.add_argument("--turn-max-tokens", type=int, help="default 48")
+    group = parser.add_argument_group("restart")
+    group.add_argument("--restart-turns", type=int, help="turns before the restart (default 6)")
+    group.add_argument("--restart-rounds", type=int, help="conversations per case (default 3)")
     group = parser.add_argument_group("api overhead")
     group.add_argument("--api-conversations", type=int, help="rows seeded (default 1000)")
     group.add_argument("--api-requests", type=int, help="request cap (default 3000)")
@@ -130,6 +133,12 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
         turns="turns",
         max_tokens="turn_max_tokens",
     )
+    restart_params = _params(
+        restart.SMOKE if smoke else restart.RestartParams(),
+        args,
+        turns="restart_turns",
+        rounds="restart_rounds",
+    )
     api_params = _params(
         api.SMOKE if smoke else api.ApiParams(),
         args,
@@ -158,6 +167,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
         "concurrency": lambda settings: concurrency.run(settings, conc_params),
         "titles": lambda settings: titles.run(settings, titles_params),
         "turns": lambda settings: turns.run(settings, turn_params),
+        "restart": lambda settings: restart.run(settings, restart_params),
         "api": lambda settings: api.run(settings, api_params),
         "shape": lambda settings: shape.run(settings, shape_params),
         "peer": lambda settings: peer.run(settings, peer_params),

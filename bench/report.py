@@ -83,6 +83,23 @@ def _turns_rows(doc: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _restart_rows(doc: dict[str, Any]) -> list[str]:
+    f = doc["figures"]
+
+    def cell(case: str) -> str:
+        c = f[case]
+        return (
+            f"{c['evaluated_prompt_tokens']['median']} of {c['prompt_tokens']['median']}, "
+            f"{c['ttft_ms']['median']} ms"
+        )
+
+    return [
+        f"| restart (turn {doc['params']['turns'] + 1}, median of {doc['params']['rounds']}) | "
+        f"prompt tokens evaluated, TTFT: no restart; after a restart; KV files off | "
+        f"{cell('no_restart')}; {cell('restart_kv_files')}; {cell('restart_kv_files_off')} |"
+    ]
+
+
 def _api_rows(doc: dict[str, Any]) -> list[str]:
     f, p = doc["figures"], doc["params"]
     return [
@@ -111,6 +128,7 @@ def render(results_dir: Path) -> str:
         ("concurrency", _concurrency_rows),
         ("titles", _titles_rows),
         ("turns", _turns_rows),
+        ("restart", _restart_rows),
         ("api_overhead", _api_rows),
         ("batch_shape", _shape_rows),
         ("peer", _peer_rows),

@@ -56,6 +56,7 @@ def server_env(
         LLAMAQL_QUEUE_SIZE=str(settings.queue_size),
         LLAMAQL_PARALLEL=str(settings.parallel),
         LLAMAQL_PROMPT_CACHE_MB=str(settings.prompt_cache_mb),
+        LLAMAQL_KV_DISK_MB=str(settings.kv_disk_mb),  # LLAMAQL_KV_DIR: .kv in the server's folder
         LLAMAQL_STREAM_INTERVAL_MS=str(settings.stream_interval_ms),
         LLAMAQL_SYSTEM_PROMPT=settings.system_prompt,
         LLAMAQL_LOG_LEVEL=log_level,

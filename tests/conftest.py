@@ -31,6 +31,8 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    """Settings for tests: a fresh database and the bundled model's path."""
-    return load_settings(database_url=database_url, model_path=DEFAULT_MODEL_PATH)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for tests: a fresh database, a fresh KV folder and the bundled model's path."""
+    return load_settings(
+        database_url=database_url, model_path=DEFAULT_MODEL_PATH, kv_dir=tmp_path / "kv"
+    )

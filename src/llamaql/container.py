@@ -137,6 +137,7 @@ def build_container(
             uow_factory,
             max_text_chars=settings.max_message_chars,
             stop_replies=chat.stop_replies if chat is not None else None,
+            forget_kv=the_engine.forget if the_engine is not None else None,
         ),
     )
     container.register(SearchService, instance=SearchService(uow_factory))

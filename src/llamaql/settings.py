@@ -100,6 +100,21 @@ class Settings(RemoteEngineSettings, ReplicaSettings, LimitSettings, AuthSetting
         description="Host memory (MiB) for the KV state of conversations whose sequence "
         "went to another, so their next turn does not re-evaluate the history; 0 = off",
     )
+    kv_dir: Path = Field(
+        Path(".kv"),
+        validation_alias=_env("KV_DIR"),
+        description="Folder for conversations' KV states on disk, so a conversation's next "
+        "turn after a restart evaluates only its new tokens (relative: to the working "
+        "directory)",
+    )
+    kv_disk_mb: int = Field(
+        2048,
+        ge=0,
+        le=1024 * 1024 * 1024,
+        validation_alias=_env("KV_DISK_MB"),
+        description="Disk (MiB) the KV files in LLAMAQL_KV_DIR may take; least recently "
+        "used go first; 0 = off",
+    )
     stream_interval_ms: int = Field(
         50,
         ge=0,

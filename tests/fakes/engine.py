@@ -100,6 +100,7 @@ class FakeEngine:
         self.handles: list[FakeHandle] = []
         self.running: FakeHandle | None = None
         self.prepare_error: EngineError | None = None
+        self.forgotten: list[Requester] = []  # forget() calls, in order
         self._waiting: deque[FakeHandle] = deque()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -176,6 +177,9 @@ class FakeEngine:
 
     def load(self) -> EngineLoad:
         return EngineLoad(waiting=len(self._waiting), active=int(self.running is not None))
+
+    def forget(self, requester: Requester) -> None:
+        self.forgotten.append(requester)
 
     def submit(
         self, prompt: PreparedPrompt, requester: Requester, *, background: bool = False

@@ -157,6 +157,24 @@ async def test_deleting_the_conversation_stops_its_reply(rig: ChatRig) -> None:
     assert rig.engine.handles[0].emitted == ["Hello"]  # stopped, not run to the end
 
 
+async def test_deleting_the_conversation_forgets_its_kv_after_stopping_its_reply(
+    rig: ChatRig,
+) -> None:
+    conversations = ConversationService(
+        rig.store.factory, stop_replies=rig.service.stop_replies, forget_kv=rig.engine.forget
+    )
+    cid = await rig.conversation()
+    stream, _queued = await started(rig, cid)
+    with pytest.raises(NotFoundError):  # another user's: nothing forgotten
+        await conversations.delete_conversation(uuid.uuid4(), cid)
+    assert rig.engine.forgotten == []
+    await conversations.delete_conversation(rig.user, cid)
+    assert rig.engine.handles[0].cancelled
+    # The very requester the reply ran as: its KV in memory, sequence and file goes.
+    assert rig.engine.forgotten == [rig.engine.handles[0].requester]
+    await drain(stream)
+
+
 async def test_deleting_another_users_conversation_id_stops_nothing(rig: ChatRig) -> None:
     cid = await rig.conversation()
     stream, _queued = await started(rig, cid)

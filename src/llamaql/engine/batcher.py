@@ -10,7 +10,8 @@ KV reuse is per conversation: a sequence keeps its conversation's KV after a rep
 request goes to the idle sequence its own conversation left (its KV copied to another
 idle sequence if that one would leave a gap among the busy sequences), else takes an idle
 one that leaves no gap (least recently used among those), whose state is first parked in
-host memory (`KVParking`). Only
+host memory and written to disk (`KVParking`; at a clean stop every sequence's state is
+written too, so a conversation's next turn after a restart reuses it). Only
 the same requester's KV is ever reused; a background request's is dropped when it ends.
 Background requests (titles) run only on an idle engine, one at a time, and yield the
 moment a reply waits: they never hold a sequence or a step that a reply could use.
@@ -68,6 +69,7 @@ class BatchScheduler:
             self._end_cancelled()
             if not self._live and not self._queue.wait():
                 break
+            self._drop_forgotten()
             self._admit()
             if self._live:
                 try:
@@ -76,6 +78,7 @@ class BatchScheduler:
                     logger.exception("decode step failed")
                     for reply in list(self._live):
                         self._fail(reply, _engine_error(exc))
+        self._persist_sequences()
         logger.debug("engine scheduler stopped")
 
     def _evaluate_shared_prefix(self) -> None:
@@ -173,9 +176,12 @@ class BatchScheduler:
         slot = self._best_idle(self._busy())
         self._empty(slot)
         parked = self._parking.take(owner)
-        if parked is not None and self._runtime.restore(slot.seq, parked.state):
-            slot.tokens = list(parked.tokens)
-            logger.debug("restored %d tokens into sequence %d", len(slot.tokens), slot.seq)
+        if parked is not None:
+            if self._runtime.restore(slot.seq, parked.state):
+                slot.tokens = list(parked.tokens)
+                logger.debug("restored %d tokens into sequence %d", len(slot.tokens), slot.seq)
+            else:
+                self._parking.discard(owner)  # llama.cpp refused it: never offer it again
         return slot
 
     def _close_gap(self, own: Slot) -> Slot:
@@ -217,13 +223,39 @@ class BatchScheduler:
         slot.owner, slot.tokens = None, []
 
     def _park(self, slot: Slot) -> None:
-        if slot.owner is None or self._parking.capacity == 0:
+        if slot.owner is None or not self._parking.enabled:
             return
         state = self._runtime.save(slot.seq)
         if state is None:
             return
         if not self._parking.park(slot.owner, ParkedState(tuple(slot.tokens), state)):
-            logger.debug("a %d-byte KV state exceeds the parking budget", len(state))
+            logger.debug("a %d-byte KV state was kept neither in memory nor on disk", len(state))
+
+    def _drop_forgotten(self) -> None:
+        """Empty the idle sequences of forgotten (deleted) conversations; one still
+        generating (its cancel not yet seen) is looked at again next time."""
+        for owner in self._parking.forgotten():
+            for slot in self._slots:
+                if slot.owner != owner:
+                    continue
+                if slot.reply is not None:
+                    self._parking.forget(owner)
+                else:
+                    self._runtime.truncate(slot.seq, 0)
+                    slot.owner, slot.tokens, slot.last_used = None, [], 0
+
+    def _persist_sequences(self) -> None:
+        """As the engine stops: write each conversation's KV that a sequence holds to
+        disk, least recently used first, so the newest is the last a full disk evicts."""
+        self._drop_forgotten()
+        if self._parking.files is None:
+            return
+        for slot in sorted(self._slots, key=lambda s: s.last_used):
+            if slot.owner is None or not slot.tokens:
+                continue
+            state = self._runtime.save(slot.seq)
+            if state is not None:
+                self._parking.persist(slot.owner, ParkedState(tuple(slot.tokens), state))
 
     # Steps.
 

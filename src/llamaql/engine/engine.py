@@ -15,6 +15,8 @@ from llamaql.engine.batcher import BatchScheduler
 from llamaql.engine.budget import fit_prompt
 from llamaql.engine.encoding import PromptEncoder
 from llamaql.engine.jobs import Job
+from llamaql.engine.kv_files import KVFileStore, model_checksum
+from llamaql.engine.kv_writer import KVFileWriter
 from llamaql.engine.metadata import GgufMetadata, read_gguf_metadata
 from llamaql.engine.options import resolve_options
 from llamaql.engine.parking import KVParking, common_prefix
@@ -108,6 +110,7 @@ class LlamaEngine:
 
     async def start(self) -> None:
         runtime, template = await asyncio.to_thread(self._load)
+        self._parking.files = await asyncio.to_thread(self._open_kv_files, runtime)
         shared = shared_prefix(PromptEncoder(template, runtime.tokenize), self._settings)
         scheduler = BatchScheduler(
             runtime,
@@ -159,6 +162,27 @@ class LlamaEngine:
         )
         return runtime, self._template
 
+    def _open_kv_files(self, runtime: ModelRuntime) -> KVFileWriter | None:
+        """The KV files of this model and context (None with LLAMAQL_KV_DISK_MB=0)."""
+        settings = self._settings
+        if settings.kv_disk_mb == 0:
+            return None
+        # Everything a state's meaning depends on: the model file and the state format.
+        identity = f"model {model_checksum(settings.model_path)}; {runtime.facts.state_format}"
+        store = KVFileStore(settings.kv_dir.absolute(), settings.kv_disk_mb * 1024 * 1024, identity)
+        try:
+            store.open()
+        except OSError as exc:
+            logger.warning("KV files off: cannot use %s: %s", store.directory, exc)
+            return None
+        logger.info(
+            "KV files in %s: %d kept, budget %d MiB",
+            store.directory,
+            len(store.files()),
+            settings.kv_disk_mb,
+        )
+        return KVFileWriter(store)
+
     async def stop(self) -> None:
         # The scheduler ends its live replies as cancelled once it sees the queue closed.
         for job in self._queue.close():
@@ -169,7 +193,8 @@ class LlamaEngine:
         if self._runtime is not None:
             runtime, self._runtime = self._runtime, None
             await asyncio.to_thread(runtime.close)
-            self._parking.clear()
+            # Waits for the KV files the scheduler wrote as it stopped.
+            await asyncio.to_thread(self._parking.clear)
             logger.info("model closed")
 
     def info(self) -> ModelInfo:
@@ -235,3 +260,6 @@ class LlamaEngine:
         )
         self._queue.put(job)
         return job
+
+    def forget(self, requester: Requester) -> None:
+        self._parking.forget(requester)

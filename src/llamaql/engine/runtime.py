@@ -39,6 +39,9 @@ class RuntimeFacts:
     gpu_layers: int
     threads: int
     kv_bytes: int  # KV memory of all sequences together
+    # What a saved sequence state depends on besides the model (KV files keep states of
+    # this format only): the library version and the context's KV parameters.
+    state_format: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,3 +235,8 @@ class Engine(Protocol):
         A `background` request (a title, say) starts only when no other request waits and
         a sequence is free, is never told a queue position, and leaves no KV behind."""
         ...
+
+    def forget(self, requester: Requester) -> None:
+        """Drop every KV state kept for `requester` (a deleted conversation): in memory,
+        in a sequence and on disk. Never blocks; callable from the event loop."""
+        ...

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from llamaql.engine.types import Requester
 from llamaql.models import Conversation, Message
 from llamaql.services.errors import BadInputError, NotFoundError
 from llamaql.services.ids import (
@@ -93,12 +94,15 @@ class ConversationService:
         max_text_chars: int = 32000,
         max_tokens_limit: int | None = None,
         stop_replies: Callable[[uuid.UUID, uuid.UUID], None] | None = None,
+        forget_kv: Callable[[Requester], None] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._max_text_chars = max_text_chars
         self._max_tokens_limit = max_tokens_limit
         # Stops a deleted conversation's reply in progress (ChatService.stop_replies).
         self._stop_replies = stop_replies
+        # Drops a deleted conversation's KV state (memory, sequence, file): Engine.forget.
+        self._forget_kv = forget_kv
 
     async def list_conversations(
         self, user_id: uuid.UUID, *, first: int = 20, after: str | None = None
@@ -157,7 +161,8 @@ class ConversationService:
     async def delete_conversation(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> uuid.UUID:
-        """Delete the conversation and its messages, and stop its reply in progress."""
+        """Delete the conversation and its messages, stop its reply in progress, and drop
+        its KV state (in memory and its file)."""
         async with self._uow_factory() as uow:
             deleted = await uow.conversations.delete(
                 user_id=user_id, conversation_id=conversation_id
@@ -167,6 +172,8 @@ class ConversationService:
             await uow.commit()
         if self._stop_replies is not None:
             self._stop_replies(user_id, conversation_id)
+        if self._forget_kv is not None:  # after the cancel: the engine drops what it ends
+            self._forget_kv(Requester(str(user_id), str(conversation_id)))
         logger.info("conversation %s deleted", conversation_id)
         return conversation_id
 

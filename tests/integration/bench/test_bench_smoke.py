@@ -51,8 +51,16 @@ def _smoke(out: Path, benchmarks: list[str], documents: list[str]) -> dict[str, 
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return _smoke(
         tmp_path_factory.mktemp("bench-results"),
-        ["stream", "concurrency", "titles", "turns", "api", "shape"],
-        ["stream_vs_raw", "concurrency", "titles", "turns", "api_overhead", "batch_shape"],
+        ["stream", "concurrency", "titles", "turns", "restart", "api", "shape"],
+        [
+            "stream_vs_raw",
+            "concurrency",
+            "titles",
+            "turns",
+            "restart",
+            "api_overhead",
+            "batch_shape",
+        ],
     )
 
 
@@ -115,6 +123,19 @@ def test_turns_send_the_history(results: dict[str, dict[str, Any]]) -> None:
         assert [turn["failed"] for turn in turns] == [None, None]
         assert turns[1]["prompt_tokens"] > turns[0]["prompt_tokens"]
         assert all(turn["evaluated_prompt_tokens"] is not None for turn in turns)
+
+
+def test_restart_reuses_the_kv_files(results: dict[str, dict[str, Any]]) -> None:
+    figures = results["restart"]["figures"]
+    assert figures["kv_files_at_stop"]["files"] >= 1
+    evaluated = {
+        case: figures[case]["evaluated_prompt_tokens"]["median"]
+        for case in ("no_restart", "restart_kv_files", "restart_kv_files_off")
+    }
+    assert all(figures[case]["failed"] == 0 for case in evaluated)
+    # After a restart only the new tokens, as without one; with files off, the history too.
+    assert evaluated["restart_kv_files"] == evaluated["no_restart"]
+    assert evaluated["restart_kv_files_off"] > evaluated["restart_kv_files"]
 
 
 def test_api_overhead_answers_every_request(results: dict[str, dict[str, Any]]) -> None:

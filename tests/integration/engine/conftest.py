@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -95,10 +97,13 @@ def _engine(**overrides: object) -> Iterator[tuple[LlamaEngine, SteeredRuntime]]
         runtimes.append(SteeredRuntime(config))
         return runtimes[0]
 
-    engine = LlamaEngine(load_settings(model_path=MODEL, **overrides), runtime_factory=factory)
+    kv_dir = Path(tempfile.mkdtemp(prefix="llamaql-kv-"))
+    settings = load_settings(model_path=MODEL, kv_dir=kv_dir, **overrides)
+    engine = LlamaEngine(settings, runtime_factory=factory)
     asyncio.run(engine.start())
     yield engine, runtimes[0]
     asyncio.run(engine.stop())
+    shutil.rmtree(kv_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -135,9 +140,9 @@ def small_engine() -> Iterator[LlamaEngine]:
 
 @pytest.fixture(scope="session")
 def uncached_engine() -> Iterator[LlamaEngine]:
-    """The serial engine's settings without parking. The same batch size matters:
-    llama.cpp's logits depend slightly on how a prompt is split into batches."""
-    for engine, _runtime in _engine(prompt_cache_mb=0, n_batch=64, parallel=1):
+    """The serial engine's settings without parking (in memory or on disk). The same batch
+    size matters: llama.cpp's logits depend slightly on how a prompt is split into batches."""
+    for engine, _runtime in _engine(prompt_cache_mb=0, kv_disk_mb=0, n_batch=64, parallel=1):
         yield engine
 
 

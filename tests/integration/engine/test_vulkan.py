@@ -37,7 +37,8 @@ async def main():
     if not gpus:
         print(json.dumps({"skip": "llama.cpp found no Vulkan device"}))
         return
-    engine = LlamaEngine(load_settings(n_gpu_layers=-1, parallel=2, context_size=2048))
+    settings = load_settings(n_gpu_layers=-1, parallel=2, context_size=2048, kv_disk_mb=0)
+    engine = LlamaEngine(settings)
     await engine.start()
     try:
         options = SamplingOptions(temperature=0.0, max_tokens=int(sys.argv[3]))

@@ -42,8 +42,10 @@ def tiny_gguf(path: Path) -> Path:
 
 
 async def started_engine(tmp_path: Path, runtime: FakeRuntime, **settings: object) -> LlamaEngine:
+    model = tmp_path / "fake.gguf"  # written once: a rewritten model is another model
     loaded = load_settings(
-        model_path=tiny_gguf(tmp_path / "fake.gguf"),
+        model_path=model if model.is_file() else tiny_gguf(model),
+        kv_dir=tmp_path / "kv",
         n_gpu_layers=0,
         stream_interval_ms=0,
         **settings,
@@ -251,7 +253,7 @@ async def test_a_conversation_parked_in_host_memory_comes_back(tmp_path: Path) -
 
 async def test_parking_off_evaluates_again(tmp_path: Path) -> None:
     runtime = FakeRuntime(sequences=1)
-    engine = await started_engine(tmp_path, runtime, parallel=1, prompt_cache_mb=0)
+    engine = await started_engine(tmp_path, runtime, parallel=1, prompt_cache_mb=0, kv_disk_mb=0)
     try:
         await result_of(await submit(engine, "conversation X", who("a", "x")))
         await result_of(await submit(engine, "conversation Y", who("a", "y")))

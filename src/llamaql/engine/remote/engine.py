@@ -238,6 +238,10 @@ class RemoteEngine:
         self._dispatch()
         return job
 
+    def forget(self, requester: Requester) -> None:
+        """Nothing to drop: this engine keeps no KV state; the server's own prompt cache
+        is the server's."""
+
     def _dispatch(self) -> None:
         """Start waiting replies while fewer than LLAMAQL_PARALLEL stream; a background
         one only when nothing else streams."""
