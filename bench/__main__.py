@@ -87,7 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--peer-max-tokens", type=int, help="tokens per reply (default 96)")
     group.add_argument(
-        "--peer-rounds", type=int, help="bursts per side and level; the median is kept (default 3)"
+        "--peer-rounds",
+        type=int,
+        help="rounds per level and of the turns, alternating which side goes first; "
+        "medians and spread reported (default 5)",
     )
     group.add_argument("--peer-turns", type=int, help="turns per conversation (default 10)")
     return parser
