@@ -140,11 +140,16 @@ def over_rounds(
     }
 
 
+def number(value: float) -> str:
+    """A figure as printed: whole numbers from 100 up, three significant digits below."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def cell(figure: dict[str, Any] | None, unit: str = "") -> str:
     """`1.07x (1.04-1.11)` for a `stat` (no bracket when every round gave the same
     value); `n/a` when no round counted."""
     if not figure or figure.get("median") is None:
         return "n/a"
     if figure["min"] == figure["max"]:
-        return f"{figure['median']:g}{unit}"
-    return f"{figure['median']:g}{unit} ({figure['min']:g}-{figure['max']:g})"
+        return f"{number(figure['median'])}{unit}"
+    return f"{number(figure['median'])}{unit} ({number(figure['min'])}-{number(figure['max'])})"

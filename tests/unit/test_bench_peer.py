@@ -203,6 +203,8 @@ def test_the_rows_show_medians_spread_void_rounds_and_what_single_stream_measure
     }
     rows = table_rows(figures)
     assert "110 (100-120) vs 100 (1.1x (1-1.2))" in rows[0]
+    assert cell({"n": 3, "median": 1847.43, "min": 697.786, "max": 2997.07}) == "1847 (698-2997)"
+    assert cell({"n": 2, "median": 0.2787, "min": 0.1517, "max": 0.3}, "x") == "0.279x (0.152-0.3)"
     assert "2 of 3 rounds (1 void)" in rows[0]
     assert "peer burst N=8" in rows[1]
     assert "1.1x (1-1.2) met" in rows[1]
