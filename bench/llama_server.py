@@ -129,7 +129,20 @@ async def stream_chat(
                 continue
             _record_chunk(timing, json.loads(line[len("data: ") :]), now)
     timing.finished_at = timing.finished_at or time.perf_counter()
+    count_like_llamaql(timing)
     return timing
+
+
+def count_like_llamaql(timing: StreamTiming) -> None:
+    """llama-server's `completion_tokens` counts every token it sampled, the end-of-turn
+    token included when a reply stops there (finish_reason "stop": the bench sends no
+    stop strings); llamaql's `completionTokens` leaves that token out. So a reply that
+    stopped gets one less, and llama-server's own figure stays as
+    `completionTokensReported` (a reply cut at `max_tokens` has no such token)."""
+    usage = timing.usage
+    if usage and timing.finish_reason == "stop" and usage.get("completionTokens"):
+        usage["completionTokensReported"] = usage["completionTokens"]
+        usage["completionTokens"] -= 1
 
 
 def slot_layout(log: str) -> dict[str, Any] | None:

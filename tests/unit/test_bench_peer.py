@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.llama_server import GREEDY, slot_layout
+from bench.client import StreamTiming
+from bench.llama_server import GREEDY, _record_chunk, count_like_llamaql, slot_layout
 from bench.peer import bursts, level_summary, turns_summary
 from bench.peer_rounds import (
     LLAMA_SERVER,
@@ -226,3 +227,22 @@ def test_llama_server_samples_greedy_and_its_slots_are_read_from_its_log() -> No
     )
     assert slot_layout(log) == {"n_slots": 1, "n_ctx_slot": 2048, "kv_unified": False}
     assert slot_layout("nothing about slots") is None
+
+
+def streamed(finish_reason: str, completion_tokens: int) -> StreamTiming:
+    """A llama-server reply folded from its last two streamed chunks."""
+    timing = StreamTiming(sent_at=0.0)
+    _record_chunk(timing, {"choices": [{"delta": {}, "finish_reason": finish_reason}]}, 1.0)
+    usage = {"completion_tokens": completion_tokens, "prompt_tokens": 45}
+    _record_chunk(timing, {"choices": [], "usage": usage}, 1.0)
+    count_like_llamaql(timing)
+    return timing
+
+
+def test_llama_server_counts_as_llamaql_does_without_the_end_of_turn_token() -> None:
+    stopped = streamed("stop", 23)  # 22 tokens of text, then the end-of-turn token
+    assert stopped.completion_tokens == 22
+    assert stopped.usage is not None
+    assert stopped.usage["completionTokensReported"] == 23
+    cut = streamed("length", 96)  # cut at max_tokens: every token is text
+    assert cut.completion_tokens == 96
