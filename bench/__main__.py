@@ -1,7 +1,8 @@
 """`python -m bench [NAME ...]`: run the benchmarks (all by default), print each one's JSON
 document and a one-line summary, and write the JSON under bench/results/.
 
-Defaults finish in a few minutes on a 2-core machine; the flags make runs larger (or,
+Defaults finish in about 15 minutes on an idle 2-core machine, two thirds of it the peer
+benchmark (5 rounds per level and of the turns); the flags make runs larger or smaller (or,
 with --smoke, as small as possible: what the test suite runs so the benchmarks cannot rot).
 Engine settings (threads, context, batch, ...) come from the same LLAMAQL_* environment
 and .env as the server's.
