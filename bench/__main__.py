@@ -1,7 +1,8 @@
 """`python -m bench [NAME ...]`: run the benchmarks (all by default), print each one's JSON
 document and a one-line summary, and write the JSON under bench/results/.
 
-Defaults finish in a few minutes on a 2-core machine; the flags make runs larger (or,
+Defaults finish in about 15 minutes on an idle 2-core machine, two thirds of it the peer
+benchmark (5 rounds per level and of the turns); the flags make runs larger or smaller (or,
 with --smoke, as small as possible: what the test suite runs so the benchmarks cannot rot).
 Engine settings (threads, context, batch, ...) come from the same LLAMAQL_* environment
 and .env as the server's.
@@ -92,7 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--peer-max-tokens", type=int, help="tokens per reply (default 96)")
     group.add_argument(
-        "--peer-rounds", type=int, help="bursts per side and level; the median is kept (default 3)"
+        "--peer-rounds",
+        type=int,
+        help="rounds per level and of the turns, alternating which side goes first; "
+        "medians and spread reported (default 5)",
     )
     group.add_argument("--peer-turns", type=int, help="turns per conversation (default 10)")
     return parser

@@ -11,6 +11,7 @@ names llamaql's `Usage` uses, so both sides go through the same figures.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -25,6 +26,11 @@ from bench.server import ChildServer
 
 BINARY = REPO_ROOT / ".build" / "llama-server" / "bin" / "llama-server"
 STOP_TIMEOUT_S = 10.0
+# llamaql's greedy chain is argmax alone; llama-server's default chain at temperature 0
+# still runs top-k 40, top-p, min-p and the others first. This chain is top-k 1 and then
+# its final pick, which takes the argmax as well.
+GREEDY = {"temperature": 0.0, "top_k": 1, "samplers": ["top_k"]}
+SLOTS_LINE = re.compile(r"initializing, n_slots = (\d+), n_ctx_slot = (\d+), kv_unified = '(\w+)'")
 
 
 class LlamaServerMissing(RuntimeError):
@@ -100,15 +106,15 @@ async def stream_chat(
     max_tokens: int,
     seed: int,
 ) -> StreamTiming:
-    """One streamed, greedy chat completion, timed chunk by chunk. It stops at the
-    end-of-turn token as llamaql does (no ignore_eos): the figures report both sides'
+    """One streamed, greedy (`GREEDY`) chat completion, timed chunk by chunk. It stops at
+    the end-of-turn token as llamaql does (no ignore_eos): the figures report both sides'
     token counts."""
     body = {
         "messages": messages,
         "stream": True,
         "stream_options": {"include_usage": True},
         "max_tokens": max_tokens,
-        "temperature": 0.0,
+        **GREEDY,
         "seed": seed,
     }
     timing = StreamTiming(sent_at=time.perf_counter())
@@ -123,7 +129,33 @@ async def stream_chat(
                 continue
             _record_chunk(timing, json.loads(line[len("data: ") :]), now)
     timing.finished_at = timing.finished_at or time.perf_counter()
+    count_like_llamaql(timing)
     return timing
+
+
+def count_like_llamaql(timing: StreamTiming) -> None:
+    """llama-server's `completion_tokens` counts every token it sampled, the end-of-turn
+    token included when a reply stops there (finish_reason "stop": the bench sends no
+    stop strings); llamaql's `completionTokens` leaves that token out. So a reply that
+    stopped gets one less, and llama-server's own figure stays as
+    `completionTokensReported` (a reply cut at `max_tokens` has no such token)."""
+    usage = timing.usage
+    if usage and timing.finish_reason == "stop" and usage.get("completionTokens"):
+        usage["completionTokensReported"] = usage["completionTokens"]
+        usage["completionTokens"] -= 1
+
+
+def slot_layout(log: str) -> dict[str, Any] | None:
+    """The slots llama-server says it made (its "initializing, n_slots = ..." log line):
+    count, context per slot and whether the KV is one unified pool; None if not logged."""
+    found = SLOTS_LINE.search(log)
+    if found is None:
+        return None
+    return {
+        "n_slots": int(found[1]),
+        "n_ctx_slot": int(found[2]),
+        "kv_unified": found[3] == "true",
+    }
 
 
 def _record_chunk(timing: StreamTiming, chunk: dict[str, Any], now: float) -> None:

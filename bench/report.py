@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEFAULT_RESULTS_DIR
-from bench.peer import table_rows as peer_table_rows
+from bench.peer_table import table_rows as peer_table_rows
 
 
 def _load(results_dir: Path, name: str) -> dict[str, Any] | None:
@@ -119,6 +119,8 @@ def _shape_rows(doc: dict[str, Any]) -> list[str]:
 
 
 def _peer_rows(doc: dict[str, Any]) -> list[str]:
+    if "bursts" not in doc["figures"]:  # written before the rounds had medians and spread
+        return ["| peer | (a result in the format before 2026-12-07: run the peer bench again) | |"]
     return peer_table_rows(doc["figures"])
 
 

@@ -84,6 +84,7 @@ class ChildServer:
         self.port = free_port()
         self._tmp = Path(tempfile.mkdtemp(prefix=prefix))
         self.log_path = self._tmp / log_name
+        self.keep_log_as: Path | None = None  # where stop() copies the log before cleaning up
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -132,7 +133,8 @@ class ChildServer:
         raise RuntimeError(f"{self.name} not ready after {START_TIMEOUT_S}s: see {self._tmp}")
 
     def stop(self, *, keep_files: bool = False) -> None:
-        """The graceful signal, then SIGKILL if it hangs; idempotent."""
+        """The graceful signal, then SIGKILL if it hangs; idempotent. The whole log is
+        copied to `keep_log_as` when that is set."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.send_signal(self.stop_signal)
@@ -141,6 +143,9 @@ class ChildServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        if proc is not None and self.keep_log_as is not None and self.log_path.is_file():
+            self.keep_log_as.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.log_path, self.keep_log_as)
         if not keep_files:
             shutil.rmtree(self._tmp, ignore_errors=True)
 

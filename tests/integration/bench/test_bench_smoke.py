@@ -163,24 +163,40 @@ def test_peer_runs_both_servers_at_each_level(peer: dict[str, Any]) -> None:
     levels = peer["figures"]["levels"]
     assert [level["streams"] for level in levels] == [1, 2]
     for level in levels:
-        for side in ("llamaql", "llama_server"):
-            figures = level[side]
-            assert figures["completed"] == level["streams"], (side, figures)
-            assert figures["refused"] == 0
-            # the story prompts run past the smoke size on both sides: no early stop
-            assert figures["completion_tokens_each"] == [max_tokens] * level["streams"]
-            assert figures["ttft_ms"]["p95"] is not None
-        assert level["tps_ratio"] is not None
-        assert level["ttft_p95_ratio"] is not None
-        assert "-np" in level["llama_server"]["server"]["command"]
-    assert "decode_ratio" in peer["figures"]["single_stream"]  # None if frames are coalesced
+        assert level["rounds_run"] == peer["params"]["rounds"]
+        assert level["void_rounds"] == 0, [r["void"] for r in level["rounds"]]
+        assert level["tps_ratio"]["median"] is not None
+        assert level["ttft_p95_ratio"]["median"] is not None
+        for round_ in level["rounds"]:
+            for side in ("llamaql", "llama_server"):
+                figures = round_[side]
+                for burst in (figures, figures["before"]):  # the measured one and the one before
+                    assert burst["completed"] == level["streams"], (side, burst)
+                    assert burst["refused"] == 0
+                    # the story prompts run past the smoke size on both sides: no early stop
+                    assert burst["completion_tokens_each"] == [max_tokens] * level["streams"]
+                    assert burst["ttft_ms"]["p95"] is not None
+                assert figures["client_cpu_ms_per_token"] > 0
+                assert Path(figures["server"]["log"]).is_file()  # each server's log is kept
+            server = round_["llama_server"]["server"]
+            assert "-np" in server["command"]
+            assert server["sampling"]["top_k"] == 1
+            assert server["slot_layout_as_asked"], server["slot_layout"]
+            assert "LLAMAQL_AUTO_TITLE" not in round_["llamaql"]["server"]["env"]  # default: on
+    assert [burst["streams"] for burst in peer["figures"]["bursts"]] == [2]
+    assert "stream_bench" in peer["figures"]["single_stream"]
 
 
 def test_peer_interleaves_conversations_on_both_servers(peer: dict[str, Any]) -> None:
     params = peer["params"]
+    turns = peer["figures"]["turns"]
+    assert turns["rounds_run"] == params["rounds"]
+    assert turns["void_rounds"] == 0, [r["void"] for r in turns["rounds"]]
+    for round_ in turns["rounds"]:
+        for side in ("llamaql", "llama_server"):
+            mine = round_[side]
+            assert mine["failed"] == 0
+            assert mine["conversations"] == params["others"] + 1
+            assert len(mine["ttft_ms_median_by_turn"]) == params["turns"]
     for side in ("llamaql", "llama_server"):
-        turns = peer["figures"]["turns"][side]
-        assert turns["failed"] == 0
-        assert turns["conversations"] == params["others"] + 1
-        assert len(turns["ttft_ms_median_by_turn"]) == params["turns"]
-        assert turns["last_over_turn2_ttft"] is not None
+        assert turns[side]["last_over_turn2_ttft"]["median"] is not None
