@@ -35,6 +35,7 @@ class ExchangeSubmitter:
         replica_id: str,
         checkpoint_every_s: float,
         save_retry_pauses: tuple[float, ...],
+        save_retry_s: float,
     ) -> None:
         self._uow_factory = uow_factory
         self._engine = engine
@@ -43,6 +44,7 @@ class ExchangeSubmitter:
         self._replica_id = replica_id
         self._checkpoint_every_s = checkpoint_every_s
         self._save_retry_pauses = save_retry_pauses
+        self._save_retry_s = save_retry_s
 
     async def submit(
         self, *, user_id: uuid.UUID, turn: Turn, seen: int, prompt: PreparedPrompt
@@ -91,6 +93,7 @@ class ExchangeSubmitter:
             stored.handle,
             fallback_title=title_from(turn.text) if conversation.title is None else None,
             save_retry_pauses=self._save_retry_pauses,
+            save_retry_s=self._save_retry_s,
             checkpoint_every_s=self._checkpoint_every_s,
             replica_id=self._replica_id,
         )
