@@ -35,6 +35,7 @@ class TcpProxy:
         self._flowing.set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def __aenter__(self) -> TcpProxy:
         await self._listen()
@@ -70,13 +71,15 @@ class TcpProxy:
         self._flowing.set()
 
     async def close(self) -> None:
+        """Stop listening and cut every connection; their tasks end by themselves (a
+        cancelled one would be logged by asyncio's server as an error)."""
+        self._closing = True
+        self._flowing.set()
         await self._stop_listening()
         for writer in list(self._writers):
             writer.transport.abort()
-        for task in list(self._tasks):
-            task.cancel()
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.wait(list(self._tasks), timeout=5.0)
 
     async def _stop_listening(self) -> None:
         server, self._server = self._server, None
@@ -93,6 +96,8 @@ class TcpProxy:
         upstream_writer: asyncio.StreamWriter | None = None
         try:
             await self._flowing.wait()  # a blackhole: the client's handshake goes unanswered
+            if self._closing or self.mode == "refuse":
+                return
             upstream_reader, upstream_writer = await asyncio.open_connection(
                 self.upstream_host, self.upstream_port
             )

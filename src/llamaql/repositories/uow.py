@@ -45,10 +45,18 @@ class SqlUnitOfWork:
     branches: BranchRepository
     search: SearchRepository
 
-    def __init__(self, session_factory: SessionFactory, *, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        timeout_s: float | None = None,
+        discarding: set[asyncio.Task[None]] | None = None,
+    ) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
         self._timeout_s = timeout_s
+        # Sessions of an unreachable database being discarded in the background.
+        self._discarding = discarding if discarding is not None else set()
         self._deadline: asyncio.Timeout | None = None
 
     async def __aenter__(self) -> Self:
@@ -82,9 +90,12 @@ class SqlUnitOfWork:
             except TimeoutError as timed_out:
                 exc = timed_out  # the block ran past the deadline: the database is slow
         if exc is not None and is_unreachable(exc):
-            # A connection that timed out or lost its server is dropped, not rolled back:
-            # a rollback would wait for an answer that is not coming.
-            await asyncio.shield(_discard(session))
+            # A connection that timed out or lost its server is dropped, not rolled back
+            # (a rollback would wait for an answer that is not coming), in the background:
+            # SQLAlchemy's invalidation still says goodbye, for up to 2 s, first.
+            task = asyncio.create_task(_discard(session), name="discard-session")
+            self._discarding.add(task)
+            task.add_done_callback(self._discarding.discard)
             raise DatabaseUnavailableError() from exc
         # close() detaches every loaded object before it rolls back whatever was not
         # committed: a rollback() first would expire the objects this unit of work
@@ -142,7 +153,9 @@ def make_uow_factory(
     """A UnitOfWorkFactory: each call gives a new, unopened SqlUnitOfWork; each one that
     runs past `timeout_s` fails as DatabaseUnavailableError."""
 
+    discarding: set[asyncio.Task[None]] = set()
+
     def factory() -> SqlUnitOfWork:
-        return SqlUnitOfWork(session_factory, timeout_s=timeout_s)
+        return SqlUnitOfWork(session_factory, timeout_s=timeout_s, discarding=discarding)
 
     return factory

@@ -136,8 +136,14 @@ class Generation:
             error = exc
             logger.exception("generation %s failed unexpectedly", self.assistant_message_id)
         self._queued(0)
-        if self._checkpoint is not None:
-            await asyncio.wait([self._checkpoint])  # it only writes while GENERATING
+        checkpoint = self._checkpoint
+        if checkpoint is not None:
+            await asyncio.wait([checkpoint])  # it only writes while GENERATING
+            failed = None if checkpoint.cancelled() else checkpoint.exception()
+            if isinstance(failed, DatabaseUnavailableError):
+                # The database just failed it (after up to LLAMAQL_DB_TIMEOUT_SECONDS):
+                # the subscriber hears now, not after a second wait for the save.
+                self._tell_kept(failed)
         terminal = await self._save_until_stored(pieces, result, error)
         self._tell(terminal)
         return terminal
