@@ -43,12 +43,13 @@ from llamaql.services.errors import (
     DomainError,
     NotFoundError,
 )
-from llamaql.services.generation import SAVE_RETRY_PAUSES_S, Generation
+from llamaql.services.generation import Generation
 from llamaql.services.live_replies import LiveReplies
 from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWorkFactory
 from llamaql.services.replicas import ReplicaLink, SingleProcess, recover_interrupted
 from llamaql.services.reply_cancels import ReplyCancels
+from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.submitting import ExchangeSubmitter
 from llamaql.services.titles import Titler
 from llamaql.settings import Settings

@@ -16,7 +16,6 @@ pause short (`nudge`) instead of finding it busy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
 import logging
@@ -34,6 +33,7 @@ from llamaql.models import Message, MessageStatus
 from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.errors import DatabaseUnavailableError, DomainError
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S, SAVE_RETRY_S, SaveRetries
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,6 @@ KEPT = (
     "the reply could not be saved yet (the database is unavailable or busy); the server "
     "keeps it and saves it once the database answers"
 )
-# Between tries of the final save; the last pause repeats while the database is away.
-SAVE_RETRY_PAUSES_S = (0.1, 0.5, 2.0)
-SAVE_RETRY_MAX_PAUSE_S = 5.0
-SAVE_RETRY_S = 300.0  # LLAMAQL_SAVE_RETRY_SECONDS
 
 
 @dataclass(eq=False)
@@ -78,8 +74,10 @@ class Generation:
     _checkpoint: asyncio.Task[None] | None = None
     _checkpointed_at: float = 0.0
     _told: ChatEvent | None = None  # the terminal event the subscriber was sent
-    _retry_now: asyncio.Event = field(default_factory=asyncio.Event)
-    _last_try: bool = False
+    _retries: SaveRetries = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._retries = SaveRetries(self.save_retry_pauses, self.save_retry_s)
 
     def cancel(self) -> None:
         """Stop the engine within one token; run() still saves what was produced (a
@@ -89,13 +87,12 @@ class Generation:
 
     def nudge(self) -> None:
         """Cut a pause between save tries short: someone waits for this reply."""
-        self._retry_now.set()
+        self._retries.nudge()
 
     def give_up_saving(self) -> None:
         """Shutdown: one more try of a pending save, then leave the reply to recovery
         (its checkpointed text) instead of retrying for `save_retry_s`."""
-        self._last_try = True
-        self.nudge()
+        self._retries.last_try()
 
     async def saved(self, timeout_s: float) -> bool:
         """Nudge a pending save and wait (at most `timeout_s`) until the reply is done
@@ -162,8 +159,6 @@ class Generation:
         retried with backoff for up to `save_retry_s`, the subscriber told at once when
         it is unreachable; any other failure is retried `save_retry_pauses` times, then
         the reply is stored FAILED in a fresh unit of work."""
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + self.save_retry_s
         unexpected = 0
         for attempt in itertools.count(1):
             try:
@@ -171,7 +166,7 @@ class Generation:
             except Exception as exc:
                 if isinstance(exc, DomainError) and exc.retryable:
                     self._keep(exc, attempt)
-                    if self._last_try or loop.time() >= give_up_at:
+                    if self._retries.over():
                         return self._abandon(exc, attempt)
                 else:
                     unexpected += 1
@@ -184,7 +179,7 @@ class Generation:
                         attempt,
                         exc,
                     )
-            await self._pause(attempt)
+            await self._retries.pause(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _keep(self, exc: DomainError, attempt: int) -> None:
@@ -214,18 +209,6 @@ class Generation:
         self._tell_kept(exc)
         assert self._told is not None
         return self._told
-
-    async def _pause(self, attempt: int) -> None:
-        pauses = self.save_retry_pauses or (0.0,)
-        if attempt <= len(pauses):
-            pause = pauses[attempt - 1]
-        else:  # backing off while the database is away: doubling, at most 5 s
-            doublings = min(attempt - len(pauses), 16)
-            pause = min(SAVE_RETRY_MAX_PAUSE_S, max(pauses[-1], 0.1) * 2**doublings)
-        # A nudge during the try that just failed still counts: the next try is at once.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._retry_now.wait(), pause)
-        self._retry_now.clear()
 
     async def _mark_failed(
         self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
