@@ -3,7 +3,8 @@ each for `outage_s`, through a TCP proxy in front of it, while a real `llamaql s
 streams real replies and clients keep asking.
 
 Checks: no request answers INTERNAL; none takes longer than LLAMAQL_DB_TIMEOUT_SECONDS
-(plus a little slack for a busy machine); `/health` is 503 during the outage and 200
+(plus a little slack for a busy machine; a cancel, which also waits for the model to stop
+and for a checkpoint in flight, twice that); `/health` is 503 during the outage and 200
 after it, `/health/live` 200 throughout; every reply that was streaming when the outage
 began is saved once the database is back, with the text its client was shown; and no
 conversation is left busy (a follow-up message in each completes).
@@ -31,6 +32,7 @@ from bench.reliability.common import Figure, FigureSkipped, Server, Size
 from bench.reliability.outage_probes import (
     Answer,
     InFlight,
+    cancel_all,
     follow_up,
     private_database,
     probe_round,
@@ -113,20 +115,12 @@ async def _phase(server: Server, proxy: TcpProxy, mode: str, p: OutageParams) ->
         else:
             proxy.blackhole()
         started = time.monotonic()
-        answers: list[Answer] = []
-        # Every reply still streaming is cancelled in the outage (half a third into it,
-        # the rest two thirds in), so each one ends while the database is away and must
-        # be kept until it can be saved; however fast or slow the model is here.
         flights = [flight for flight in flights if flight.end is None]
-        half = max(1, len(flights) // 2)
-        waves = [(p.outage_s / 3, flights[:half]), (2 * p.outage_s / 3, flights[half:])]
-        while waves or time.monotonic() - started < p.outage_s:
-            # A slow round must not skip a wave: what is left goes in the last round.
-            last = time.monotonic() - started >= p.outage_s
-            due = [w for w in waves if last or time.monotonic() - started >= w[0]]
-            waves = [w for w in waves if w not in due]
-            targets = [flight for _, wave in due for flight in wave]
-            answers += await probe_round(server, user, idle, targets, p.probers, started)
+        cancelling = asyncio.create_task(_cancel_in_waves(server, user, flights, started, p))
+        answers: list[Answer] = []
+        while time.monotonic() - started < p.outage_s:
+            answers += await probe_round(server, user, idle, p.probers, started)
+        answers += await cancelling  # a wave still answering holds the outage open
         await proxy.relay()
         ended = time.monotonic()
         recovered_s = await _health_back(server, ended)
@@ -141,6 +135,20 @@ async def _phase(server: Server, proxy: TcpProxy, mode: str, p: OutageParams) ->
         "recovered_s": recovered_s,
         "flights": flights,
     }
+
+
+async def _cancel_in_waves(
+    server: Server, user: str, flights: list[InFlight], started: float, p: OutageParams
+) -> list[Answer]:
+    """Cancel every reply still streaming, half a third into the outage and the rest two
+    thirds in: each one ends while the database is away and must be kept until it can be
+    saved, however fast or slow the model is on this machine."""
+    half = max(1, len(flights) // 2)
+    answers: list[Answer] = []
+    for at, wave in ((p.outage_s / 3, flights[:half]), (2 * p.outage_s / 3, flights[half:])):
+        await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+        answers += await cancel_all(server, user, wave, started)
+    return answers
 
 
 async def _health_back(server: Server, since: float) -> float | None:
@@ -169,7 +177,10 @@ def _judge(
             1 for s in phase["streams"] if s == "INTERNAL"
         )
         uncoded = [a for a in answers if not a.coded]
-        slowest = max((a.seconds for a in answers), default=0.0)
+        # A cancel also waits for the model to stop and for a checkpoint in flight, each
+        # bounded by the timeout in turn: it has its own bound.
+        slowest = max((a.seconds for a in answers if a.kind != "cancel"), default=0.0)
+        slowest_cancel = max((a.seconds for a in answers if a.kind == "cancel"), default=0.0)
         # A check started in the outage's first seconds may still see the database (or
         # an answer reused for FRESH_S); from then on /health must say 503.
         health = Counter(a.outcome for a in answers if a.kind == "health" and a.at >= 2.0)
@@ -206,6 +217,13 @@ def _judge(
             round(slowest, 2),
             slowest <= bound_s,
             f"<= {bound_s:g} (DB timeout + {SLACK_S:g})",
+            enforced=enforce_timing,
+        )
+        figure.check(
+            f"{mode}: slowest cancelGeneration, s",
+            round(slowest_cancel, 2),
+            slowest_cancel <= 2 * p.db_timeout_s + SLACK_S,
+            f"<= {2 * p.db_timeout_s + SLACK_S:g} (2 x DB timeout + {SLACK_S:g})",
             enforced=enforce_timing,
         )
         figure.check(

@@ -143,15 +143,19 @@ async def start_replies(mux: Mux, conversations: list[str], max_tokens: int) -> 
     return flights
 
 
-async def probe_round(
-    server: Server,
-    user: str,
-    idle: str,
-    cancels: list[InFlight],
-    probers: int,
-    started: float,
+async def cancel_all(
+    server: Server, user: str, flights: list[InFlight], started: float
 ) -> list[Answer]:
-    """Queries, mutations, searches, a send, cancels and both health checks at once.
+    """cancelGeneration for each reply, at once."""
+    async with httpx.AsyncClient(timeout=300) as client:
+        jobs = [_cancel(client, server, user, flight.reply_id, started) for flight in flights]
+        return list(await asyncio.gather(*jobs))
+
+
+async def probe_round(
+    server: Server, user: str, idle: str, probers: int, started: float
+) -> list[Answer]:
+    """Queries, mutations, searches, a send and both health checks at once.
     Each prober is a user of its own: one user's requests queue behind each other for
     that user's database share (LLAMAQL_DB_UNITS_PER_USER), by design."""
     async with httpx.AsyncClient(timeout=300) as client:
@@ -161,7 +165,6 @@ async def probe_round(
                 for prober in (str(uuid.uuid4()) for _ in range(probers))
                 for kind in ("query", "mutation", "search")
             ),
-            *(_cancel(client, server, user, flight.reply_id, started) for flight in cancels),
             _health(client, server, "health", "/health", started),
             _health(client, server, "live", "/health/live", started),
             _send(server, user, idle, started),
