@@ -8,21 +8,27 @@ import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from tests.fakes.engine import FakeEngine
 from tests.fakes.rig import ChatRig, drain, eventually, make_rig, next_event
+from tests.fakes.uow import FakeStore
 
 from llamaql.models import MessageKind, MessageStatus, utc_now
 from llamaql.repositories.outages import is_unreachable
 from llamaql.repositories.uow import is_contention
 from llamaql.schema.enums import ErrorCode
 from llamaql.schema.errors import error_code_of
+from llamaql.services.chat import ChatService
 from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.errors import DatabaseUnavailableError
 from llamaql.services.generation import KEPT
+from llamaql.services.ports import UnitOfWork
 from llamaql.services.replicas import Heartbeat
+from llamaql.settings import Settings
 
 REPLICA = "replica-a"
 
@@ -239,3 +245,72 @@ async def test_the_heartbeat_keeps_alive_only_the_replies_held_in_memory(rig: Ch
     stored = rig.store.messages[orphan.id]
     assert (stored.status, stored.finish_reason, stored.text) == ("FAILED", "interrupted", "so far")
     rig.engine.handles[-1].allow(10)
+
+
+class _Blackhole:
+    """A FakeStore's units of work, except that while `on` each new unit hangs until
+    `release()` lets exactly one through, failing as unreachable (a database that
+    relays nothing, then the timeout)."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.on = False
+        self.waiting = 0
+        self._gate = asyncio.Semaphore(0)
+
+    def release(self) -> None:
+        self._gate.release()
+
+    def factory(self) -> UnitOfWork:
+        return cast(UnitOfWork, _BlackholeUnit(self))
+
+
+class _BlackholeUnit:
+    def __init__(self, blackhole: _Blackhole) -> None:
+        self._blackhole = blackhole
+        self._inner = blackhole.store.factory()
+
+    async def __aenter__(self) -> Any:
+        if self._blackhole.on:
+            self._blackhole.waiting += 1
+            try:
+                await self._blackhole._gate.acquire()
+            finally:
+                self._blackhole.waiting -= 1
+            raise DatabaseUnavailableError()
+        return await self._inner.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
+
+
+async def test_a_checkpoint_failed_by_the_outage_tells_the_client_without_a_second_wait() -> None:
+    # The reply ends while a checkpoint hangs in a blackhole. Once that checkpoint times
+    # out, the client hears at once; it does not wait for the save to time out as well.
+    store, engine = FakeStore(), FakeEngine()
+    blackhole = _Blackhole(store)
+    config = Settings(_env_file=None, auto_title=False, checkpoint_seconds=0.001)
+    service = ChatService(blackhole.factory, engine, config, save_retry_pauses=(0.0,))
+    await engine.start()
+    rig = ChatRig(store, engine, service)
+    cid = await rig.conversation()
+    stream, reply_id = await _streaming(rig, cid)
+    blackhole.on = True
+    await asyncio.sleep(0.01)  # past checkpoint_seconds: the next piece starts one
+    engine.handles[-1].allow(1)
+    await eventually(lambda: blackhole.waiting == 1, "a checkpoint in the blackhole")
+    engine.handles[-1].allow(10)  # the reply ends while its checkpoint hangs
+    await asyncio.wait_for(engine.handles[-1].finished.wait(), 5.0)
+    await asyncio.sleep(0.05)  # the reply's task reads the end and waits for its checkpoint
+    blackhole.release()  # the checkpoint times out; the save's first try now hangs
+
+    *_, last = await drain(stream)
+
+    assert isinstance(last, Failed)
+    assert (last.code, last.reason) == ("SERVICE_UNAVAILABLE", KEPT)
+    assert service.owned_replies() == [reply_id]
+    blackhole.on = False
+    blackhole.release()  # the hanging try fails; the next one goes through
+    await eventually(lambda: store.messages[reply_id].status == "COMPLETE", "the late save")
+    await service.shutdown()
+    await engine.stop()
