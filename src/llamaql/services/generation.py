@@ -90,8 +90,9 @@ class Generation:
         self._retries.nudge()
 
     def give_up_saving(self) -> None:
-        """Shutdown: one more try of a pending save, then leave the reply to recovery
-        (its checkpointed text) instead of retrying for `save_retry_s`."""
+        """Shutdown: one more try of a pending save (the quick ones when the database is
+        only busy), then leave the reply to recovery (its checkpointed text) instead of
+        retrying for `save_retry_s`."""
         self._retries.last_try()
 
     async def saved(self, timeout_s: float) -> bool:
@@ -166,7 +167,8 @@ class Generation:
             except Exception as exc:
                 if isinstance(exc, DomainError) and exc.retryable:
                     self._keep(exc, attempt)
-                    if self._retries.over():
+                    unreachable = isinstance(exc, DatabaseUnavailableError)
+                    if self._retries.over(attempt, unreachable=unreachable):
                         return self._abandon(exc, attempt)
                 else:
                     unexpected += 1

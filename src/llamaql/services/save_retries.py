@@ -34,17 +34,20 @@ class SaveRetries:
         self._now.set()
 
     def last_try(self) -> None:
-        """One more try, then stop (shutdown)."""
+        """Shutdown: stop after the next try when the database is unreachable, after the
+        quick tries when it is only busy; no backing off for minutes."""
         self._last_try = True
         self._now.set()
 
-    def over(self) -> bool:
-        """Whether to stop trying (checked after a failed try; the clock starts at the
+    def over(self, attempt: int, *, unreachable: bool) -> bool:
+        """Whether to stop trying after failed try `attempt` (the clock starts at the
         first check)."""
         now = asyncio.get_running_loop().time()
         if self._give_up_at is None:
             self._give_up_at = now + self.retry_s
-        return self._last_try or now >= self._give_up_at
+        if self._last_try and (unreachable or attempt > len(self.pauses)):
+            return True
+        return now >= self._give_up_at
 
     async def pause(self, attempt: int) -> None:
         """Wait before try `attempt + 1` (or less, when nudged)."""
