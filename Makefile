@@ -72,10 +72,10 @@ $(VENV)/.bench-deps: pyproject.toml $(VENV)/.deps
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
 	touch $@
 
-# `make reliability`: load, kill, memory, slow-reader, fuzz, cost, headers and hog figures,
-# each against a real `llamaql serve` (table and JSON like `make bench`; exits non-zero when
-# a figure misses its bound). Full size by default; RELIABILITY_ARGS=--size=medium or =small
-# (what `make test` runs).
+# `make reliability`: load, kill, memory, slow-reader, fuzz, cost, headers, hog and db_outage
+# (PostgreSQL only) figures, each against a real `llamaql serve` (table and JSON like
+# `make bench`; exits non-zero when a figure misses its bound). Full size by default;
+# RELIABILITY_ARGS=--size=medium or =small (what `make test` runs).
 reliability: install
 	$(PY) -m bench.reliability $(RELIABILITY_ARGS)
 

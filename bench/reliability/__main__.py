@@ -15,8 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEFAULT_RESULTS_DIR, machine_info, start_cli, utc_iso
-from bench.reliability import cost, fuzz, headers, hog, kill, load, memory, slow_reader
-from bench.reliability.common import SIZES, Figure, Size
+from bench.reliability import (
+    cost,
+    db_outage,
+    fuzz,
+    headers,
+    hog,
+    kill,
+    load,
+    memory,
+    slow_reader,
+)
+from bench.reliability.common import SIZES, Figure, FigureSkipped, Size
 from llamaql.settings import Settings
 
 logger = logging.getLogger("bench.reliability")
@@ -30,6 +40,7 @@ RUNNERS: dict[str, Runner] = {
     "cost": cost.run,
     "headers": headers.run,
     "hog": hog.run,
+    "db_outage": db_outage.run,
 }
 RESULT_FILE = "reliability.json"
 
@@ -49,6 +60,9 @@ async def _run_one(name: str, settings: Settings, size: Size) -> Figure:
     started = time.monotonic()
     try:
         figure = await RUNNERS[name](settings, size)
+    except FigureSkipped as skipped:
+        logger.warning("figure %s skipped: %s", name, skipped)
+        figure = Figure(name, {"size": size}, skipped=str(skipped))
     except Exception as exc:
         logger.exception("figure %s could not be measured", name)
         figure = Figure(name, {"size": size}, error=f"{type(exc).__name__}: {exc}")
@@ -69,6 +83,8 @@ def table(document: dict[str, Any]) -> str:
     for figure in document["figures"]:
         if figure["error"]:
             lines.append(f"| {figure['figure']} | measured | {figure['error']} | - | FAILED |")
+        if figure.get("skipped"):
+            lines.append(f"| {figure['figure']} | skipped | {figure['skipped']} | - | - |")
         for check in figure["checks"]:
             verdict = "yes" if check["ok"] else ("FAILED" if check["enforced"] else "no (noted)")
             lines.append(

@@ -34,6 +34,11 @@ class Check:
         return self.enforced and not self.ok
 
 
+class FigureSkipped(Exception):
+    """A figure cannot run on this machine (it needs something absent); the message
+    says what to set."""
+
+
 @dataclass
 class Figure:
     name: str
@@ -42,6 +47,7 @@ class Figure:
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None  # the figure could not be measured (counts as failed)
+    skipped: str | None = None  # why it did not run here (needs what it lacks)
 
     def check(self, name: str, value: Any, ok: bool, bound: str, *, enforced: bool = True) -> None:
         self.checks.append(Check(name, value, bound, bool(ok), enforced))
@@ -68,6 +74,7 @@ class Figure:
             ],
             "seconds": round(self.seconds, 1),
             "error": self.error,
+            "skipped": self.skipped,
         }
 
 

@@ -1,6 +1,6 @@
-"""create_app(settings) -> Starlette: /graphql (HTTP + WebSocket), /health, /metrics (unless
-LLAMAQL_METRICS=false), the chat page (/ and /static/), GraphiQL's assets (when vendored),
-lifespan."""
+"""create_app(settings) -> Starlette: /graphql (HTTP + WebSocket), /health (readiness, the
+database included), /health/live (liveness), /metrics (unless LLAMAQL_METRICS=false), the
+chat page (/ and /static/), GraphiQL's assets (when vendored), lifespan."""
 
 from __future__ import annotations
 
@@ -29,9 +29,20 @@ logger = logging.getLogger(__name__)
 
 
 async def health(request: Request) -> Response:
-    if getattr(request.app.state, "ready", False):
-        return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "starting"}, status_code=503)
+    """Readiness: 200 once started and while the database answers (a `SELECT 1`, at
+    most one at a time, bounded and reused for a second); else 503 with the reason."""
+    if not getattr(request.app.state, "ready", False):
+        return JSONResponse({"status": "starting"}, status_code=503)
+    runtime: Runtime = request.app.state.container.resolve(Runtime)
+    problem = await runtime.db_probe.problem() if runtime.db_probe is not None else None
+    if problem is not None:
+        return JSONResponse({"status": "unavailable", "database": problem}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def live(request: Request) -> Response:
+    """Liveness: the process is up and serving HTTP (nothing else is checked)."""
+    return JSONResponse({"status": "alive"})
 
 
 async def metrics(request: Request) -> Response:
@@ -95,6 +106,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
     app = Starlette(
         routes=[
             Route("/health", health),
+            Route("/health/live", live),
             *([Route("/metrics", metrics)] if settings.metrics else []),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

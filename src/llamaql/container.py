@@ -9,6 +9,7 @@ request scope).
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Final
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.auth import Authenticator, create_authenticator
 from llamaql.db import create_db_engine, create_session_factory, is_sqlite
+from llamaql.db_health import CHECK_TIMEOUT_S, DatabaseProbe
 from llamaql.db_share import DatabaseShares
 from llamaql.engine.types import Engine
 from llamaql.metrics import Metrics
@@ -28,7 +30,7 @@ from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.conversations import ConversationService
 from llamaql.services.models_info import ModelInfoService
 from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.services.replicas import Heartbeat, ReplicaLink, SingleProcess
+from llamaql.services.replicas import Heartbeat, OwnedReplies, ReplicaLink, SingleProcess
 from llamaql.services.search import SearchService
 from llamaql.settings import Settings
 
@@ -53,6 +55,7 @@ class Runtime:
     metrics: Metrics
     replicas: ReplicaLink | None = None
     heartbeat: Heartbeat | None = None  # replicas on PostgreSQL only
+    db_probe: DatabaseProbe | None = None  # /health's database check
 
 
 def create_engine(settings: Settings) -> Engine | None:
@@ -75,10 +78,14 @@ def create_engine(settings: Settings) -> Engine | None:
 
 
 def replica_parts(
-    settings: Settings, db_engine: AsyncEngine | None, uow_factory: UnitOfWorkFactory
+    settings: Settings,
+    db_engine: AsyncEngine | None,
+    uow_factory: UnitOfWorkFactory,
+    owned: OwnedReplies,
 ) -> tuple[ReplicaLink, Heartbeat | None]:
-    """On PostgreSQL, replicas may share the database: cancel notices and a heartbeat;
-    on SQLite (or a test's own unit of work) this process is the only server."""
+    """On PostgreSQL, replicas may share the database: cancel notices and a heartbeat
+    (for the replies `owned` names); on SQLite (or a test's own unit of work) this
+    process is the only server."""
     if db_engine is None or is_sqlite(settings.database_url):
         return SingleProcess(settings.replica_id), None
     link = PgReplicaLink(
@@ -86,12 +93,14 @@ def replica_parts(
         db_engine=db_engine,
         replica_id=settings.replica_id,
         ping_every_s=settings.heartbeat_seconds,
+        timeout_s=settings.db_timeout_seconds,
     )
     heartbeat = Heartbeat(
         uow_factory,
         replica_id=settings.replica_id,
         every_s=settings.heartbeat_seconds,
         dead_after_s=settings.replica_dead_after_seconds,
+        owned=owned,
     )
     return link, heartbeat
 
@@ -112,16 +121,30 @@ def build_container(
     container.register(Authenticator, instance=authenticator or create_authenticator(settings))
     db_engine: AsyncEngine | None = None
     if uow_factory is None:
-        db_engine = create_db_engine(settings.database_url)
+        db_engine = create_db_engine(settings.database_url, timeout_s=settings.db_timeout_seconds)
         container.register(AsyncEngine, instance=db_engine)
         # Each user holds at most db_units_per_user of the pool's connections at once.
         shares = DatabaseShares(
             units_per_user=settings.db_units_per_user, wait_s=settings.db_wait_seconds
         )
-        uow_factory = shares.wrap(make_uow_factory(create_session_factory(db_engine)))
+        uow_factory = shares.wrap(
+            make_uow_factory(
+                create_session_factory(db_engine), timeout_s=settings.db_timeout_seconds
+            )
+        )
+    db_probe = (
+        DatabaseProbe(db_engine, timeout_s=min(CHECK_TIMEOUT_S, settings.db_timeout_seconds))
+        if db_engine is not None
+        else None
+    )
     the_engine = create_engine(settings) if isinstance(engine, _Default) else engine
-    replicas, heartbeat = replica_parts(settings, db_engine, uow_factory)
     chat: ChatService | None = None
+
+    def owned() -> list[uuid.UUID]:
+        # Read at each beat: the chat service is built below, with the replica link.
+        return chat.owned_replies() if chat is not None else []
+
+    replicas, heartbeat = replica_parts(settings, db_engine, uow_factory, owned)
     if the_engine is not None:
         container.register(Engine, instance=the_engine)
         # sendMessage needs an engine; without one the chat service is absent.
@@ -149,7 +172,9 @@ def build_container(
     container.register(Metrics, instance=metrics)
     container.register(
         Runtime,
-        instance=Runtime(settings, db_engine, the_engine, chat, metrics, replicas, heartbeat),
+        instance=Runtime(
+            settings, db_engine, the_engine, chat, metrics, replicas, heartbeat, db_probe
+        ),
     )
     # UnitOfWorkFactory is a Callable alias, so it is registered under a name.
     container.register("uow_factory", instance=uow_factory)

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+DEFAULT_TIMEOUT_S = 10.0  # LLAMAQL_DB_TIMEOUT_SECONDS
 
 SessionFactory = async_sessionmaker[AsyncSession]
 """What repositories' units of work open sessions from."""
@@ -59,11 +60,16 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
         cursor.close()
 
 
-def create_db_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_db_engine(
+    url: str, *, echo: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> AsyncEngine:
     """An async engine for `sqlite+aiosqlite://` or `postgresql+asyncpg://` URLs.
 
     Statement parameters are user text: they never reach a log line or an error message
-    (`hide_parameters`), whatever the log level."""
+    (`hide_parameters`), whatever the log level. On PostgreSQL, connecting, each
+    statement and the wait for a pooled connection give up after `timeout_s`
+    (LLAMAQL_DB_TIMEOUT_SECONDS): asyncpg's own defaults, 60 s to connect and no limit
+    on a statement, held every request of a partitioned server for a minute."""
     parsed = make_url(url)
     if parsed.drivername == "sqlite+aiosqlite":
         ensure_sqlite_directory(parsed)
@@ -75,7 +81,14 @@ def create_db_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     elif parsed.drivername == "postgresql+asyncpg":
-        engine = create_async_engine(parsed, echo=echo, hide_parameters=True, pool_pre_ping=True)
+        engine = create_async_engine(
+            parsed,
+            echo=echo,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_timeout=timeout_s,
+            connect_args={"timeout": timeout_s, "command_timeout": timeout_s},
+        )
     else:
         raise ValueError(
             f"unsupported database URL driver {parsed.drivername!r}: "

@@ -9,7 +9,8 @@ from pydantic_settings import BaseSettings
 
 
 class LimitSettings(BaseSettings):
-    """`LLAMAQL_MAX_*` and `LLAMAQL_DB_*`: a client over one is refused, not served."""
+    """`LLAMAQL_MAX_*` and `LLAMAQL_DB_*`: a client over one is refused, not served; and
+    `LLAMAQL_SAVE_RETRY_SECONDS`, how long a reply waits for its database."""
 
     max_message_chars: int = Field(
         32000,
@@ -51,6 +52,22 @@ class LimitSettings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("LLAMAQL_DB_WAIT_SECONDS"),
         description="Longest wait for one of the user's units before QUEUE_FULL",
+    )
+    db_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600.0,
+        validation_alias=AliasChoices("LLAMAQL_DB_TIMEOUT_SECONDS"),
+        description="Longest wait for a database connection and for each statement; "
+        "past it the request fails with SERVICE_UNAVAILABLE (retryable)",
+    )
+    save_retry_seconds: float = Field(
+        300.0,
+        ge=0,
+        le=86400.0,
+        validation_alias=AliasChoices("LLAMAQL_SAVE_RETRY_SECONDS"),
+        description="How long a finished reply whose save failed (database unreachable) "
+        "is kept in memory and its save retried",
     )
     max_body_bytes: int = Field(
         1024 * 1024,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +13,7 @@ from tests.fakes.branches import branch_to
 
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus, utc_now
 from llamaql.repositories.snippets import snippet_of
+from llamaql.services.errors import DatabaseUnavailableError
 from llamaql.services.ports import AFTER_CURRENT_LEAF, Append, SearchHit
 
 if TYPE_CHECKING:
@@ -250,6 +251,8 @@ class FakeMessageRepository:
         dropped_messages: int | None,
         replica_id: str | None = None,
     ) -> Message | None:
+        if self._unit.store.finish_unreachable:
+            raise DatabaseUnavailableError()
         row = self._unit.pending.message(message_id)
         if not _generating(row, user_id, replica_id):
             return None
@@ -286,11 +289,11 @@ class FakeMessageRepository:
         self._unit.pending.messages[message_id] = updated
         return True
 
-    async def beat(self, *, replica_id: str) -> int:
+    async def beat(self, *, replica_id: str, message_ids: Collection[uuid.UUID]) -> int:
         beaten = 0
         for message in self._unit.pending.all_messages():
             generating = message.status == MessageStatus.GENERATING.value
-            if generating and message.replica_id == replica_id:
+            if generating and message.replica_id == replica_id and message.id in message_ids:
                 updated = _copy(message)
                 updated.heartbeat_at = utc_now()
                 self._unit.pending.messages[message.id] = updated

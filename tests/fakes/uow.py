@@ -11,7 +11,8 @@ Faithful where services could notice a difference:
 
 Tests can inspect `FakeStore` directly, make the next commit fail
 (`fail_next_commit`, or the next N: `fail_commits`), hold commits until an event is set
-(`commit_gate`), and check `open_units` to prove no unit of work is held open.
+(`commit_gate`), make the database unreachable (`unreachable`), and check `open_units`
+to prove no unit of work is held open.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.fakes.repositories import (
 )
 
 from llamaql.models import Conversation, Message
+from llamaql.services.errors import DatabaseUnavailableError
 from llamaql.services.ports import (
     BranchRepository,
     ConversationRepository,
@@ -54,6 +56,10 @@ class FakeStore:
     fail_next_commit: bool = False
     fail_commits: int = 0  # how many of the next commits fail
     commit_gate: asyncio.Event | None = None
+    # While True every unit of work fails to open, as SqlUnitOfWork does when the
+    # database cannot be reached (DatabaseUnavailableError, nothing read or written).
+    unreachable: bool = False
+    finish_unreachable: bool = False  # only a reply's final save fails so
     locks: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
 
     def factory(self) -> FakeUnitOfWork:
@@ -130,6 +136,8 @@ class FakeUnitOfWork:
             self._held.append(lock)
 
     async def __aenter__(self) -> Self:
+        if self.store.unreachable:
+            raise DatabaseUnavailableError()
         self.store.open_units += 1
         self.store.max_open_units = max(self.store.max_open_units, self.store.open_units)
         return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, cast
 
@@ -310,10 +310,13 @@ class SqlMessageRepository:
             return func.now()
         return utc_now()
 
-    async def beat(self, *, replica_id: str) -> int:
+    async def beat(self, *, replica_id: str, message_ids: Collection[uuid.UUID]) -> int:
+        if not message_ids:
+            return 0
         statement = (
             update(Message)
             .where(
+                col(Message.id).in_(list(message_ids)),
                 col(Message.replica_id) == replica_id,
                 col(Message.status) == MessageStatus.GENERATING.value,
             )

@@ -22,6 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from llamaql.db import DEFAULT_TIMEOUT_S
+from llamaql.repositories.outages import is_unreachable
+from llamaql.services.errors import DatabaseUnavailableError
 from llamaql.services.replicas import CancelHandler, StopNotice
 
 logger = logging.getLogger(__name__)
@@ -52,8 +55,10 @@ class PgReplicaLink:
         db_engine: AsyncEngine,
         replica_id: str,
         ping_every_s: float,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.replica_id = replica_id
+        self._timeout_s = timeout_s  # connecting and sending a notice
         self._dsn = asyncpg_dsn(database_url)
         self._db_engine = db_engine
         self._ping_every_s = ping_every_s
@@ -73,11 +78,16 @@ class PgReplicaLink:
                 "conversation": _str(notice.conversation_id),
             }
         )
-        async with self._db_engine.begin() as connection:
-            await connection.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": payload},
-            )
+        try:
+            async with asyncio.timeout(self._timeout_s), self._db_engine.begin() as connection:
+                await connection.execute(
+                    text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": CHANNEL, "payload": payload},
+                )
+        except Exception as exc:
+            if is_unreachable(exc):
+                raise DatabaseUnavailableError() from exc
+            raise
 
     async def start(self) -> None:
         """Listen (a failure here is the server's start failing), then keep listening."""
@@ -95,7 +105,9 @@ class PgReplicaLink:
     async def _listen(self) -> None:
         # Named, so an operator finds each replica's listener in pg_stat_activity.
         connection = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": listener_name(self.replica_id)}
+            self._dsn,
+            server_settings={"application_name": listener_name(self.replica_id)},
+            timeout=self._timeout_s,
         )
         self._lost.clear()
         connection.add_termination_listener(lambda _connection: self._lost.set())

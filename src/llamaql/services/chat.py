@@ -37,14 +37,20 @@ from llamaql.services.chat_events import (
     Failed,
     conversation_prompt,
 )
-from llamaql.services.errors import ConversationBusyError, DomainError, NotFoundError
-from llamaql.services.generation import SAVE_RETRY_PAUSES_S, Generation
+from llamaql.services.errors import (
+    ConversationBusyError,
+    DatabaseUnavailableError,
+    DomainError,
+    NotFoundError,
+)
+from llamaql.services.generation import Generation
 from llamaql.services.live_replies import LiveReplies
 from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWorkFactory
 from llamaql.services.replicas import ReplicaLink, SingleProcess, recover_interrupted
 from llamaql.services.reply_cancels import ReplyCancels
 from llamaql.services.reply_limit import ReplyLimit
+from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.submitting import ExchangeSubmitter
 from llamaql.services.titles import Titler
 from llamaql.settings import Settings
@@ -85,6 +91,7 @@ class ChatService:
             checkpoint_every_s=settings.checkpoint_seconds,
             save_retry_pauses=save_retry_pauses,
             reply_limit=self._reply_limit,
+            save_retry_s=settings.save_retry_seconds,
         )
 
     def send(
@@ -195,6 +202,11 @@ class ChatService:
         """
         return await self._cancels.cancel(user_id=user_id, message_id=message_id)
 
+    def owned_replies(self) -> list[uuid.UUID]:
+        """The replies this process still generates or still tries to save (what its
+        heartbeat keeps alive)."""
+        return self._live.owned()
+
     def stop_replies(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         """The conversation was deleted: stop its reply in progress, here or on another
         replica (the save then finds nothing and the stream ends NOT_FOUND)."""
@@ -220,6 +232,18 @@ class ChatService:
         await self._live.close()
         await self._titles.shutdown()
 
+    async def _wait_for_save(self, conversation_id: uuid.UUID, waited: bool) -> None:
+        """The conversation is busy. When that is only its last reply waiting for the
+        database to take it, wait for that save (at most LLAMAQL_DB_TIMEOUT_SECONDS)
+        and let the caller read the conversation again; otherwise it is busy."""
+        pending = self._live.of_conversation(conversation_id)
+        if waited or pending is None or not pending.saving:
+            raise ConversationBusyError()
+        if not await pending.saved(self._settings.db_timeout_seconds):
+            raise DatabaseUnavailableError(
+                "the conversation's last reply is still waiting for the database; try again shortly"
+            )
+
     async def _start(
         self,
         user_id: uuid.UUID,
@@ -232,21 +256,23 @@ class ChatService:
         if text is not None:  # regenerate sends no text: it reuses a stored message
             check_text(text, max_chars=self._settings.max_message_chars)
         request = clean_options(request_options)
-        async with self._uow_factory() as uow:
-            turn = await find_turn(uow)
-            conversation = turn.conversation
-            conversation_id = conversation.id
-            ids = {"user_id": user_id, "conversation_id": conversation_id}
-            history = await uow.branches.history(
-                user_id=user_id, leaf_id=turn.parent_id, limit=history_limit(self._engine)
-            )
-            seen = await uow.messages.count(**ids)
-            generating = await uow.messages.has_generating(**ids)
-            if not generating:  # busy says more; the stored exchange counts again, locked
-                await self._reply_limit.check(uow, user_id=user_id)
-        # Claimed before the next await: a concurrent send in this process sees it busy.
-        if generating or not self._live.claim(conversation_id):
-            raise ConversationBusyError()
+        for waited in (False, True):
+            async with self._uow_factory() as uow:
+                turn = await find_turn(uow)
+                conversation = turn.conversation
+                conversation_id = conversation.id
+                ids = {"user_id": user_id, "conversation_id": conversation_id}
+                history = await uow.branches.history(
+                    user_id=user_id, leaf_id=turn.parent_id, limit=history_limit(self._engine)
+                )
+                seen = await uow.messages.count(**ids)
+                generating = await uow.messages.has_generating(**ids)
+                if not generating:  # busy says more; the stored exchange counts again, locked
+                    await self._reply_limit.check(uow, user_id=user_id)
+            # Claimed before the next await: a concurrent send in this process sees it busy.
+            if not generating and self._live.claim(conversation_id):
+                break
+            await self._wait_for_save(conversation_id, waited)
         try:
             sampling = sampling_options({**conversation.options, **request})
             if not self._engine.has_room():

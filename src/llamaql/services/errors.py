@@ -73,3 +73,14 @@ class ReplyLimitError(DomainError):
             "wait for one to finish",
             retryable=True,
         )
+
+
+class DatabaseUnavailableError(DomainError):
+    """The database could not be reached, or did not answer within
+    LLAMAQL_DB_TIMEOUT_SECONDS (refused, reset, timed out, shutting down): the step was
+    not done; try again once it is back."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, message: str = "the database is unavailable; try again shortly") -> None:
+        super().__init__(message, retryable=True)

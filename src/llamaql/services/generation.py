@@ -4,12 +4,20 @@ The task, not the subscriber, owns the engine handle. It forwards engine events 
 subscriber's queue and writes the assistant message exactly once at the end, so a client
 that goes away (or a cancelGeneration) only cancels the handle: the partial text is
 still saved, as CANCELLED.
+
+A final save the database refuses for now (unreachable, or busy past its waits) does not
+lose the reply: the subscriber hears a retryable MessageFailed at once, and the text
+stays in memory while the save is retried with backoff, for up to `save_retry_s`
+(LLAMAQL_SAVE_RETRY_SECONDS). Meanwhile the reply is `saving`: still this process's
+(its heartbeat keeps it alive), and a cancel or the conversation's next send cuts the
+pause short (`nudge`) instead of finding it busy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -23,13 +31,18 @@ from llamaql.engine.types import (
 )
 from llamaql.models import Message, MessageStatus
 from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.errors import DatabaseUnavailableError, DomainError
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S, SAVE_RETRY_S, SaveRetries
 
 logger = logging.getLogger(__name__)
 
 ENGINE_FAILED = "the model failed while generating the reply; try again"
 TAKEN_OVER = "the reply was marked interrupted while it was generated; try again"
-SAVE_RETRY_PAUSES_S = (0.1, 0.5, 2.0)  # between tries of the final save
+KEPT = (
+    "the reply could not be saved yet (the database is unavailable or busy); the server "
+    "keeps it and saves it once the database answers"
+)
 
 
 @dataclass(eq=False)
@@ -45,18 +58,52 @@ class Generation:
     # The first-words title this exchange gave an untitled conversation, if it did.
     fallback_title: str | None = None
     save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S
+    save_retry_s: float = SAVE_RETRY_S
     checkpoint_every_s: float = 0.0  # 0: the text is written only at the end
     # The replica generating it: its writes move the reply only while it is still theirs.
     replica_id: str | None = None
     events: asyncio.Queue[ChatEvent] = field(default_factory=asyncio.Queue)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once the subscriber was sent its terminal event: the reply is saved, or ended
+    # and kept while its save waits for the database.
+    told: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # saved, or given up
+    # The reply ended and its subscriber was told so, but the database has not taken it
+    # yet: its save is being retried.
+    saving: bool = False
     _position: int | None = None
     _checkpoint: asyncio.Task[None] | None = None
     _checkpointed_at: float = 0.0
+    _told: ChatEvent | None = None  # the terminal event the subscriber was sent
+    _retries: SaveRetries = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._retries = SaveRetries(self.save_retry_pauses, self.save_retry_s)
 
     def cancel(self) -> None:
-        """Stop the engine within one token; run() still saves what was produced."""
+        """Stop the engine within one token; run() still saves what was produced (a
+        save waiting for the database is tried again at once)."""
         self.handle.cancel()
+        self.nudge()
+
+    def nudge(self) -> None:
+        """Cut a pause between save tries short: someone waits for this reply."""
+        self._retries.nudge()
+
+    def give_up_saving(self) -> None:
+        """Shutdown: one more try of a pending save (the quick ones when the database is
+        only busy), then leave the reply to recovery (its checkpointed text) instead of
+        retrying for `save_retry_s`."""
+        self._retries.last_try()
+
+    async def saved(self, timeout_s: float) -> bool:
+        """Nudge a pending save and wait (at most `timeout_s`) until the reply is done
+        with; whether it is."""
+        self.nudge()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.done.wait()), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def run(self) -> ChatEvent:
         """Consume the engine's events to the end, save the reply, emit (and return) the
@@ -87,30 +134,89 @@ class Generation:
             error = exc
             logger.exception("generation %s failed unexpectedly", self.assistant_message_id)
         self._queued(0)
-        if self._checkpoint is not None:
-            await asyncio.wait([self._checkpoint])  # it only writes while GENERATING
-        terminal = await self._save_or_mark_failed(pieces, result, error)
-        self.events.put_nowait(terminal)
+        checkpoint = self._checkpoint
+        if checkpoint is not None:
+            await asyncio.wait([checkpoint])  # it only writes while GENERATING
+            failed = None if checkpoint.cancelled() else checkpoint.exception()
+            if isinstance(failed, DatabaseUnavailableError):
+                # The database just failed it (after up to LLAMAQL_DB_TIMEOUT_SECONDS):
+                # the subscriber hears now, not after a second wait for the save.
+                self._tell_kept(failed)
+        terminal = await self._save_until_stored(pieces, result, error)
+        self._tell(terminal)
         return terminal
 
-    async def _save_or_mark_failed(
+    def _tell(self, terminal: ChatEvent) -> None:
+        """Send the subscriber its one terminal event (later ones are not sent)."""
+        if self._told is None:
+            self._told = terminal
+            self.events.put_nowait(terminal)
+            self.told.set()
+
+    async def _save_until_stored(
         self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
     ) -> ChatEvent:
-        """Save the reply, retrying a failed write (a locked or briefly unreachable
-        database); if every try fails, store it FAILED with its text in a fresh unit of
-        work, so the conversation is not left GENERATING (busy) until a restart."""
-        for attempt, pause in enumerate((*self.save_retry_pauses, None), start=1):
+        """Save the reply. A database that refuses for now (a retryable DomainError) is
+        retried with backoff for up to `save_retry_s`, the subscriber told at once when
+        it is unreachable; any other failure is retried `save_retry_pauses` times, then
+        the reply is stored FAILED in a fresh unit of work."""
+        unexpected = 0
+        for attempt in itertools.count(1):
             try:
                 return await self._save(pieces, result, error)
-            except Exception:
-                logger.warning(
-                    "saving reply %s failed (try %d)",
-                    self.assistant_message_id,
-                    attempt,
-                    exc_info=pause is None,
-                )
-            if pause is not None:
-                await asyncio.sleep(pause)
+            except Exception as exc:
+                if isinstance(exc, DomainError) and exc.retryable:
+                    self._keep(exc, attempt)
+                    unreachable = isinstance(exc, DatabaseUnavailableError)
+                    if self._retries.over(attempt, unreachable=unreachable):
+                        return self._abandon(exc, attempt)
+                else:
+                    unexpected += 1
+                    if unexpected > len(self.save_retry_pauses):
+                        logger.exception("saving reply %s failed", self.assistant_message_id)
+                        return await self._mark_failed(pieces, result, error)
+                    logger.warning(
+                        "saving reply %s failed (try %d): %r",
+                        self.assistant_message_id,
+                        attempt,
+                        exc,
+                    )
+            await self._retries.pause(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _keep(self, exc: DomainError, attempt: int) -> None:
+        """A try failed because the database refused for now: keep the reply, and tell
+        the subscriber once (at once when unreachable; when busy, after the quick tries)."""
+        logger.warning(
+            "saving reply %s failed (try %d, %s): kept in memory, retrying",
+            self.assistant_message_id,
+            attempt,
+            exc.code,
+        )
+        if isinstance(exc, DatabaseUnavailableError) or attempt > len(self.save_retry_pauses):
+            self._tell_kept(exc)
+
+    def _tell_kept(self, exc: DomainError) -> None:
+        if self._told is None:
+            self.saving = True
+            self._tell(Failed(exc.code, KEPT, True))
+
+    def _abandon(self, exc: DomainError, attempt: int) -> ChatEvent:
+        logger.error(
+            "reply %s not saved after %d tries; its row is left to recovery "
+            "(FAILED/interrupted, with its last checkpoint)",
+            self.assistant_message_id,
+            attempt,
+        )
+        self._tell_kept(exc)
+        assert self._told is not None
+        return self._told
+
+    async def _mark_failed(
+        self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
+    ) -> ChatEvent:
+        """Store the reply FAILED with its text, so the conversation is not left
+        GENERATING (busy) until a restart."""
         text = result.text if result is not None else "".join(pieces)
         try:
             await self._save([text], None, error)

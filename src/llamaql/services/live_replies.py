@@ -3,7 +3,8 @@
 The database's GENERATING status says a conversation is busy across replicas; this
 registry says it within the process at once (a conversation is claimed before the first
 await of a send), finds a reply by its message for cancelGeneration, keeps the finisher
-tasks referenced, and counts the streams still owed a terminal event.
+tasks referenced, counts the streams still owed a terminal event, and names the replies
+the heartbeat keeps alive (generating, or still trying to save).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class LiveReplies:
     def of_message(self, message_id: uuid.UUID) -> Generation | None:
         return self._by_message.get(message_id)
 
+    def owned(self) -> list[uuid.UUID]:
+        """The replies this process still generates or still tries to save: the only
+        ones its heartbeat may keep alive."""
+        return list(self._by_message)
+
     def keep(self, task: asyncio.Task[Any]) -> None:
         """Reference a task until it ends; `settle` waits for every such task."""
         self._tasks.add(task)
@@ -61,6 +67,7 @@ class LiveReplies:
         self.keep(asyncio.create_task(finisher, name=f"reply-{generation.assistant_message_id}"))
         if self.closing:
             generation.cancel()  # submitted while shutdown was cancelling the others
+            generation.give_up_saving()
 
     def finished(self, generation: Generation) -> None:
         self._by_conversation.pop(generation.conversation_id, None)
@@ -72,6 +79,8 @@ class LiveReplies:
         self.closing = True
         for generation in list(self._by_message.values()):
             generation.cancel()
+            # A save waiting for the database gets one more try, not minutes of them.
+            generation.give_up_saving()
         await self.settle()
 
     async def settle(self) -> None:

@@ -10,7 +10,7 @@ behaves exactly like one that does not exist.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -174,8 +174,9 @@ class MessageRepository(Protocol):
         when it is not (gone, another user's, or already finished or marked)."""
         ...
 
-    async def beat(self, *, replica_id: str) -> int:
-        """All users: this replica's GENERATING replies are alive now (heartbeat)."""
+    async def beat(self, *, replica_id: str, message_ids: Collection[uuid.UUID]) -> int:
+        """All users: of `message_ids`, the GENERATING replies of this replica are alive
+        now (heartbeat); its other rows are left to age (nobody holds them any more)."""
         ...
 
     async def mark_interrupted(

@@ -5,8 +5,8 @@ A reply records the replica generating it and a heartbeat (`MessageRepository.ad
 is the model (`SingleProcess`: nothing to reach, and every GENERATING reply found at
 start-up was left by a crash); on PostgreSQL `repositories.notices.PgReplicaLink`
 carries cancels over LISTEN/NOTIFY. At start-up `recover_interrupted` fails the replies
-a crash left GENERATING; `Heartbeat` keeps this replica's replies alive and
-marks those whose replica stopped beating, so their conversations are not busy forever.
+a crash left GENERATING; `Heartbeat` keeps alive the replies this replica still holds
+and marks the others once they stop being beaten, so no conversation is busy forever.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -127,10 +127,16 @@ async def recover_interrupted(
     return marked
 
 
+OwnedReplies = Callable[[], Collection[uuid.UUID]]
+"""The replies this process still generates or still tries to save."""
+
+
 class Heartbeat:
-    """Every `every_s`: this replica's GENERATING replies are alive; replies whose
-    heartbeat is older than `dead_after_s` (their replica stopped) become
-    FAILED/interrupted. A failed beat is logged and retried at the next one."""
+    """Every `every_s`: the replies this replica still holds in memory (`owned`) are
+    alive; replies whose heartbeat is older than `dead_after_s` become
+    FAILED/interrupted, whether their replica stopped or this one let go of them (a save
+    given up while the database was away). A failed beat is logged and retried at the
+    next one."""
 
     def __init__(
         self,
@@ -139,8 +145,10 @@ class Heartbeat:
         replica_id: str,
         every_s: float,
         dead_after_s: float,
+        owned: OwnedReplies,
     ) -> None:
         self._uow_factory = uow_factory
+        self._owned = owned
         self._replica_id = replica_id
         self._every_s = every_s
         self._dead_after_s = dead_after_s
@@ -148,9 +156,11 @@ class Heartbeat:
 
     async def beat(self) -> int:
         """One beat and one sweep; returns how many replies of stopped replicas it marked."""
-        async with self._uow_factory() as uow:
-            await uow.messages.beat(replica_id=self._replica_id)
-            await uow.commit()
+        owned = list(self._owned())
+        if owned:
+            async with self._uow_factory() as uow:
+                await uow.messages.beat(replica_id=self._replica_id, message_ids=owned)
+                await uow.commit()
         async with self._uow_factory() as uow:
             marked = await uow.messages.mark_interrupted(dead_after_s=self._dead_after_s)
             await uow.commit()

@@ -52,8 +52,10 @@ class ReplyCancels:
             )
             return True
         generation.cancel()
+        # Until its stream has ended: saved, or kept while the database is away (a cancel
+        # must not wait minutes for a database; the reply is stopped either way).
         try:
-            await asyncio.wait_for(asyncio.shield(generation.done.wait()), CANCEL_WAIT_S)
+            await asyncio.wait_for(asyncio.shield(generation.told.wait()), CANCEL_WAIT_S)
         except TimeoutError:
             logger.warning("reply %s still saving after cancel", message_id)
         return True

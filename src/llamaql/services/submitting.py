@@ -37,6 +37,7 @@ class ExchangeSubmitter:
         checkpoint_every_s: float,
         save_retry_pauses: tuple[float, ...],
         reply_limit: ReplyLimit | None = None,
+        save_retry_s: float,
     ) -> None:
         self._uow_factory = uow_factory
         self._engine = engine
@@ -46,6 +47,7 @@ class ExchangeSubmitter:
         self._checkpoint_every_s = checkpoint_every_s
         self._save_retry_pauses = save_retry_pauses
         self._reply_limit = reply_limit
+        self._save_retry_s = save_retry_s
 
     async def submit(
         self, *, user_id: uuid.UUID, turn: Turn, seen: int, prompt: PreparedPrompt
@@ -95,6 +97,7 @@ class ExchangeSubmitter:
             stored.handle,
             fallback_title=title_from(turn.text) if conversation.title is None else None,
             save_retry_pauses=self._save_retry_pauses,
+            save_retry_s=self._save_retry_s,
             checkpoint_every_s=self._checkpoint_every_s,
             replica_id=self._replica_id,
         )

@@ -19,9 +19,15 @@ def test_health_is_503_until_started_then_ok(make_app: AppFactory) -> None:
     cold = TestClient(app)  # no `with`: lifespan has not run
     response = cold.get("/health")
     assert (response.status_code, response.json()) == (503, {"status": "starting"})
+    live = cold.get("/health/live")  # the process is up, ready or not
+    assert (live.status_code, live.json()) == (200, {"status": "alive"})
     with TestClient(app) as client:
         response = client.get("/health")
-        assert (response.status_code, response.json()) == (200, {"status": "ok"})
+        assert (response.status_code, response.json()) == (
+            200,
+            {"status": "ok", "database": "ok"},
+        )
+        assert client.get("/health/live").status_code == 200
 
 
 def test_conversations_survive_a_restart(make_app: AppFactory) -> None:

@@ -110,15 +110,20 @@ async def test_a_beat_keeps_the_replicas_replies_alive(
     for reply in (mine, other):
         await _age(session_factory, reply.id, DEAD_AFTER_S * 4)
 
+    let_go = await _reply(uow, alice, "replica-a")  # the replica no longer holds it
+    await _age(session_factory, let_go.id, DEAD_AFTER_S * 4)
     async with uow() as unit:
-        assert await unit.messages.beat(replica_id="replica-a") == 1
+        held = [mine.id, other.id]  # another replica's reply is never beaten here
+        assert await unit.messages.beat(replica_id="replica-a", message_ids=held) == 1
         await unit.commit()
 
-    assert await _sweep(uow) == 1
+    assert await _sweep(uow) == 2
     assert (await _stored(uow, alice, mine.id)).status == "GENERATING"
     assert (await _stored(uow, alice, other.id)).status == "FAILED"
+    assert (await _stored(uow, alice, let_go.id)).status == "FAILED"
     async with uow() as unit:  # only GENERATING replies beat
-        assert await unit.messages.beat(replica_id="replica-b") == 0
+        assert await unit.messages.beat(replica_id="replica-b", message_ids=[other.id]) == 0
+        assert await unit.messages.beat(replica_id="replica-a", message_ids=[]) == 0
 
 
 async def test_start_up_also_marks_the_replicas_own_earlier_life(

@@ -40,7 +40,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict[str, A
     # A small context keeps each server's start-up and KV memory small on a test machine.
     env.update(LLAMAQL_MODEL_PATH=str(MODEL), LLAMAQL_CONTEXT_SIZE="1024")
     done = subprocess.run(
-        [sys.executable, "-m", "bench.reliability", "--size", "small", "--results-dir", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "bench.reliability",
+            *sorted(FIGURES),  # db_outage needs PostgreSQL: test_db_outage_smoke.py runs it
+            "--size",
+            "small",
+            "--results-dir",
+            str(out),
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
