@@ -10,6 +10,7 @@ import pytest
 from gguf import GGUFWriter
 from tests.fakes.native import WAIT, FakeRuntime
 
+from llamaql.engine.batcher import BACKGROUND_CHUNK
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.runtime import LoadConfig
 from llamaql.engine.types import (
@@ -419,6 +420,19 @@ async def test_background_requests_run_one_at_a_time(
     await asyncio.gather(*(collect(title) for title in titles))
     assert runtime.admitted == [2, 2]
     assert all(len(batch) == 1 for batch in runtime.batches), "two titles shared a step"
+
+
+async def test_a_background_prompt_is_evaluated_in_small_steps(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    # A reply arriving mid-title waits for the step under way: keep that step short.
+    options = SamplingOptions(seed=2, max_tokens=4)
+    prompt = await engine.prepare([ChatMessage("user", LONG)], options)
+    before = len(runtime.batches)  # the shared system prompt's, evaluated at start
+    await collect(engine.submit(prompt, who("a", "title"), background=True))
+    sizes = [len(part.tokens) for batch in runtime.batches[before:] for part in batch]
+    assert max(sizes) == BACKGROUND_CHUNK
+    assert sum(sizes) >= len(LONG)
 
 
 async def test_a_cancelled_title_is_not_requeued(engine: LlamaEngine, runtime: FakeRuntime) -> None:
