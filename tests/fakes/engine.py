@@ -101,6 +101,7 @@ class FakeEngine:
         self.running: FakeHandle | None = None
         self.prepare_error: EngineError | None = None
         self.forgotten: list[Requester] = []  # forget() calls, in order
+        self.replies_expected = 0  # expect_reply() calls
         self._waiting: deque[FakeHandle] = deque()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -177,6 +178,9 @@ class FakeEngine:
 
     def load(self) -> EngineLoad:
         return EngineLoad(waiting=len(self._waiting), active=int(self.running is not None))
+
+    def expect_reply(self) -> None:
+        self.replies_expected += 1
 
     def forget(self, requester: Requester) -> None:
         self.forgotten.append(requester)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -206,3 +207,14 @@ async def test_a_long_history_is_read_only_as_far_as_the_context_could_hold() ->
     assert prepared[-1] == ChatMessage("user", "latest")
     await rig.service.shutdown()
     await rig.engine.stop()
+
+
+async def test_the_engine_hears_of_a_reply_before_the_database_work(rig: ChatRig) -> None:
+    # Background work (titles) steps aside when a send begins, not only once its reply
+    # is queued: the request's own work needs the CPU too. A send refused by the
+    # database lookup (unknown conversation) has told the engine all the same.
+    cid = await rig.conversation()
+    await drain(rig.send(cid, "hello"))
+    assert rig.engine.replies_expected == 1
+    await drain(rig.send(uuid.uuid4(), "nobody's"))
+    assert rig.engine.replies_expected == 2

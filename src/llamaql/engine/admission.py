@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 from collections import OrderedDict, deque
 
 from llamaql.engine.jobs import Job
@@ -37,6 +38,7 @@ class AdmissionQueue:
         self._served: OrderedDict[str, int] = OrderedDict()  # user -> admission number
         self._counter = itertools.count()
         self._free = 0  # idle sequences, as the scheduler last said
+        self._hold_until = 0.0  # monotonic time until which background work waits
         self._closed = False
         self._changed = threading.Condition()
 
@@ -52,6 +54,20 @@ class AdmissionQueue:
     def _has_room(self) -> bool:
         # Requests a free sequence takes at the next step are not waiting for one.
         return len(self._arrival) < self.capacity + self._free
+
+    def hold_background(self, seconds: float) -> None:
+        """A reply request has begun: start no background job for `seconds`, and tell
+        the scheduler (`reply_expected`) to stop the one running."""
+        with self._changed:
+            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
+    def reply_expected(self) -> bool:
+        """A reply waits, or a reply request has begun and background work is held."""
+        with self._changed:
+            return bool(self._arrival) or self._held()
+
+    def _held(self) -> bool:
+        return time.monotonic() < self._hold_until
 
     def waiting(self) -> int:
         """Requests waiting to be admitted (background ones not counted)."""
@@ -95,7 +111,9 @@ class AdmissionQueue:
         with self._changed:
             order = self._order(limit=1)
             if not order:
-                return self._background.popleft() if background and self._background else None
+                if background and self._background and not self._held():
+                    return self._background.popleft()
+                return None
             job = order[0]
             self._remove(job)
             self._free = max(0, self._free - 1)  # the scheduler pops only into a free one
@@ -108,10 +126,15 @@ class AdmissionQueue:
             return job
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a job waits or the queue closes (or `timeout`); False once closed."""
+        """Block until a job waits or the queue closes (or `timeout`); False once closed.
+        Held background jobs (`hold_background`) wake it when the hold ends."""
         with self._changed:
-            if not self._arrival and not self._background and not self._closed:
-                self._changed.wait(timeout)
+            if not self._arrival and not self._closed:
+                if not self._background:
+                    self._changed.wait(timeout)
+                elif self._held():
+                    left = self._hold_until - time.monotonic()
+                    self._changed.wait(left if timeout is None else min(timeout, left))
             return not self._closed
 
     def set_free(self, free: int) -> None:

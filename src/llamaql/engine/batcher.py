@@ -127,10 +127,11 @@ class BatchScheduler:
 
     def _preempt_background(self) -> None:
         """A background reply gives up its sequence and its steps as soon as a reply
-        waits: it goes back to the front of the background queue and starts over once
-        the engine is idle again (a title is a few tokens; a reply's wait is not)."""
+        waits or a reply request has begun (`AdmissionQueue.hold_background`): it goes
+        back to the front of the background queue and starts over once the engine is
+        idle again (a title is a few tokens; a reply's wait is not)."""
         background = [reply for reply in self._live if reply.job.background]
-        if not background or not self._queue.waiting():
+        if not background or not self._queue.reply_expected():
             return
         for reply in background:
             self._release(reply)

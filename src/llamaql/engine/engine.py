@@ -38,6 +38,9 @@ from llamaql.settings import MAX_CONTEXT_SIZE, Settings
 
 logger = logging.getLogger(__name__)
 RuntimeFactory = Callable[[LoadConfig], ModelRuntime]
+# How long background work stays paused for a reply request that has begun and not yet
+# been submitted (it is submitted within tens of milliseconds, or refused).
+REPLY_EXPECTED_S = 2.0
 
 
 def _llama_runtime(config: LoadConfig) -> ModelRuntime:
@@ -260,6 +263,9 @@ class LlamaEngine:
         )
         self._queue.put(job)
         return job
+
+    def expect_reply(self) -> None:
+        self._queue.hold_background(REPLY_EXPECTED_S)
 
     def forget(self, requester: Requester) -> None:
         self._parking.forget(requester)

@@ -236,6 +236,12 @@ class Engine(Protocol):
         a sequence is free, is never told a queue position, and leaves no KV behind."""
         ...
 
+    def expect_reply(self) -> None:
+        """A reply request has begun (its database work comes first): background work
+        steps aside now, so it does not take the CPU from that request or its reply.
+        Never blocks; callable from the event loop."""
+        ...
+
     def forget(self, requester: Requester) -> None:
         """Drop every KV state kept for `requester` (a deleted conversation): in memory,
         in a sequence and on disk. Never blocks; callable from the event loop."""

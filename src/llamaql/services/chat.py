@@ -155,6 +155,7 @@ class ChatService:
         text: str | None,
         options: Mapping[str, Any] | None,
     ) -> AsyncGenerator[ChatEvent, None]:
+        self._engine.expect_reply()  # before the database work: titles step aside now
         try:
             generation = await self._start(user_id, find_turn, text, options or {})
         except DomainError as exc:

@@ -435,6 +435,31 @@ async def test_a_background_prompt_is_evaluated_in_small_steps(
     assert sum(sizes) >= len(LONG)
 
 
+async def test_a_reply_request_that_has_begun_pauses_background_work(
+    engine: LlamaEngine, runtime: FakeRuntime
+) -> None:
+    # `expect_reply` (a send's database work under way): the running title stops at the
+    # next step and none starts while the hold lasts; the reply then runs alone, and
+    # the title starts over after it.
+    runtime.replies = {2: "a title", 1: LONG}
+    runtime.on_sample = lambda n: runtime.gate.clear() if n == 3 else None
+    options = SamplingOptions(seed=2, max_tokens=8)
+    prompt = await engine.prepare([ChatMessage("user", "title please")], options)
+    title = engine.submit(prompt, who("a", "title"), background=True)
+    assert runtime.wait_for(lambda: not runtime.gate.is_set())
+    engine.expect_reply()
+    runtime.on_sample = None
+    runtime.gate.set()
+    assert runtime.wait_for(lambda: engine.load().active == 0)  # stopped, not restarted
+    assert runtime.admitted == [2]
+    reply = await submit(engine, "B", who("b"), seed=1)
+    title_events, _ = await asyncio.gather(collect(title), collect(reply))
+    assert runtime.admitted == [2, 1, 2]
+    assert all(len(batch) == 1 for batch in runtime.batches)
+    assert isinstance(title_events[-1], GenerationResult)
+    assert title_events[-1].text == "a title"
+
+
 async def test_a_cancelled_title_is_not_requeued(engine: LlamaEngine, runtime: FakeRuntime) -> None:
     runtime.replies = {2: LONG, 1: "ok"}
     runtime.on_sample = lambda n: runtime.gate.clear() if n == 3 else None

@@ -238,6 +238,9 @@ class RemoteEngine:
         self._dispatch()
         return job
 
+    def expect_reply(self) -> None:
+        """Nothing to pause: background requests run on the server's own slots."""
+
     def forget(self, requester: Requester) -> None:
         """Nothing to drop: this engine keeps no KV state; the server's own prompt cache
         is the server's."""
