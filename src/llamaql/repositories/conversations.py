@@ -37,6 +37,23 @@ def _after(key: tuple[datetime, uuid.UUID]) -> ColumnElement[bool]:
     )
 
 
+# session.info key: (the transaction, {(user id, conversation id): the locked row}).
+_LOCKED = "llamaql_locked_conversations"
+
+
+def _locked(session: AsyncSession) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
+    """The conversations this session locked in its current transaction (a new, empty
+    record when the transaction is new; outside a transaction, one nobody keeps)."""
+    transaction = session.sync_session.get_transaction()
+    if transaction is None:
+        return {}
+    held = session.info.get(_LOCKED)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED] = (transaction, {})
+    locked: dict[tuple[uuid.UUID, uuid.UUID], Conversation] = held[1]
+    return locked
+
+
 async def lock_owned_conversation(
     session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> Conversation | None:
@@ -44,8 +61,13 @@ async def lock_owned_conversation(
 
     PostgreSQL locks the row (FOR UPDATE). SQLite has no row locks: a no-op UPDATE
     takes its database write lock instead, so a second writer waits (busy timeout)
-    rather than acting on what it read before the first one committed.
+    rather than acting on what it read before the first one committed. A conversation
+    this transaction has already locked is returned as loaded, without a statement:
+    nobody else can have changed it since (storing an exchange locks it three times).
     """
+    held = _locked(session).get((user_id, conversation_id))
+    if held is not None:
+        return held
     if session.get_bind().dialect.name == "sqlite":
         await session.exec(
             update(Conversation)
@@ -58,8 +80,10 @@ async def lock_owned_conversation(
     statement = (
         _owned(user_id, conversation_id).with_for_update().execution_options(populate_existing=True)
     )
-    result = await session.exec(statement)
-    return result.one_or_none()
+    conversation = (await session.exec(statement)).one_or_none()
+    if conversation is not None:
+        _locked(session)[(user_id, conversation_id)] = conversation
+    return conversation
 
 
 class SqlConversationRepository:
@@ -130,7 +154,9 @@ class SqlConversationRepository:
                 f"cannot update Conversation column(s) {sorted(not_updatable)}; "
                 f"updatable: {sorted(UPDATABLE_COLUMNS)}"
             )
-        conversation = await self.get(user_id=user_id, conversation_id=conversation_id)
+        conversation = _locked(self._session).get((user_id, conversation_id))
+        if conversation is None:
+            conversation = await self.get(user_id=user_id, conversation_id=conversation_id)
         if conversation is None:
             return None
         for name, value in changes.items():

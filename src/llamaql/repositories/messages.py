@@ -83,10 +83,12 @@ class SqlMessageRepository:
             )
             .returning(Message)
         )
-        result = await self._session.exec(statement)
+        # Not flushed here: the conversation's new leaf is written with the transaction's
+        # next change of the row (the reply's leaf, the activity time), one UPDATE for all.
+        with self._session.no_autoflush:
+            result = await self._session.exec(statement)
         message = cast(Message, result.scalars().one())
         conversation.current_leaf_id = message.id  # the new message's branch is current
-        await self._session.flush()
         return message
 
     async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
