@@ -71,11 +71,19 @@ def _turns_rows(doc: dict[str, Any]) -> list[str]:
 
 def _api_rows(doc: dict[str, Any]) -> list[str]:
     f, p = doc["figures"], doc["params"]
-    return [
-        f"| API overhead | conversations(first: {p['page']}) on {p['conversations']} rows, "
-        f"c={p['concurrency']}: req/s; p50/p95 ms; errors | {f['requests_per_s']}; "
-        f"{f['latency_ms']['p50']}/{f['latency_ms']['p95']}; {f['errors']} |"
-    ]
+    rows = []
+    for read in p.get("reads", []):
+        r = f[read]
+        llamaql, bare = r["llamaql"], r["bare"]
+        rows.append(
+            f"| API {read} | c={p['concurrency']}, {p['conversations']} conversations: req/s "
+            f"llamaql vs bare (ratio, rounds); p95 ms; server CPU ms/request | "
+            f"{llamaql['requests_per_s']} vs {bare['requests_per_s']} ({r['ratio_median']}x, "
+            f"{'/'.join(str(x) for x in r['ratio_rounds'])}); {llamaql['latency_p95_ms']} vs "
+            f"{bare['latency_p95_ms']}; {llamaql['server_cpu_ms_per_request']} vs "
+            f"{bare['server_cpu_ms_per_request']} |"
+        )
+    return rows
 
 
 def _shape_rows(doc: dict[str, Any]) -> list[str]:
