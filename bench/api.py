@@ -261,8 +261,9 @@ async def run(settings: Settings, params: ApiParams) -> Result:
     result.summary = (
         "api_overhead: "
         + "; ".join(
-            f"{read} llamaql {f['llamaql']['requests_per_s']} vs bare {f['bare']['requests_per_s']} "
-            f"req/s ({f['ratio_median']}x, rounds {'/'.join(str(r) for r in f['ratio_rounds'])}), "
+            f"{read} llamaql {f['llamaql']['requests_per_s']} vs bare "
+            f"{f['bare']['requests_per_s']} req/s ({f['ratio_median']}x, rounds "
+            f"{'/'.join(str(r) for r in f['ratio_rounds'])}), "
             f"server CPU {f['llamaql']['server_cpu_ms_per_request']} vs "
             f"{f['bare']['server_cpu_ms_per_request']} ms/request, same answer {f['same_answer']}"
             for read, f in figures.items()

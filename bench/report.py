@@ -43,7 +43,9 @@ def _stream_rows(doc: dict[str, Any]) -> list[str]:
         f"| stream vs raw | decode tok/s, median (min-max) | raw {cell(raw['decode_tps'])}; "
         f"server {cell(server['decode_tps'])}; server/raw {decode_ratio} |",
         f"| stream vs raw | TTFT ms, median (min-max) | raw {cell(raw['ttft_ms'])}; "
-        f"server {cell(server['ttft_ms'])}; server/raw {ttft_ratio} |",
+        f"server {cell(server['ttft_ms'])}; server/raw {ttft_ratio}"
+        + (f"; server - raw {cell(gap)}" if (gap := f.get("ttft_gap_ms_server_minus_raw")) else "")
+        + " |",
     ]
 
 

@@ -6,9 +6,10 @@ checks arguments, calls the resolver and dispatches on the type for each of them
 two thirds of the execution time of a `conversations(first: 20)` page. For a field whose
 resolver is Strawberry's plain attribute read (no resolver, permission or extension of
 its own), without arguments, whose type is a scalar or an enum, this reads the attribute
-and serializes it directly. Anything else, and any value this path would not serialize
-the same way (a null for a non-null field, a value the scalar refuses, an error), goes
-through graphql-core as before, so its result and errors are graphql-core's own.
+and serializes it directly (a null stays null where the type allows it). Anything else,
+and any value this path would not serialize the same way (a null for a non-null field,
+a value the scalar refuses, an error), goes through graphql-core as before, so its
+result and errors are graphql-core's own.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 # (schema_converter.from_resolver); it ignores the info and arguments it is given.
 _PLAIN = "_get_basic_result"
 _NOT_PLAIN = None
-_Leaf = tuple[Callable[..., Any], GraphQLLeafType] | None
+_Leaf = tuple[Callable[..., Any], GraphQLLeafType, bool] | None  # resolver, type, nullable
 _CACHE_ATTRIBUTE = "_llamaql_plain_leaves"
 
 
@@ -48,9 +49,10 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             field = parent_type.fields.get(field_name)
             resolve = field.resolve if field is not None else None
             if field is not None and not field.args and resolve is not None:
-                kind = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+                nullable = not isinstance(field.type, GraphQLNonNull)
+                kind = field.type if nullable else field.type.of_type
                 if getattr(resolve, "__name__", "") == _PLAIN and is_leaf_type(kind):
-                    cache[key] = (resolve, kind)
+                    cache[key] = (resolve, kind, nullable)
         return cache[key]
 
     def execute_field(
@@ -63,13 +65,17 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         node = field_details_list[0].node
         leaf = None
-        if self.middleware_manager is None and not node.arguments:
+        manager = self.middleware_manager
+        # Strawberry always passes a manager; it is empty unless an extension resolves.
+        if (manager is None or not manager.middlewares) and not node.arguments:
             leaf = self._plain_leaf(parent_type, node.name.value)
         if leaf is not None:
-            resolve, kind = leaf
+            resolve, kind, nullable = leaf
             try:
                 value = resolve(source, None)
-                if value is None:  # null: graphql-core says whether that is an error
+                if value is None and nullable:
+                    return None
+                if value is None:  # graphql-core reports the null as its error
                     raise LookupError
                 coerced = kind.coerce_output_value(value)
             except Exception:  # graphql-core reports it, below

@@ -133,6 +133,22 @@ def _page_info_with_null_has_next(self: Any, has_next_page: bool, end_cursor: st
     self.end_cursor = end_cursor
 
 
+def test_plain_leaf_fields_skip_graphql_cores_field_machinery(api: Api) -> None:
+    api.create(title=None)
+    query = "{ conversations { totalCount edges { cursor node { id title } } } }"
+    with patch.object(
+        strawberry_schema.StrawberryGraphQLCoreExecutionContext,
+        "build_resolve_info",
+        autospec=True,
+        side_effect=strawberry_schema.StrawberryGraphQLCoreExecutionContext.build_resolve_info,
+    ) as built:
+        edges = api.data(query)["conversations"]["edges"]
+    assert edges[0]["node"]["title"] is None
+    names = sorted(call.args[2][0].name.value for call in built.call_args_list)
+    # Only the resolver and the object fields; totalCount, cursor, id, title are plain.
+    assert names == ["conversations", "edges", "node"]
+
+
 def test_the_cache_keeps_at_most_its_size() -> None:
     cache = DocumentCache(2)
     for text in ("{ a }", "{ b }", "{ c }"):
