@@ -16,6 +16,7 @@ bench/loadgen.py) and its variables, and runs, on one connection of an async eng
 
 It shares llamaql's table definitions, its branch filter and its cursor and snippet
 helpers (a few microseconds of string work), never its services, sessions or schema.
+Its statements are built once, with bound parameters, as llamaql's repositories do.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import uuid
 from typing import Any
 
 import uvicorn
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -54,16 +55,52 @@ def _page_info(edges: list[dict[str, Any]], more: bool) -> dict[str, Any]:
     return {"hasNextPage": more, "endCursor": edges[-1]["cursor"] if edges else None}
 
 
+def _branch(user: Any, ids: Any) -> Any:
+    return on_current_branch(user, ids)
+
+
+# Built once with bound parameters, as llamaql's repositories build theirs.
+PAGE = (
+    select(CONVERSATIONS)
+    .where(C.user_id == bindparam("user"))
+    .order_by(C.updated_at.desc(), C.id.desc())
+    .limit(bindparam("limit"))
+)
+COUNT = select(func.count()).select_from(CONVERSATIONS).where(C.user_id == bindparam("user"))
+CONVERSATION = select(CONVERSATIONS).where(C.id == bindparam("id"), C.user_id == bindparam("user"))
+# llamaql's list_pages statement for one conversation, and its counts statement.
+_RANK = func.row_number().over(partition_by=M.conversation_id, order_by=M.seq).label("rank")
+_MINE = (M.user_id == bindparam("user"), M.conversation_id == bindparam("id"))
+_RANKED = (
+    select(MESSAGES, _RANK)
+    .where(*_MINE, _branch(bindparam("user"), bindparam("ids", expanding=True)))
+    .subquery()
+)
+MESSAGE_PAGE = (
+    select(*(_RANKED.c[column.name] for column in MESSAGES.columns))
+    .where(_RANKED.c.rank <= bindparam("limit"))
+    .order_by(_RANKED.c.conversation_id, _RANKED.c.seq)
+)
+MESSAGE_COUNT = (
+    select(M.conversation_id, func.count())
+    .where(
+        M.user_id == bindparam("user"),
+        M.conversation_id.in_(bindparam("ids", expanding=True)),
+        _branch(bindparam("user"), bindparam("ids", expanding=True)),
+    )
+    .group_by(M.conversation_id)
+)
+CONVERSATIONS_BY_ID = select(CONVERSATIONS).where(
+    C.id.in_(bindparam("ids", expanding=True)), C.user_id == bindparam("user")
+)
+MESSAGES_BY_ID = select(MESSAGES).where(
+    M.id.in_(bindparam("ids", expanding=True)), M.user_id == bindparam("user")
+)
+
+
 async def conversations_page(db: AsyncConnection, user: uuid.UUID, first: int) -> Any:
-    rows = (
-        await db.execute(
-            select(CONVERSATIONS)
-            .where(C.user_id == user)
-            .order_by(C.updated_at.desc(), C.id.desc())
-            .limit(first + 1)
-        )
-    ).all()
-    total = (await db.execute(select(func.count()).where(C.user_id == user))).scalar_one()
+    rows = (await db.execute(PAGE, {"user": user, "limit": first + 1})).all()
+    total = (await db.execute(COUNT, {"user": user})).scalar_one()
     edges = [
         {
             "cursor": encode_conversation_cursor(row.updated_at, row.id),
@@ -82,31 +119,12 @@ async def conversations_page(db: AsyncConnection, user: uuid.UUID, first: int) -
 async def messages_page(
     db: AsyncConnection, user: uuid.UUID, conversation_id: uuid.UUID, first: int
 ) -> Any:
-    found = (
-        await db.execute(select(CONVERSATIONS).where(C.id == conversation_id, C.user_id == user))
-    ).first()
+    found = (await db.execute(CONVERSATION, {"id": conversation_id, "user": user})).first()
     if found is None:
         return {"conversation": None}
-    # llamaql's list_pages statement for one conversation, and its counts statement.
-    rank = func.row_number().over(partition_by=M.conversation_id, order_by=M.seq).label("rank")
-    mine = (M.user_id == user, M.conversation_id == conversation_id)
-    ranked = (
-        select(MESSAGES, rank).where(*mine, on_current_branch(user, [conversation_id])).subquery()
-    )
-    rows = (
-        await db.execute(
-            select(*(ranked.c[column.name] for column in MESSAGES.columns))
-            .where(ranked.c.rank <= first + 1)
-            .order_by(ranked.c.conversation_id, ranked.c.seq)
-        )
-    ).all()
-    total = (
-        await db.execute(
-            select(M.conversation_id, func.count())
-            .where(*mine, on_current_branch(user, [conversation_id]))
-            .group_by(M.conversation_id)
-        )
-    ).first()
+    params = {"user": user, "id": conversation_id, "ids": [conversation_id]}
+    rows = (await db.execute(MESSAGE_PAGE, {**params, "limit": first + 1})).all()
+    total = (await db.execute(MESSAGE_COUNT, params)).first()
     edges = [
         {
             "cursor": encode_message_cursor(row.seq),
@@ -130,24 +148,17 @@ async def messages_page(
 async def search_page(db: AsyncConnection, user: uuid.UUID, query: str, first: int) -> Any:
     terms = search_terms(query)
     match = sqlite_match(user, terms)
+    marks = {"open": OPEN, "close": CLOSE, "ellipsis": ELLIPSIS}
     hits = (
         await db.execute(
             SQLITE_FIND,
-            {
-                "user_id": user.hex,
-                "match": match,
-                "open": OPEN,
-                "close": CLOSE,
-                "ellipsis": ELLIPSIS,
-                "limit": first + 1,
-                "offset": 0,
-            },
+            {"user_id": user.hex, "match": match, **marks, "limit": first + 1, "offset": 0},
         )
     ).all()
     total = (await db.execute(SQLITE_COUNT, {"user_id": user.hex, "match": match})).scalar_one()
     found = [(uuid.UUID(str(c)), None if m is None else uuid.UUID(str(m)), s) for c, m, s in hits]
-    conversations = await _by_id(db, CONVERSATIONS, user, {c for c, _, _ in found})
-    messages = await _by_id(db, MESSAGES, user, {m for _, m, _ in found if m})
+    conversations = await _by_id(db, CONVERSATIONS_BY_ID, user, {c for c, _, _ in found})
+    messages = await _by_id(db, MESSAGES_BY_ID, user, {m for _, m, _ in found if m})
     edges = []
     for position, (cid, mid, snippet) in enumerate(found[:first]):
         conversation, message = conversations[cid], messages.get(mid) if mid else None
@@ -162,9 +173,9 @@ async def search_page(db: AsyncConnection, user: uuid.UUID, query: str, first: i
 
 
 async def _by_id(
-    db: AsyncConnection, table: Any, user: uuid.UUID, ids: set[uuid.UUID]
+    db: AsyncConnection, statement: Any, user: uuid.UUID, ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, Any]:
-    rows = await db.execute(select(table).where(table.c.id.in_(ids), table.c.user_id == user))
+    rows = await db.execute(statement, {"ids": list(ids), "user": user})
     return {row.id: row for row in rows}
 
 
