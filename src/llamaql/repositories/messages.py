@@ -48,6 +48,36 @@ _GENERATING = (
 )
 
 
+def _insert(heartbeat_at: Any) -> Any:
+    """A message after the conversation's newest (seq), its values bound as `m_*` (an
+    INSERT's parameters may not be named like its columns)."""
+    next_seq = (
+        select(func.coalesce(func.max(Message.seq), 0) + 1)
+        .where(col(Message.conversation_id) == bindparam("m_conversation_id"))
+        .scalar_subquery()
+    )
+    values: dict[str, Any] = {
+        name: bindparam(f"m_{name}")
+        for name in ("id", "conversation_id", "user_id", "parent_id", "kind", "text", "status")
+    }
+    return (
+        insert(Message)
+        .values(
+            **values,
+            seq=next_seq,
+            created_at=bindparam("m_now"),
+            updated_at=bindparam("m_now"),
+            replica_id=bindparam("m_replica_id"),
+            heartbeat_at=heartbeat_at,
+        )
+        .returning(Message)
+    )
+
+
+_INSERT = _insert(bindparam("m_heartbeat_at"))
+_INSERT_BEATING_NOW = _insert(func.now())
+
+
 def _branch_of(conversations: ColumnElement[Any]) -> ColumnElement[bool]:
     """on_current_branch over bound parameters: the user and the conversations' ids."""
     user: Any = bindparam("user_id")
@@ -134,36 +164,29 @@ class SqlMessageRepository:
         )
         if conversation is None:
             raise LookupError(f"conversation {conversation_id} not found for this user")
-        next_seq = (
-            select(func.coalesce(func.max(Message.seq), 0) + 1)
-            .where(col(Message.conversation_id) == conversation_id)
-            .scalar_subquery()
-        )
         now = utc_now()
-        statement = (
-            insert(Message)
-            .values(
-                id=uuid.uuid4(),
-                conversation_id=conversation_id,
-                user_id=user_id,
-                seq=next_seq,
-                parent_id=conversation.current_leaf_id
-                if parent_id is AFTER_CURRENT_LEAF
-                else parent_id,
-                kind=int(kind),
-                text=text,
-                status=status.value,
-                created_at=now,
-                updated_at=now,
-                replica_id=replica_id,
-                heartbeat_at=self._now() if replica_id is not None else None,
-            )
-            .returning(Message)
-        )
+        params = {
+            "m_id": uuid.uuid4(),
+            "m_conversation_id": conversation_id,
+            "m_user_id": user_id,
+            "m_parent_id": conversation.current_leaf_id
+            if parent_id is AFTER_CURRENT_LEAF
+            else parent_id,
+            "m_kind": int(kind),
+            "m_text": text,
+            "m_status": status.value,
+            "m_now": now,
+            "m_replica_id": replica_id,
+        }
+        statement = _INSERT
+        if replica_id is not None and self._postgres:
+            statement = _INSERT_BEATING_NOW  # PostgreSQL's clock for heartbeats
+        else:
+            params["m_heartbeat_at"] = now if replica_id is not None else None
         # Not flushed here: the conversation's new leaf is written with the transaction's
         # next change of the row (the reply's leaf, the activity time), one UPDATE for all.
         with self._session.no_autoflush:
-            result = await self._session.exec(statement)
+            result = await self._session.exec(statement, params=params)
         message = cast(Message, result.scalars().one())
         conversation.current_leaf_id = message.id  # the new message's branch is current
         return message
@@ -299,6 +322,10 @@ class SqlMessageRepository:
         if replica_id is not None:
             conditions.append(col(Message.replica_id) == replica_id)
         return conditions
+
+    @property
+    def _postgres(self) -> bool:
+        return self._session.get_bind().dialect.name == "postgresql"
 
     def _now(self) -> Any:
         """PostgreSQL's clock, so replicas on different hosts stamp and compare heartbeats

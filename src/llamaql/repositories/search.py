@@ -103,6 +103,13 @@ def _typed(statement: TextClause) -> TextClause:
     return statement.bindparams(bindparam("user_id", type_=Uuid()))
 
 
+# Each statement with its user parameter typed, built once (bindparams() copies it).
+_TYPED = {
+    statement: _typed(statement)
+    for statement in (SQLITE_FIND, SQLITE_COUNT, POSTGRES_FIND, POSTGRES_COUNT)
+}
+
+
 class SqlSearchRepository:
     """Search of one session; see services.ports.SearchRepository."""
 
@@ -156,7 +163,7 @@ class SqlSearchRepository:
 
     async def _rows(self, statement: TextClause, **params: Any) -> Sequence[Any]:
         connection = await self._session.connection()
-        result = await connection.execute(_typed(statement), params)
+        result = await connection.execute(_TYPED[statement], params)
         return result.all()
 
     async def _hits(self, user_id: uuid.UUID, found: list[_Found]) -> list[SearchHit]:
