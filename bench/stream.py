@@ -179,6 +179,8 @@ async def run(settings: Settings, params: StreamParams) -> Result:
             reuse = None
             if not params.raw_reuses_whole_prompt:
                 reuse = raw.model.shared_prefix_tokens(settings)
+                # The server evaluates the shared start when it starts; so does raw, here.
+                await raw.generate(tokens, 1, params.seed, reuse)
             result.params["raw_reuses_at_most"] = reuse
             rounds = _Rounds(raw, server, http, ws, params, tokens, reuse)
             rows = await rounds.run()
