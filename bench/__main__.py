@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("stream vs raw")
     group.add_argument("--rounds", type=int, help="measured rounds (default 5)")
     group.add_argument("--max-tokens", type=int, help="tokens per answer (default 256)")
+    group.add_argument(
+        "--raw-whole-prompt-cached",
+        action="store_true",
+        help="let the raw side reuse its whole cached prompt (the server, on a new "
+        "conversation, reuses only the system prompt's start)",
+    )
     group = parser.add_argument_group("concurrency")
     group.add_argument("--levels", type=_levels, help="streams at once (default 1,2,4,8)")
     group.add_argument("--concurrency-max-tokens", type=int, help="default 96")
@@ -84,8 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--restart-rounds", type=int, help="conversations per case (default 3)")
     group = parser.add_argument_group("api overhead")
     group.add_argument("--api-conversations", type=int, help="rows seeded (default 1000)")
-    group.add_argument("--api-requests", type=int, help="request cap (default 3000)")
-    group.add_argument("--api-duration", type=float, help="seconds cap (default 20)")
+    group.add_argument("--api-requests", type=int, help="request cap per run (default 1500)")
+    group.add_argument("--api-duration", type=float, help="seconds cap per run (default 6)")
+    group.add_argument("--api-rounds", type=int, help="rounds per read and side (default 3)")
     group.add_argument("--api-concurrency", type=int, help="client workers (default 8)")
     group = parser.add_argument_group("peer (llamaql vs llama-server; needs `make llama-server`)")
     group.add_argument(
@@ -125,6 +132,8 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
     )
     if args.profile:
         stream_params = replace(stream_params, profile_dir=args.results_dir)
+    if args.raw_whole_prompt_cached:
+        stream_params = replace(stream_params, raw_reuses_whole_prompt=True)
     conc_params = _params(
         concurrency.SMOKE if smoke else concurrency.ConcurrencyParams(),
         args,
@@ -150,6 +159,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
         requests="api_requests",
         duration_s="api_duration",
         concurrency="api_concurrency",
+        rounds="api_rounds",
     )
     peer_params = replace(
         _params(

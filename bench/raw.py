@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Self, TypeVar
 
 from llamaql.engine.encoding import PromptEncoder
-from llamaql.engine.engine import load_config
+from llamaql.engine.engine import load_config, shared_prefix
 from llamaql.engine.llama_runtime import LlamaRuntime
 from llamaql.engine.metadata import read_gguf_metadata
 from llamaql.engine.options import resolve_options
@@ -91,8 +91,17 @@ class RawModel:
         messages = [ChatMessage("system", system), ChatMessage("user", user)]
         return PromptEncoder(self.template, self.runtime.tokenize).encode(messages)[1]
 
-    def generate(self, tokens: list[int], max_tokens: int, seed: int) -> RawTiming:
-        """Greedy decode up to `max_tokens`, stopping early only at end-of-generation."""
+    def shared_prefix_tokens(self, settings: Settings) -> int:
+        """How many prompt tokens the server reuses for a new conversation: the prompt
+        start every conversation with the default system prompt shares (engine.shared_prefix)."""
+        encoder = PromptEncoder(self.template, self.runtime.tokenize)
+        return len(shared_prefix(encoder, settings))
+
+    def generate(
+        self, tokens: list[int], max_tokens: int, seed: int, reuse_at_most: int | None = None
+    ) -> RawTiming:
+        """Greedy decode up to `max_tokens`, stopping early only at end-of-generation,
+        reusing at most `reuse_at_most` cached prompt tokens (None: all that match)."""
         runtime = self.runtime
         options = resolve_options(
             SamplingOptions(temperature=0.0, seed=seed, max_tokens=max_tokens),
@@ -101,6 +110,8 @@ class RawModel:
         )
         started = time.perf_counter()
         cached = min(common_prefix(self._held, tokens), len(tokens) - 1)
+        if reuse_at_most is not None:
+            cached = min(cached, reuse_at_most)
         runtime.truncate(0, cached)
         del self._held[cached:]
         timing = RawTiming(started, len(tokens), cached)
@@ -159,8 +170,10 @@ class RawWorker:
         self._model = await self._call(RawModel.load, settings)
         return self._model
 
-    async def generate(self, tokens: list[int], max_tokens: int, seed: int) -> RawTiming:
-        return await self._call(self.model.generate, tokens, max_tokens, seed)
+    async def generate(
+        self, tokens: list[int], max_tokens: int, seed: int, reuse_at_most: int | None = None
+    ) -> RawTiming:
+        return await self._call(self.model.generate, tokens, max_tokens, seed, reuse_at_most)
 
     async def close(self) -> None:
         if self._model is not None:

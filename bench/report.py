@@ -43,7 +43,9 @@ def _stream_rows(doc: dict[str, Any]) -> list[str]:
         f"| stream vs raw | decode tok/s, median (min-max) | raw {cell(raw['decode_tps'])}; "
         f"server {cell(server['decode_tps'])}; server/raw {decode_ratio} |",
         f"| stream vs raw | TTFT ms, median (min-max) | raw {cell(raw['ttft_ms'])}; "
-        f"server {cell(server['ttft_ms'])}; server/raw {ttft_ratio} |",
+        f"server {cell(server['ttft_ms'])}; server/raw {ttft_ratio}"
+        + (f"; server - raw {cell(gap)}" if (gap := f.get("ttft_gap_ms_server_minus_raw")) else "")
+        + " |",
     ]
 
 
@@ -102,11 +104,19 @@ def _restart_rows(doc: dict[str, Any]) -> list[str]:
 
 def _api_rows(doc: dict[str, Any]) -> list[str]:
     f, p = doc["figures"], doc["params"]
-    return [
-        f"| API overhead | conversations(first: {p['page']}) on {p['conversations']} rows, "
-        f"c={p['concurrency']}: req/s; p50/p95 ms; errors | {f['requests_per_s']}; "
-        f"{f['latency_ms']['p50']}/{f['latency_ms']['p95']}; {f['errors']} |"
-    ]
+    rows = []
+    for read in p.get("reads", []):
+        r = f[read]
+        llamaql, bare = r["llamaql"], r["bare"]
+        rows.append(
+            f"| API {read} | c={p['concurrency']}, {p['conversations']} conversations: req/s "
+            f"llamaql vs bare (ratio, rounds); p95 ms; server CPU ms/request | "
+            f"{llamaql['requests_per_s']} vs {bare['requests_per_s']} ({r['ratio_median']}x, "
+            f"{'/'.join(str(x) for x in r['ratio_rounds'])}); {llamaql['latency_p95_ms']} vs "
+            f"{bare['latency_p95_ms']}; {llamaql['server_cpu_ms_per_request']} vs "
+            f"{bare['server_cpu_ms_per_request']} |"
+        )
+    return rows
 
 
 def _shape_rows(doc: dict[str, Any]) -> list[str]:

@@ -3,6 +3,12 @@ generated (a) in this process with llama-cpp-python loaded exactly as the engine
 and (b) through a live `llamaql serve` over graphql-transport-ws, alternating which side
 goes first each round. Reports decode tokens/s after the first token, time to first token,
 and the server/raw ratios (median and spread over the rounds).
+
+Each server round sends to a new conversation, whose prompt the engine may reuse only
+as far as the shared system-prompt start (KV is never shared between conversations).
+The raw side reuses no more than that either, so both evaluate the same prompt tokens
+and the TTFT gap is what the request path adds (`raw_reuses_whole_prompt` restores the
+earlier comparison, where raw evaluated one prompt token and the server about twenty).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class StreamParams:
     max_tokens: int = 256
     seed: int = 42
     profile_dir: Path | None = None  # py-spy the server into this folder when set
+    raw_reuses_whole_prompt: bool = False  # else only what the server may reuse
 
 
 SMOKE = StreamParams(rounds=1, warmup_rounds=0, max_tokens=8)
@@ -85,11 +92,16 @@ def _row(
         "server": server_row,
         "decode_ratio": _ratio(server_row["decode_tps"], raw_row["decode_tps"]),
         "ttft_ratio": _ratio(server_row["ttft_ms"], raw_row["ttft_ms"]),
+        "ttft_gap_ms": _gap(server_row["ttft_ms"], raw_row["ttft_ms"]),
     }
 
 
 def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _gap(server: float | None, raw: float | None) -> float | None:
+    return None if server is None or raw is None else round(server - raw, 3)
 
 
 def _ratio(top: float | None, bottom: float | None) -> float | None:
@@ -107,9 +119,10 @@ class _Rounds:
         ws: WsSession,
         params: StreamParams,
         tokens: list[int],
+        reuse_at_most: int | None,
     ) -> None:
         self.raw, self.server, self.http, self.ws = raw, server, http, ws
-        self.params, self.tokens = params, tokens
+        self.params, self.tokens, self.reuse_at_most = params, tokens, reuse_at_most
         self.raw_cpu, self.server_cpu = CpuMeter(os.getpid()), CpuMeter(server.pid)
         self.client_cpu = CpuMeter(os.getpid())  # the bench's own client, while streaming
         self.profile: dict[str, Any] | None = None
@@ -117,7 +130,7 @@ class _Rounds:
     async def raw_side(self, measured: bool) -> RawTiming:
         p = self.params
         with self.raw_cpu if measured else nullcontext():
-            return await self.raw.generate(self.tokens, p.max_tokens, p.seed)
+            return await self.raw.generate(self.tokens, p.max_tokens, p.seed, self.reuse_at_most)
 
     async def server_side(self, measured: bool) -> StreamTiming:
         url, user = self.server.http_url, self.ws.user
@@ -163,7 +176,13 @@ async def run(settings: Settings, params: StreamParams) -> Result:
             result.params["server_model"] = model["model"]
             result.params["raw_model"] = model_info
             tokens = raw.model.prompt_tokens(settings.system_prompt, STREAM_PROMPT)
-            rounds = _Rounds(raw, server, http, ws, params, tokens)
+            reuse = None
+            if not params.raw_reuses_whole_prompt:
+                reuse = raw.model.shared_prefix_tokens(settings)
+                # The server evaluates the shared start when it starts; so does raw, here.
+                await raw.generate(tokens, 1, params.seed, reuse)
+            result.params["raw_reuses_at_most"] = reuse
+            rounds = _Rounds(raw, server, http, ws, params, tokens, reuse)
             rows = await rounds.run()
             if params.profile_dir is not None:
                 probe = await ttft_probe(
@@ -193,7 +212,7 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     ratios = {
         key: [row[key] for row in measured if row[key] is not None]
-        for key in ("decode_ratio", "ttft_ratio")
+        for key in ("decode_ratio", "ttft_ratio", "ttft_gap_ms")
     }
     return {
         "raw": {
@@ -209,6 +228,12 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "decode_ratio_server_over_raw": spread(ratios["decode_ratio"]),
         "ttft_ratio_server_over_raw": spread(ratios["ttft_ratio"]),
+        "ttft_gap_ms_server_minus_raw": spread(ratios["ttft_gap_ms"]),
+        "same_prompt_tokens_evaluated": all(
+            row["raw"]["prompt_tokens"] - row["raw"]["cached_prompt_tokens"]
+            == (row["server"]["prompt_tokens"] or 0) - (row["server"]["cached_prompt_tokens"] or 0)
+            for row in measured
+        ),
         "token_counts_match": all(
             row["raw"]["completion_tokens"] == row["server"]["completion_tokens"]
             for row in measured
@@ -224,9 +249,12 @@ def _summary(figures: dict[str, Any]) -> str:
     raw, server = figures["raw"], figures["server"]
     ratios = figures["decode_ratio_server_over_raw"]["median"]
     ttft_ratio = figures["ttft_ratio_server_over_raw"]["median"]
+    gap = figures["ttft_gap_ms_server_minus_raw"]
     return (
         f"stream_vs_raw: decode raw {med(raw['decode_tps'])} tok/s vs server "
         f"{med(server['decode_tps'])} tok/s (ratio {ratios}); TTFT raw "
-        f"{med(raw['ttft_ms'])} ms vs server {med(server['ttft_ms'])} ms (ratio {ttft_ratio}); "
+        f"{med(raw['ttft_ms'])} ms vs server {med(server['ttft_ms'])} ms (ratio {ttft_ratio}; "
+        f"server - raw {gap['median']} ms, {gap['min']} to {gap['max']}); "
+        f"same prompt tokens evaluated: {figures['same_prompt_tokens_evaluated']}; "
         f"token counts match: {figures['token_counts_match']}"
     )

@@ -90,7 +90,10 @@ class DatabaseShares:
             slots = self._slots[user_id] = _UserSlots(asyncio.Semaphore(self.units_per_user))
         slots.users += 1
         try:
-            await asyncio.wait_for(slots.free.acquire(), timeout=self.wait_s)
+            if slots.free.locked():
+                await asyncio.wait_for(slots.free.acquire(), timeout=self.wait_s)
+            else:  # a free slot is taken at once; wait_for would cost a task per unit
+                await slots.free.acquire()
         except TimeoutError:
             self._leave(user_id, slots)
             raise DatabaseShareError(self.units_per_user, self.wait_s) from None

@@ -34,6 +34,7 @@ class LlamaqlGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LimitedTransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
     local_ide: LocalGraphiQL | None = None
+    _authenticator_of: tuple[punq.Container, Authenticator] | None = None
 
     @property
     def graphql_ide_html(self) -> str:
@@ -67,8 +68,14 @@ class LlamaqlGraphQL(GraphQL[Context, None]):
             # Servers only pass requests after lifespan start-up; this is a misuse
             # such as a TestClient used without `with`.
             raise RuntimeError("llamaql app used before its lifespan started")
-        authenticator: Authenticator = container.resolve(Authenticator)
+        authenticator = self._authenticator(container)
         return Context.for_claim(container, await authenticator.from_headers(request.headers))
+
+    def _authenticator(self, container: punq.Container) -> Authenticator:
+        # Resolved once per container (one per app's lifespan), not on every request.
+        if self._authenticator_of is None or self._authenticator_of[0] is not container:
+            self._authenticator_of = (container, container.resolve(Authenticator))
+        return self._authenticator_of[1]
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """The upgrade request's identity wins; the connection_init payload may name the

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, update
+from sqlalchemy import and_, bindparam, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import SelectOfScalar
 
 from llamaql.models import Conversation, Message, utc_now
 
@@ -18,23 +17,72 @@ UPDATABLE_COLUMNS = frozenset({"title", "system_prompt", "options"})
 """What `update` may change; ids, owner and timestamps are the repository's business."""
 
 
-def _owned(user_id: uuid.UUID, conversation_id: uuid.UUID) -> SelectOfScalar[Conversation]:
-    return select(Conversation).where(
-        col(Conversation.id) == conversation_id, col(Conversation.user_id) == user_id
+# Statements built once, with bound parameters: building one took longer than running it
+# (about 0.2 ms each; a conversations page and its count went from 1.6 to 1.1 ms).
+_OWNED = select(Conversation).where(
+    col(Conversation.id) == bindparam("conversation_id"),
+    col(Conversation.user_id) == bindparam("user_id"),
+)
+# Locked: after waiting for the lock, the row may have changed since this session last
+# loaded it (populate_existing).
+_OWNED_FOR_UPDATE = _OWNED.with_for_update().execution_options(populate_existing=True)
+# SQLite's stand-in for a row lock: a no-op UPDATE takes the database's write lock.
+# (An UPDATE's parameters may not be named like its columns.)
+_SQLITE_LOCK = (
+    update(Conversation)
+    .where(
+        col(Conversation.id) == bindparam("lock_conversation_id"),
+        col(Conversation.user_id) == bindparam("lock_user_id"),
     )
-
-
-def _after(key: tuple[datetime, uuid.UUID]) -> ColumnElement[bool]:
-    # Spelled out rather than a row-value comparison so both SQLite and PostgreSQL use
-    # the (user_id, updated_at, id) index the same way; ids break updated_at ties.
-    updated_at, conversation_id = key
-    return or_(
-        col(Conversation.updated_at) < updated_at,
-        and_(
-            col(Conversation.updated_at) == updated_at,
-            col(Conversation.id) < conversation_id,
+    .values(id=Conversation.id)
+    .execution_options(synchronize_session=False)
+)
+_NEWEST_FIRST = (col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+_PAGE = (
+    select(Conversation)
+    .where(col(Conversation.user_id) == bindparam("user_id"))
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit"))
+)
+# After a cursor: spelled out rather than a row-value comparison so both SQLite and
+# PostgreSQL use the (user_id, updated_at, id) index the same way; ids break ties.
+_PAGE_AFTER = (
+    select(Conversation)
+    .where(
+        col(Conversation.user_id) == bindparam("user_id"),
+        or_(
+            col(Conversation.updated_at) < bindparam("after_updated_at"),
+            and_(
+                col(Conversation.updated_at) == bindparam("after_updated_at"),
+                col(Conversation.id) < bindparam("after_id"),
+            ),
         ),
     )
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit"))
+)
+_COUNT = (
+    select(func.count())
+    .select_from(Conversation)
+    .where(col(Conversation.user_id) == bindparam("user_id"))
+)
+
+
+# session.info key: (the transaction, {(user id, conversation id): the locked row}).
+_LOCKED = "llamaql_locked_conversations"
+
+
+def _locked(session: AsyncSession) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
+    """The conversations this session locked in its current transaction (a new, empty
+    record when the transaction is new; outside a transaction, one nobody keeps)."""
+    transaction = session.sync_session.get_transaction()
+    if transaction is None:
+        return {}
+    held = session.info.get(_LOCKED)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED] = (transaction, {})
+    locked: dict[tuple[uuid.UUID, uuid.UUID], Conversation] = held[1]
+    return locked
 
 
 async def lock_owned_conversation(
@@ -44,22 +92,21 @@ async def lock_owned_conversation(
 
     PostgreSQL locks the row (FOR UPDATE). SQLite has no row locks: a no-op UPDATE
     takes its database write lock instead, so a second writer waits (busy timeout)
-    rather than acting on what it read before the first one committed.
+    rather than acting on what it read before the first one committed. A conversation
+    this transaction has already locked is returned as loaded, without a statement:
+    nobody else can have changed it since (storing an exchange locks it three times).
     """
+    held = _locked(session).get((user_id, conversation_id))
+    if held is not None:
+        return held
+    ids = {"user_id": user_id, "conversation_id": conversation_id}
     if session.get_bind().dialect.name == "sqlite":
-        await session.exec(
-            update(Conversation)
-            .where(col(Conversation.id) == conversation_id, col(Conversation.user_id) == user_id)
-            .values(id=Conversation.id)
-            .execution_options(synchronize_session=False)
-        )
-    # populate_existing: after waiting for the lock, the row may have changed since
-    # this session last loaded it.
-    statement = (
-        _owned(user_id, conversation_id).with_for_update().execution_options(populate_existing=True)
-    )
-    result = await session.exec(statement)
-    return result.one_or_none()
+        lock = {"lock_user_id": user_id, "lock_conversation_id": conversation_id}
+        await session.exec(_SQLITE_LOCK, params=lock)
+    conversation = (await session.exec(_OWNED_FOR_UPDATE, params=ids)).one_or_none()
+    if conversation is not None:
+        _locked(session)[(user_id, conversation_id)] = conversation
+    return conversation
 
 
 class SqlConversationRepository:
@@ -90,7 +137,8 @@ class SqlConversationRepository:
         return conversation
 
     async def get(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
-        result = await self._session.exec(_owned(user_id, conversation_id))
+        ids = {"user_id": user_id, "conversation_id": conversation_id}
+        result = await self._session.exec(_OWNED, params=ids)
         return result.one_or_none()
 
     async def get_for_update(
@@ -103,22 +151,16 @@ class SqlConversationRepository:
     async def list_page(
         self, *, user_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None
     ) -> Sequence[Conversation]:
-        statement = select(Conversation).where(col(Conversation.user_id) == user_id)
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+        statement = _PAGE
         if after is not None:
-            statement = statement.where(_after(after))
-        statement = statement.order_by(
-            col(Conversation.updated_at).desc(), col(Conversation.id).desc()
-        ).limit(limit)
-        result = await self._session.exec(statement)
+            statement = _PAGE_AFTER
+            params["after_updated_at"], params["after_id"] = after
+        result = await self._session.exec(statement, params=params)
         return result.all()
 
     async def count(self, *, user_id: uuid.UUID) -> int:
-        statement = (
-            select(func.count())
-            .select_from(Conversation)
-            .where(col(Conversation.user_id) == user_id)
-        )
-        result = await self._session.exec(statement)
+        result = await self._session.exec(_COUNT, params={"user_id": user_id})
         return result.one()
 
     async def update(
@@ -130,7 +172,9 @@ class SqlConversationRepository:
                 f"cannot update Conversation column(s) {sorted(not_updatable)}; "
                 f"updatable: {sorted(UPDATABLE_COLUMNS)}"
             )
-        conversation = await self.get(user_id=user_id, conversation_id=conversation_id)
+        conversation = _locked(self._session).get((user_id, conversation_id))
+        if conversation is None:
+            conversation = await self.get(user_id=user_id, conversation_id=conversation_id)
         if conversation is None:
             return None
         for name, value in changes.items():

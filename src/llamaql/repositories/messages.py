@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, and_, false, func, insert, literal, or_, update
+from sqlalchemy import Integer, and_, bindparam, false, func, insert, literal, or_, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
@@ -42,6 +42,114 @@ def user_lock_key(user_id: uuid.UUID) -> int:
     return int.from_bytes(user_id.bytes[:4], "big", signed=True)
 
 
+# Statements built once, with bound parameters (see repositories/conversations.py).
+_GET = select(Message).where(
+    col(Message.id) == bindparam("message_id"), col(Message.user_id) == bindparam("user_id")
+)
+_IN_CONVERSATION = (
+    col(Message.conversation_id) == bindparam("conversation_id"),
+    col(Message.user_id) == bindparam("user_id"),
+)
+_COUNT = select(func.count()).select_from(Message).where(*_IN_CONVERSATION)
+_GENERATING = (
+    select(Message.id)
+    .where(*_IN_CONVERSATION, col(Message.status) == MessageStatus.GENERATING.value)
+    .limit(1)
+)
+
+
+def _insert(heartbeat_at: Any) -> Any:
+    """A message after the conversation's newest (seq), its values bound as `m_*` (an
+    INSERT's parameters may not be named like its columns)."""
+    next_seq = (
+        select(func.coalesce(func.max(Message.seq), 0) + 1)
+        .where(col(Message.conversation_id) == bindparam("m_conversation_id"))
+        .scalar_subquery()
+    )
+    values: dict[str, Any] = {
+        name: bindparam(f"m_{name}")
+        for name in ("id", "conversation_id", "user_id", "parent_id", "kind", "text", "status")
+    }
+    return (
+        insert(Message)
+        .values(
+            **values,
+            seq=next_seq,
+            created_at=bindparam("m_now"),
+            updated_at=bindparam("m_now"),
+            replica_id=bindparam("m_replica_id"),
+            heartbeat_at=heartbeat_at,
+        )
+        .returning(Message)
+    )
+
+
+_INSERT = _insert(bindparam("m_heartbeat_at"))
+_INSERT_BEATING_NOW = _insert(func.now())
+
+
+def _branch_of(conversations: ColumnElement[Any]) -> ColumnElement[bool]:
+    """on_current_branch over bound parameters: the user and the conversations' ids."""
+    user: Any = bindparam("user_id")
+    return on_current_branch(user, cast(Any, conversations))
+
+
+_COUNTS = (
+    select(col(Message.conversation_id), func.count())
+    .where(
+        col(Message.user_id) == bindparam("user_id"),
+        col(Message.conversation_id).in_(bindparam("conversation_ids", expanding=True)),
+        _branch_of(bindparam("conversation_ids", expanding=True)),
+    )
+    .group_by(col(Message.conversation_id))
+)
+# list_pages' statements by shape (which conversations have a cursor): building one
+# took about 6 ms, running it a fraction of that.
+_PAGES: dict[tuple[bool, ...], Any] = {}
+_PAGE_SHAPES_KEPT = 64
+
+
+def _pages_statement(shape: tuple[bool, ...]) -> Any:
+    """Each conversation's messages (`c{i}`, after seq `a{i}` where the shape says so)
+    on its current branch, numbered in seq order; the first `limit` of each kept."""
+    statement = _PAGES.get(shape)
+    if statement is not None:
+        return statement
+    wanted = [
+        and_(
+            col(Message.conversation_id) == bindparam(f"c{i}"),
+            col(Message.seq) > bindparam(f"a{i}"),
+        )
+        if after
+        else col(Message.conversation_id) == bindparam(f"c{i}")
+        for i, after in enumerate(shape)
+    ]
+    rank = (
+        func.row_number()
+        .over(partition_by=col(Message.conversation_id), order_by=col(Message.seq))
+        .label("rank")
+    )
+    ranked = (
+        select(Message, rank)
+        .where(
+            col(Message.user_id) == bindparam("user_id"),
+            or_(*wanted),
+            _branch_of(bindparam("conversation_ids", expanding=True)),
+        )
+        .subquery()
+    )
+    row = aliased(Message, ranked)
+    statement = (
+        select(row)
+        .where(ranked.c.rank <= bindparam("limit"))
+        .order_by(ranked.c.conversation_id, ranked.c.seq)
+    )
+    if len(_PAGES) >= _PAGE_SHAPES_KEPT:
+        _PAGES.pop(next(iter(_PAGES)))
+    _PAGES[shape] = statement
+    return statement
+
+
 class SqlMessageRepository:
     """Messages of one session; see services.ports.MessageRepository."""
 
@@ -66,43 +174,36 @@ class SqlMessageRepository:
         )
         if conversation is None:
             raise LookupError(f"conversation {conversation_id} not found for this user")
-        next_seq = (
-            select(func.coalesce(func.max(Message.seq), 0) + 1)
-            .where(col(Message.conversation_id) == conversation_id)
-            .scalar_subquery()
-        )
         now = utc_now()
-        statement = (
-            insert(Message)
-            .values(
-                id=uuid.uuid4(),
-                conversation_id=conversation_id,
-                user_id=user_id,
-                seq=next_seq,
-                parent_id=conversation.current_leaf_id
-                if parent_id is AFTER_CURRENT_LEAF
-                else parent_id,
-                kind=int(kind),
-                text=text,
-                status=status.value,
-                created_at=now,
-                updated_at=now,
-                replica_id=replica_id,
-                heartbeat_at=self._now() if replica_id is not None else None,
-            )
-            .returning(Message)
-        )
-        result = await self._session.exec(statement)
+        params = {
+            "m_id": uuid.uuid4(),
+            "m_conversation_id": conversation_id,
+            "m_user_id": user_id,
+            "m_parent_id": conversation.current_leaf_id
+            if parent_id is AFTER_CURRENT_LEAF
+            else parent_id,
+            "m_kind": int(kind),
+            "m_text": text,
+            "m_status": status.value,
+            "m_now": now,
+            "m_replica_id": replica_id,
+        }
+        statement = _INSERT
+        if replica_id is not None and self._postgres:
+            statement = _INSERT_BEATING_NOW  # PostgreSQL's clock for heartbeats
+        else:
+            params["m_heartbeat_at"] = now if replica_id is not None else None
+        # Not flushed here: the conversation's new leaf is written with the transaction's
+        # next change of the row (the reply's leaf, the activity time), one UPDATE for all.
+        with self._session.no_autoflush:
+            result = await self._session.exec(statement, params=params)
         message = cast(Message, result.scalars().one())
         conversation.current_leaf_id = message.id  # the new message's branch is current
-        await self._session.flush()
         return message
 
     async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
-        statement = select(Message).where(
-            col(Message.id) == message_id, col(Message.user_id) == user_id
-        )
-        result = await self._session.exec(statement)
+        params = {"message_id": message_id, "user_id": user_id}
+        result = await self._session.exec(_GET, params=params)
         return result.one_or_none()
 
     async def list_page(
@@ -130,33 +231,17 @@ class SqlMessageRepository:
         # messages are numbered in seq order after its cursor, and the first `limit` kept.
         if not after_seqs:
             return {}
-        wanted = [
-            col(Message.conversation_id) == conversation_id
-            if after_seq is None
-            else and_(col(Message.conversation_id) == conversation_id, col(Message.seq) > after_seq)
-            for conversation_id, after_seq in after_seqs.items()
-        ]
-        rank = (
-            func.row_number()
-            .over(partition_by=col(Message.conversation_id), order_by=col(Message.seq))
-            .label("rank")
-        )
-        ranked = (
-            select(Message, rank)
-            .where(
-                col(Message.user_id) == user_id,
-                or_(*wanted),
-                on_current_branch(user_id, list(after_seqs)),
-            )
-            .subquery()
-        )
-        row = aliased(Message, ranked)
-        statement = (
-            select(row)
-            .where(ranked.c.rank <= limit)
-            .order_by(ranked.c.conversation_id, ranked.c.seq)
-        )
-        result = await self._session.exec(statement)
+        params: dict[str, Any] = {
+            "user_id": user_id,
+            "conversation_ids": list(after_seqs),
+            "limit": limit,
+        }
+        for index, (conversation_id, after_seq) in enumerate(after_seqs.items()):
+            params[f"c{index}"] = conversation_id
+            if after_seq is not None:
+                params[f"a{index}"] = after_seq
+        shape = tuple(after_seq is not None for after_seq in after_seqs.values())
+        result = await self._session.exec(_pages_statement(shape), params=params)
         pages: dict[uuid.UUID, list[Message]] = {key: [] for key in after_seqs}
         for message in result.all():
             pages[message.conversation_id].append(message)
@@ -165,41 +250,21 @@ class SqlMessageRepository:
     async def counts(
         self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, int]:
-        statement = (
-            select(col(Message.conversation_id), func.count())
-            .where(
-                col(Message.user_id) == user_id,
-                col(Message.conversation_id).in_(conversation_ids),
-                on_current_branch(user_id, conversation_ids),
-            )
-            .group_by(col(Message.conversation_id))
-        )
-        result = await self._session.exec(statement)
+        params = {"user_id": user_id, "conversation_ids": list(conversation_ids)}
+        result = await self._session.exec(_COUNTS, params=params)
         found = {conversation_id: int(total) for conversation_id, total in result.all()}
         return {
             conversation_id: found.get(conversation_id, 0) for conversation_id in conversation_ids
         }
 
     async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
-        statement = (
-            select(func.count())
-            .select_from(Message)
-            .where(col(Message.conversation_id) == conversation_id, col(Message.user_id) == user_id)
-        )
-        result = await self._session.exec(statement)
+        params = {"conversation_id": conversation_id, "user_id": user_id}
+        result = await self._session.exec(_COUNT, params=params)
         return result.one()
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
-        statement = (
-            select(Message.id)
-            .where(
-                col(Message.conversation_id) == conversation_id,
-                col(Message.user_id) == user_id,
-                col(Message.status) == MessageStatus.GENERATING.value,
-            )
-            .limit(1)
-        )
-        result = await self._session.exec(statement)
+        params = {"conversation_id": conversation_id, "user_id": user_id}
+        result = await self._session.exec(_GENERATING, params=params)
         return result.first() is not None
 
     async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:
@@ -302,6 +367,10 @@ class SqlMessageRepository:
         if replica_id is not None:
             conditions.append(col(Message.replica_id) == replica_id)
         return conditions
+
+    @property
+    def _postgres(self) -> bool:
+        return self._session.get_bind().dialect.name == "postgresql"
 
     def _now(self) -> Any:
         """PostgreSQL's clock, so replicas on different hosts stamp and compare heartbeats

@@ -67,6 +67,17 @@ LIMIT :limit OFFSET :offset
 POSTGRES_COUNT = text(_PG_HITS + "SELECT count(*) FROM hits")
 
 
+# The hits' rows, built once with bound parameters (see repositories/conversations.py).
+_CONVERSATIONS = select(Conversation).where(
+    col(Conversation.id).in_(bindparam("ids", expanding=True)),
+    col(Conversation.user_id) == bindparam("user_id"),
+)
+_MESSAGES = select(Message).where(
+    col(Message.id).in_(bindparam("ids", expanding=True)),
+    col(Message.user_id) == bindparam("user_id"),
+)
+
+
 def sqlite_match(user_id: uuid.UUID, terms: Sequence[str]) -> str:
     """An FTS5 query: the owner's rows whose text has every term as a word prefix."""
     words = " AND ".join(f'"{_quote_fts(term)}"*' for term in terms)
@@ -90,6 +101,13 @@ def _quote_tsquery(term: str) -> str:
 
 def _typed(statement: TextClause) -> TextClause:
     return statement.bindparams(bindparam("user_id", type_=Uuid()))
+
+
+# Each statement with its user parameter typed, built once (bindparams() copies it).
+_TYPED = {
+    statement: _typed(statement)
+    for statement in (SQLITE_FIND, SQLITE_COUNT, POSTGRES_FIND, POSTGRES_COUNT)
+}
 
 
 class SqlSearchRepository:
@@ -145,7 +163,7 @@ class SqlSearchRepository:
 
     async def _rows(self, statement: TextClause, **params: Any) -> Sequence[Any]:
         connection = await self._session.connection()
-        result = await connection.execute(_typed(statement), params)
+        result = await connection.execute(_TYPED[statement], params)
         return result.all()
 
     async def _hits(self, user_id: uuid.UUID, found: list[_Found]) -> list[SearchHit]:
@@ -154,18 +172,13 @@ class SqlSearchRepository:
         conversations = {
             c.id: c
             for c in await self._session.exec(
-                select(Conversation).where(
-                    col(Conversation.id).in_(conversation_ids),
-                    col(Conversation.user_id) == user_id,
-                )
+                _CONVERSATIONS, params={"ids": list(conversation_ids), "user_id": user_id}
             )
         }
         messages = {
             m.id: m
             for m in await self._session.exec(
-                select(Message).where(
-                    col(Message.id).in_(message_ids), col(Message.user_id) == user_id
-                )
+                _MESSAGES, params={"ids": list(message_ids), "user_id": user_id}
             )
         }
         hits: list[SearchHit] = []

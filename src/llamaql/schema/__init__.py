@@ -7,25 +7,22 @@ from functools import partial
 
 from graphql import ASTValidationRule
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 
 from llamaql.schema import events, subscription
 from llamaql.schema.acting_user import ActingUser
+from llamaql.schema.document_cache import CachedDocuments, DocumentCache
 from llamaql.schema.errors import ErrorCodes, LlamaqlSchema
+from llamaql.schema.execution import PlainLeafExecutionContext
 from llamaql.schema.mutation import Mutation
 from llamaql.schema.query import Query
 from llamaql.schema.query_cost import QueryCostLimit
 from llamaql.schema.text_input import StorableStringLiterals, StorableVariables
 from llamaql.settings import Settings
 
-VALIDATION_CACHE_SIZE = 256
+DOCUMENT_CACHE_SIZE = 256
 
 
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
@@ -33,9 +30,10 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
 
     The depth and alias rules are what QueryDepthLimiter and MaxAliasesLimiter add, but
     their classes are built once here: those extensions build new ones per operation,
-    which would make every ValidationCache key (schema, document, rules) new. Validation
-    was the largest cost of a repeated query (bench/results/README.md).
-    ParserCache is left out on purpose: it breaks syntax errors on subscriptions.
+    which would make every cached rule set new. Parsing and validation were the largest
+    costs of a repeated query (bench/results/README.md): CachedDocuments keeps both,
+    by the document's text, for this schema. Strawberry's ParserCache is left out on
+    purpose: it breaks syntax errors on subscriptions.
     """
     rules: list[type[ASTValidationRule]] = [
         max_depth_rule(settings.max_query_depth, None, None),
@@ -49,8 +47,8 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         ActingUser,
         partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
-        partial(ValidationCache, maxsize=VALIDATION_CACHE_SIZE),
-        StorableVariables,  # after ValidationCache: see its docstring
+        partial(CachedDocuments, cache=DocumentCache(DOCUMENT_CACHE_SIZE)),
+        StorableVariables,  # after CachedDocuments: see its docstring
         partial(QueryCostLimit, max_cost=settings.max_query_cost),  # the same
     ]
 
@@ -69,4 +67,5 @@ def build_schema(settings: Settings) -> LlamaqlSchema:
             events.MessageFailed,
         ],
         extensions=schema_extensions(settings),
+        execution_context_class=PlainLeafExecutionContext,
     )

@@ -48,7 +48,7 @@ def _variable_problem(value: object, path: str) -> str | None:
 class StorableVariables(SchemaExtension):
     """Refuses variables holding a NUL or a lone surrogate, anywhere inside them.
 
-    Listed after ValidationCache: that extension sets the validation errors as it
+    Listed after CachedDocuments: that extension sets the validation errors as it
     enters, and Strawberry reads them before any extension leaves the step."""
 
     def on_validate(self) -> Iterator[None]:

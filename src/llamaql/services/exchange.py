@@ -1,10 +1,13 @@
 """Storing one exchange and submitting its reply, in the caller's unit of work.
 
-The conversation is locked and re-checked (another replica generating, or an exchange
-that ended since the history was read: busy either way), the user's live replies are
-counted under their lock (`reply_limit.ReplyLimit`), both messages are added, the
-title or activity time updated, and the prompt submitted to the engine. The caller
-commits, and cancels the handle if the commit fails.
+The prompt is submitted to the engine first, so that the model evaluates it while the
+exchange is written: the conversation is locked and re-checked (another replica
+generating, or an exchange that ended since the history was read: busy either way), the
+user's live replies are counted under their lock (`reply_limit.ReplyLimit`), both
+messages are added and the title or activity time updated. A refusal or failure there
+cancels the submitted request, whose events nobody has read: the client sees nothing of
+the reply before the exchange is stored. The caller commits, and cancels the handle if
+the commit fails.
 """
 
 from __future__ import annotations
@@ -40,9 +43,39 @@ async def store_exchange(
     replica_id: str | None = None,
     reply_limit: ReplyLimit | None = None,
 ) -> StoredExchange:
-    """Lock, re-check, add both messages (only the reply when the turn answers a stored
-    user message again), submit; the caller commits. The reply's branch becomes current.
-    With `reply_limit`, a user at it is refused (ReplyLimitError) before anything is added."""
+    """Submit, then lock, re-check, add both messages (only the reply when the turn
+    answers a stored user message again); the caller commits. The reply's branch becomes
+    current. With `reply_limit`, a user at it is refused (ReplyLimitError) before anything
+    is added. The request is cancelled if anything here fails."""
+    conversation = turn.conversation
+    try:
+        handle = engine.submit(prompt, Requester(str(user_id), str(conversation.id)))
+    except QueueFullError:
+        raise queue_full_error() from None
+    try:
+        user_message, reply_id = await _write_exchange(
+            uow,
+            user_id=user_id,
+            turn=turn,
+            seen=seen,
+            replica_id=replica_id,
+            reply_limit=reply_limit,
+        )
+    except BaseException:
+        handle.cancel()
+        raise
+    return StoredExchange(user_message, reply_id, handle)
+
+
+async def _write_exchange(
+    uow: UnitOfWork,
+    *,
+    user_id: uuid.UUID,
+    turn: Turn,
+    seen: int,
+    replica_id: str | None,
+    reply_limit: ReplyLimit | None,
+) -> tuple[Message, uuid.UUID]:
     conversation, text = turn.conversation, turn.text
     ids = {"user_id": user_id, "conversation_id": conversation.id}
     locked = await uow.conversations.get_for_update(**ids)
@@ -73,8 +106,4 @@ async def store_exchange(
         await uow.conversations.update(**ids, changes={"title": title_from(text)})
     else:
         await uow.conversations.touch(**ids)
-    try:
-        handle = engine.submit(prompt, Requester(str(user_id), str(conversation.id)))
-    except QueueFullError:
-        raise queue_full_error() from None
-    return StoredExchange(user_message, reply.id, handle)
+    return user_message, reply.id
