@@ -93,6 +93,8 @@ async def run(settings: Settings, size: Size) -> Figure:
                 "LLAMAQL_REPLICA_DEAD_AFTER_SECONDS": "5",
                 "LLAMAQL_CHECKPOINT_SECONDS": "0.5",
                 "LLAMAQL_AUTO_TITLE": "false",
+                # One user streams every reply here: the per-user share is hog's figure.
+                "LLAMAQL_MAX_LIVE_REPLIES_PER_USER": str(p.replies),
             }
             async with Server(settings, env) as server:
                 phases = {mode: await _phase(server, proxy, mode, p) for mode in MODES}

@@ -374,17 +374,25 @@ async def test_a_background_request_never_shares_a_step_with_a_reply(
     assert not set(title_steps) & set(reply_steps)
 
 
+async def title_held_in_its_fourth_step(
+    engine: LlamaEngine, runtime: FakeRuntime, title: str, max_tokens: int
+) -> GenerationHandle:
+    """A title (seed 2) decoding alone, the scheduler held in its fourth step."""
+    runtime.replies = {2: title, 1: LONG}
+    runtime.on_sample = lambda n: runtime.gate.clear() if n == 3 else None
+    options = SamplingOptions(seed=2, max_tokens=max_tokens)
+    prompt = await engine.prepare([ChatMessage("user", "title please")], options)
+    handle = engine.submit(prompt, who("a", "title"), background=True)
+    assert runtime.wait_for(lambda: not runtime.gate.is_set())
+    return handle
+
+
 async def test_a_reply_takes_the_sequence_and_the_steps_of_a_running_title(
     engine: LlamaEngine, runtime: FakeRuntime
 ) -> None:
     # Two sequences, both idle: a title starts; a reply arriving mid-title starts in the
     # next step without sharing it, and the title starts over once the engine is idle.
-    runtime.replies = {2: "a title", 1: LONG}
-    runtime.on_sample = lambda n: runtime.gate.clear() if n == 3 else None
-    options = SamplingOptions(seed=2, max_tokens=8)
-    prompt = await engine.prepare([ChatMessage("user", "title please")], options)
-    title = engine.submit(prompt, who("a", "title"), background=True)
-    assert runtime.wait_for(lambda: not runtime.gate.is_set())  # held in the title's step
+    title = await title_held_in_its_fourth_step(engine, runtime, "a title", max_tokens=8)
     steps_before = len(runtime.batches)
     reply = await submit(engine, "B", who("b"), seed=1)
     runtime.on_sample = None
@@ -441,12 +449,7 @@ async def test_a_reply_request_that_has_begun_pauses_background_work(
     # `expect_reply` (a send's database work under way): the running title stops at the
     # next step and none starts while the hold lasts; the reply then runs alone, and
     # the title starts over after it.
-    runtime.replies = {2: "a title", 1: LONG}
-    runtime.on_sample = lambda n: runtime.gate.clear() if n == 3 else None
-    options = SamplingOptions(seed=2, max_tokens=8)
-    prompt = await engine.prepare([ChatMessage("user", "title please")], options)
-    title = engine.submit(prompt, who("a", "title"), background=True)
-    assert runtime.wait_for(lambda: not runtime.gate.is_set())
+    title = await title_held_in_its_fourth_step(engine, runtime, "a title", max_tokens=8)
     engine.expect_reply()
     runtime.on_sample = None
     runtime.gate.set()
@@ -461,12 +464,7 @@ async def test_a_reply_request_that_has_begun_pauses_background_work(
 
 
 async def test_a_cancelled_title_is_not_requeued(engine: LlamaEngine, runtime: FakeRuntime) -> None:
-    runtime.replies = {2: LONG, 1: "ok"}
-    runtime.on_sample = lambda n: runtime.gate.clear() if n == 3 else None
-    options = SamplingOptions(seed=2, max_tokens=200)
-    prompt = await engine.prepare([ChatMessage("user", "title please")], options)
-    title = engine.submit(prompt, who("a", "title"), background=True)
-    assert runtime.wait_for(lambda: not runtime.gate.is_set())
+    title = await title_held_in_its_fourth_step(engine, runtime, LONG, max_tokens=200)
     reply = await submit(engine, "B", who("b"), seed=1)
     title.cancel()
     runtime.on_sample = None
