@@ -5,14 +5,16 @@ serialization failures, deadlocks and lock timeouts) leaves the unit of work as 
 domain's StorageBusyError, a retryable QUEUE_FULL, never INTERNAL. A database that cannot
 be reached (`outages.is_unreachable`) leaves it as DatabaseUnavailableError, a retryable
 SERVICE_UNAVAILABLE; so does a unit of work still running after `timeout_s`
-(LLAMAQL_DB_TIMEOUT_SECONDS), however its time went: waiting for a pooled connection, a
-pre-ping, a reconnect and a statement would each get that long from the driver.
+(LLAMAQL_DB_TIMEOUT_SECONDS) after it was made, however its time went: waiting for one of
+its user's database units (db_share), for a pooled connection, a pre-ping, a reconnect and
+a statement would each get that long on their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from types import TracebackType
 from typing import Self
 
@@ -58,6 +60,9 @@ class SqlUnitOfWork:
         # Sessions of an unreachable database being discarded in the background.
         self._discarding = discarding if discarding is not None else set()
         self._deadline: asyncio.Timeout | None = None
+        # The deadline counts from here, not from `__aenter__`: a unit made and then kept
+        # waiting for one of its user's database units (db_share) has spent that time too.
+        self._made_at = time.monotonic()
 
     async def __aenter__(self) -> Self:
         if self._session is not None:
@@ -65,7 +70,8 @@ class SqlUnitOfWork:
         if self._timeout_s is not None:
             # Entered here and left in __aexit__ (the same task): the caller's block runs
             # under it, and its cancellation at the deadline comes out as TimeoutError.
-            self._deadline = asyncio.timeout(self._timeout_s)
+            left = self._timeout_s - (time.monotonic() - self._made_at)
+            self._deadline = asyncio.timeout(max(left, 0.0))
             await self._deadline.__aenter__()
         self._session = self._session_factory()
         self.conversations = SqlConversationRepository(self._session)
