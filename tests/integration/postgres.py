@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 POSTGRES_ENV = "LLAMAQL_TEST_POSTGRES_URL"
 
 
-async def _admin(*statements: str) -> None:
-    # CREATE/DROP DATABASE cannot run inside a transaction.
+async def admin(*statements: str) -> None:
+    """Statements outside a transaction on the test server (CREATE/DROP DATABASE, ALTER
+    DATABASE, pg_terminate_backend), as the server's own maintenance connection."""
     engine = create_async_engine(
         os.environ[POSTGRES_ENV], isolation_level="AUTOCOMMIT", poolclass=pool.NullPool
     )
@@ -40,12 +41,12 @@ async def create_database(prefix: str, template: str | None = None) -> str:
     """A new database named `<prefix>_<random>`, empty or a copy of `template`; its name."""
     name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     from_template = f' TEMPLATE "{template}"' if template else ""
-    await _admin(f'CREATE DATABASE "{name}"{from_template}')
+    await admin(f'CREATE DATABASE "{name}"{from_template}')
     return name
 
 
 async def drop_database(name: str) -> None:
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @asynccontextmanager

@@ -7,14 +7,13 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, and_, bindparam, false, func, insert, literal, or_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import Integer, and_, false, func, literal, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.models import Message, MessageKind, MessageStatus, utc_now
-from llamaql.repositories.branches import on_current_branch
+from llamaql.repositories import message_statements as sql
 from llamaql.repositories.conversations import lock_owned_conversation
 from llamaql.services.ports import AFTER_CURRENT_LEAF, Append
 
@@ -40,114 +39,6 @@ second); two-key locks never collide with the one-key migration lock."""
 def user_lock_key(user_id: uuid.UUID) -> int:
     """A user's 32-bit advisory lock key: two users sharing one only wait for each other."""
     return int.from_bytes(user_id.bytes[:4], "big", signed=True)
-
-
-# Statements built once, with bound parameters (see repositories/conversations.py).
-_GET = select(Message).where(
-    col(Message.id) == bindparam("message_id"), col(Message.user_id) == bindparam("user_id")
-)
-_IN_CONVERSATION = (
-    col(Message.conversation_id) == bindparam("conversation_id"),
-    col(Message.user_id) == bindparam("user_id"),
-)
-_COUNT = select(func.count()).select_from(Message).where(*_IN_CONVERSATION)
-_GENERATING = (
-    select(Message.id)
-    .where(*_IN_CONVERSATION, col(Message.status) == MessageStatus.GENERATING.value)
-    .limit(1)
-)
-
-
-def _insert(heartbeat_at: Any) -> Any:
-    """A message after the conversation's newest (seq), its values bound as `m_*` (an
-    INSERT's parameters may not be named like its columns)."""
-    next_seq = (
-        select(func.coalesce(func.max(Message.seq), 0) + 1)
-        .where(col(Message.conversation_id) == bindparam("m_conversation_id"))
-        .scalar_subquery()
-    )
-    values: dict[str, Any] = {
-        name: bindparam(f"m_{name}")
-        for name in ("id", "conversation_id", "user_id", "parent_id", "kind", "text", "status")
-    }
-    return (
-        insert(Message)
-        .values(
-            **values,
-            seq=next_seq,
-            created_at=bindparam("m_now"),
-            updated_at=bindparam("m_now"),
-            replica_id=bindparam("m_replica_id"),
-            heartbeat_at=heartbeat_at,
-        )
-        .returning(Message)
-    )
-
-
-_INSERT = _insert(bindparam("m_heartbeat_at"))
-_INSERT_BEATING_NOW = _insert(func.now())
-
-
-def _branch_of(conversations: ColumnElement[Any]) -> ColumnElement[bool]:
-    """on_current_branch over bound parameters: the user and the conversations' ids."""
-    user: Any = bindparam("user_id")
-    return on_current_branch(user, cast(Any, conversations))
-
-
-_COUNTS = (
-    select(col(Message.conversation_id), func.count())
-    .where(
-        col(Message.user_id) == bindparam("user_id"),
-        col(Message.conversation_id).in_(bindparam("conversation_ids", expanding=True)),
-        _branch_of(bindparam("conversation_ids", expanding=True)),
-    )
-    .group_by(col(Message.conversation_id))
-)
-# list_pages' statements by shape (which conversations have a cursor): building one
-# took about 6 ms, running it a fraction of that.
-_PAGES: dict[tuple[bool, ...], Any] = {}
-_PAGE_SHAPES_KEPT = 64
-
-
-def _pages_statement(shape: tuple[bool, ...]) -> Any:
-    """Each conversation's messages (`c{i}`, after seq `a{i}` where the shape says so)
-    on its current branch, numbered in seq order; the first `limit` of each kept."""
-    statement = _PAGES.get(shape)
-    if statement is not None:
-        return statement
-    wanted = [
-        and_(
-            col(Message.conversation_id) == bindparam(f"c{i}"),
-            col(Message.seq) > bindparam(f"a{i}"),
-        )
-        if after
-        else col(Message.conversation_id) == bindparam(f"c{i}")
-        for i, after in enumerate(shape)
-    ]
-    rank = (
-        func.row_number()
-        .over(partition_by=col(Message.conversation_id), order_by=col(Message.seq))
-        .label("rank")
-    )
-    ranked = (
-        select(Message, rank)
-        .where(
-            col(Message.user_id) == bindparam("user_id"),
-            or_(*wanted),
-            _branch_of(bindparam("conversation_ids", expanding=True)),
-        )
-        .subquery()
-    )
-    row = aliased(Message, ranked)
-    statement = (
-        select(row)
-        .where(ranked.c.rank <= bindparam("limit"))
-        .order_by(ranked.c.conversation_id, ranked.c.seq)
-    )
-    if len(_PAGES) >= _PAGE_SHAPES_KEPT:
-        _PAGES.pop(next(iter(_PAGES)))
-    _PAGES[shape] = statement
-    return statement
 
 
 class SqlMessageRepository:
@@ -188,9 +79,9 @@ class SqlMessageRepository:
             "m_now": now,
             "m_replica_id": replica_id,
         }
-        statement = _INSERT
+        statement = sql.INSERT
         if replica_id is not None and self._postgres:
-            statement = _INSERT_BEATING_NOW  # PostgreSQL's clock for heartbeats
+            statement = sql.INSERT_BEATING_NOW  # PostgreSQL's clock for heartbeats
         else:
             params["m_heartbeat_at"] = now if replica_id is not None else None
         # Not flushed here: the conversation's new leaf is written with the transaction's
@@ -203,7 +94,7 @@ class SqlMessageRepository:
 
     async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
         params = {"message_id": message_id, "user_id": user_id}
-        result = await self._session.exec(_GET, params=params)
+        result = await self._session.exec(sql.GET, params=params)
         return result.one_or_none()
 
     async def list_page(
@@ -241,7 +132,7 @@ class SqlMessageRepository:
             if after_seq is not None:
                 params[f"a{index}"] = after_seq
         shape = tuple(after_seq is not None for after_seq in after_seqs.values())
-        result = await self._session.exec(_pages_statement(shape), params=params)
+        result = await self._session.exec(sql.pages_statement(shape), params=params)
         pages: dict[uuid.UUID, list[Message]] = {key: [] for key in after_seqs}
         for message in result.all():
             pages[message.conversation_id].append(message)
@@ -251,7 +142,7 @@ class SqlMessageRepository:
         self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, int]:
         params = {"user_id": user_id, "conversation_ids": list(conversation_ids)}
-        result = await self._session.exec(_COUNTS, params=params)
+        result = await self._session.exec(sql.COUNTS, params=params)
         found = {conversation_id: int(total) for conversation_id, total in result.all()}
         return {
             conversation_id: found.get(conversation_id, 0) for conversation_id in conversation_ids
@@ -259,12 +150,12 @@ class SqlMessageRepository:
 
     async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
         params = {"conversation_id": conversation_id, "user_id": user_id}
-        result = await self._session.exec(_COUNT, params=params)
+        result = await self._session.exec(sql.COUNT, params=params)
         return result.one()
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
         params = {"conversation_id": conversation_id, "user_id": user_id}
-        result = await self._session.exec(_GENERATING, params=params)
+        result = await self._session.exec(sql.GENERATING, params=params)
         return result.first() is not None
 
     async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:

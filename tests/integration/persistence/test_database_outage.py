@@ -7,16 +7,14 @@ unit after the outage works; `/health`'s probe says the same."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from bench.reliability.tcp_proxy import TcpProxy
-from sqlalchemy import pool, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from tests.integration.postgres import POSTGRES_ENV, scratch_database
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.integration.postgres import admin, scratch_database
 
 from llamaql.db import create_db_engine, create_session_factory
 from llamaql.db_health import DatabaseProbe
@@ -95,25 +93,13 @@ async def test_a_blackhole_is_unavailable_within_the_timeout(
     assert await _count(uow) == 0
 
 
-async def _admin(*statements: str) -> None:
-    engine = create_async_engine(
-        os.environ[POSTGRES_ENV], isolation_level="AUTOCOMMIT", poolclass=pool.NullPool
-    )
-    try:
-        async with engine.connect() as connection:
-            for statement in statements:
-                await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def test_a_database_closed_to_connections_is_unavailable(pg_url: str) -> None:
     name = make_url(pg_url).database
     engine = create_db_engine(pg_url, timeout_s=TIMEOUT_S)
     uow = _uow(engine)
     try:
         assert await _count(uow) == 0
-        await _admin(
+        await admin(
             f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false',
             f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
         )
@@ -121,7 +107,7 @@ async def test_a_database_closed_to_connections_is_unavailable(pg_url: str) -> N
             await _unavailable(uow)  # its pooled connection was terminated
             await _unavailable(uow)  # a new one is refused
         finally:
-            await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         assert await _count(uow) == 0
     finally:
         await engine.dispose()
