@@ -6,34 +6,26 @@ fair admission queue) and leave (finished, failed, cancelled) between steps, so 
 cancel takes effect within one step. A failed batch is retried reply by reply, so a
 failure in one sequence fails that reply alone.
 
-KV reuse is per conversation: a sequence keeps its conversation's KV after a reply; a new
-request goes to the idle sequence its own conversation left (its KV copied to another
-idle sequence if that one would leave a gap among the busy sequences), else takes an idle
-one that leaves no gap (least recently used among those), whose state is first parked in
-host memory and written to disk (`KVParking`; at a clean stop every sequence's state is
-written too, so a conversation's next turn after a restart reuses it). Only
-the same requester's KV is ever reused; a background request's is dropped when it ends.
-Background requests (titles) run only on an idle engine, one at a time, their prompts in
-small steps, and yield the moment a reply waits: they never hold a sequence or a step that
-a reply could use, and a reply's wait for the step under way is short.
-The one exception holds nothing any user wrote: the prompt start that every conversation
-with the server's default system prompt shares (template markup and that prompt) is
-evaluated once, and a new conversation's sequence starts from a copy of it, so all users
-see the same cached count for it.
+Which sequence a reply decodes in and what KV each sequence keeps is
+`placement.SequencePlacement`'s (KV per conversation, parked in memory and on disk, and
+written at a clean stop). Background requests (titles) run only on an idle engine, one
+at a time, their prompts in small steps, and yield the moment a reply waits or a send
+begins: they never hold a sequence or a step that a reply could use, and a reply's wait
+for the step under way is short; a background request's KV is dropped when it ends.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Sequence
 
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.jobs import Job
-from llamaql.engine.parking import KVParking, ParkedState, common_prefix
-from llamaql.engine.reply import Reply, Slot
+from llamaql.engine.parking import KVParking
+from llamaql.engine.placement import SequencePlacement
+from llamaql.engine.reply import Reply
 from llamaql.engine.runtime import BatchPart, ModelRuntime
-from llamaql.engine.types import EngineError, FinishReason, Requester
+from llamaql.engine.types import EngineError, FinishReason
 
 logger = logging.getLogger(__name__)
 # Prompt tokens a background request evaluates per step (~20 ms of the default model on
@@ -54,13 +46,10 @@ class BatchScheduler:
         shared_prefix: tuple[int, ...] = (),
     ) -> None:
         self._runtime = runtime
-        self._shared_prefix = shared_prefix
-        self._shared_state: bytearray | None = None
         self._queue = queue
-        self._parking = parking
+        self._placement = SequencePlacement(runtime, parking, shared_prefix)
+        self._slots = self._placement.slots
         self._extra_stops = extra_stops
-        self._slots = [Slot(seq) for seq in range(runtime.facts.sequences)]
-        self._clock = itertools.count(1)
         self._live: list[Reply] = []  # in admission order
         # len(self._live), kept as a plain int so other threads read it without a lock.
         self.active = 0
@@ -68,12 +57,12 @@ class BatchScheduler:
 
     def run(self) -> None:
         """Admit, step, repeat; returns once the queue is closed and no reply is live."""
-        self._evaluate_shared_prefix()
+        self._placement.evaluate_shared_prefix()
         while True:
             self._end_cancelled()
             if not self._live and not self._queue.wait():
                 break
-            self._drop_forgotten()
+            self._placement.drop_forgotten()
             self._admit()
             if self._live:
                 try:
@@ -82,26 +71,10 @@ class BatchScheduler:
                     logger.exception("decode step failed")
                     for reply in list(self._live):
                         self._fail(reply, _engine_error(exc))
-        self._persist_sequences()
+        self._placement.persist_sequences()
         logger.debug("engine scheduler stopped")
 
-    def _evaluate_shared_prefix(self) -> None:
-        prefix, seq = self._shared_prefix, self._slots[0].seq
-        if not prefix:
-            return
-        size = self._runtime.facts.batch_size
-        for start in range(0, len(prefix), size):
-            part = BatchPart(seq, start, prefix[start : start + size], wants_logits=False)
-            status = self._runtime.decode([part])
-            if status != 0:
-                logger.warning("could not evaluate the shared prompt start (status %d)", status)
-                self._runtime.truncate(seq, 0)
-                return
-        self._shared_state = self._runtime.save(seq)
-        self._runtime.truncate(seq, 0)
-        logger.debug("new conversations start from a shared %d-token prompt start", len(prefix))
-
-    # Admission and KV placement.
+    # Admission.
 
     def _admit(self) -> None:
         self._preempt_background()
@@ -140,127 +113,10 @@ class BatchScheduler:
             logger.debug("a background request yielded sequence %d to a reply", reply.slot.seq)
 
     def _place(self, job: Job) -> Reply:
-        owner = job.requester
-        own = self._own_slot(owner)
-        slot = self._free_slot(owner) if own is None else self._close_gap(own)
-        tokens = job.prompt.tokens
-        if not slot.tokens:
-            self._start_from_shared_prefix(slot, tokens)
-        # The last prompt token is always evaluated: its logits give the first reply token.
-        keep = min(common_prefix(slot.tokens, tokens), len(tokens) - 1)
-        if keep < len(slot.tokens) and not self._runtime.truncate(slot.seq, keep):
-            self._runtime.truncate(slot.seq, 0)
-            keep = 0
-        del slot.tokens[keep:]
-        slot.owner = owner
-        slot.last_used = next(self._clock)
-        reply = Reply(job, slot, self._runtime, cached=keep, extra_stops=self._extra_stops)
+        slot, cached = self._placement.place(job.requester, job.prompt.tokens)
+        reply = Reply(job, slot, self._runtime, cached=cached, extra_stops=self._extra_stops)
         slot.reply = reply
         return reply
-
-    def _start_from_shared_prefix(self, slot: Slot, tokens: tuple[int, ...]) -> None:
-        prefix, state = self._shared_prefix, self._shared_state
-        if state is None or len(tokens) <= len(prefix) or tokens[: len(prefix)] != prefix:
-            return
-        if self._runtime.restore(slot.seq, state):
-            slot.tokens = list(prefix)
-
-    def _own_slot(self, owner: Requester) -> Slot | None:
-        for slot in self._slots:
-            if slot.reply is None and slot.owner == owner:
-                return slot
-        return None
-
-    def _free_slot(self, owner: Requester) -> Slot:
-        """An idle slot, its state parked, holding `owner`'s parked state if there is one.
-
-        The slot keeps the busy sequences in the fewest runs of consecutive ids, since
-        each run is a graph evaluation of its own in every step (see `_step`); among
-        those, the one used least recently. A conversation whose KV goes is parked, and
-        restoring it is a copy, where a broken run costs every step of every reply."""
-        slot = self._best_idle(self._busy())
-        self._empty(slot)
-        parked = self._parking.take(owner)
-        if parked is not None:
-            if self._runtime.restore(slot.seq, parked.state):
-                slot.tokens = list(parked.tokens)
-                logger.debug("restored %d tokens into sequence %d", len(slot.tokens), slot.seq)
-            else:
-                self._parking.discard(owner)  # llama.cpp refused it: never offer it again
-        return slot
-
-    def _close_gap(self, own: Slot) -> Slot:
-        """`own` (the conversation's idle sequence), or the idle sequence its KV moves to
-        when `own` would split the busy sequences into more runs than that one."""
-        busy = self._busy()
-        target = self._best_idle(busy)
-        if _runs(busy | {own.seq}) <= _runs(busy | {target.seq}):
-            return own
-        state = self._runtime.save(own.seq)
-        if state is None:
-            return own
-        self._empty(target)
-        if not self._runtime.restore(target.seq, state):
-            self._runtime.truncate(target.seq, 0)
-            return own  # a save leaves the sequence as it was: `own` still holds its KV
-        target.owner, target.tokens = own.owner, own.tokens
-        self._runtime.truncate(own.seq, 0)
-        own.owner, own.tokens, own.last_used = None, [], 0
-        logger.debug(
-            "moved %d tokens from sequence %d to %d", len(target.tokens), own.seq, target.seq
-        )
-        return target
-
-    def _busy(self) -> set[int]:
-        return {s.seq for s in self._slots if s.reply is not None}
-
-    def _best_idle(self, busy: set[int]) -> Slot:
-        return min(
-            (s for s in self._slots if s.reply is None),
-            key=lambda s: (_runs(busy | {s.seq}), s.last_used),
-        )
-
-    def _empty(self, slot: Slot) -> None:
-        """Park what `slot` holds for its conversation, then clear it."""
-        if slot.owner is not None and slot.tokens:
-            self._park(slot)
-        self._runtime.truncate(slot.seq, 0)
-        slot.owner, slot.tokens = None, []
-
-    def _park(self, slot: Slot) -> None:
-        if slot.owner is None or not self._parking.enabled:
-            return
-        state = self._runtime.save(slot.seq)
-        if state is None:
-            return
-        if not self._parking.park(slot.owner, ParkedState(tuple(slot.tokens), state)):
-            logger.debug("a %d-byte KV state was kept neither in memory nor on disk", len(state))
-
-    def _drop_forgotten(self) -> None:
-        """Empty the idle sequences of forgotten (deleted) conversations; one still
-        generating (its cancel not yet seen) is looked at again next time."""
-        for owner in self._parking.forgotten():
-            for slot in self._slots:
-                if slot.owner != owner:
-                    continue
-                if slot.reply is not None:
-                    self._parking.forget(owner)
-                else:
-                    self._runtime.truncate(slot.seq, 0)
-                    slot.owner, slot.tokens, slot.last_used = None, [], 0
-
-    def _persist_sequences(self) -> None:
-        """As the engine stops: write each conversation's KV that a sequence holds to
-        disk, least recently used first, so the newest is the last a full disk evicts."""
-        self._drop_forgotten()
-        if self._parking.files is None:
-            return
-        for slot in sorted(self._slots, key=lambda s: s.last_used):
-            if slot.owner is None or not slot.tokens:
-                continue
-            state = self._runtime.save(slot.seq)
-            if state is not None:
-                self._parking.persist(slot.owner, ParkedState(tuple(slot.tokens), state))
 
     # Steps.
 
@@ -337,16 +193,11 @@ class BatchScheduler:
         self.active = len(self._live)
         slot = reply.slot
         slot.reply = None
-        slot.last_used = next(self._clock)
+        slot.last_used = self._placement.tick()
         if reply.job.background:
             # Nobody continues a background request: its sequence is free and empty.
             self._runtime.truncate(slot.seq, 0)
             slot.owner, slot.tokens, slot.last_used = None, [], 0
-
-
-def _runs(seqs: set[int]) -> int:
-    """How many runs of consecutive ids `seqs` makes."""
-    return sum(1 for seq in seqs if seq - 1 not in seqs)
 
 
 def _engine_error(exc: Exception) -> EngineError:
