@@ -15,6 +15,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from llamaql.db_sqlite import one_trip_dbapi
+
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -78,6 +80,7 @@ def create_db_engine(
             echo=echo,
             hide_parameters=True,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            module=one_trip_dbapi(),
         )
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     elif parsed.drivername == "postgresql+asyncpg":

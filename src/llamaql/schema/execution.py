@@ -1,4 +1,4 @@
-"""Executing plain leaf fields without graphql-core's per-field machinery.
+"""Executing plain fields without graphql-core's per-field machinery.
 
 Most fields of a response are plain attributes returning a scalar or an enum (`id`,
 `title`, `text`, `cursor`, `hasNextPage`, ...). graphql-core builds a resolve info,
@@ -10,6 +10,19 @@ and serializes it directly (a null stays null where the type allows it). Anythin
 and any value this path would not serialize the same way (a null for a non-null field,
 a value the scalar refuses, an error), goes through graphql-core as before, so its
 result and errors are graphql-core's own.
+
+A whole object goes the same way when every field selected on it is plain: a leaf as
+above, or an object or a list of objects (or leaves) read from an attribute whose own
+selection is plain again. A page's `edges { cursor node { id title updatedAt } }` then
+becomes one plan per request: a function that reads the attributes and builds the
+response dicts, with no resolve info, path or awaitable checks per field. The plan is
+made from graphql-core's own collected fields (so @skip/@include, aliases and fragments
+are applied as before) and only where there is nothing else to honour: no arguments,
+no directive other than @skip/@include, no @defer, no middleware, no interface or
+union. A value the plan would not complete exactly as graphql-core does (a null where
+the type forbids it, a value a scalar refuses, a failing `is_type_of`, anything raised)
+abandons the plan for that object and graphql-core completes it from the start:
+attribute reads have no side effects, so reading them twice changes nothing.
 """
 
 from __future__ import annotations
@@ -19,8 +32,10 @@ from typing import Any
 
 from graphql import (
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     Undefined,
     is_leaf_type,
 )
@@ -34,6 +49,12 @@ _PLAIN = "_get_basic_result"
 _NOT_PLAIN = None
 _Leaf = tuple[Callable[..., Any], GraphQLLeafType, bool] | None  # resolver, type, nullable
 _CACHE_ATTRIBUTE = "_llamaql_plain_leaves"
+_Complete = Callable[[Any], Any]  # a plan: a value read from an attribute -> its result
+_SKIP_INCLUDE = frozenset({"skip", "include"})
+
+
+class _Abandon(Exception):
+    """The plan would not complete this value as graphql-core does."""
 
 
 class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -85,3 +106,119 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
+
+    def collect_and_execute_subfields(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        plan = self._object_plan(return_type, field_details_list)
+        if plan is not None:
+            try:
+                return plan(result)
+            except Exception:  # _Abandon, or anything a read or a scalar raised
+                pass
+        return super().collect_and_execute_subfields(
+            return_type, field_details_list, path, result, position_context
+        )
+
+    def _object_plan(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> _Complete | None:
+        """The plan for an object's selection, made once per execution; like
+        graphql-core's own memo, keyed by the field list's identity, kept alive with it."""
+        plans: dict[tuple[str, int], tuple[FieldDetailsList, _Complete | None]]
+        plans = self.__dict__.setdefault("_llamaql_plans", {})
+        key = (return_type.name, id(field_details_list))
+        if key not in plans:
+            plans[key] = (field_details_list, None)  # a recursive type meets itself: no plan
+            plans[key] = (
+                field_details_list,
+                self._make_object_plan(return_type, field_details_list),
+            )
+        return plans[key][1]
+
+    def _make_object_plan(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> _Complete | None:
+        manager = self.middleware_manager
+        if manager is not None and manager.middlewares:
+            return None
+        grouped, defer_usages, forbidden = self.collect_subfields(return_type, field_details_list)
+        if defer_usages or forbidden:
+            return None
+        steps: list[tuple[str, Callable[..., Any], _Complete]] = []
+        for response_key, details in grouped.items():
+            node = details[0].node
+            plain = all(
+                item.defer_usage is None
+                and not item.node.arguments
+                and all(d.name.value in _SKIP_INCLUDE for d in item.node.directives or ())
+                for item in details
+            )
+            field = return_type.fields.get(node.name.value) if plain else None
+            resolve = field.resolve if field is not None else None
+            if field is None or field.args or getattr(resolve, "__name__", "") != _PLAIN:
+                return None  # __typename and every resolver go through graphql-core
+            complete = self._value_plan(field.type, details)
+            if complete is None:
+                return None
+            steps.append((response_key, resolve, complete))  # type: ignore[arg-type]
+
+        def run(source: Any) -> dict[str, Any]:
+            return {key: complete(resolve(source, None)) for key, resolve, complete in steps}
+
+        return run
+
+    def _value_plan(self, kind: GraphQLOutputType, details: FieldDetailsList) -> _Complete | None:
+        nullable = not isinstance(kind, GraphQLNonNull)
+        inner: Any = kind if nullable else kind.of_type  # type: ignore[union-attr]
+        if is_leaf_type(inner):
+            coerce = inner.coerce_output_value
+
+            def leaf(value: Any) -> Any:
+                if value is None:
+                    return _null(nullable)
+                coerced = coerce(value)
+                if coerced is Undefined or coerced is None:
+                    raise _Abandon
+                return coerced
+
+            return leaf
+        if isinstance(inner, GraphQLList):
+            item = self._value_plan(inner.of_type, details)
+            if item is None:
+                return None
+
+            def items(value: Any) -> Any:
+                if value is None:
+                    return _null(nullable)
+                if not isinstance(value, list | tuple):
+                    raise _Abandon  # graphql-core's iterable and async rules apply
+                return [item(each) for each in value]
+
+            return items
+        if isinstance(inner, GraphQLObjectType):
+            sub = self._object_plan(inner, details)
+            if sub is None:
+                return None
+            is_type_of: Callable[[Any, Any], Any] | None = inner.is_type_of
+
+            def obj(value: Any) -> Any:
+                if value is None:
+                    return _null(nullable)
+                if is_type_of is not None and is_type_of(value, None) is not True:
+                    raise _Abandon
+                return sub(value)
+
+            return obj
+        return None  # interfaces and unions resolve their type through graphql-core
+
+
+def _null(nullable: bool) -> None:
+    if not nullable:
+        raise _Abandon
+    return None

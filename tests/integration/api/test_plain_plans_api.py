@@ -1,0 +1,87 @@
+"""Plain-object plans (schema/execution.py) answer exactly as graphql-core does: each
+document is executed with the fast paths and again with graphql-core's own execution,
+through the real app, and the two bodies must be equal."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from tests.integration.api.conftest import Api
+
+from llamaql.schema.execution import PlainLeafExecutionContext
+
+DOCUMENTS: list[tuple[str, dict[str, Any]]] = [
+    ("{ conversations { totalCount edges { cursor node { id title updatedAt } } } }", {}),
+    (
+        "{ conversations(first: 2) { pageInfo { hasNextPage endCursor } "
+        "edges { node { id systemPrompt createdAt options { temperature maxTokens } } } } }",
+        {},
+    ),
+    (
+        "query($skip: Boolean!, $keep: Boolean!) { conversations { edges { "
+        "node { id title @skip(if: $skip) systemPrompt @include(if: $keep) } } } }",
+        {"skip": True, "keep": False},
+    ),
+    (
+        "query($skip: Boolean!, $keep: Boolean!) { conversations { edges { "
+        "node { id title @skip(if: $skip) systemPrompt @include(if: $keep) } } } }",
+        {"skip": False, "keep": True},
+    ),
+    (
+        "{ conversations { edges { node { ...C t: title ... on Conversation { i: id } } "
+        "cursor c2: cursor } } } fragment C on Conversation { id title }",
+        {},
+    ),
+    ("{ conversations { __typename edges { __typename node { __typename id } } } }", {}),
+    (
+        "{ conversations { edges { node { id messages { totalCount edges { cursor } "
+        "pageInfo { hasNextPage } } } } } }",
+        {},
+    ),
+]
+
+
+def _answers(api: Api) -> list[dict[str, Any]]:
+    return [api.post(query, variables) for query, variables in DOCUMENTS]
+
+
+@pytest.fixture
+def seeded(api: Api) -> Api:
+    api.create(title="first", systemPrompt="be brief")
+    api.create(title=None, systemPrompt=None, options={"temperature": 0.5, "maxTokens": 7})
+    api.create(title="third")
+    return api
+
+
+def test_plans_answer_exactly_as_graphql_core_does(seeded: Api) -> None:
+    fast = _answers(seeded)
+    with (
+        patch.object(
+            PlainLeafExecutionContext,
+            "collect_and_execute_subfields",
+            StrawberryGraphQLCoreExecutionContext.collect_and_execute_subfields,
+        ),
+        patch.object(
+            PlainLeafExecutionContext,
+            "execute_field",
+            StrawberryGraphQLCoreExecutionContext.execute_field,
+        ),
+    ):
+        slow = _answers(seeded)
+    assert fast == slow
+    assert all("errors" not in body for body in fast), fast
+    assert len(fast[0]["data"]["conversations"]["edges"]) == 3
+
+
+def test_a_page_of_plain_objects_builds_no_resolve_info_below_its_root(seeded: Api) -> None:
+    with patch.object(
+        StrawberryGraphQLCoreExecutionContext,
+        "build_resolve_info",
+        autospec=True,
+        side_effect=StrawberryGraphQLCoreExecutionContext.build_resolve_info,
+    ) as built:
+        seeded.data(DOCUMENTS[0][0])
+    assert [call.args[2][0].name.value for call in built.call_args_list] == ["conversations"]
