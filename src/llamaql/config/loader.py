@@ -56,7 +56,7 @@ class Config:
         `load_config(**{**config.flat_values(), **changes})`."""
         values: dict[str, Any] = {}
         for name in COMPONENTS:
-            values.update(getattr(self, name))
+            values.update(dict(getattr(self, name)))
         return values
 
 

@@ -43,7 +43,7 @@ def live(config: Config) -> Iterator[LiveServer]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    base = f"127.0.0.1:{limited.port}/graphql"
+    base = f"127.0.0.1:{limited.server.port}/graphql"
     yield LiveServer(url=f"http://{base}", ws_url=f"ws://{base}")
     server.should_exit = True
     thread.join(timeout=30)
