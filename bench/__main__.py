@@ -31,7 +31,7 @@ from bench.common import (
     write_result,
 )
 from bench.llama_server import LlamaServerMissing
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 logger = logging.getLogger("bench")
 # peer last: it reads the stream result of the same run
@@ -119,7 +119,7 @@ def _params(base: P, args: argparse.Namespace, **flags: str) -> P:
     return replace(base, **changes)  # type: ignore[type-var]
 
 
-Runner = Callable[[Settings], Awaitable[Result]]
+Runner = Callable[[Config], Awaitable[Result]]
 
 
 def _runners(args: argparse.Namespace) -> dict[str, Runner]:
@@ -188,7 +188,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
     }
 
 
-async def _run_one(name: str, runner: Runner, settings: Settings, results_dir: Path) -> bool:
+async def _run_one(name: str, runner: Runner, settings: Config, results_dir: Path) -> bool:
     started = time.monotonic()
     machine = machine_info(settings)
     busy = machine["cpu_busy_before"]
@@ -216,7 +216,7 @@ async def _run_one(name: str, runner: Runner, settings: Settings, results_dir: P
     return True
 
 
-async def _main(args: argparse.Namespace, settings: Settings) -> int:
+async def _main(args: argparse.Namespace, settings: Config) -> int:
     runners = _runners(args)
     names = args.names or list(NAMES)
     outcomes = [await _run_one(name, runners[name], settings, args.results_dir) for name in names]

@@ -35,8 +35,8 @@ from sqlmodel import Session
 from bench.common import REPO_ROOT, Result
 from bench.profile import CpuMeter
 from bench.server import ChildServer, ServerProcess
+from llamaql.config import Config
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus
-from llamaql.settings import Settings
 
 READS = ("conversations", "messages", "search")
 SEARCH_QUERY = "dragon bread"
@@ -240,7 +240,7 @@ def _read_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def run(settings: Settings, params: ApiParams) -> Result:
+async def run(settings: Config, params: ApiParams) -> Result:
     result = Result("api_overhead", params={**asdict(params), "reads": list(READS)})
     async with ServerProcess(settings) as server:
         seeded = await asyncio.to_thread(seed, server.database, params)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llamaql.settings import Settings, SettingsError, load_settings
+from llamaql.config import Config, ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -117,9 +117,9 @@ def cpu_busy(seconds: float = 1.0) -> float | None:
     return round((busy1 - busy0) / (total1 - total0), 3) if total1 > total0 else None
 
 
-def machine_info(settings: Settings) -> dict[str, Any]:
+def machine_info(settings: Config) -> dict[str, Any]:
     """Everything needed to compare two runs, taken at the start of a benchmark."""
-    model = settings.model_path
+    model = settings.engine.model_path
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -133,12 +133,12 @@ def machine_info(settings: Settings) -> dict[str, Any]:
             "bytes": model.stat().st_size if model.is_file() else None,
         },
         "settings": {
-            "n_threads": settings.n_threads,
-            "context_size": settings.context_size,
-            "n_batch": settings.n_batch,
-            "n_gpu_layers": settings.n_gpu_layers,
-            "use_extra_bufts": settings.use_extra_bufts,
-            "queue_size": settings.queue_size,
+            "n_threads": settings.engine.n_threads,
+            "context_size": settings.engine.context_size,
+            "n_batch": settings.engine.n_batch,
+            "n_gpu_layers": settings.engine.n_gpu_layers,
+            "use_extra_bufts": settings.engine.use_extra_bufts,
+            "queue_size": settings.engine.queue_size,
         },
         "git_commit": _git_commit(),
         "loadavg_start": list(os.getloadavg()),
@@ -214,7 +214,7 @@ def finish(result: Result, started: float) -> None:
     result.machine["loadavg_end"] = list(os.getloadavg())
 
 
-def start_cli(prog: str, model_hint: str = "") -> Settings | int:
+def start_cli(prog: str, model_hint: str = "") -> Config | int:
     """What both suites' `main` does before running: log INFO lines to stderr (httpx's
     per-request lines quietened), load the server's settings and check the model file is
     there, so a bad environment ends in one line and an exit status (2: settings, 3: no
@@ -224,11 +224,14 @@ def start_cli(prog: str, model_hint: str = "") -> Settings | int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
-        settings = load_settings()
-    except SettingsError as exc:
+        settings = load_config()
+    except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    if not settings.model_path.is_file():
-        print(f"{prog}: model file not found: {settings.model_path}{model_hint}", file=sys.stderr)
+    if not settings.engine.model_path.is_file():
+        print(
+            f"{prog}: model file not found: {settings.engine.model_path}{model_hint}",
+            file=sys.stderr,
+        )
         return 3
     return settings

@@ -19,7 +19,7 @@ from bench.client import StreamTiming, WsSession, create_conversation
 from bench.common import Result, ms, p50_p95
 from bench.server import ServerProcess
 from bench.stream import STREAM_PROMPT
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ def level_figures(streams: int, started: float, timings: list[StreamTiming]) -> 
     }
 
 
-async def run(settings: Settings, params: ConcurrencyParams) -> Result:
+async def run(settings: Config, params: ConcurrencyParams) -> Result:
     result = Result("concurrency", params={**asdict(params), "prompt": STREAM_PROMPT})
     levels: list[dict[str, Any]] = []
     async with ServerProcess(settings) as server, httpx.AsyncClient(timeout=30) as http:

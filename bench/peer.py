@@ -61,7 +61,7 @@ from bench.peer_rounds import (
 from bench.peer_sides import Chat, Side, llama_server_side, llamaql_side
 from bench.peer_table import summary, table_rows
 from bench.turns import TURN_PROMPT, turn_row
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 __all__ = ["SMOKE", "PeerParams", "run", "table_rows"]
 
@@ -265,9 +265,9 @@ def bursts(levels: list[dict[str, Any]], burst_levels: tuple[int, ...]) -> list[
     return rows
 
 
-async def run(settings: Settings, params: PeerParams) -> Result:
+async def run(settings: Config, params: PeerParams) -> Result:
     require_binary()  # fail before starting anything, with the command that builds it
-    params = replace(params, slot_context=settings.context_size or params.slot_context)
+    params = replace(params, slot_context=settings.engine.context_size or params.slot_context)
     logs = (params.results_dir or DEFAULT_RESULTS_DIR) / f"peer-logs-{utc_stamp()}"
     described = {**asdict(params), "results_dir": str(params.results_dir or "") or None}
     result = Result(

@@ -37,7 +37,7 @@ from bench.llama_server import (
     stream_chat,
 )
 from bench.server import ChildServer, ServerProcess
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 HTTP_TIMEOUT = httpx.Timeout(300.0, connect=30.0)  # a queued reply waits for the others
 PARALLEL_LOG = re.compile(r"parallel|sequences", re.IGNORECASE)
@@ -160,14 +160,14 @@ class LlamaServerSide:
         }
 
 
-def threads(settings: Settings) -> int:
+def threads(settings: Config) -> int:
     """llama-server's -t: the engine's thread count (all usable cores unless configured)."""
-    return settings.n_threads or usable_cores()
+    return settings.engine.n_threads or usable_cores()
 
 
 @asynccontextmanager
 async def llamaql_side(
-    settings: Settings, parallel: int, seed: int, slot_context: int, log_as: Path | None = None
+    settings: Config, parallel: int, seed: int, slot_context: int, log_as: Path | None = None
 ) -> AsyncIterator[Side]:
     # LLAMAQL_CONTEXT_SIZE is per sequence, as llama-server's -c divided by -np.
     env = {"LLAMAQL_PARALLEL": str(parallel), "LLAMAQL_CONTEXT_SIZE": str(slot_context)}
@@ -181,15 +181,15 @@ async def llamaql_side(
 
 @asynccontextmanager
 async def llama_server_side(
-    settings: Settings, parallel: int, seed: int, slot_context: int, log_as: Path | None = None
+    settings: Config, parallel: int, seed: int, slot_context: int, log_as: Path | None = None
 ) -> AsyncIterator[Side]:
     config = LlamaServerConfig(
-        model=settings.model_path.resolve(),
+        model=settings.engine.model_path.resolve(),
         threads=threads(settings),
         parallel=parallel,
         slot_context=slot_context,
-        n_batch=settings.n_batch,
+        n_batch=settings.engine.n_batch,
     )
     async with LlamaServerProcess(config) as server:
         server.keep_log_as = log_as
-        yield LlamaServerSide(server, seed, settings.system_prompt)
+        yield LlamaServerSide(server, seed, settings.chat.system_prompt)

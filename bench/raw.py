@@ -1,5 +1,5 @@
 """The raw side of the stream benchmark: llama.cpp through llama-cpp-python in this
-process, loaded by the engine's own code (`load_config` + `LlamaRuntime`) so threads,
+process, loaded by the engine's own code (`resolve_load_config` + `LlamaRuntime`) so threads,
 context, batch size, GPU layers and buffer types cannot drift from the server's, and
 reusing the longest cached token prefix exactly as the engine's context does.
 """
@@ -13,8 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Self, TypeVar
 
+from llamaql.config import Config
+from llamaql.container import shared_start
 from llamaql.engine.encoding import PromptEncoder
-from llamaql.engine.engine import load_config, shared_prefix
+from llamaql.engine.engine import resolve_load_config, shared_prefix
 from llamaql.engine.llama_runtime import LlamaRuntime
 from llamaql.engine.metadata import read_gguf_metadata
 from llamaql.engine.options import resolve_options
@@ -22,7 +24,6 @@ from llamaql.engine.parking import common_prefix
 from llamaql.engine.runtime import BatchPart, LoadConfig
 from llamaql.engine.templates import ChatTemplate, load_chat_template
 from llamaql.engine.types import ChatMessage, SamplingOptions
-from llamaql.settings import Settings
 
 T = TypeVar("T")
 
@@ -53,7 +54,7 @@ class RawTiming:
 
 
 class RawModel:
-    """The engine's own runtime (LlamaRuntime built from load_config), driven in a tight
+    """The engine's own runtime (LlamaRuntime built from resolve_load_config), driven in a tight
     loop with no queue, thread hand-off, event loop, GraphQL, WebSocket or database."""
 
     def __init__(self, runtime: LlamaRuntime, template: ChatTemplate, config: LoadConfig) -> None:
@@ -63,15 +64,15 @@ class RawModel:
         self._held: list[int] = []  # what sequence 0 holds, as the engine's slots track it
 
     @classmethod
-    def load(cls, settings: Settings) -> Self:
-        meta = read_gguf_metadata(settings.model_path)
+    def load(cls, settings: Config) -> Self:
+        meta = read_gguf_metadata(settings.engine.model_path)
         template = load_chat_template(
             meta.chat_template,
             bos_token=meta.bos_token,
             eos_token=meta.eos_token,
             model_name=meta.name,
         )
-        config = replace(load_config(settings, meta), sequences=1)
+        config = replace(resolve_load_config(settings.engine, meta), sequences=1)
         return cls(LlamaRuntime(config), template, config)
 
     def describe(self) -> dict[str, Any]:
@@ -91,11 +92,11 @@ class RawModel:
         messages = [ChatMessage("system", system), ChatMessage("user", user)]
         return PromptEncoder(self.template, self.runtime.tokenize).encode(messages)[1]
 
-    def shared_prefix_tokens(self, settings: Settings) -> int:
+    def shared_prefix_tokens(self, settings: Config) -> int:
         """How many prompt tokens the server reuses for a new conversation: the prompt
         start every conversation with the default system prompt shares (engine.shared_prefix)."""
         encoder = PromptEncoder(self.template, self.runtime.tokenize)
-        return len(shared_prefix(encoder, settings))
+        return len(shared_prefix(encoder, shared_start(settings.chat)))
 
     def generate(
         self, tokens: list[int], max_tokens: int, seed: int, reuse_at_most: int | None = None
@@ -166,7 +167,7 @@ class RawWorker:
             raise RuntimeError("RawWorker.load() first")
         return self._model
 
-    async def load(self, settings: Settings) -> RawModel:
+    async def load(self, settings: Config) -> RawModel:
         self._model = await self._call(RawModel.load, settings)
         return self._model
 

@@ -39,7 +39,7 @@ from bench.client import WsSession, create_conversation
 from bench.common import start_cli
 from bench.server import free_port
 from bench.stream import STREAM_PROMPT
-from llamaql.settings import Settings
+from llamaql.config import Config, load_config
 
 
 class Marks:
@@ -260,22 +260,25 @@ def summarize(client_ttft_ms: list[float]) -> dict[str, Any]:
     }
 
 
-async def run(settings: Settings, requests: int, warmup: int, cprofile: Path | None) -> None:
+async def run(settings: Config, requests: int, warmup: int, cprofile: Path | None) -> None:
     instrument()
     from llamaql.app import create_app
     from llamaql.cli import uvicorn_options
 
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="llamaql-reqpath-"))
-    settings = settings.model_copy(
-        update={
+    settings = load_config(
+        **{
+            **settings.flat_values(),
             "port": port,
             "database_url": f"sqlite+aiosqlite:///{folder / 'bench.db'}",
             "auto_title": False,
         }
     )
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(settings), log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, **uvicorn_options(settings.server), log_level="warning")
+    )
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
         await asyncio.sleep(0.05)

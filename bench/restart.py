@@ -26,7 +26,7 @@ from bench.client import WsSession, create_conversation
 from bench.common import Result, spread
 from bench.server import ServerProcess
 from bench.turns import TURN_PROMPT, turn_row
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 CASES = ("no_restart", "restart_kv_files", "restart_kv_files_off")
 
@@ -45,7 +45,7 @@ SMOKE = RestartParams(turns=1, rounds=1, max_tokens=8)
 class _Run:
     """The servers of one run: one database and one KV folder, `env` for each start."""
 
-    def __init__(self, settings: Settings, params: RestartParams, folder: Path) -> None:
+    def __init__(self, settings: Config, params: RestartParams, folder: Path) -> None:
         self.settings = settings
         self.params = params
         self.user = str(uuid.uuid4())
@@ -84,7 +84,7 @@ async def _history(run: _Run, server: ServerProcess, http: httpx.AsyncClient, ti
     return cid
 
 
-async def _measure(settings: Settings, params: RestartParams, folder: Path) -> dict[str, Any]:
+async def _measure(settings: Config, params: RestartParams, folder: Path) -> dict[str, Any]:
     run = _Run(settings, params, folder)
     measured = params.turns + 1
     rows: dict[str, list[dict[str, Any]]] = {case: [] for case in CASES}
@@ -131,7 +131,7 @@ def _line(name: str, case: dict[str, Any]) -> str:
     )
 
 
-async def run(settings: Settings, params: RestartParams) -> Result:
+async def run(settings: Config, params: RestartParams) -> Result:
     result = Result("restart", params={**asdict(params), "prompt": TURN_PROMPT})
     with tempfile.TemporaryDirectory(prefix="llamaql-restart-") as folder:
         figures = await _measure(settings, params, Path(folder))

@@ -23,7 +23,7 @@ from typing import Self
 
 import httpx
 
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
@@ -42,29 +42,30 @@ def serve_command() -> list[str]:
 
 
 def server_env(
-    settings: Settings, port: int, database: Path, *, log_level: str = "WARNING"
+    settings: Config, port: int, database: Path, *, log_level: str = "WARNING"
 ) -> dict[str, str]:
     """The engine settings the bench resolved, passed explicitly so nothing can drift."""
+    engine = settings.engine
     env = {key: value for key, value in os.environ.items() if not key.startswith("LLAMAQL_")}
     env.update(
         LLAMAQL_HOST="127.0.0.1",
         LLAMAQL_PORT=str(port),
         LLAMAQL_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
-        LLAMAQL_MODEL_PATH=str(settings.model_path.resolve()),
-        LLAMAQL_N_BATCH=str(settings.n_batch),
-        LLAMAQL_USE_EXTRA_BUFTS=str(settings.use_extra_bufts).lower(),
-        LLAMAQL_QUEUE_SIZE=str(settings.queue_size),
-        LLAMAQL_PARALLEL=str(settings.parallel),
-        LLAMAQL_PROMPT_CACHE_MB=str(settings.prompt_cache_mb),
-        LLAMAQL_KV_DISK_MB=str(settings.kv_disk_mb),  # LLAMAQL_KV_DIR: .kv in the server's folder
-        LLAMAQL_STREAM_INTERVAL_MS=str(settings.stream_interval_ms),
-        LLAMAQL_SYSTEM_PROMPT=settings.system_prompt,
+        LLAMAQL_MODEL_PATH=str(engine.model_path.resolve()),
+        LLAMAQL_N_BATCH=str(engine.n_batch),
+        LLAMAQL_USE_EXTRA_BUFTS=str(engine.use_extra_bufts).lower(),
+        LLAMAQL_QUEUE_SIZE=str(engine.queue_size),
+        LLAMAQL_PARALLEL=str(engine.parallel),
+        LLAMAQL_PROMPT_CACHE_MB=str(engine.prompt_cache_mb),
+        LLAMAQL_KV_DISK_MB=str(engine.kv_disk_mb),  # LLAMAQL_KV_DIR: .kv in the server's folder
+        LLAMAQL_STREAM_INTERVAL_MS=str(engine.stream_interval_ms),
+        LLAMAQL_SYSTEM_PROMPT=settings.chat.system_prompt,
         LLAMAQL_LOG_LEVEL=log_level,
     )
     optional = {
-        "LLAMAQL_N_THREADS": settings.n_threads,
-        "LLAMAQL_CONTEXT_SIZE": settings.context_size,
-        "LLAMAQL_N_GPU_LAYERS": settings.n_gpu_layers,
+        "LLAMAQL_N_THREADS": engine.n_threads,
+        "LLAMAQL_CONTEXT_SIZE": engine.context_size,
+        "LLAMAQL_N_GPU_LAYERS": engine.n_gpu_layers,
     }
     env.update({key: str(value) for key, value in optional.items() if value is not None})
     return env
@@ -160,7 +161,7 @@ class ServerProcess(ChildServer):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Config,
         *,
         extra_env: Mapping[str, str] | None = None,
         log_level: str = "WARNING",

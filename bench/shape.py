@@ -4,7 +4,7 @@ llama.cpp evaluates a batch over separate KV streams (LLAMAQL_PARALLEL sequences
 unified) in micro-batches of consecutive sequence ids: every break in the ids is one more
 graph evaluation in the same step. The engine therefore lists a step's sequences in
 increasing order and places a new conversation where it keeps the busy sequences in one
-run. This benchmark shows why, on the engine's own runtime (`load_config` +
+run. This benchmark shows why, on the engine's own runtime (`resolve_load_config` +
 `LlamaRuntime`, no server): one-token decode steps for the same number of sequences in
 one run against several runs, and all sequences sorted against rotated (what admission
 order gave before: 1..N-1 then 0). Rounds alternate the cases so drift falls on all.
@@ -18,11 +18,11 @@ import time
 from dataclasses import asdict, dataclass
 
 from bench.common import Result
-from llamaql.engine.engine import load_config
+from llamaql.config import Config
+from llamaql.engine.engine import resolve_load_config
 from llamaql.engine.llama_runtime import LlamaRuntime
 from llamaql.engine.metadata import read_gguf_metadata
 from llamaql.engine.runtime import BatchPart
-from llamaql.settings import Settings
 
 PROMPT = "Write a very long story about a dragon who learns to bake bread."
 
@@ -47,9 +47,9 @@ def cases(sequences: int) -> dict[str, list[int]]:
     }
 
 
-def _measure(params: ShapeParams, settings: Settings) -> dict[str, list[float]]:
-    settings = settings.model_copy(update={"parallel": params.sequences})
-    runtime = LlamaRuntime(load_config(settings, read_gguf_metadata(settings.model_path)))
+def _measure(params: ShapeParams, settings: Config) -> dict[str, list[float]]:
+    engine = settings.engine.model_copy(update={"parallel": params.sequences})
+    runtime = LlamaRuntime(resolve_load_config(engine, read_gguf_metadata(engine.model_path)))
     try:
         prompt = tuple(runtime.tokenize(PROMPT))
         for seq in range(params.sequences):
@@ -75,7 +75,7 @@ def _measure(params: ShapeParams, settings: Settings) -> dict[str, list[float]]:
         runtime.close()
 
 
-async def run(settings: Settings, params: ShapeParams) -> Result:
+async def run(settings: Config, params: ShapeParams) -> Result:
     result = Result("batch_shape", params={**asdict(params), "prompt": PROMPT})
     times = await asyncio.to_thread(_measure, params, settings)
     medians = {name: round(statistics.median(values), 2) for name, values in times.items()}

@@ -28,7 +28,7 @@ from bench.probe import ttft_probe
 from bench.profile import CpuMeter, PySpy, summarize
 from bench.raw import RawTiming, RawWorker
 from bench.server import ServerProcess
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 # A prompt the default model answers at length without an end-of-turn token, so both
 # sides generate exactly max_tokens (the figures say when they did not).
@@ -160,7 +160,7 @@ class _Rounds:
         return rows
 
 
-async def run(settings: Settings, params: StreamParams) -> Result:
+async def run(settings: Config, params: StreamParams) -> Result:
     described = {**asdict(params), "profile_dir": str(params.profile_dir or "") or None}
     result = Result("stream_vs_raw", params={**described, "prompt": STREAM_PROMPT})
     raw = RawWorker()
@@ -175,7 +175,7 @@ async def run(settings: Settings, params: StreamParams) -> Result:
             model = await graphql_http(http, server.http_url, ws.user, MODEL_QUERY)
             result.params["server_model"] = model["model"]
             result.params["raw_model"] = model_info
-            tokens = raw.model.prompt_tokens(settings.system_prompt, STREAM_PROMPT)
+            tokens = raw.model.prompt_tokens(settings.chat.system_prompt, STREAM_PROMPT)
             reuse = None
             if not params.raw_reuses_whole_prompt:
                 reuse = raw.model.shared_prefix_tokens(settings)

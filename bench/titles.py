@@ -25,7 +25,7 @@ from bench.client import WsSession, graphql_http
 from bench.common import Result, spread
 from bench.concurrency import level_figures
 from bench.server import ServerProcess
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 CREATE_UNTITLED = "mutation { createConversation { id } }"
 # Different from the first word on, burst to burst and chat to chat.
@@ -81,7 +81,7 @@ async def _burst(
     return level_figures(len(prompts), started, list(timings))
 
 
-async def _round(settings: Settings, params: TitlesParams, n: int, titles: bool) -> dict[str, Any]:
+async def _round(settings: Config, params: TitlesParams, n: int, titles: bool) -> dict[str, Any]:
     env = {
         "LLAMAQL_PARALLEL": str(n),
         "LLAMAQL_CONTEXT_SIZE": str(params.context_per_sequence),
@@ -105,7 +105,7 @@ def _ratio(a: float | int | None, b: float | int | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
-async def _level(settings: Settings, params: TitlesParams, n: int) -> dict[str, Any]:
+async def _level(settings: Config, params: TitlesParams, n: int) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
     for index in range(params.rounds):
         order = ("on", "off") if index % 2 == 0 else ("off", "on")
@@ -135,7 +135,7 @@ def _cell(figure: dict[str, Any]) -> str:
     return f"{figure['median']} ({figure['min']}-{figure['max']})"
 
 
-async def run(settings: Settings, params: TitlesParams) -> Result:
+async def run(settings: Config, params: TitlesParams) -> Result:
     result = Result("titles", params=asdict(params))
     levels = [await _level(settings, params, n) for n in params.levels]
     result.figures = {"levels": levels}

@@ -13,6 +13,8 @@ import statistics
 import sys
 import time
 
+from llamaql.config import DEFAULT_SYSTEM_PROMPT, load_config
+from llamaql.container import shared_start
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.types import (
     ChatMessage,
@@ -22,7 +24,6 @@ from llamaql.engine.types import (
     TextPiece,
 )
 from llamaql.services.titles import TITLE_INSTRUCTION, TITLE_OPTIONS
-from llamaql.settings import DEFAULT_SYSTEM_PROMPT, load_settings
 
 TITLE_RUN_S = 0.08  # how long the title decodes before the burst
 STORY = "Once upon a time a fox lived in a forest by the sea. " * 12
@@ -69,7 +70,8 @@ async def _burst(engine: LlamaEngine, tag: str, titles: bool) -> float:
 
 
 async def main(rounds: int) -> None:
-    engine = LlamaEngine(load_settings(parallel=4, context_size=2048, kv_disk_mb=0))
+    config = load_config(parallel=4, context_size=2048, kv_disk_mb=0)
+    engine = LlamaEngine(config.engine, shared_start=shared_start(config.chat))
     await engine.start()
     try:
         ms: dict[str, list[float]] = {"on": [], "off": []}

@@ -16,7 +16,7 @@ import httpx
 from bench.client import StreamTiming, WsSession, create_conversation
 from bench.common import Result, ms
 from bench.server import ServerProcess
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 TURN_PROMPT = "Turn {turn}: tell me one short fact about the number {turn}."
 
@@ -76,7 +76,7 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def run(settings: Settings, params: TurnsParams) -> Result:
+async def run(settings: Config, params: TurnsParams) -> Result:
     result = Result("turns", params={**asdict(params), "prompt": TURN_PROMPT})
     passes: list[list[dict[str, Any]]] = []
     for interleave in (False, True):

@@ -1,4 +1,4 @@
-"""Fixtures shared by every tier: settings on a throwaway SQLite file."""
+"""Fixtures shared by every tier: a config on a throwaway SQLite file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
-from llamaql.settings import DEFAULT_MODEL_FILE, Settings, load_settings
+from llamaql.config import DEFAULT_MODEL_FILE, Config, load_config
 
 # Starlette 1.x warns that its TestClient prefers httpx2 over httpx; with
 # filterwarnings=error that warning would fail collection. The client works the same.
@@ -31,8 +31,8 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Settings for tests: a fresh database, a fresh KV folder and the bundled model's path."""
-    return load_settings(
+def config(database_url: str, tmp_path: Path) -> Config:
+    """The config for tests: a fresh database, a fresh KV folder and the bundled model's path."""
+    return load_config(
         database_url=database_url, model_path=DEFAULT_MODEL_PATH, kv_dir=tmp_path / "kv"
     )

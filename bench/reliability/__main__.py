@@ -27,10 +27,10 @@ from bench.reliability import (
     slow_reader,
 )
 from bench.reliability.common import SIZES, Figure, FigureSkipped, Size
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 logger = logging.getLogger("bench.reliability")
-Runner = Callable[[Settings, Size], Awaitable[Figure]]
+Runner = Callable[[Config, Size], Awaitable[Figure]]
 RUNNERS: dict[str, Runner] = {
     "load": load.run,
     "kill": kill.run,
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _run_one(name: str, settings: Settings, size: Size) -> Figure:
+async def _run_one(name: str, settings: Config, size: Size) -> Figure:
     logger.info("running %s (%s) ...", name, size)
     started = time.monotonic()
     try:
@@ -94,7 +94,7 @@ def table(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def _main(args: argparse.Namespace, settings: Settings) -> int:
+async def _main(args: argparse.Namespace, settings: Config) -> int:
     names = args.names or list(RUNNERS)
     stamp = utc_iso()
     machine = machine_info(settings)  # before the run: its commit and how busy the CPUs were

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench.server import ServerProcess
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 Size = Literal["small", "medium", "full"]
 SIZES: tuple[Size, ...] = ("small", "medium", "full")
@@ -84,7 +84,7 @@ class Server(ServerProcess):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Config,
         env: Mapping[str, str],
         *,
         database: Path | None = None,

@@ -15,10 +15,10 @@ import httpx
 from bench.reliability import cost_documents
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import create_conversations
+from llamaql.config import Config
 from llamaql.db import create_db_engine, create_session_factory
 from llamaql.repositories.uow import make_uow_factory
 from llamaql.schema import build_schema
-from llamaql.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ async def _seed(server: Server, user: str) -> list[str]:
     return ids
 
 
-def _run(server: Server, settings: Settings, user: str, ids: list[str], count: int) -> Any:
+def _run(server: Server, settings: Config, user: str, ids: list[str], count: int) -> Any:
     with httpx.Client(timeout=60) as client:
 
         def post(document: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -60,11 +60,11 @@ def _run(server: Server, settings: Settings, user: str, ids: list[str], count: i
             body: dict[str, Any] = response.json()
             return body
 
-        schema = build_schema(settings)._schema
+        schema = build_schema(settings.api)._schema
         return cost_documents.run_property(schema, post, ids, count)
 
 
-async def run(settings: Settings, size: Size) -> Figure:
+async def run(settings: Config, size: Size) -> Figure:
     p = PARAMS[size]
     limit = cost_documents.LIMIT
     figure = Figure("cost", {**p.__dict__, "limit": limit})

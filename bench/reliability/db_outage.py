@@ -41,7 +41,7 @@ from bench.reliability.outage_probes import (
 )
 from bench.reliability.tcp_proxy import TcpProxy
 from bench.reliability.wire import Mux, create_conversations
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 log = logging.getLogger("bench.reliability")
 
@@ -66,10 +66,10 @@ PARAMS: dict[Size, OutageParams] = {
 }
 
 
-def postgres_url(settings: Settings) -> str:
+def postgres_url(settings: Config) -> str:
     """The PostgreSQL server to use, or FigureSkipped naming what to set."""
-    if settings.database_url.startswith("postgresql+asyncpg://"):
-        return settings.database_url
+    if settings.database.database_url.startswith("postgresql+asyncpg://"):
+        return settings.database.database_url
     url = os.environ.get(POSTGRES_ENV, "")
     if not url.startswith("postgresql+asyncpg://"):
         raise FigureSkipped(
@@ -79,7 +79,7 @@ def postgres_url(settings: Settings) -> str:
     return url
 
 
-async def run(settings: Settings, size: Size) -> Figure:
+async def run(settings: Config, size: Size) -> Figure:
     p = PARAMS[size]
     figure = Figure("db_outage", dict(p.__dict__))
     async with private_database(postgres_url(settings)) as database:

@@ -35,8 +35,8 @@ from websockets.typing import Subprotocol
 from bench.client import SUBPROTOCOL
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import create_conversations
+from llamaql.config import Config
 from llamaql.schema import build_schema
-from llamaql.settings import Settings
 
 MAX_DEPTH = 3
 
@@ -265,10 +265,10 @@ def _post_documents(server: Server, drawer: Drawer, user: str, count: int) -> Co
     return outcomes
 
 
-async def run(settings_: Settings, size: Size) -> Figure:
+async def run(settings_: Config, size: Size) -> Figure:
     p = PARAMS[size]
     figure = Figure("fuzz", dict(p.__dict__))
-    schema = build_schema(settings_)._schema
+    schema = build_schema(settings_.api)._schema
     user = str(uuid.uuid4())
     async with Server(settings_, {"LLAMAQL_AUTO_TITLE": "false"}) as server:
         async with httpx.AsyncClient(timeout=60) as client:

@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 
 from bench.client import SUBPROTOCOL
 from bench.reliability.common import Figure, Server, Size
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 PARTIAL_HEAD = b"POST /graphql HTTP/1.1\r\nHost: bench\r\nX-Slow: "
 SLACK_S = 5.0  # closing may lag the timeout by this much on a busy machine
@@ -88,7 +88,7 @@ async def _websocket_outlives(server: Server, p: HeaderParams) -> bool:
         return bool(message.get("type") == "next" and message["payload"].get("data"))
 
 
-async def run(settings: Settings, size: Size) -> Figure:
+async def run(settings: Config, size: Size) -> Figure:
     p = PARAMS[size]
     figure = Figure("headers", dict(p.__dict__))
     env = {"LLAMAQL_AUTO_TITLE": "false", "LLAMAQL_HEADER_TIMEOUT_SECONDS": str(p.timeout_s)}

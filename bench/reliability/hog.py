@@ -25,7 +25,7 @@ import httpx
 
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import Mux, create_conversations
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ def _rounded(values: list[float]) -> list[float]:
     return [round(v, 3) for v in values]
 
 
-async def run(settings: Settings, size: Size) -> Figure:
+async def run(settings: Config, size: Size) -> Figure:
     p = PARAMS[size]
     limit = settings.live_replies_per_user
     slots = p.sockets * p.subscriptions
@@ -236,8 +236,8 @@ async def run(settings: Settings, size: Size) -> Figure:
         "hog",
         {
             **p.__dict__,
-            "parallel": settings.parallel,
-            "queue_size": settings.queue_size,
+            "parallel": settings.engine.parallel,
+            "queue_size": settings.engine.queue_size,
             "max_live_replies_per_user": limit,
         },
     )

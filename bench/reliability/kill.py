@@ -17,7 +17,7 @@ import httpx
 
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import Mux, create_conversations, post
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 log = logging.getLogger("bench.reliability")
 
@@ -88,7 +88,7 @@ async def _stream_then_kill(
     return shown
 
 
-async def _one_round(settings: Settings, env: dict[str, str], p: KillParams) -> dict[str, Any]:
+async def _one_round(settings: Config, env: dict[str, str], p: KillParams) -> dict[str, Any]:
     user = str(uuid.uuid4())
     first = Server(settings, env)
     await first.__aenter__()
@@ -127,7 +127,7 @@ async def _one_round(settings: Settings, env: dict[str, str], p: KillParams) -> 
     }
 
 
-async def run(settings: Settings, size: Size) -> Figure:
+async def run(settings: Config, size: Size) -> Figure:
     p = PARAMS[size]
     figure = Figure("kill", dict(p.__dict__))
     env = {"LLAMAQL_CHECKPOINT_SECONDS": str(p.checkpoint_s), "LLAMAQL_AUTO_TITLE": "false"}

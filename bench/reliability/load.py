@@ -15,7 +15,7 @@ import httpx
 from bench.client import StreamTiming
 from bench.reliability.common import Figure, Server, Size, audit_replies
 from bench.reliability.wire import Mux, create_conversations
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,10 @@ async def _connection(
         return list(await asyncio.gather(*sends))
 
 
-async def run(settings: Settings, size: Size) -> Figure:
+async def run(settings: Config, size: Size) -> Figure:
     p = PARAMS[size]
     per_connection = -(-p.subscriptions // p.connections)
-    figure = Figure("load", {**p.__dict__, "parallel": settings.parallel})
+    figure = Figure("load", {**p.__dict__, "parallel": settings.engine.parallel})
     env = {
         "LLAMAQL_QUEUE_SIZE": str(p.queue_size),
         "LLAMAQL_MAX_SUBSCRIPTIONS_PER_CONNECTION": str(per_connection),
@@ -88,8 +88,8 @@ async def run(settings: Settings, size: Size) -> Figure:
         "over capacity some were refused",
         refused,
         refused >= 1,
-        f">= 1 (parallel {settings.parallel} + queue {p.queue_size} < {p.subscriptions})",
-        enforced=settings.parallel + p.queue_size < p.subscriptions,
+        f">= 1 (parallel {settings.engine.parallel} + queue {p.queue_size} < {p.subscriptions})",
+        enforced=settings.engine.parallel + p.queue_size < p.subscriptions,
     )
     figure.check(
         "each stored exchange: one user message, one reply",

@@ -13,7 +13,7 @@ import httpx
 
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import Mux, create_conversations
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 GROWTH_BOUND = 0.05
 
@@ -52,7 +52,7 @@ async def _generate(server: Server, count: int, p: MemoryParams, failures: list[
     await asyncio.gather(*(worker(n) for n in shares if n))
 
 
-async def run(settings: Settings, size: Size) -> Figure:
+async def run(settings: Config, size: Size) -> Figure:
     p = PARAMS[size]
     figure = Figure("memory", dict(p.__dict__))
     env = {"LLAMAQL_PROMPT_CACHE_MB": str(p.prompt_cache_mb), "LLAMAQL_AUTO_TITLE": "false"}

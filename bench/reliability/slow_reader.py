@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from bench.client import SEND_MESSAGE, SUBPROTOCOL, StreamTiming
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import Mux, create_conversations
-from llamaql.settings import Settings
+from llamaql.config import Config
 
 BIG_QUERY = "{ conversations(first: 100) { edges { node { id systemPrompt } } } }"
 PROMPT = "lorem ipsum dolor sit amet " * 1100  # ~30 kB per conversation in BIG_QUERY
@@ -160,7 +160,7 @@ def _kw(variables: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-async def run(settings: Settings, size: Size) -> Figure:
+async def run(settings: Config, size: Size) -> Figure:
     p = PARAMS[size]
     figure = Figure("slow_reader", dict(p.__dict__))
     env = {"LLAMAQL_AUTO_TITLE": "false", "LLAMAQL_PROMPT_CACHE_MB": "16"}

@@ -1,4 +1,4 @@
-"""create_app(settings) -> Starlette: /graphql (HTTP + WebSocket), /health (readiness, the
+"""create_app(config) -> Starlette: /graphql (HTTP + WebSocket), /health (readiness, the
 database included), /health/live (liveness), /metrics (unless LLAMAQL_METRICS=false), the
 chat page (/ and /static/), GraphiQL's assets (when vendored), lifespan."""
 
@@ -17,12 +17,12 @@ from starlette.routing import Route, WebSocketRoute
 
 from llamaql.body_limit import BodyLimit
 from llamaql.chat_page import chat_page_routes
+from llamaql.config import Config
 from llamaql.container import Runtime, build_container
 from llamaql.graphiql import LocalGraphiQL
 from llamaql.metrics import Metrics
 from llamaql.migrations import migrate
 from llamaql.schema import build_schema
-from llamaql.settings import Settings
 from llamaql.view import LlamaqlGraphQL
 
 logger = logging.getLogger(__name__)
@@ -54,25 +54,25 @@ async def metrics(request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
-def create_app(settings: Settings, **overrides: Any) -> Starlette:
+def create_app(config: Config, **overrides: Any) -> Starlette:
     """The ASGI app; `overrides` go to build_container (engine=, uow_factory=, ...)."""
     graphql = LlamaqlGraphQL(
-        build_schema(settings),
-        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        build_schema(config.api),
+        max_subscriptions_per_connection=config.api.max_subscriptions_per_connection,
         # Pages on other origins may not open a socket (cross-site WebSocket hijacking);
         # the server's own origin and clients that send no Origin are always allowed.
-        allowed_origins=settings.allowed_origins,
+        allowed_origins=config.auth.allowed_origins,
     )
     graphql.local_ide = LocalGraphiQL.load(graphql.graphql_ide_html)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.ready = False
-        container = build_container(settings, **overrides)
+        container = build_container(config, **overrides)
         runtime: Runtime = container.resolve(Runtime)
         try:
             if runtime.db_engine is not None:
-                await migrate(settings.database_url)
+                await migrate(config.database.database_url)
             if runtime.replicas is not None:
                 await runtime.replicas.start()
             if runtime.chat is not None:
@@ -107,13 +107,13 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
         routes=[
             Route("/health", health),
             Route("/health/live", live),
-            *([Route("/metrics", metrics)] if settings.metrics else []),
+            *([Route("/metrics", metrics)] if config.server.metrics else []),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *([graphql.local_ide.mount] if graphql.local_ide else []),
             *chat_page_routes(),
         ],
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[Middleware(BodyLimit, max_bytes=config.server.max_body_bytes)],
         lifespan=lifespan,
     )
     app.state.ready = False

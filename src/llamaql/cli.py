@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llamaql.client.command import add_chat_parser, run_chat
-from llamaql.settings import Settings, SettingsError, load_settings
+from llamaql.config import ApiConfig, Config, ConfigError, ServerConfig, load_config
 
 logger = logging.getLogger(__name__)
 
@@ -34,26 +34,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(**overrides: object) -> Settings:
+def _config(**overrides: object) -> Config:
     try:
-        return load_settings(**overrides)
-    except SettingsError as exc:
+        return load_config(**overrides)
+    except ConfigError as exc:
         print(f"llamaql: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_SETTINGS) from None
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(server: ServerConfig) -> dict[str, Any]:
     """How `serve` runs uvicorn; WebSocket messages are capped like request bodies
     (a larger one closes the socket with 1009), and request headers must be complete
     within LLAMAQL_HEADER_TIMEOUT_SECONDS (header_timeout.py: uvicorn has no such timer)."""
     from llamaql.header_timeout import header_timeout_protocol
 
     return {
-        "host": settings.host,
-        "port": settings.port,
+        "host": server.host,
+        "port": server.port,
         "log_config": None,
-        "ws_max_size": settings.max_body_bytes,
-        "http": header_timeout_protocol(settings.header_timeout_seconds),
+        "ws_max_size": server.max_body_bytes,
+        "http": header_timeout_protocol(server.header_timeout_seconds),
     }
 
 
@@ -65,17 +65,16 @@ def _serve(args: argparse.Namespace) -> int:
     from llamaql.logging_setup import configure_logging
 
     overrides = {key: value for key in ("host", "port") if (value := getattr(args, key))}
-    settings = _settings(**overrides)
-    configure_logging(settings.log_level)
-    if settings.engine_url is None and not settings.model_path.is_file():
-        print(
-            f"llamaql: model file not found: {settings.model_path}\n{MODEL_HINT}", file=sys.stderr
-        )
+    config = _config(**overrides)
+    configure_logging(config.server.log_level)
+    model_path = config.engine.model_path
+    if config.remote.engine_url is None and not model_path.is_file():
+        print(f"llamaql: model file not found: {model_path}\n{MODEL_HINT}", file=sys.stderr)
         return EXIT_MODEL_MISSING
     # The app's lifespan upgrades the database; uvicorn runs it before it listens.
-    app = create_app(settings)
-    logger.info("serving http://%s:%d/graphql", settings.host, settings.port)
-    server = DrainingServer(uvicorn.Config(app, **uvicorn_options(settings)), app)
+    app = create_app(config)
+    logger.info("serving http://%s:%d/graphql", config.server.host, config.server.port)
+    server = DrainingServer(uvicorn.Config(app, **uvicorn_options(config.server)), app)
     server.run()
     return 0
 
@@ -84,17 +83,17 @@ def _migrate() -> int:
     from llamaql.logging_setup import configure_logging
     from llamaql.migrations import migrate
 
-    settings = _settings()
-    configure_logging(settings.log_level)
-    asyncio.run(migrate(settings.database_url))
+    config = _config()
+    configure_logging(config.server.log_level)
+    asyncio.run(migrate(config.database.database_url))
     return 0
 
 
 def _export_schema() -> int:
     from llamaql.schema import build_schema
 
-    # The SDL does not depend on settings values; defaults avoid reading a bad .env.
-    print(build_schema(Settings()).as_str())
+    # The SDL does not depend on the API's limits: only their variables are read.
+    print(build_schema(ApiConfig()).as_str())
     return 0
 
 

@@ -1,9 +1,10 @@
-"""The one composition root: build_container(settings, **overrides).
+"""The one composition root: build_container(config, **overrides).
 
-Everything in it is a singleton: settings, the database engine, the unit-of-work
+Everything in it is a singleton: the config, the database engine, the unit-of-work
 factory, the inference engine, the services and the metrics. Services open one short
 unit of work per database step, so nothing here is tied to a request (punq has no
-request scope).
+request scope). Only this module sees the whole `Config`: each part it builds gets its
+own component's slice.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.auth import Authenticator, create_authenticator
+from llamaql.config import ChatConfig, Config
 from llamaql.db import create_db_engine, create_session_factory, is_sqlite
 from llamaql.db_health import CHECK_TIMEOUT_S, DatabaseProbe
 from llamaql.db_share import DatabaseShares
-from llamaql.engine.types import Engine
+from llamaql.engine.types import ChatMessage, Engine
 from llamaql.metrics import Metrics
 from llamaql.repositories import make_uow_factory
 from llamaql.repositories.notices import PgReplicaLink
@@ -31,8 +33,8 @@ from llamaql.services.conversations import ConversationService
 from llamaql.services.models_info import ModelInfoService
 from llamaql.services.ports import UnitOfWorkFactory
 from llamaql.services.replicas import Heartbeat, OwnedReplies, ReplicaLink, SingleProcess
+from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.search import SearchService
-from llamaql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ DEFAULT: Final = _Default()
 class Runtime:
     """What the app's lifespan starts and stops."""
 
-    settings: Settings
+    config: Config
     db_engine: AsyncEngine | None
     engine: Engine | None
     chat: ChatService | None
@@ -58,7 +60,15 @@ class Runtime:
     db_probe: DatabaseProbe | None = None  # /health's database check
 
 
-def create_engine(settings: Settings) -> Engine | None:
+def shared_start(chat: ChatConfig) -> tuple[ChatMessage, ...]:
+    """What most prompts begin with: the default system prompt, which the chat services
+    put first in a conversation that has none of its own (the engine evaluates it once)."""
+    if not chat.system_prompt.strip():
+        return ()
+    return (ChatMessage("system", chat.system_prompt),)
+
+
+def create_engine(config: Config) -> Engine | None:
     """THE single place the real inference engine is constructed: a remote one when
     LLAMAQL_ENGINE_URL is set, else llama.cpp in process.
 
@@ -66,19 +76,19 @@ def create_engine(settings: Settings) -> Engine | None:
     never load llama.cpp. The model itself is loaded by `start()` in the lifespan.
     """
     engine: Engine
-    if settings.engine_url is not None:
+    if config.remote.engine_url is not None:
         from llamaql.engine.remote.engine import RemoteEngine
 
-        engine = RemoteEngine(settings)
+        engine = RemoteEngine(config.engine, config.remote)
     else:
         from llamaql.engine.engine import LlamaEngine
 
-        engine = LlamaEngine(settings)
+        engine = LlamaEngine(config.engine, shared_start=shared_start(config.chat))
     return engine
 
 
 def replica_parts(
-    settings: Settings,
+    config: Config,
     db_engine: AsyncEngine | None,
     uow_factory: UnitOfWorkFactory,
     owned: OwnedReplies,
@@ -86,27 +96,50 @@ def replica_parts(
     """On PostgreSQL, replicas may share the database: cancel notices and a heartbeat
     (for the replies `owned` names); on SQLite (or a test's own unit of work) this
     process is the only server."""
-    if db_engine is None or is_sqlite(settings.database_url):
-        return SingleProcess(settings.replica_id), None
+    database, replicas = config.database, config.replicas
+    if db_engine is None or is_sqlite(database.database_url):
+        return SingleProcess(replicas.replica_id), None
     link = PgReplicaLink(
-        database_url=settings.database_url,
+        database_url=database.database_url,
         db_engine=db_engine,
-        replica_id=settings.replica_id,
-        ping_every_s=settings.heartbeat_seconds,
-        timeout_s=settings.db_timeout_seconds,
+        replica_id=replicas.replica_id,
+        ping_every_s=replicas.heartbeat_seconds,
+        timeout_s=database.db_timeout_seconds,
     )
     heartbeat = Heartbeat(
         uow_factory,
-        replica_id=settings.replica_id,
-        every_s=settings.heartbeat_seconds,
-        dead_after_s=settings.replica_dead_after_seconds,
+        replica_id=replicas.replica_id,
+        every_s=replicas.heartbeat_seconds,
+        dead_after_s=replicas.replica_dead_after_seconds,
         owned=owned,
     )
     return link, heartbeat
 
 
+def create_chat_service(
+    config: Config,
+    uow_factory: UnitOfWorkFactory,
+    engine: Engine,
+    *,
+    replicas: ReplicaLink | None = None,
+    save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S,
+) -> ChatService:
+    """The chat service with its slice: the chat settings and the three facts of other
+    components it needs; without a replica link, this process is the only server."""
+    return ChatService(
+        uow_factory,
+        engine,
+        config.chat,
+        replicas=replicas or SingleProcess(config.replicas.replica_id),
+        live_replies_per_user=config.live_replies_per_user,
+        dead_after_s=config.replicas.replica_dead_after_seconds,
+        db_timeout_s=config.database.db_timeout_seconds,
+        save_retry_pauses=save_retry_pauses,
+    )
+
+
 def build_container(
-    settings: Settings,
+    config: Config,
     *,
     engine: Engine | _Default | None = DEFAULT,
     uow_factory: UnitOfWorkFactory | None = None,
@@ -117,55 +150,59 @@ def build_container(
 ) -> punq.Container:
     """Wire everything; an override replaces what it names (tests pass fakes or None)."""
     container = punq.Container()
-    container.register(Settings, instance=settings)
-    container.register(Authenticator, instance=authenticator or create_authenticator(settings))
+    database = config.database
+    container.register(Config, instance=config)
+    container.register(Authenticator, instance=authenticator or create_authenticator(config.auth))
     db_engine: AsyncEngine | None = None
     if uow_factory is None:
-        db_engine = create_db_engine(settings.database_url, timeout_s=settings.db_timeout_seconds)
+        db_engine = create_db_engine(database.database_url, timeout_s=database.db_timeout_seconds)
         container.register(AsyncEngine, instance=db_engine)
         # Each user holds at most db_units_per_user of the pool's connections at once.
         shares = DatabaseShares(
-            units_per_user=settings.db_units_per_user, wait_s=settings.db_wait_seconds
+            units_per_user=database.db_units_per_user, wait_s=database.db_wait_seconds
         )
         uow_factory = shares.wrap(
             make_uow_factory(
-                create_session_factory(db_engine), timeout_s=settings.db_timeout_seconds
+                create_session_factory(db_engine), timeout_s=database.db_timeout_seconds
             )
         )
     db_probe = (
-        DatabaseProbe(db_engine, timeout_s=min(CHECK_TIMEOUT_S, settings.db_timeout_seconds))
+        DatabaseProbe(db_engine, timeout_s=min(CHECK_TIMEOUT_S, database.db_timeout_seconds))
         if db_engine is not None
         else None
     )
-    the_engine = create_engine(settings) if isinstance(engine, _Default) else engine
+    the_engine = create_engine(config) if isinstance(engine, _Default) else engine
     chat: ChatService | None = None
 
     def owned() -> list[uuid.UUID]:
         # Read at each beat: the chat service is built below, with the replica link.
         return chat.owned_replies() if chat is not None else []
 
-    replicas, heartbeat = replica_parts(settings, db_engine, uow_factory, owned)
+    replicas, heartbeat = replica_parts(config, db_engine, uow_factory, owned)
     if the_engine is not None:
         container.register(Engine, instance=the_engine)
         # sendMessage needs an engine; without one the chat service is absent.
-        chat = chat_service or ChatService(uow_factory, the_engine, settings, replicas=replicas)
+        chat = chat_service or create_chat_service(
+            config, uow_factory, the_engine, replicas=replicas
+        )
         container.register(ChatService, instance=chat)
         container.register(
-            ContextUsageService, instance=ContextUsageService(uow_factory, the_engine, settings)
+            ContextUsageService,
+            instance=ContextUsageService(uow_factory, the_engine, config.chat),
         )
     container.register(
         ConversationService,
         instance=conversation_service
         or ConversationService(
             uow_factory,
-            max_text_chars=settings.max_message_chars,
+            max_text_chars=config.chat.max_message_chars,
             stop_replies=chat.stop_replies if chat is not None else None,
             forget_kv=the_engine.forget if the_engine is not None else None,
         ),
     )
     container.register(SearchService, instance=SearchService(uow_factory))
     container.register(
-        ModelInfoService, instance=model_info_service or ModelInfoService(settings, the_engine)
+        ModelInfoService, instance=model_info_service or ModelInfoService(config.engine, the_engine)
     )
     # A registry per app, never prometheus_client's global one: tests build many apps.
     metrics = Metrics(CollectorRegistry(), engine=the_engine)
@@ -173,7 +210,7 @@ def build_container(
     container.register(
         Runtime,
         instance=Runtime(
-            settings, db_engine, the_engine, chat, metrics, replicas, heartbeat, db_probe
+            config, db_engine, the_engine, chat, metrics, replicas, heartbeat, db_probe
         ),
     )
     # UnitOfWorkFactory is a Callable alias, so it is registered under a name.

@@ -11,10 +11,11 @@ from typing import Any
 from tests.fakes.engine import FakeEngine
 from tests.fakes.uow import FakeStore
 
+from llamaql.config import load_config
+from llamaql.container import create_chat_service
 from llamaql.models import Message
 from llamaql.services.chat import ChatService
 from llamaql.services.chat_events import ChatEvent
-from llamaql.settings import Settings
 
 WAIT_S = 5.0
 SYSTEM_PROMPT = "Answer in plain text."
@@ -59,14 +60,14 @@ class ChatRig:
 def make_rig(*, queue_size: int = 8, context_tokens: int = 4096, **settings: Any) -> ChatRig:
     store = FakeStore()
     engine = FakeEngine(queue_size=queue_size, context_tokens=context_tokens)
-    config = Settings(
+    config = load_config(
         _env_file=None,
         system_prompt=SYSTEM_PROMPT,
         # One user's many replies are what most tests send: the per-user limit has its
         # own tests (test_chat_reply_limit.py), which pass it (None: the default).
         **{"auto_title": False, "max_live_replies_per_user": 64, **settings},
     )
-    service = ChatService(store.factory, engine, config, save_retry_pauses=(0.0, 0.0, 0.0))
+    service = create_chat_service(config, store.factory, engine, save_retry_pauses=(0.0, 0.0, 0.0))
     return ChatRig(store, engine, service)
 
 

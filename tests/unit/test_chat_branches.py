@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, eventually, make_rig, next_event
 
+from llamaql.config import ChatConfig
 from llamaql.engine.types import ChatMessage
 from llamaql.models import Message, MessageKind, MessageStatus
 from llamaql.services import branching
 from llamaql.services.chat_events import ChatEvent, Completed, Failed, Queued
 from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.errors import ConversationBusyError, NotFoundError
-from llamaql.settings import Settings
 
 
 @pytest.fixture
@@ -289,7 +289,7 @@ async def test_context_usage_counts_the_current_branch_only(rig: ChatRig) -> Non
     cid = await rig.conversation()
     question, _ = await exchange(rig, cid, "many words " * 10)
     usage = ContextUsageService(
-        rig.store.factory, rig.engine, Settings(_env_file=None, system_prompt=SYSTEM_PROMPT)
+        rig.store.factory, rig.engine, ChatConfig(_env_file=None, system_prompt=SYSTEM_PROMPT)
     )
     before = await usage.usage(user_id=rig.user, conversation_id=cid, text=None)
 

@@ -14,12 +14,13 @@ from tests.fakes.replicas import FakeNoticeBus
 from tests.fakes.rig import SYSTEM_PROMPT, drain, next_event
 from tests.fakes.uow import FakeStore
 
+from llamaql.config import load_config
+from llamaql.container import create_chat_service
 from llamaql.services.chat import ChatService
 from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.conversations import ConversationService
 from llamaql.services.errors import NotFoundError
 from llamaql.services.replicas import StopNotice
-from llamaql.settings import Settings
 
 
 @dataclass
@@ -31,11 +32,11 @@ class Replica:
 def make_replica(store: FakeStore, bus: FakeNoticeBus, replica_id: str) -> Replica:
     """A ChatService on the shared store, reaching the others through the bus."""
     engine = FakeEngine()
-    settings = Settings(
+    config = load_config(
         _env_file=None, system_prompt=SYSTEM_PROMPT, auto_title=False, replica_id=replica_id
     )
     return Replica(
-        ChatService(store.factory, engine, settings, replicas=bus.link(replica_id)), engine
+        create_chat_service(config, store.factory, engine, replicas=bus.link(replica_id)), engine
     )
 
 

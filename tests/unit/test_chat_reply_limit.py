@@ -16,10 +16,10 @@ from tests.fakes.replicas import FakeNoticeBus
 from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, eventually, make_rig, next_event
 from tests.fakes.uow import FakeStore
 
+from llamaql.config import load_config
+from llamaql.container import create_chat_service
 from llamaql.models import Message, MessageKind, MessageStatus, utc_now
-from llamaql.services.chat import ChatService
 from llamaql.services.chat_events import ChatEvent, Completed, Failed, Queued
-from llamaql.settings import Settings
 
 LIMIT_REASON = "you already have 2 replies generating or queued (the most per user)"
 
@@ -138,14 +138,14 @@ async def test_a_limit_of_one_is_said_in_the_singular() -> None:
 async def test_among_replicas_a_stopped_replicas_leftover_does_not_count() -> None:
     store = FakeStore()
     engine = FakeEngine()
-    settings = Settings(
+    config = load_config(
         _env_file=None,
         system_prompt=SYSTEM_PROMPT,
         auto_title=False,
         max_live_replies_per_user=1,
         replica_dead_after_seconds=30,
     )
-    service = ChatService(store.factory, engine, settings, replicas=FakeNoticeBus().link("a"))
+    service = create_chat_service(config, store.factory, engine, replicas=FakeNoticeBus().link("a"))
     rig = ChatRig(store, engine, service)
     await engine.start()
     try:
@@ -193,4 +193,4 @@ async def _generating_reply(
 def test_the_default_limit_is_half_the_sequences_at_least_one(
     settings: dict[str, Any], most: int
 ) -> None:
-    assert Settings(_env_file=None, **settings).live_replies_per_user == most
+    assert load_config(_env_file=None, **settings).live_replies_per_user == most

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from llamaql import cli, logging_setup
+from llamaql.config import ApiConfig, ServerConfig
 from llamaql.schema import build_schema
-from llamaql.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +20,7 @@ def _quiet_logging(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_export_schema_prints_the_sdl(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["export-schema"]) == 0
-    assert capsys.readouterr().out == build_schema(Settings()).as_str() + "\n"
+    assert capsys.readouterr().out == build_schema(ApiConfig()).as_str() + "\n"
 
 
 def test_bad_setting_exits_2_naming_variable_and_value(
@@ -56,6 +56,6 @@ def test_migrate_creates_the_tables(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_serve_times_request_headers_with_uvicorns_own_choice_of_parser() -> None:
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-    protocol = cli.uvicorn_options(Settings(header_timeout_seconds=2.5))["http"]
+    protocol = cli.uvicorn_options(ServerConfig(header_timeout_seconds=2.5))["http"]
     assert issubclass(protocol, AutoHTTPProtocol)  # httptools when installed, else h11
     assert protocol.header_timeout_s == 2.5

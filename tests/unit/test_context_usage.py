@@ -7,9 +7,9 @@ import uuid
 import pytest
 from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, make_rig
 
+from llamaql.config import ChatConfig
 from llamaql.services.context_usage import ContextUsage, ContextUsageService
 from llamaql.services.errors import DomainError
-from llamaql.settings import Settings
 
 
 @pytest.fixture
@@ -18,8 +18,8 @@ def rig() -> ChatRig:
 
 
 def service(rig: ChatRig) -> ContextUsageService:
-    settings = Settings(_env_file=None, system_prompt=SYSTEM_PROMPT)
-    return ContextUsageService(rig.store.factory, rig.engine, settings)
+    config = ChatConfig(_env_file=None, system_prompt=SYSTEM_PROMPT)
+    return ContextUsageService(rig.store.factory, rig.engine, config)
 
 
 async def test_a_text_that_fits_reports_the_prompt_the_send_would_use(rig: ChatRig) -> None:

@@ -17,18 +17,18 @@ from tests.fakes.engine import FakeEngine
 from tests.fakes.rig import ChatRig, drain, eventually, make_rig, next_event
 from tests.fakes.uow import FakeStore
 
+from llamaql.config import load_config
+from llamaql.container import create_chat_service
 from llamaql.models import MessageKind, MessageStatus, utc_now
 from llamaql.repositories.outages import is_unreachable
 from llamaql.repositories.uow import is_contention
 from llamaql.schema.enums import ErrorCode
 from llamaql.schema.errors import error_code_of
-from llamaql.services.chat import ChatService
 from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.errors import DatabaseUnavailableError
 from llamaql.services.generation import KEPT
 from llamaql.services.ports import UnitOfWork
 from llamaql.services.replicas import Heartbeat
-from llamaql.settings import Settings
 
 REPLICA = "replica-a"
 
@@ -289,8 +289,8 @@ async def test_a_checkpoint_failed_by_the_outage_tells_the_client_without_a_seco
     # out, the client hears at once; it does not wait for the save to time out as well.
     store, engine = FakeStore(), FakeEngine()
     blackhole = _Blackhole(store)
-    config = Settings(_env_file=None, auto_title=False, checkpoint_seconds=0.001)
-    service = ChatService(blackhole.factory, engine, config, save_retry_pauses=(0.0,))
+    config = load_config(_env_file=None, auto_title=False, checkpoint_seconds=0.001)
+    service = create_chat_service(config, blackhole.factory, engine, save_retry_pauses=(0.0,))
     await engine.start()
     rig = ChatRig(store, engine, service)
     cid = await rig.conversation()

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from graphql import GraphQLError, GraphQLSchema, parse
 
+from llamaql.config import ApiConfig
 from llamaql.schema import build_schema
 from llamaql.schema.query_cost import DEFAULT_FIRST, document_cost
 from llamaql.services.branching import MAX_VERSIONS
-from llamaql.settings import Settings
 
 NESTED = "{ conversations(first: 10) { edges { node { messages(first: 5) { totalCount } } } } }"
 FRAGMENTS = """
@@ -30,7 +30,7 @@ TWO_LEVELS = (
 
 @pytest.fixture(scope="module")
 def schema() -> GraphQLSchema:
-    return build_schema(Settings())._schema
+    return build_schema(ApiConfig())._schema
 
 
 def measure(

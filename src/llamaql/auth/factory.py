@@ -5,16 +5,16 @@ from __future__ import annotations
 from llamaql.auth.bearer import JwtAuthenticator
 from llamaql.auth.claims import Authenticator
 from llamaql.auth.header import HeaderAuthenticator
-from llamaql.settings import Settings
+from llamaql.config import AuthConfig
 
 
-def create_authenticator(settings: Settings) -> Authenticator:
-    if settings.auth == "header":
+def create_authenticator(auth: AuthConfig) -> Authenticator:
+    if auth.auth == "header":
         return HeaderAuthenticator()
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    secret = auth.jwt_secret.get_secret_value() if auth.jwt_secret else None
     return JwtAuthenticator(
         secret=secret,
-        jwks_url=settings.jwt_jwks_url,
-        audience=settings.jwt_audience,
-        issuer=settings.jwt_issuer,
+        jwks_url=auth.jwt_jwks_url,
+        audience=auth.jwt_audience,
+        issuer=auth.jwt_issuer,
     )

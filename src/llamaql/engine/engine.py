@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from llamaql.config import MAX_CONTEXT_SIZE, EngineConfig
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.batcher import BatchScheduler
 from llamaql.engine.budget import fit_prompt
@@ -34,7 +35,6 @@ from llamaql.engine.types import (
     ResolvedOptions,
     SamplingOptions,
 )
-from llamaql.settings import MAX_CONTEXT_SIZE, Settings
 
 logger = logging.getLogger(__name__)
 RuntimeFactory = Callable[[LoadConfig], ModelRuntime]
@@ -55,31 +55,30 @@ def _gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def load_config(settings: Settings, meta: GgufMetadata) -> LoadConfig:
+def resolve_load_config(config: EngineConfig, meta: GgufMetadata) -> LoadConfig:
     """Settings with their documented defaults filled in from the model and the machine."""
     trained = meta.trained_context or MAX_CONTEXT_SIZE
-    gpu_layers = settings.n_gpu_layers
+    gpu_layers = config.n_gpu_layers
     if gpu_layers is None:
         gpu_layers = -1 if _gpu_offload_supported() else 0
     return LoadConfig(
-        model_path=settings.model_path,
-        context_size=settings.context_size or min(trained, MAX_CONTEXT_SIZE),
-        sequences=settings.parallel,
+        model_path=config.model_path,
+        context_size=config.context_size or min(trained, MAX_CONTEXT_SIZE),
+        sequences=config.parallel,
         gpu_layers=gpu_layers,
-        threads=settings.n_threads or len(os.sched_getaffinity(0)),
-        batch_size=settings.n_batch,
-        use_extra_bufts=settings.use_extra_bufts,
+        threads=config.n_threads or len(os.sched_getaffinity(0)),
+        batch_size=config.n_batch,
+        use_extra_bufts=config.use_extra_bufts,
     )
 
 
-def shared_prefix(encoder: PromptEncoder, settings: Settings) -> tuple[int, ...]:
-    """The prompt tokens every conversation with the default system prompt starts with:
-    the template's markup and that prompt, up to where the first user's text begins."""
-    if not settings.system_prompt.strip():
+def shared_prefix(encoder: PromptEncoder, start: Sequence[ChatMessage]) -> tuple[int, ...]:
+    """The prompt tokens every conversation that begins with the messages `start` shares:
+    the template's markup and those messages, up to where the first user's text begins."""
+    if not start:
         return ()
-    system = ChatMessage("system", settings.system_prompt)
-    one = encoder.encode([system, ChatMessage("user", "a")])[1]
-    other = encoder.encode([system, ChatMessage("user", "b")])[1]
+    one = encoder.encode([*start, ChatMessage("user", "a")])[1]
+    other = encoder.encode([*start, ChatMessage("user", "b")])[1]
     return tuple(one[: common_prefix(one, other)])
 
 
@@ -90,21 +89,28 @@ class LlamaEngine:
     `start()` loads the model off the event loop; `prepare()` resolves options, renders
     and budgets prompts on a thread; `submit()` never blocks; `stop()` cancels what is
     pending and live, joins the scheduler and frees the model.
+
+    `shared_start` is what most prompts begin with (the services' default system
+    prompt, given by the composition root): its tokens are evaluated once at start and
+    copied into each new conversation's sequence. Prompts themselves come whole with
+    each request; nothing here decides what they say.
     """
 
     def __init__(
         self,
-        settings: Settings,
+        config: EngineConfig,
         *,
+        shared_start: Sequence[ChatMessage] = (),
         runtime_factory: RuntimeFactory = _llama_runtime,
         default_max_tokens: int = 512,
     ) -> None:
-        self._settings = settings
+        self._config = config
+        self._shared_start = tuple(shared_start)
         self._runtime_factory = runtime_factory
         self._default_max_tokens = default_max_tokens
-        self._queue = AdmissionQueue(settings.queue_size)
-        self._parking = KVParking(settings.prompt_cache_mb * 1024 * 1024)
-        self._stream_interval = settings.stream_interval_ms / 1000.0
+        self._queue = AdmissionQueue(config.queue_size)
+        self._parking = KVParking(config.prompt_cache_mb * 1024 * 1024)
+        self._stream_interval = config.stream_interval_ms / 1000.0
         self._runtime: ModelRuntime | None = None
         self._template: ChatTemplate | None = None
         self._info: ModelInfo | None = None
@@ -114,7 +120,7 @@ class LlamaEngine:
     async def start(self) -> None:
         runtime, template = await asyncio.to_thread(self._load)
         self._parking.files = await asyncio.to_thread(self._open_kv_files, runtime)
-        shared = shared_prefix(PromptEncoder(template, runtime.tokenize), self._settings)
+        shared = shared_prefix(PromptEncoder(template, runtime.tokenize), self._shared_start)
         scheduler = BatchScheduler(
             runtime,
             self._queue,
@@ -127,8 +133,8 @@ class LlamaEngine:
         self._thread.start()
 
     def _load(self) -> tuple[ModelRuntime, ChatTemplate]:
-        meta = read_gguf_metadata(self._settings.model_path)
-        config = load_config(self._settings, meta)
+        meta = read_gguf_metadata(self._config.model_path)
+        config = resolve_load_config(self._config, meta)
         began = time.perf_counter()
         runtime = self._runtime_factory(config)
         facts = runtime.facts
@@ -167,12 +173,12 @@ class LlamaEngine:
 
     def _open_kv_files(self, runtime: ModelRuntime) -> KVFileWriter | None:
         """The KV files of this model and context (None with LLAMAQL_KV_DISK_MB=0)."""
-        settings = self._settings
-        if settings.kv_disk_mb == 0:
+        config = self._config
+        if config.kv_disk_mb == 0:
             return None
         # Everything a state's meaning depends on: the model file and the state format.
-        identity = f"model {model_checksum(settings.model_path)}; {runtime.facts.state_format}"
-        store = KVFileStore(settings.kv_dir.absolute(), settings.kv_disk_mb * 1024 * 1024, identity)
+        identity = f"model {model_checksum(config.model_path)}; {runtime.facts.state_format}"
+        store = KVFileStore(config.kv_dir.absolute(), config.kv_disk_mb * 1024 * 1024, identity)
         try:
             store.open()
         except OSError as exc:
@@ -182,7 +188,7 @@ class LlamaEngine:
             "KV files in %s: %d kept, budget %d MiB",
             store.directory,
             len(store.files()),
-            settings.kv_disk_mb,
+            config.kv_disk_mb,
         )
         return KVFileWriter(store)
 

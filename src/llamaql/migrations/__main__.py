@@ -9,8 +9,8 @@ import sys
 
 from alembic.config import CommandLine
 
+from llamaql.config import load_config
 from llamaql.migrations import alembic_config
-from llamaql.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     options = cli.parser.parse_args(argv)
     if not hasattr(options, "cmd"):
         cli.parser.error("too few arguments")
-    cli.run_cmd(alembic_config(load_settings().database_url), options)
+    cli.run_cmd(alembic_config(load_config().database.database_url), options)
 
 
 if __name__ == "__main__":

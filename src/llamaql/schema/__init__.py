@@ -11,6 +11,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaEx
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 
+from llamaql.config import ApiConfig
 from llamaql.schema import events, subscription
 from llamaql.schema.acting_user import ActingUser
 from llamaql.schema.document_cache import CachedDocuments, DocumentCache
@@ -20,13 +21,12 @@ from llamaql.schema.mutation import Mutation
 from llamaql.schema.query import Query
 from llamaql.schema.query_cost import QueryCostLimit
 from llamaql.schema.text_input import StorableStringLiterals, StorableVariables
-from llamaql.settings import Settings
 
 DOCUMENT_CACHE_SIZE = 256
 
 
-def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Limits from settings, as factories (Strawberry makes one instance per operation).
+def schema_extensions(api: ApiConfig) -> list[Callable[[], SchemaExtension]]:
+    """The API's limits, as factories (Strawberry makes one instance per operation).
 
     The depth and alias rules are what QueryDepthLimiter and MaxAliasesLimiter add, but
     their classes are built once here: those extensions build new ones per operation,
@@ -36,25 +36,25 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     purpose: it breaks syntax errors on subscriptions.
     """
     rules: list[type[ASTValidationRule]] = [
-        max_depth_rule(settings.max_query_depth, None, None),
-        max_aliases_rule(settings.max_aliases),
+        max_depth_rule(api.max_query_depth, None, None),
+        max_aliases_rule(api.max_aliases),
         StorableStringLiterals,
     ]
-    if not settings.introspection:
+    if not api.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     return [
         ErrorCodes,
         ActingUser,
         partial(AddValidationRules, rules),
-        partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        partial(MaxTokensLimiter, max_token_count=api.max_query_tokens),
         partial(CachedDocuments, cache=DocumentCache(DOCUMENT_CACHE_SIZE)),
         StorableVariables,  # after CachedDocuments: see its docstring
-        partial(QueryCostLimit, max_cost=settings.max_query_cost),  # the same
+        partial(QueryCostLimit, max_cost=api.max_query_cost),  # the same
     ]
 
 
-def build_schema(settings: Settings) -> LlamaqlSchema:
-    """The schema with the limits the settings ask for."""
+def build_schema(api: ApiConfig) -> LlamaqlSchema:
+    """The schema with the limits the API's settings ask for."""
     return LlamaqlSchema(
         query=Query,
         mutation=Mutation,
@@ -66,6 +66,6 @@ def build_schema(settings: Settings) -> LlamaqlSchema:
             events.MessageCompleted,
             events.MessageFailed,
         ],
-        extensions=schema_extensions(settings),
+        extensions=schema_extensions(api),
         execution_context_class=PlainLeafExecutionContext,
     )

@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 
+from llamaql.config import ChatConfig
 from llamaql.engine.types import Engine
 from llamaql.models import Conversation
 from llamaql.services.branching import (
@@ -47,40 +48,49 @@ from llamaql.services.generation import Generation
 from llamaql.services.live_replies import LiveReplies
 from llamaql.services.options import clean_options, sampling_options
 from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.services.replicas import ReplicaLink, SingleProcess, recover_interrupted
+from llamaql.services.replicas import ReplicaLink, recover_interrupted
 from llamaql.services.reply_cancels import ReplyCancels
 from llamaql.services.reply_limit import ReplyLimit
 from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.submitting import ExchangeSubmitter
 from llamaql.services.titles import Titler
-from llamaql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 class ChatService:
-    """Send messages to the engine and keep both sides of every exchange."""
+    """Send messages to the engine and keep both sides of every exchange.
+
+    Besides its own settings it is given the link to other replicas (`SingleProcess`
+    alone) and three facts of other components: how many replies one user may have live
+    (`Config.live_replies_per_user`), after how long a silent replica's replies count as
+    dead, and the database timeout (the longest wait for a reply's save)."""
 
     def __init__(
         self,
         uow_factory: UnitOfWorkFactory,
         engine: Engine,
-        settings: Settings,
+        config: ChatConfig,
         *,
+        replicas: ReplicaLink,
+        live_replies_per_user: int,
+        dead_after_s: float,
+        db_timeout_s: float,
         save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S,
-        replicas: ReplicaLink | None = None,
     ) -> None:
         self._uow_factory = uow_factory
-        self._replicas = replicas or SingleProcess(settings.replica_id)
+        self._replicas = replicas
         self._engine = engine
-        self._settings = settings
+        self._config = config
+        self._dead_after_s = dead_after_s
+        self._db_timeout_s = db_timeout_s
         self._live = LiveReplies()
-        self._titles = Titler(uow_factory, engine, enabled=settings.auto_title)
+        self._titles = Titler(uow_factory, engine, enabled=config.auto_title)
         self._cancels = ReplyCancels(uow_factory, self._live, self._replicas)
         # Among replicas a reply counts while its replica beats (the sweep's rule); alone,
         # start-up recovery already failed every reply an earlier life left GENERATING.
-        alive_within_s = settings.replica_dead_after_seconds if self._replicas.shared else None
-        self._reply_limit = ReplyLimit(settings.live_replies_per_user, alive_within_s)
+        alive_within_s = dead_after_s if self._replicas.shared else None
+        self._reply_limit = ReplyLimit(live_replies_per_user, alive_within_s)
         self._replicas.on_cancel(self._cancels.on_notice)
         self._submitter = ExchangeSubmitter(
             uow_factory,
@@ -88,10 +98,10 @@ class ChatService:
             live=self._live,
             titles=self._titles,
             replica_id=self._replicas.replica_id,
-            checkpoint_every_s=settings.checkpoint_seconds,
+            checkpoint_every_s=config.checkpoint_seconds,
             save_retry_pauses=save_retry_pauses,
             reply_limit=self._reply_limit,
-            save_retry_s=settings.save_retry_seconds,
+            save_retry_s=config.save_retry_seconds,
         )
 
     def send(
@@ -219,7 +229,7 @@ class ChatService:
         return await recover_interrupted(
             self._uow_factory,
             self._replicas,
-            dead_after_s=self._settings.replica_dead_after_seconds,
+            dead_after_s=self._dead_after_s,
         )
 
     async def drain(self, timeout_s: float) -> None:
@@ -240,7 +250,7 @@ class ChatService:
         pending = self._live.of_conversation(conversation_id)
         if waited or pending is None or not pending.saving:
             raise ConversationBusyError()
-        if not await pending.saved(self._settings.db_timeout_seconds):
+        if not await pending.saved(self._db_timeout_s):
             raise DatabaseUnavailableError(
                 "the conversation's last reply is still waiting for the database; try again shortly"
             )
@@ -255,7 +265,7 @@ class ChatService:
         if self._live.closing:
             raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
         if text is not None:  # regenerate sends no text: it reuses a stored message
-            check_text(text, max_chars=self._settings.max_message_chars)
+            check_text(text, max_chars=self._config.max_message_chars)
         request = clean_options(request_options)
         for waited in (False, True):
             async with self._uow_factory() as uow:
@@ -279,7 +289,7 @@ class ChatService:
             if not self._engine.has_room():
                 raise queue_full_error()
             messages = conversation_prompt(
-                conversation, history, turn.text, self._settings.system_prompt
+                conversation, history, turn.text, self._config.system_prompt
             )
             prompt = await prepare_prompt(self._engine, messages, sampling)
         except BaseException:

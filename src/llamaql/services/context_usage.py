@@ -10,13 +10,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from llamaql.config import ChatConfig
 from llamaql.engine.types import ContextOverflowError, Engine
 from llamaql.services.chat_checks import history_limit, prepare_prompt
 from llamaql.services.chat_events import conversation_prompt
 from llamaql.services.errors import BadInputError, NotFoundError
 from llamaql.services.options import sampling_options
 from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,19 +33,18 @@ class ContextUsage:
 class ContextUsageService:
     """Prepares, never submits; one short unit of work to read the conversation."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, engine: Engine, settings: Settings) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory, engine: Engine, config: ChatConfig) -> None:
         self._uow_factory = uow_factory
         self._engine = engine
-        self._settings = settings
+        self._config = config
 
     async def usage(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, text: str | None
     ) -> ContextUsage:
         text = text or ""
-        if len(text) > self._settings.max_message_chars:
+        if len(text) > self._config.max_message_chars:
             raise BadInputError(
-                f"text must be at most {self._settings.max_message_chars} characters, "
-                f"got {len(text)}"
+                f"text must be at most {self._config.max_message_chars} characters, got {len(text)}"
             )
         ids = {"user_id": user_id, "conversation_id": conversation_id}
         async with self._uow_factory() as uow:
@@ -58,7 +57,7 @@ class ContextUsageService:
                 leaf_id=conversation.current_leaf_id,
                 limit=history_limit(self._engine),
             )
-        messages = conversation_prompt(conversation, history, text, self._settings.system_prompt)
+        messages = conversation_prompt(conversation, history, text, self._config.system_prompt)
         context_size = self._engine.info().context_size
         try:
             prompt = await prepare_prompt(

@@ -6,10 +6,10 @@ import asyncio
 import logging
 import os
 
+from llamaql.config import MAX_CONTEXT_SIZE, EngineConfig
 from llamaql.engine.metadata import read_gguf_metadata
 from llamaql.engine.types import Engine, ModelFileError, ModelInfo
 from llamaql.services.errors import DomainError
-from llamaql.settings import MAX_CONTEXT_SIZE, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +17,8 @@ logger = logging.getLogger(__name__)
 class ModelInfoService:
     """Asks the engine when there is one; otherwise reads the GGUF header once."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
-        self._settings = settings
+    def __init__(self, config: EngineConfig, engine: Engine | None = None) -> None:
+        self._config = config
         self._engine = engine
         self._cached: ModelInfo | None = None
 
@@ -30,13 +30,13 @@ class ModelInfoService:
         return self._cached
 
     def _from_file(self) -> ModelInfo:
-        path = self._settings.model_path
+        path = self._config.model_path
         try:
             meta = read_gguf_metadata(path)
         except ModelFileError as exc:
             logger.error("model query: %s", exc)
             raise DomainError(str(exc), code="ENGINE_ERROR") from exc
-        context = self._settings.context_size or min(meta.trained_context, MAX_CONTEXT_SIZE)
+        context = self._config.context_size or min(meta.trained_context, MAX_CONTEXT_SIZE)
         return ModelInfo(
             name=meta.name,
             path=str(path),
@@ -45,6 +45,6 @@ class ModelInfoService:
             backend="cpu",
             device="none (model not loaded)",
             gpu_layers=0,
-            threads=self._settings.n_threads or len(os.sched_getaffinity(0)),
+            threads=self._config.n_threads or len(os.sched_getaffinity(0)),
             has_chat_template=meta.chat_template is not None,
         )

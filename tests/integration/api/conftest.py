@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from llamaql.app import create_app
-from llamaql.settings import Settings, load_settings
+from llamaql.config import Config, load_config
 
 ALICE = "0b5f2c1e-3d4a-4e5f-8a9b-1c2d3e4f5a6b"
 BOB = "9e8d7c6b-5a49-4382-b716-0f1e2d3c4b5a"
@@ -64,16 +64,16 @@ AppFactory = Callable[..., Starlette]
 
 
 @pytest.fixture
-def make_app(settings: Settings) -> AppFactory:
+def make_app(config: Config) -> AppFactory:
     """create_app with no engine; keyword arguments override settings or container parts."""
 
     def make(**overrides: Any) -> Starlette:
-        setting_names = set(Settings.model_fields)
+        setting_names = set(config.flat_values())
         changed = {k: v for k, v in overrides.items() if k in setting_names}
         parts = {k: v for k, v in overrides.items() if k not in setting_names}
         parts.setdefault("engine", None)
         # Validated like real settings (model_copy would skip validation).
-        return create_app(load_settings(**{**settings.model_dump(), **changed}), **parts)
+        return create_app(load_config(**{**config.flat_values(), **changed}), **parts)
 
     return make
 

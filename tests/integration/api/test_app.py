@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 from tests.conftest import DEFAULT_MODEL_PATH, REPO_ROOT
 from tests.integration.api.conftest import Api, AppFactory
 
+from llamaql.config import ApiConfig
 from llamaql.schema import build_schema
-from llamaql.settings import Settings
 
 DEEP = "{ conversations { edges { node { messages { edges { node { id } } } } } } }"
 
@@ -99,7 +99,7 @@ def test_query_tokens_are_limited(make_app: AppFactory) -> None:
 
 def test_committed_schema_matches_the_code() -> None:
     committed = (REPO_ROOT / "schema.graphql").read_text()
-    current = build_schema(Settings()).as_str() + "\n"
+    current = build_schema(ApiConfig()).as_str() + "\n"
     assert committed == current, "schema.graphql is out of date: run `make schema`"
 
 

@@ -10,8 +10,8 @@ from graphql import parse, validate
 from tests.integration.api.conftest import Api
 
 from llamaql.chat_page import STATIC_DIR
+from llamaql.config import ApiConfig
 from llamaql.schema import build_schema
-from llamaql.settings import Settings
 
 PAGE_URL = "http://testserver/"
 CONTENT_TYPES = {".js": {"text/javascript", "application/javascript"}, ".css": {"text/css"}}
@@ -101,6 +101,6 @@ def test_the_scripts_documents_are_valid_against_the_schema() -> None:
 
     documents = [value(name) for name in constants if re.match(r"[QMS]_", name)]
     assert len(documents) == 13, sorted(constants)
-    schema = build_schema(Settings())._schema
+    schema = build_schema(ApiConfig())._schema
     for document in documents:
         assert validate(schema, parse(document)) == [], document

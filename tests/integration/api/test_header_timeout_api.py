@@ -23,8 +23,8 @@ from tests.integration.chat.live import free_port
 
 from llamaql.app import create_app
 from llamaql.cli import uvicorn_options
+from llamaql.config import Config, load_config
 from llamaql.header_timeout import HttpImplementation, header_timeout_protocol
-from llamaql.settings import Settings, load_settings
 
 TIMEOUT_S = 1.0
 WAIT_S = 30.0  # far beyond the timeout: only a connection never closed reaches it
@@ -49,12 +49,12 @@ class LiveServer:
 
 
 @pytest.fixture(params=["httptools", "h11"])
-def live(request: pytest.FixtureRequest, settings: Settings) -> Iterator[LiveServer]:
+def live(request: pytest.FixtureRequest, config: Config) -> Iterator[LiveServer]:
     http: HttpImplementation = request.param
-    timed = load_settings(
-        **{**settings.model_dump(), "header_timeout_seconds": TIMEOUT_S, "port": free_port()}
+    timed = load_config(
+        **{**config.flat_values(), "header_timeout_seconds": TIMEOUT_S, "port": free_port()}
     )
-    options = {**uvicorn_options(timed), "http": header_timeout_protocol(TIMEOUT_S, http)}
+    options = {**uvicorn_options(timed.server), "http": header_timeout_protocol(TIMEOUT_S, http)}
     server = uvicorn.Server(uvicorn.Config(create_app(timed, engine=None), **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -62,7 +62,7 @@ def live(request: pytest.FixtureRequest, settings: Settings) -> Iterator[LiveSer
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield LiveServer(timed.port)
+    yield LiveServer(timed.server.port)
     server.should_exit = True
     thread.join(timeout=30)
 

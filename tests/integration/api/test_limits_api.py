@@ -19,7 +19,7 @@ from tests.integration.chat.live import free_port
 
 from llamaql.app import create_app
 from llamaql.cli import uvicorn_options
-from llamaql.settings import Settings, load_settings
+from llamaql.config import Config, load_config
 
 CAP = 64 * 1024
 QUERY = "{ conversations { totalCount } }"
@@ -32,10 +32,10 @@ class LiveServer:
 
 
 @pytest.fixture
-def live(settings: Settings) -> Iterator[LiveServer]:
-    limited = load_settings(**{**settings.model_dump(), "max_body_bytes": CAP, "port": free_port()})
+def live(config: Config) -> Iterator[LiveServer]:
+    limited = load_config(**{**config.flat_values(), "max_body_bytes": CAP, "port": free_port()})
     server = uvicorn.Server(
-        uvicorn.Config(create_app(limited, engine=None), **uvicorn_options(limited))
+        uvicorn.Config(create_app(limited, engine=None), **uvicorn_options(limited.server))
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -43,7 +43,7 @@ def live(settings: Settings) -> Iterator[LiveServer]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    base = f"127.0.0.1:{limited.port}/graphql"
+    base = f"127.0.0.1:{limited.server.port}/graphql"
     yield LiveServer(url=f"http://{base}", ws_url=f"ws://{base}")
     server.should_exit = True
     thread.join(timeout=30)

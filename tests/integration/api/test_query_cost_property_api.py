@@ -15,14 +15,14 @@ from bench.reliability.cost_documents import CONVERSATIONS, LIMIT, run_property,
 from starlette.testclient import TestClient
 from tests.integration.api.conftest import ALICE, Api, AppFactory
 
+from llamaql.config import Config
 from llamaql.schema import build_schema
-from llamaql.settings import Settings
 
 EXAMPLES = 100  # about ten seconds of CPU; the reliability figure runs more
 
 
 def test_no_served_query_returns_more_items_than_the_limit(
-    make_app: AppFactory, settings: Settings
+    make_app: AppFactory, config: Config
 ) -> None:
     with TestClient(make_app(max_query_cost=LIMIT)) as client:
         api = Api(client)
@@ -33,7 +33,7 @@ def test_no_served_query_returns_more_items_than_the_limit(
         def post(document: str, variables: dict[str, Any]) -> dict[str, Any]:
             return api.post(document, variables)
 
-        schema = build_schema(settings)._schema
+        schema = build_schema(config.api)._schema
         run = run_property(schema, post, ids, EXAMPLES, derandomize=True)
     assert not run.violations, json.dumps(run.violations[:3], indent=1)
     # The property was put to the test: pages over 20 were served, the limit refused some.

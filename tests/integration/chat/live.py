@@ -25,7 +25,7 @@ import httpx
 import pytest
 from tests.integration.chat.gqlws import EVENT_TIMEOUT_S, Socket
 
-from llamaql.settings import DEFAULT_MODEL_FILE
+from llamaql.config import DEFAULT_MODEL_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_MODEL_PATH = REPO_ROOT / "models" / DEFAULT_MODEL_FILE

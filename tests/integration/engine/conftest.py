@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from llamaql.config import DEFAULT_MODEL_DIR, DEFAULT_MODEL_FILE, load_config
+from llamaql.container import shared_start
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.llama_runtime import LlamaRuntime, LlamaSampler
 from llamaql.engine.runtime import BatchPart, LoadConfig
 from llamaql.engine.types import Requester, ResolvedOptions
-from llamaql.settings import DEFAULT_MODEL_DIR, DEFAULT_MODEL_FILE, load_settings
 
 MODEL = DEFAULT_MODEL_DIR / DEFAULT_MODEL_FILE
 
@@ -98,8 +99,10 @@ def _engine(**overrides: object) -> Iterator[tuple[LlamaEngine, SteeredRuntime]]
         return runtimes[0]
 
     kv_dir = Path(tempfile.mkdtemp(prefix="llamaql-kv-"))
-    settings = load_settings(model_path=MODEL, kv_dir=kv_dir, **overrides)
-    engine = LlamaEngine(settings, runtime_factory=factory)
+    config = load_config(model_path=MODEL, kv_dir=kv_dir, **overrides)
+    engine = LlamaEngine(
+        config.engine, shared_start=shared_start(config.chat), runtime_factory=factory
+    )
     asyncio.run(engine.start())
     yield engine, runtimes[0]
     asyncio.run(engine.stop())

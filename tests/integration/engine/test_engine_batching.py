@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 from tests.integration.engine.conftest import SteeredRuntime, fresh_requester
 
+from llamaql.config import DEFAULT_SYSTEM_PROMPT
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.types import (
     ChatMessage,
@@ -18,7 +19,6 @@ from llamaql.engine.types import (
     SamplingOptions,
     TextPiece,
 )
-from llamaql.settings import DEFAULT_SYSTEM_PROMPT
 
 pytestmark = pytest.mark.model
 WAIT = 180.0

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from tests.integration.engine.conftest import fresh_requester
 
+from llamaql.config import DEFAULT_SYSTEM_PROMPT
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.llama_runtime import LlamaRuntime
 from llamaql.engine.text import ReplyText
@@ -18,7 +19,6 @@ from llamaql.engine.types import (
     SamplingOptions,
     TextPiece,
 )
-from llamaql.settings import DEFAULT_SYSTEM_PROMPT
 
 pytestmark = pytest.mark.model
 GREEDY = SamplingOptions(temperature=0.0, max_tokens=16)

@@ -13,9 +13,10 @@ import pytest
 from tests.integration.engine.conftest import MODEL
 from tests.integration.engine.test_engine_parking import A1
 
+from llamaql.config import load_config
+from llamaql.container import shared_start
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.types import ChatMessage, GenerationResult, Requester, SamplingOptions
-from llamaql.settings import load_settings
 
 pytestmark = pytest.mark.model
 ALICE_X = Requester("alice", "x")
@@ -36,8 +37,8 @@ async def started(kv_dir: Path, **overrides: object) -> AsyncIterator[LlamaEngin
     """A fresh engine (a server start) on the default model, KV files in `kv_dir`."""
     if not MODEL.is_file():
         pytest.skip(f"{MODEL} is missing: run `make model`")
-    settings = load_settings(model_path=MODEL, kv_dir=kv_dir, n_batch=64, parallel=2, **overrides)
-    engine = LlamaEngine(settings)
+    config = load_config(model_path=MODEL, kv_dir=kv_dir, n_batch=64, parallel=2, **overrides)
+    engine = LlamaEngine(config.engine, shared_start=shared_start(config.chat))
     await engine.start()
     try:
         yield engine

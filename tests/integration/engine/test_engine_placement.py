@@ -9,13 +9,13 @@ import pytest
 from tests.integration.engine.conftest import MODEL, SteeredRuntime, fresh_requester
 from tests.integration.engine.test_engine_parking import A1, B1, ask
 
-from llamaql.engine.engine import LlamaEngine, load_config
+from llamaql.config import load_config
+from llamaql.engine.engine import LlamaEngine, resolve_load_config
 from llamaql.engine.llama_runtime import LlamaRuntime
 from llamaql.engine.metadata import read_gguf_metadata
 from llamaql.engine.options import resolve_options
 from llamaql.engine.runtime import BatchPart
 from llamaql.engine.types import ChatMessage, SamplingOptions
-from llamaql.settings import load_settings
 
 pytestmark = pytest.mark.model
 
@@ -54,8 +54,8 @@ async def test_a_returning_conversation_moves_beside_the_live_reply(
 def test_a_state_restored_into_another_sequence_continues_the_same() -> None:
     if not MODEL.is_file():
         pytest.skip(f"{MODEL} is missing: run `make model`")
-    settings = load_settings(model_path=MODEL, parallel=3, context_size=512, n_batch=64)
-    runtime = LlamaRuntime(load_config(settings, read_gguf_metadata(MODEL)))
+    config = load_config(model_path=MODEL, parallel=3, context_size=512, n_batch=64)
+    runtime = LlamaRuntime(resolve_load_config(config.engine, read_gguf_metadata(MODEL)))
     try:
         prompt = tuple(runtime.tokenize("Write a very long story about a fox who reads."))
         head, last = prompt[:-1], prompt[-1]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from tests.integration.engine.conftest import fresh_requester
 
+from llamaql.config import DEFAULT_SYSTEM_PROMPT
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.types import (
     ChatMessage,
@@ -20,7 +21,6 @@ from llamaql.engine.types import (
     SamplingOptions,
     TextPiece,
 )
-from llamaql.settings import DEFAULT_SYSTEM_PROMPT
 
 pytestmark = pytest.mark.model
 WAIT = 120.0

@@ -16,10 +16,10 @@ import sys
 import pytest
 from tests.integration.engine.conftest import fresh_requester
 
+from llamaql.config import DEFAULT_SYSTEM_PROMPT
 from llamaql.engine.devices import backend_names
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.types import ChatMessage, GenerationResult, SamplingOptions
-from llamaql.settings import DEFAULT_SYSTEM_PROMPT
 
 pytestmark = [pytest.mark.model, pytest.mark.vulkan, pytest.mark.slow]
 QUESTION = "What is the capital of France?"
@@ -30,15 +30,16 @@ import asyncio, json, sys
 from llamaql.engine.devices import list_devices, offload_devices
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.types import ChatMessage, GenerationResult, Requester, SamplingOptions
-from llamaql.settings import load_settings
+from llamaql.config import load_config
+from llamaql.container import shared_start
 
 async def main():
     gpus = offload_devices(list_devices())
     if not gpus:
         print(json.dumps({"skip": "llama.cpp found no Vulkan device"}))
         return
-    settings = load_settings(n_gpu_layers=-1, parallel=2, context_size=2048, kv_disk_mb=0)
-    engine = LlamaEngine(settings)
+    config = load_config(n_gpu_layers=-1, parallel=2, context_size=2048, kv_disk_mb=0)
+    engine = LlamaEngine(config.engine, shared_start=shared_start(config.chat))
     await engine.start()
     try:
         options = SamplingOptions(temperature=0.0, max_tokens=int(sys.argv[3]))

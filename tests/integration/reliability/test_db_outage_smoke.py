@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tests.integration.postgres import POSTGRES_ENV
 
-from llamaql.settings import DEFAULT_MODEL_FILE
+from llamaql.config import DEFAULT_MODEL_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MODEL = REPO_ROOT / "models" / DEFAULT_MODEL_FILE

@@ -20,7 +20,7 @@ from tests.integration.chat.live import (
 from tests.integration.remote.conftest import CONTEXT_SIZE
 from tests.integration.remote.upstream import Upstream
 
-from llamaql.settings import DEFAULT_SYSTEM_PROMPT
+from llamaql.config import DEFAULT_SYSTEM_PROMPT
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

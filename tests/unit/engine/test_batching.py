@@ -10,6 +10,8 @@ import pytest
 from gguf import GGUFWriter
 from tests.fakes.native import WAIT, FakeRuntime
 
+from llamaql.config import DEFAULT_SYSTEM_PROMPT, load_config
+from llamaql.container import shared_start
 from llamaql.engine.batcher import BACKGROUND_CHUNK
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.runtime import LoadConfig
@@ -25,7 +27,6 @@ from llamaql.engine.types import (
     Requester,
     SamplingOptions,
 )
-from llamaql.settings import DEFAULT_SYSTEM_PROMPT, load_settings
 
 LONG = "abcdefghijklmnopqrstuvwxyz" * 4
 
@@ -44,7 +45,7 @@ def tiny_gguf(path: Path) -> Path:
 
 async def started_engine(tmp_path: Path, runtime: FakeRuntime, **settings: object) -> LlamaEngine:
     model = tmp_path / "fake.gguf"  # written once: a rewritten model is another model
-    loaded = load_settings(
+    loaded = load_config(
         model_path=model if model.is_file() else tiny_gguf(model),
         kv_dir=tmp_path / "kv",
         n_gpu_layers=0,
@@ -53,10 +54,12 @@ async def started_engine(tmp_path: Path, runtime: FakeRuntime, **settings: objec
     )
 
     def factory(config: LoadConfig) -> FakeRuntime:
-        assert config.sequences == loaded.parallel
+        assert config.sequences == loaded.engine.parallel
         return runtime
 
-    engine = LlamaEngine(loaded, runtime_factory=factory)
+    engine = LlamaEngine(
+        loaded.engine, shared_start=shared_start(loaded.chat), runtime_factory=factory
+    )
     await engine.start()
     return engine
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from tests.fakes.openai_server import FakeOpenAIServer, sse, text_chunk
 
+from llamaql.config import load_config
 from llamaql.engine.remote.engine import RemoteEngine
 from llamaql.engine.types import (
     ChatMessage,
@@ -27,7 +28,6 @@ from llamaql.engine.types import (
     TextPiece,
     Usage,
 )
-from llamaql.settings import load_settings
 
 MESSAGES = [ChatMessage("system", "Be brief."), ChatMessage("user", "Say hello")]
 ALICE = Requester("alice", "c1")
@@ -41,7 +41,8 @@ async def running(server: FakeOpenAIServer, **settings: Any) -> AsyncIterator[Re
         "stream_interval_ms": 0,
         **settings,
     }
-    engine = RemoteEngine(load_settings(**options), transport=server.transport())
+    config = load_config(**options)
+    engine = RemoteEngine(config.engine, config.remote, transport=server.transport())
     await engine.start()
     try:
         yield engine
@@ -209,5 +210,6 @@ async def test_load_tells_whether_the_server_answered_last() -> None:
 
 
 def test_the_remote_engine_needs_a_url() -> None:
+    config = load_config()
     with pytest.raises(EngineError, match="LLAMAQL_ENGINE_URL"):
-        RemoteEngine(load_settings())
+        RemoteEngine(config.engine, config.remote)

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import httpx
 
+from llamaql.config import EngineConfig, RemoteEngineConfig
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.budget import fit_prompt
 from llamaql.engine.jobs import Job
@@ -34,7 +35,6 @@ from llamaql.engine.types import (
     Requester,
     SamplingOptions,
 )
-from llamaql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -64,20 +64,22 @@ class RemoteEngine:
 
     def __init__(
         self,
-        settings: Settings,
+        config: EngineConfig,
+        remote: RemoteEngineConfig,
         *,
         default_max_tokens: int = 512,
         transport: httpx.MockTransport | None = None,
     ) -> None:
-        if settings.engine_url is None:
+        if remote.engine_url is None:
             raise EngineError("the remote engine needs LLAMAQL_ENGINE_URL")
-        self._settings = settings
-        self._url = settings.engine_url
+        self._remote = remote
+        self._url = remote.engine_url
+        self._configured_context = config.context_size
         self._default_max_tokens = default_max_tokens
-        self._parallel = settings.parallel
-        self._queue = AdmissionQueue(settings.queue_size)
+        self._parallel = config.parallel
+        self._queue = AdmissionQueue(config.queue_size)
         self._active: dict[Job, asyncio.Task[None]] = {}
-        self._stream_interval = settings.stream_interval_ms / 1000.0
+        self._stream_interval = config.stream_interval_ms / 1000.0
         self._client: httpx.AsyncClient | None = None
         self._counting_client: httpx.Client | None = None
         self._facts: ServerFacts | None = None
@@ -88,9 +90,9 @@ class RemoteEngine:
         self._reachable = False
 
     async def start(self) -> None:
-        key = self._settings.engine_api_key
+        key = self._remote.engine_api_key
         headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
-        waits = self._settings.engine_timeout_s
+        waits = self._remote.engine_timeout_s
         timeout = httpx.Timeout(waits, connect=min(CONNECT_TIMEOUT_S, waits))
         # Every reply in flight holds a connection, and counting or probing needs one more.
         limits = httpx.Limits(max_connections=self._parallel + 4)
@@ -123,7 +125,7 @@ class RemoteEngine:
         async with self._asking:
             if self._facts is None:
                 try:
-                    facts = await discover(self._client, self._url, self._settings.engine_model)
+                    facts = await discover(self._client, self._url, self._remote.engine_model)
                 except EngineUnavailableError:
                     self._reachable = False
                     raise
@@ -148,14 +150,14 @@ class RemoteEngine:
 
     def _context_size(self) -> int:
         told = self._facts.context_size if self._facts is not None else None
-        configured = self._settings.context_size
+        configured = self._configured_context
         if told and configured:
             return min(told, configured)
         return configured or told or DEFAULT_CONTEXT_SIZE
 
     def info(self) -> ModelInfo:
         facts = self._facts
-        model = (facts.model if facts else None) or self._settings.engine_model or "unknown"
+        model = (facts.model if facts else None) or self._remote.engine_model or "unknown"
         kind = facts.kind if facts else "not reached yet"
         return ModelInfo(
             name=model,

@@ -1,15 +1,16 @@
 """Settings of the remote engine: an OpenAI-compatible server that answers instead of an
-in-process model. A base class of `Settings`, kept apart so settings.py stays short."""
+in-process model."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings
+
+from llamaql.config.base import EnvConfig
 
 
-class RemoteEngineSettings(BaseSettings):
+class RemoteEngineConfig(EnvConfig):
     """`LLAMAQL_ENGINE_*`: unset URL = the in-process llama.cpp engine."""
 
     engine_url: str | None = Field(

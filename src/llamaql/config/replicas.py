@@ -1,6 +1,5 @@
 """Settings of replicas sharing one PostgreSQL: a name per process and the heartbeat that
-tells a live replica's replies from those of one that stopped. A base class of
-`Settings`, kept apart so settings.py stays short."""
+tells a live replica's replies from those of one that stopped."""
 
 from __future__ import annotations
 
@@ -8,8 +7,9 @@ import os
 import secrets
 import socket
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings
+from pydantic import AliasChoices, Field
+
+from llamaql.config.base import EnvConfig
 
 
 def default_replica_id() -> str:
@@ -17,7 +17,7 @@ def default_replica_id() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-class ReplicaSettings(BaseSettings):
+class ReplicaConfig(EnvConfig):
     """`LLAMAQL_REPLICA_ID`, `LLAMAQL_HEARTBEAT_SECONDS`, `LLAMAQL_REPLICA_DEAD_AFTER_SECONDS`."""
 
     replica_id: str = Field(
@@ -46,12 +46,11 @@ class ReplicaSettings(BaseSettings):
         "FAILED/interrupted (its replica stopped); at least twice the heartbeat",
     )
 
-    @model_validator(mode="after")
-    def _heartbeat_below_dead_after(self) -> ReplicaSettings:
+    def check_dead_after(self) -> None:
+        """Dead-after outlasts a late beat (a rule across variables)."""
         # One late beat (a pause, a slow statement) must not get a live reply marked.
         if self.replica_dead_after_seconds < 2 * self.heartbeat_seconds:
             raise ValueError(
                 f"LLAMAQL_REPLICA_DEAD_AFTER_SECONDS={self.replica_dead_after_seconds:g} must "
                 f"be at least twice LLAMAQL_HEARTBEAT_SECONDS={self.heartbeat_seconds:g}"
             )
-        return self

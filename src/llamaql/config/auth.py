@@ -1,19 +1,20 @@
 """Settings of who may call: how a request names its user (a proxy's header or a verified
-JWT) and which other origins' pages may open a WebSocket. A base class of `Settings`,
-kept apart so settings.py stays short."""
+JWT) and which other origins' pages may open a WebSocket."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from llamaql.config.base import EnvConfig
 
 MIN_JWT_SECRET_BYTES = 32
 
 
-class AuthSettings(BaseSettings):
+class AuthConfig(EnvConfig):
     """`LLAMAQL_AUTH`, `LLAMAQL_JWT_*` and `LLAMAQL_ALLOWED_ORIGINS`."""
 
     auth: Literal["header", "jwt"] = Field(
@@ -86,11 +87,10 @@ class AuthSettings(BaseSettings):
             raise ValueError(f"must be at least {MIN_JWT_SECRET_BYTES} bytes")
         return value
 
-    @model_validator(mode="after")
-    def _jwt_keys(self) -> AuthSettings:
+    def check_key_source(self) -> None:
+        """JWT mode verifies with exactly one kind of key (a rule across variables)."""
         if self.auth == "jwt" and (self.jwt_secret is None) == (self.jwt_jwks_url is None):
             raise ValueError(
                 "LLAMAQL_AUTH=jwt needs exactly one of LLAMAQL_JWT_SECRET (HS256) "
                 "or LLAMAQL_JWT_JWKS_URL (RS256/ES256)"
             )
-        return self
