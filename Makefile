@@ -37,13 +37,18 @@ $(GRAPHIQL_STAMP): $(VENV)/.deps scripts/fetch-graphiql.py
 run: install
 	$(VENV)/bin/llamaql serve
 
+# The coverage floor: the full suite with LLAMAQL_TEST_POSTGRES_URL set measured 92.6%
+# of src/llamaql (7157 statements, 528 missed); 0.1 below it for lines that only timing
+# reaches. Raise it when coverage rises, never lower it.
+COVERAGE_FLOOR := 92.5
+
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy src tests bench
 
 vulkan:
 	$(MAKE) install LLAMAQL_BACKEND=vulkan

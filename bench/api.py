@@ -251,7 +251,7 @@ async def run(settings: Config, params: ApiParams) -> Result:
                 runs = []
                 for index in range(params.rounds):
                     order = ("llamaql", "bare") if index % 2 == 0 else ("bare", "llamaql")
-                    run_ = {"first": order[0]}
+                    run_: dict[str, Any] = {"first": order[0]}
                     for side in order:
                         url, pid = targets[side]
                         run_[side] = await _measured(url, pid, seeded, read, params)

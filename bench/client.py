@@ -1,9 +1,10 @@
 """The bench's GraphQL client: HTTP for queries and mutations, graphql-transport-ws for
 `sendMessage`, timing every event on arrival.
 
-The WebSocket side speaks the protocol directly over `websockets` (connection_init with
-`X-User-ID`, subscribe, next/error/complete, ping/pong) so that nothing between the
-socket and the clock buffers or reorders events.
+The WebSocket side is llamaql.client.gqlws, the one graphql-transport-ws client
+(connection_init with `X-User-ID`, subscribe, next/error/complete, ping/pong): it hands
+each message over as it arrives, so nothing between the socket and the clock buffers or
+reorders events.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
 
-SUBPROTOCOL = Subprotocol("graphql-transport-ws")
+from llamaql.client.gqlws import GraphQLSocket
+
 SEND_MESSAGE = """
 subscription Send($conversationId: ID!, $text: String!, $options: GenerationOptionsInput) {
   sendMessage(conversationId: $conversationId, text: $text, options: $options) {
@@ -122,22 +122,11 @@ class StreamTiming:
         return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
-async def open_socket(url: str, user: str, *, ack_timeout_s: float) -> ClientConnection:
-    """A graphql-transport-ws socket identified as `user`, past connection_ack. No
+def bench_socket(url: str, user: str) -> GraphQLSocket:
+    """A graphql-transport-ws socket identified as `user` (open it with `open()`). No
     keepalive pings and no message size limit: nothing of the client's may interrupt or
     refuse a long stream being timed."""
-    ws = await connect(
-        url, subprotocols=[SUBPROTOCOL], ping_interval=None, max_size=None, open_timeout=30
-    )
-    try:
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"X-User-ID": user}}))
-        async with asyncio.timeout(ack_timeout_s):
-            while json.loads(await ws.recv())["type"] != "connection_ack":
-                pass
-    except BaseException:
-        await ws.close()
-        raise
-    return ws
+    return GraphQLSocket(url, init_payload={"X-User-ID": user}, ping_interval=None, max_size=None)
 
 
 class WsSession:
@@ -147,10 +136,10 @@ class WsSession:
         self.url = url
         self.user = user
         self.timeout_s = timeout_s
-        self._ws: ClientConnection | None = None
+        self._socket: GraphQLSocket | None = None
 
     async def __aenter__(self) -> Self:
-        self._ws = await open_socket(self.url, self.user, ack_timeout_s=30)
+        self._socket = await bench_socket(self.url, self.user).open(ack_timeout=30)
         return self
 
     async def __aexit__(
@@ -159,46 +148,32 @@ class WsSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-            self._ws = None
+        if self._socket is not None:
+            await self._socket.close()
+            self._socket = None
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        assert self._ws is not None, "use WsSession as an async context manager"
-        await self._ws.send(json.dumps(message))
-
-    async def _recv(self) -> dict[str, Any]:
-        assert self._ws is not None, "use WsSession as an async context manager"
-        message: dict[str, Any] = json.loads(await self._ws.recv())
-        if message.get("type") == "ping":
-            await self._send({"type": "pong"})
-        return message
+    def _open(self) -> GraphQLSocket:
+        assert self._socket is not None, "use WsSession as an async context manager"
+        return self._socket
 
     async def ping(self) -> None:
         """One graphql-transport-ws ping answered by a pong: the connection is open and
         the server's loop answers (what the peer benchmark checks before its clock)."""
-        await self._send({"type": "ping"})
         async with asyncio.timeout(self.timeout_s):
-            while (await self._recv()).get("type") != "pong":
-                pass
+            await self._open().ping()
 
     async def send_message(
         self, conversation_id: str, text: str, options: dict[str, Any] | None = None
     ) -> StreamTiming:
         """Run one `sendMessage` to its terminal event (or `timeout_s`) and time it."""
+        socket = self._open()
         op_id = uuid.uuid4().hex
         variables = {"conversationId": conversation_id, "text": text, "options": options}
         timing = StreamTiming(sent_at=time.perf_counter())
-        await self._send(
-            {
-                "id": op_id,
-                "type": "subscribe",
-                "payload": {"query": SEND_MESSAGE, "variables": variables},
-            }
-        )
+        await socket.subscribe(SEND_MESSAGE, variables, op_id=op_id)
         async with asyncio.timeout(self.timeout_s):
             while True:
-                message = await self._recv()
+                message = await socket.receive()
                 now = time.perf_counter()
                 if message.get("id") == op_id and fold_message(timing, message, now):
                     return timing

@@ -136,7 +136,7 @@ def instrument() -> None:
             MARKS.mark("delta_event")
         return original_to_schema(event_)
 
-    chat_resolvers.to_schema = to_schema
+    chat_resolvers.to_schema = to_schema  # type: ignore[assignment]
 
     original_message = LimitedTransportWSHandler.handle_message
 

@@ -32,9 +32,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from bench.client import SUBPROTOCOL
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import create_conversations
+from llamaql.client.gqlws import PROTOCOL as SUBPROTOCOL
 from llamaql.config import Config
 from llamaql.schema import build_schema
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import httpx
 from websockets.asyncio.client import connect
 
-from bench.client import SUBPROTOCOL
 from bench.reliability.common import Figure, Server, Size
+from llamaql.client.gqlws import PROTOCOL as SUBPROTOCOL
 from llamaql.config import Config
 
 PARTIAL_HEAD = b"POST /graphql HTTP/1.1\r\nHost: bench\r\nX-Slow: "

@@ -19,9 +19,10 @@ from urllib.parse import urlparse
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.client import SEND_MESSAGE, SUBPROTOCOL, StreamTiming
+from bench.client import SEND_MESSAGE, StreamTiming
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import Mux, create_conversations
+from llamaql.client.gqlws import PROTOCOL as SUBPROTOCOL
 from llamaql.config import Config
 
 BIG_QUERY = "{ conversations(first: 100) { edges { node { id systemPrompt } } } }"
@@ -113,7 +114,7 @@ async def _phase(
     stop = asyncio.Event()
     sampler = asyncio.create_task(_sample_rss(server, peak, stop))
     unread: list[ClientConnection] = []
-    reader_task: asyncio.Task[Any] | None = None
+    reader_task: asyncio.Future[Any] | None = None
     try:
         if slow:
             holder = await _never_reading(server, user)

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from bench.client import (
     SEND_MESSAGE,
     StreamTiming,
+    bench_socket,
     fold_message,
     graphql_http,
-    open_socket,
 )
+from llamaql.client.gqlws import GraphQLSocket
 
 CREATE = "mutation($input: CreateConversationInput) { createConversation(input: $input) { id } }"
 
@@ -50,12 +49,12 @@ class Mux:
         self.url = url
         self.user = user
         self.timeout_s = timeout_s
-        self._ws: ClientConnection | None = None
+        self._socket: GraphQLSocket | None = None
         self._reader: asyncio.Task[None] | None = None
         self._queues: dict[str, asyncio.Queue[dict[str, Any] | None]] = {}
 
     async def __aenter__(self) -> Self:
-        self._ws = await open_socket(self.url, self.user, ack_timeout_s=60)
+        self._socket = await bench_socket(self.url, self.user).open(ack_timeout=60)
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -69,16 +68,14 @@ class Mux:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        if self._ws is not None:
-            await self._ws.close()
+        if self._socket is not None:
+            await self._socket.close()
 
     async def _read(self) -> None:
-        assert self._ws is not None
+        assert self._socket is not None
         try:
-            async for raw in self._ws:
-                message = json.loads(raw)
-                if message.get("type") == "ping":
-                    await self._ws.send(json.dumps({"type": "pong"}))
+            while True:
+                message = await self._socket.receive()  # pings are answered there
                 queue = self._queues.get(message.get("id", ""))
                 if queue is not None:
                     queue.put_nowait(message)
@@ -91,12 +88,11 @@ class Mux:
     async def subscribe(
         self, query: str, variables: dict[str, Any]
     ) -> tuple[str, asyncio.Queue[dict[str, Any] | None]]:
-        assert self._ws is not None, "use Mux as an async context manager"
+        assert self._socket is not None, "use Mux as an async context manager"
         op_id = uuid.uuid4().hex
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._queues[op_id] = queue
-        payload = {"query": query, "variables": variables}
-        await self._ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+        await self._socket.subscribe(query, variables, op_id=op_id)
         return op_id, queue
 
     async def operation(self, query: str, variables: dict[str, Any]) -> list[dict[str, Any]]:

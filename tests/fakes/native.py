@@ -10,8 +10,9 @@ marker. A sampler replies with `replies[seed]` (else `reply`), one byte per samp
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
+
+from tests.eventually import eventually_blocking
 
 from llamaql.engine.runtime import BatchPart, RuntimeFacts
 from llamaql.engine.types import ResolvedOptions
@@ -118,10 +119,6 @@ class FakeRuntime:
     # For tests.
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
-        """Poll `predicate` (the scheduler's thread changes what it reads) until it holds."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.002)
-        return True
+        """Poll `predicate` (the scheduler's thread changes what it reads) until it holds;
+        fails (tests/eventually.py) when it never does."""
+        return eventually_blocking(predicate, timeout, what="the runtime's condition")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tests.fakes.branches import branch_to
 
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus, utc_now
+from llamaql.repositories.conversations import UPDATABLE_COLUMNS
+from llamaql.repositories.messages import USAGE_COLUMNS
 from llamaql.repositories.snippets import snippet_of
 from llamaql.services.errors import DatabaseUnavailableError
 from llamaql.services.ports import AFTER_CURRENT_LEAF, Append, SearchHit
@@ -90,12 +92,12 @@ class FakeConversationRepository:
     async def update(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, changes: dict[str, Any]
     ) -> Conversation | None:
+        not_updatable = set(changes) - UPDATABLE_COLUMNS
+        if not_updatable:  # before the lookup, as the SQL repository checks
+            raise AttributeError(f"cannot update Conversation column(s) {sorted(not_updatable)}")
         row = self._owned(user_id, conversation_id)
         if row is None:
             return None
-        unknown = set(changes) - set(Conversation.model_fields)
-        if unknown:
-            raise AttributeError(f"Conversation has no column(s) {sorted(unknown)}")
         updated = _copy(row)
         for name, value in changes.items():
             setattr(updated, name, value)
@@ -150,6 +152,12 @@ class FakeMessageRepository:
         conversation = self._unit.pending.conversation(conversation_id)
         if conversation is None or conversation.user_id != user_id:
             # The SQL repository fails on the foreign key / ownership check the same way.
+            raise LookupError(f"conversation {conversation_id} not found for this user")
+        # Locked like the SQL repository's (FOR UPDATE), then read again: another unit
+        # may have appended and committed while this one waited.
+        await self._unit.lock(conversation_id)
+        conversation = self._unit.pending.conversation(conversation_id)
+        if conversation is None:
             raise LookupError(f"conversation {conversation_id} not found for this user")
         existing = [
             m.seq for m in self._unit.pending.all_messages() if m.conversation_id == conversation_id
@@ -253,13 +261,13 @@ class FakeMessageRepository:
     ) -> Message | None:
         if self._unit.store.finish_unreachable:
             raise DatabaseUnavailableError()
+        unknown = set(usage) - USAGE_COLUMNS
+        if unknown:  # before the lookup, as the SQL repository checks
+            raise AttributeError(f"unknown usage key(s) {sorted(unknown)}")
         row = self._unit.pending.message(message_id)
         if not _generating(row, user_id, replica_id):
             return None
         assert row is not None
-        unknown = set(usage) - set(Message.model_fields)
-        if unknown:
-            raise AttributeError(f"Message has no usage column(s) {sorted(unknown)}")
         updated = _copy(row)
         updated.text = text
         updated.status = status.value

@@ -61,6 +61,7 @@ class FakeStore:
     unreachable: bool = False
     finish_unreachable: bool = False  # only a reply's final save fails so
     locks: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
+    lock_waiters: int = 0  # units of work waiting for one of `locks` now
 
     def factory(self) -> FakeUnitOfWork:
         """A UnitOfWorkFactory: `FakeStore().factory`."""
@@ -125,6 +126,7 @@ class FakeUnitOfWork:
         self.branches: BranchRepository = FakeBranchRepository(self)
         self.search: SearchRepository = FakeSearchRepository(self)
         self.committed = False
+        self._opened = False
         self._held: list[asyncio.Lock] = []
 
     async def lock(self, key: uuid.UUID) -> None:
@@ -132,10 +134,17 @@ class FakeUnitOfWork:
         unit of work ends."""
         lock = self.store.locks.setdefault(key, asyncio.Lock())
         if lock not in self._held:
-            await lock.acquire()
+            self.store.lock_waiters += 1
+            try:
+                await lock.acquire()
+            finally:
+                self.store.lock_waiters -= 1
             self._held.append(lock)
 
     async def __aenter__(self) -> Self:
+        if self._opened:
+            raise RuntimeError("this unit of work is already open; create a new one")
+        self._opened = True
         if self.store.unreachable:
             raise DatabaseUnavailableError()
         self.store.open_units += 1

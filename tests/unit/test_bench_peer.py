@@ -146,7 +146,7 @@ def test_the_burst_rows_hold_the_burst_levels_to_the_goals() -> None:
 
 
 def turns_side(ttft_by_turn: list[float], tokens: int = 8) -> dict[str, Any]:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"turn": t + 1, "ttft_ms": ms, "completion_tokens": tokens, "prompt_tokens": 30 + t}
         for t, ms in enumerate(ttft_by_turn)
     ]

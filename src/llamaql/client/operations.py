@@ -1,4 +1,5 @@
-"""The GraphQL documents the terminal client sends (names from DESIGN.md's contract)."""
+"""The GraphQL documents the terminal client sends (names from schema.graphql, the
+server's contract at the repository root)."""
 
 from __future__ import annotations
 

@@ -7,20 +7,16 @@ the upgrade request's headers (see `api`); the `connection_init` payload stays e
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Self
 
-import websockets
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from llamaql.client.api import ApiError, Identity, first_error
+from llamaql.client.gqlws import GraphQLSocket, NotAcknowledgedError, ProtocolError
 
-PROTOCOL = websockets.Subprotocol("graphql-transport-ws")
 HANDSHAKE_TIMEOUT_S = 30.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 OPERATION_ID = "1"
@@ -51,20 +47,18 @@ class Subscription:
         self.document = document
         self.variables = variables
         self.field = field
-        self._connection: ClientConnection | None = None
+        self._socket = GraphQLSocket(
+            url,
+            headers=identity.headers(),
+            init_payload={},
+            open_timeout=HANDSHAKE_TIMEOUT_S,
+            max_size=MAX_MESSAGE_BYTES,
+        )
         self._completed = False
 
     async def __aenter__(self) -> Self:
         try:
-            self._connection = await websockets.connect(
-                self.url,
-                subprotocols=[PROTOCOL],
-                additional_headers=self.identity.headers(),
-                open_timeout=HANDSHAKE_TIMEOUT_S,
-                max_size=MAX_MESSAGE_BYTES,
-            )
-            await self._send({"type": "connection_init", "payload": {}})
-            ack = await asyncio.wait_for(self._receive(), HANDSHAKE_TIMEOUT_S)
+            await self._socket.open()
         except InvalidStatus as exc:
             status = exc.response.status_code
             raise ApiError(f"HTTP_{status}", f"{self.url} refused the WebSocket") from None
@@ -72,11 +66,13 @@ class Subscription:
             raise ApiError("UNREACHABLE", f"{self.url}: {exc or type(exc).__name__}") from None
         except ConnectionClosed as exc:
             raise _closed_error(exc) from None
-        if ack.get("type") != "connection_ack":
-            await self.close()
-            raise ApiError("UNREACHABLE", f"{self.url} did not acknowledge the connection")
-        payload = {"query": self.document, "variables": self.variables}
-        await self._send({"type": "subscribe", "id": OPERATION_ID, "payload": payload})
+        except NotAcknowledgedError:
+            raise ApiError(
+                "UNREACHABLE", f"{self.url} did not acknowledge the connection"
+            ) from None
+        except ProtocolError:
+            raise ApiError("INTERNAL", "the server sent a malformed message") from None
+        await self._socket.subscribe(self.document, self.variables, op_id=OPERATION_ID)
         return self
 
     async def __aexit__(
@@ -88,26 +84,27 @@ class Subscription:
         await self.close()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
+        await self._socket.close()
 
     async def complete(self) -> None:
         """Unsubscribe and close: the server cancels the operation (a reply keeps its
         text as CANCELLED); `events()` then ends without a terminal event."""
         self._completed = True
         with contextlib.suppress(ConnectionClosed):
-            await self._send({"type": "complete", "id": OPERATION_ID})
+            await self._socket.complete(OPERATION_ID)
         await self.close()
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """The subscription's results (`data[field]`) until the server completes it."""
         while True:
             try:
-                message = await self._receive()
+                message = await self._socket.receive()
             except ConnectionClosed as exc:
                 if self._completed:
                     return
                 raise _closed_error(exc) from None
+            except ProtocolError:
+                raise ApiError("INTERNAL", "the server sent a malformed message") from None
             kind = message.get("type")
             if kind == "complete":
                 return
@@ -119,19 +116,3 @@ class Subscription:
                     raise first_error(payload)
                 event: dict[str, Any] = payload["data"][self.field]
                 yield event
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        assert self._connection is not None
-        await self._connection.send(json.dumps(message))
-
-    async def _receive(self) -> dict[str, Any]:
-        """The next protocol message, answering pings on the way."""
-        assert self._connection is not None
-        while True:
-            message = json.loads(await self._connection.recv())
-            if not isinstance(message, dict):
-                raise ApiError("INTERNAL", "the server sent a malformed message")
-            if message.get("type") == "ping":
-                await self._send({"type": "pong"})
-                continue
-            return message

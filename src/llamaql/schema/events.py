@@ -1,5 +1,6 @@
-"""sendMessage's events. No two members share a field name with different types, so a
-client can select every member in one document without aliases (DESIGN.md)."""
+"""sendMessage's events (the ChatEvent union in schema.graphql). No two members share a
+field name with different types, so a client can select every member in one document
+without aliases."""
 
 from __future__ import annotations
 

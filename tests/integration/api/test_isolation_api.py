@@ -17,7 +17,8 @@ query($id: ID!) { conversation(id: $id) { id title systemPrompt updatedAt
 def alices(api: Api) -> dict[str, Any]:
     created = api.create(ALICE, title="secret", systemPrompt="hidden", options={"temperature": 1})
     snapshot: dict[str, Any] = api.data(SNAPSHOT, {"id": created["id"]}, user=ALICE)
-    return snapshot["conversation"]
+    conversation: dict[str, Any] = snapshot["conversation"]
+    return conversation
 
 
 def _assert_unchanged(api: Api, before: dict[str, Any]) -> None:

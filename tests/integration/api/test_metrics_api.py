@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
+from tests.eventually import eventually_blocking
 from tests.fakes.engine import FakeEngine
 from tests.integration.api.conftest import ALICE, Api, AppFactory
 
@@ -31,16 +30,6 @@ def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 
 def requests_ended(client: TestClient, outcome: str) -> float:
     return scrape(client)[("llamaql_chat_requests_total", (("outcome", outcome),))]
-
-
-def eventually(holds: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll `holds` (the app runs on the test client's own thread) until it is true."""
-    deadline = time.monotonic() + timeout
-    while not holds():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def send(client: TestClient, conversation: str, text: str) -> list[dict[str, Any]]:
@@ -102,9 +91,9 @@ def test_closing_the_stream_counts_a_cancelled_request(make_app: AppFactory) -> 
                 {"id": "1", "type": "subscribe", "payload": {"query": SEND, "variables": variables}}
             )
             assert ws.receive_json()["type"] == "next"  # MessageQueued
-            assert eventually(lambda: scrape(client)[("llamaql_active_replies", ())] == 1)
+            assert eventually_blocking(lambda: scrape(client)[("llamaql_active_replies", ())] == 1)
             ws.send_json({"id": "1", "type": "complete"})
-        assert eventually(lambda: requests_ended(client, "CANCELLED") == 1)
+        assert eventually_blocking(lambda: requests_ended(client, "CANCELLED") == 1)
         assert requests_ended(client, "COMPLETE") == 0
 
 

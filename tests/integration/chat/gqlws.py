@@ -1,16 +1,14 @@
-"""A small graphql-transport-ws client for the chat tests (raw protocol, bounded waits)."""
+"""The chat tests' graphql-transport-ws client: llamaql.client.gqlws (the one client the
+terminal client and the benchmarks use too) with the chat operations and bounded waits."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, Self
 
-import websockets
-from websockets.asyncio.client import ClientConnection
+from llamaql.client.gqlws import GraphQLSocket
 
 EVENT_TIMEOUT_S = 180.0
 TERMINAL = frozenset({"MessageCompleted", "MessageFailed"})
@@ -48,57 +46,19 @@ subscription Edit($messageId: ID!, $text: String!, $options: GenerationOptionsIn
 {REPLY_FRAGMENT}"""
 
 
-class Socket:
-    """One graphql-transport-ws connection; events are kept per operation id."""
+class Socket(GraphQLSocket):
+    """The shared graphql-transport-ws client with the chat tests' conveniences: the
+    chat subscriptions, events kept per operation id, every wait bounded."""
 
     def __init__(self, url: str, init_payload: Mapping[str, Any] | None) -> None:
-        self.url = url
-        self.init_payload = init_payload
-        self.connection: ClientConnection | None = None
+        super().__init__(url, init_payload=init_payload)
         self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self._next_id = 0
-
-    async def _connect(self) -> ClientConnection:
-        """Open the socket; a subclass may reach the server another way (a proxy, TLS)."""
-        return await websockets.connect(
-            self.url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
-        )
-
-    async def __aenter__(self) -> Self:
-        self.connection = await self._connect()
-        message: dict[str, Any] = {"type": "connection_init"}
-        if self.init_payload is not None:
-            message["payload"] = dict(self.init_payload)
-        await self._send(message)
-        ack = await self._recv()
-        assert ack["type"] == "connection_ack", ack
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self.connection is not None:
-            await self.connection.close()
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        assert self.connection is not None
-        await self.connection.send(json.dumps(message))
 
     async def _recv(self) -> dict[str, Any]:
-        assert self.connection is not None
-        while True:
-            raw = await asyncio.wait_for(self.connection.recv(), EVENT_TIMEOUT_S)
-            message: dict[str, Any] = json.loads(raw)
-            if message["type"] == "ping":
-                await self._send({"type": "pong"})
-                continue
-            return message
+        return await asyncio.wait_for(self.receive(), EVENT_TIMEOUT_S)
+
+    async def open(self, *, ack_timeout: float | None = EVENT_TIMEOUT_S) -> Self:
+        return await super().open(ack_timeout=ack_timeout)
 
     async def send_message(
         self, conversation_id: str, text: str, options: dict[str, Any] | None = None
@@ -117,19 +77,6 @@ class Socket:
         """Start an editMessage subscription; returns its operation id."""
         variables = {"messageId": message_id, "text": text, "options": options}
         return await self.subscribe(EDIT, variables)
-
-    async def subscribe(self, query: str, variables: dict[str, Any]) -> str:
-        """Start a subscription with one root field; returns its operation id."""
-        self._next_id += 1
-        op_id = str(self._next_id)
-        await self._send(
-            {"type": "subscribe", "id": op_id, "payload": {"query": query, "variables": variables}}
-        )
-        return op_id
-
-    async def complete(self, op_id: str) -> None:
-        """The client's `complete`: unsubscribe (the server cancels the reply)."""
-        await self._send({"type": "complete", "id": op_id})
 
     async def event(self, op_id: str) -> dict[str, Any]:
         """The operation's next ChatEvent (its one root field's data)."""

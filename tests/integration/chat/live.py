@@ -7,7 +7,6 @@ sendMessage. Waits are bounded but generous: the test machines are small and sha
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -23,6 +22,7 @@ from typing import Any, Self
 
 import httpx
 import pytest
+from tests.eventually import eventually
 from tests.integration.chat.gqlws import EVENT_TIMEOUT_S, Socket
 
 from llamaql.config import DEFAULT_MODEL_FILE
@@ -178,14 +178,15 @@ class Http:
 
     async def model_title(self, conversation_id: str, fallback: str, tries: int) -> str | None:
         """The title once it is no longer `fallback` (the model's title request runs in
-        the background after the first reply); still `fallback` after `tries` polls."""
-        title = await self.title(conversation_id)
-        for _ in range(tries):
-            if title != fallback:
-                break
-            await asyncio.sleep(0.2)
-            title = await self.title(conversation_id)
-        return title
+        the background after the first reply); fails if it still is after `tries` polls
+        a fifth of a second apart."""
+        return await eventually(
+            lambda: self.title(conversation_id),
+            tries * 0.2,
+            holds=lambda title: title != fallback,
+            what=f"a model title instead of {fallback!r}",
+            interval=0.2,
+        )
 
     async def cancel(self, message_id: str) -> dict[str, Any]:
         return await self.post(
@@ -195,12 +196,14 @@ class Http:
 
 async def stored_reply(http: Http, cid: str, status: str) -> dict[str, Any]:
     """The conversation's last message once it has this status (bounded wait)."""
-    async with asyncio.timeout(EVENT_TIMEOUT_S):
-        while True:
-            messages = await http.messages(cid)
-            if messages and messages[-1]["status"] == status:
-                return messages[-1]
-            await asyncio.sleep(0.1)
+    messages = await eventually(
+        lambda: http.messages(cid),
+        EVENT_TIMEOUT_S,
+        holds=lambda messages: bool(messages) and messages[-1]["status"] == status,
+        what=f"a last message {status}",
+        interval=0.1,
+    )
+    return messages[-1]
 
 
 def connect(server: Server, user: str | None) -> Socket:

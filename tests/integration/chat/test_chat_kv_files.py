@@ -4,7 +4,6 @@ the conversation deletes its file."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import struct
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.eventually import eventually
 from tests.integration.chat.live import Http, Server, connect, new_user, require_model
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -49,11 +49,9 @@ async def turn(http: Http, server: Server, cid: str, text: str) -> dict[str, Any
 async def until_owners(kv_dir: Path, expected: set[tuple[str, str]]) -> None:
     """Wait (bounded) until the KV files are those of `expected`: deletes are written on
     the engine's writer thread."""
-    async with asyncio.timeout(30):
-        while True:
-            if kv_owners(kv_dir) == expected:
-                return
-            await asyncio.sleep(0.1)
+    await eventually(
+        lambda: kv_owners(kv_dir), 30, holds=lambda owners: owners == expected, what="KV owners"
+    )
 
 
 async def test_a_turn_after_a_restart_reuses_the_kv_and_delete_removes_it(

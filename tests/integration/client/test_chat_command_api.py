@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -45,7 +46,9 @@ class ChatProcess:
 
     def _collect(self) -> None:
         assert self.process.stdout is not None
-        while chunk := self.process.stdout.read1(4096):
+        stdout = self.process.stdout
+        assert isinstance(stdout, io.BufferedReader), stdout
+        while chunk := stdout.read1(4096):
             with self._lock:
                 self._output += chunk
 

@@ -10,14 +10,6 @@ from tests.integration.client.conftest import TerminalFactory
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
-FIELDS = 'query { __type(name: "Subscription") { fields { name } } }'
-
-
-async def _require_branches(http: Http) -> None:
-    fields = (await http.data(FIELDS))["__type"]["fields"]
-    if "regenerate" not in {field["name"] for field in fields}:
-        pytest.skip("this server has no branch API yet (DESIGN.md, Wave 2: regenerate)")
-
 
 async def _branch_ids(http: Http, conversation_id: str) -> list[str]:
     return [message["id"] for message in await http.messages(conversation_id)]
@@ -28,7 +20,6 @@ async def test_regen_then_branch_prev_and_next(
 ) -> None:
     term = terminal(options={"temperature": 1.0, "seed": 1, "maxTokens": 8})
     http = Http(client_server, term.user)
-    await _require_branches(http)
     assert "no conversation open" in await term.run("/regen")
     await term.run("Name a colour.")
     cid = term.session.conversation_id
@@ -59,7 +50,6 @@ async def test_edit_then_branch_back_to_the_first_question(
 ) -> None:
     term = terminal(options={"temperature": 0.0, "maxTokens": 8})
     http = Http(client_server, term.user)
-    await _require_branches(http)
     await term.run("What is the capital of France?")
     cid = term.session.conversation_id
     assert cid is not None

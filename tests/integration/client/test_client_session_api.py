@@ -173,4 +173,5 @@ async def test_context_shows_what_sending_would_use(
     assert "does not fit" not in shown
     assert "does not fit" in await term.run("/context " + "word " * 1500)
     # Nothing was sent: the branch still holds the one exchange.
+    assert cid is not None
     assert len(await Http(client_server, term.user).messages(cid)) == 2

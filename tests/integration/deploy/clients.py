@@ -13,6 +13,8 @@ from tests.integration.deploy.conftest import Proxy
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
+from llamaql.client.gqlws import PROTOCOL
+
 
 async def post(
     proxy: Proxy,
@@ -68,7 +70,7 @@ class ProxiedSocket(Socket):
     async def _connect(self) -> ClientConnection:
         return await ws_connect(
             self.url,
-            subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+            subprotocols=[PROTOCOL],
             additional_headers=self.headers,
             origin=websockets.Origin(self.origin) if self.origin else None,
             ssl=self.proxy.ssl_context(),

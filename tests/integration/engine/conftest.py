@@ -7,11 +7,11 @@ import itertools
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from tests.eventually import eventually_blocking
 
 from llamaql.config import DEFAULT_MODEL_DIR, DEFAULT_MODEL_FILE, load_config
 from llamaql.container import shared_start
@@ -65,11 +65,10 @@ class SteeredRuntime(LlamaRuntime):
         return self.held
 
     def wait_batches(self, count: int) -> bool:
-        deadline = time.monotonic() + 30
-        while len(self.batches) < count:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
+        """Until `count` batches were decoded; fails with how many there were."""
+        eventually_blocking(
+            lambda: len(self.batches), 30, holds=lambda seen: seen >= count, what="batches"
+        )
         return True
 
     def decode(self, parts: Sequence[BatchPart]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.eventually import eventually
 from tests.integration.engine.conftest import MODEL, SteeredRuntime, fresh_requester
 from tests.integration.engine.test_engine_parking import A1, B1, ask
 
@@ -33,10 +34,9 @@ async def test_a_returning_conversation_moves_beside_the_live_reply(
     x2_messages = [*A1, ChatMessage("assistant", x1.text), ChatMessage("user", "Why in rain?")]
     batches_before = len(runtime.batches)
     x2_reply = asyncio.ensure_future(ask(engine, x2_messages, x))
-    for _ in range(600):  # until X's turn waits behind the held step
-        if engine.load().waiting == 1:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(  # until X's turn waits behind the held step
+        engine.load, 30, holds=lambda load: load.waiting == 1, what="the engine's load"
+    )
     gate.set()
     x2, _ = await asyncio.gather(x2_reply, a_reply)
     # X's KV left sequence 0 for 1, beside A's 2: one run, and nothing evaluated again.

@@ -1,6 +1,10 @@
 """Database fixtures: every test here runs on a real SQLite file and, when
 LLAMAQL_TEST_POSTGRES_URL is set, on a private PostgreSQL database too.
 
+The repository contract: a module marked `contract` reaches storage only through the
+`uow` fixture (a UnitOfWorkFactory, as services get it), and runs on the in-memory fake
+of tests/fakes as well, so the fake is held to exactly what the SQL repositories pass.
+
 Each PostgreSQL test gets its own uniquely named database (dropped afterwards), copied
 from a template migrated once per session, so parallel runs and leftovers don't collide.
 SQLite tests likewise get a copy of a migrated file.
@@ -19,6 +23,8 @@ from typing import TypeVar
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.fakes.uow import FakeStore
+from tests.integration.persistence.lock_waits import LockWaits
 from tests.integration.postgres import (
     POSTGRES_ENV,
     create_database,
@@ -37,6 +43,7 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
+CONTRACT_BACKENDS = [pytest.param("fake", id="fake"), *BACKENDS]
 
 T = TypeVar("T")
 
@@ -47,9 +54,23 @@ def _in_thread(function: Callable[..., T], *args: object) -> T:
         return executor.submit(function, *args).result()
 
 
-@pytest.fixture(params=BACKENDS)
+# A test that asks for one of these reaches the database itself: no fake stands in.
+_DATABASE_FIXTURES = frozenset({"db_url", "empty_db_url", "engine", "session_factory"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Contract tests run on the fake too; the others on the databases only."""
+    if "backend" in metafunc.fixturenames:
+        contract = metafunc.definition.get_closest_marker("contract") is not None
+        direct = not _DATABASE_FIXTURES.isdisjoint(metafunc.fixturenames)
+        params = CONTRACT_BACKENDS if contract and not direct else BACKENDS
+        metafunc.parametrize("backend", params, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """The database under test: "sqlite" or "postgres" (skipped without the URL)."""
+    """The storage under test: "sqlite" or "postgres" (skipped without the URL), and
+    "fake" for contract tests."""
     name: str = request.param
     if name == "postgres" and not os.environ.get(POSTGRES_ENV):
         pytest.skip(POSTGRES_SKIP)
@@ -98,8 +119,8 @@ async def db_url(
         shutil.copyfile(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    async with scratch_database("llamaql_test", template) as url:
+    postgres_template: str = request.getfixturevalue("postgres_template")
+    async with scratch_database("llamaql_test", postgres_template) as url:
         yield url
 
 
@@ -119,9 +140,30 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
 
 
 @pytest.fixture
-def uow(session_factory: SessionFactory) -> UnitOfWorkFactory:
-    """The UnitOfWorkFactory the services get."""
+def fake_store(backend: str) -> FakeStore:
+    """The fake's committed state (contract tests on the fake only)."""
+    if backend != "fake":
+        pytest.fail(f"fake_store is the fake's; this test runs on {backend}")
+    return FakeStore()
+
+
+@pytest.fixture
+def uow(backend: str, request: pytest.FixtureRequest) -> UnitOfWorkFactory:
+    """The UnitOfWorkFactory the services get: the SQL one on the database, or the
+    in-memory fake's for contract tests."""
+    if backend == "fake":
+        store: FakeStore = request.getfixturevalue("fake_store")
+        return store.factory
+    session_factory: SessionFactory = request.getfixturevalue("session_factory")
     return make_uow_factory(session_factory)
+
+
+@pytest.fixture
+def lock_waits(backend: str, request: pytest.FixtureRequest) -> LockWaits:
+    """`await lock_waits()`: how many units of work wait for a lock now."""
+    if backend == "fake":
+        return LockWaits(store=request.getfixturevalue("fake_store"))
+    return LockWaits(engine=request.getfixturevalue("engine"))
 
 
 @pytest.fixture

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from llamaql.models import Message, MessageKind, MessageStatus
 from llamaql.services.ports import AFTER_CURRENT_LEAF, Append, UnitOfWorkFactory
+
+pytestmark = pytest.mark.contract
 
 
 async def _conversation(uow: UnitOfWorkFactory, user: uuid.UUID) -> uuid.UUID:

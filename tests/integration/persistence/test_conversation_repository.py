@@ -13,6 +13,8 @@ from llamaql.db import SessionFactory
 from llamaql.models import Conversation, MessageKind, MessageStatus
 from llamaql.services.ports import UnitOfWorkFactory
 
+pytestmark = pytest.mark.contract
+
 
 async def _create(uow: UnitOfWorkFactory, user_id: uuid.UUID, title: str) -> Conversation:
     async with uow() as unit:

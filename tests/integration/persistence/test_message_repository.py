@@ -13,6 +13,8 @@ from llamaql.db import SessionFactory
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
 
+pytestmark = pytest.mark.contract
+
 
 async def _conversation(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> uuid.UUID:
     async with uow() as unit:

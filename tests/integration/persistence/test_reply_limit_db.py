@@ -9,15 +9,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import update
 from sqlmodel import col
+from tests.eventually import eventually
+from tests.integration.persistence.lock_waits import LockWaits
 
 from llamaql.db import SessionFactory
 from llamaql.models import Message, MessageKind, MessageStatus, utc_now
 from llamaql.services.errors import ReplyLimitError
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
 from llamaql.services.reply_limit import ReplyLimit
+
+pytestmark = pytest.mark.contract
 
 WAIT_S = 30.0
 
@@ -83,17 +86,6 @@ async def test_live_replies_are_the_users_generating_ones_of_live_replicas(
     assert await _count(uow, alice, None) == 2
 
 
-async def _waiting_for_the_users_lock(engine: AsyncEngine, backend: str) -> bool:
-    """PostgreSQL: whether some session waits for an advisory lock now."""
-    if backend != "postgres":
-        return False
-    async with engine.connect() as connection:
-        waiting = await connection.scalar(
-            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-        )
-    return bool(waiting)
-
-
 async def _admit(
     uow: UnitOfWorkFactory, limit: ReplyLimit, user_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> bool:
@@ -109,7 +101,7 @@ async def _admit(
 
 
 async def test_two_units_at_the_limit_less_one_admit_exactly_one(
-    uow: UnitOfWorkFactory, engine: AsyncEngine, backend: str, alice: uuid.UUID
+    uow: UnitOfWorkFactory, lock_waits: LockWaits, alice: uuid.UUID
 ) -> None:
     limit = ReplyLimit(2, alive_within_s=30.0)
     await _reply(uow, alice, MessageStatus.GENERATING)  # one live: one more fits
@@ -120,13 +112,8 @@ async def test_two_units_at_the_limit_less_one_admit_exactly_one(
         await _add_reply(first, alice, first_cid, MessageStatus.GENERATING)
         # The second unit counts while the first has added but not committed.
         second = asyncio.create_task(_admit(uow, limit, alice, second_cid))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_S
-        while not (second.done() or await _waiting_for_the_users_lock(engine, backend)):
-            if backend != "postgres":
-                break  # SQLite's one writer: the second waits on its write lock anyway
-            assert loop.time() < deadline, "the second unit neither waited nor finished"
-            await asyncio.sleep(0.01)
+        await eventually(lock_waits, WAIT_S, what="the second unit waiting for the user's lock")
+        assert not second.done()
         await first.commit()
     admitted = await asyncio.wait_for(second, WAIT_S)
 

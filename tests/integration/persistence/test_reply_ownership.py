@@ -6,12 +6,15 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
 from llamaql.db import SessionFactory
 from llamaql.models import Message, MessageKind, MessageStatus, utc_now
 from llamaql.services.ports import UnitOfWorkFactory
+
+pytestmark = pytest.mark.contract
 
 DEAD_AFTER_S = 30.0
 

@@ -12,6 +12,8 @@ import pytest
 from llamaql.models import MessageKind, MessageStatus
 from llamaql.services.ports import UnitOfWorkFactory
 
+pytestmark = pytest.mark.contract
+
 
 @dataclass(frozen=True)
 class AliceData:

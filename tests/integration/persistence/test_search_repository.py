@@ -20,6 +20,8 @@ from llamaql.repositories import make_uow_factory
 from llamaql.services.ports import SearchHit, UnitOfWorkFactory
 from llamaql.services.search import SearchService, search_terms
 
+pytestmark = pytest.mark.contract
+
 
 async def _conversation(
     uow: UnitOfWorkFactory, user: uuid.UUID, title: str | None = None

@@ -7,10 +7,14 @@ import sqlite3
 import uuid
 
 import pytest
+from tests.eventually import eventually
+from tests.integration.persistence.lock_waits import LockWaits
 
 from llamaql.models import MessageKind, MessageStatus
 from llamaql.services.errors import StorageBusyError
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
+
+pytestmark = pytest.mark.contract
 
 
 class Boom(Exception):
@@ -85,7 +89,7 @@ async def test_a_unit_of_work_opens_once(uow: UnitOfWorkFactory) -> None:
 
 
 async def test_concurrent_appends_to_one_conversation_get_distinct_seqs(
-    uow: UnitOfWorkFactory, alice: uuid.UUID
+    uow: UnitOfWorkFactory, alice: uuid.UUID, lock_waits: LockWaits
 ) -> None:
     """The second writer waits for the first one's lock instead of reusing its seq."""
     async with uow() as unit:
@@ -110,9 +114,9 @@ async def test_concurrent_appends_to_one_conversation_get_distinct_seqs(
         )
         assert locked is not None
         second = asyncio.create_task(append("second"))
-        # Give the second writer time to reach the lock; it must not get past it
-        # while this unit of work still holds the conversation.
-        await asyncio.sleep(0.2)
+        # The second writer reaches the lock and must not get past it while this unit
+        # of work still holds the conversation.
+        await eventually(lock_waits, what="a second writer waiting for the lock")
         assert not second.done()
         await first.messages.add(
             user_id=alice,
@@ -152,3 +156,46 @@ async def test_a_database_locked_past_its_wait_is_a_retryable_busy_error(
         holder.close()
     assert (busy.value.code, busy.value.retryable) == ("QUEUE_FULL", True)
     assert await _count(uow, alice) == 0
+
+
+async def test_returned_rows_are_copies(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
+    """Changing what a unit of work returned stores nothing: a unit of work that ends
+    without commit() writes nothing (the fake hands out copies to match)."""
+    async with uow() as unit:
+        created = await unit.conversations.create(
+            user_id=alice, title=None, system_prompt=None, options={"temperature": 0.5}
+        )
+        await unit.commit()
+    async with uow() as unit:
+        row = await unit.conversations.get(user_id=alice, conversation_id=created.id)
+        assert row is not None
+        row.options["temperature"] = 2.0
+        row.title = "changed"
+    async with uow() as unit:
+        stored = await unit.conversations.get(user_id=alice, conversation_id=created.id)
+    assert stored is not None
+    assert (stored.title, stored.options) == (None, {"temperature": 0.5})
+
+
+async def test_get_for_update_serialises_units(
+    uow: UnitOfWorkFactory, alice: uuid.UUID, lock_waits: LockWaits
+) -> None:
+    async with uow() as unit:
+        conversation_id = await _create(unit, alice)
+        await unit.commit()
+    order: list[str] = []
+    first_locked = asyncio.Event()
+
+    async def hold(name: str) -> None:
+        async with uow() as unit:
+            await unit.conversations.get_for_update(user_id=alice, conversation_id=conversation_id)
+            order.append(f"{name} locked")
+            if name == "a":
+                first_locked.set()
+                await eventually(lock_waits, what="b waiting for a's lock")
+            order.append(f"{name} done")
+
+    first = asyncio.create_task(hold("a"))
+    await first_locked.wait()
+    await asyncio.gather(first, hold("b"))
+    assert order == ["a locked", "a done", "b locked", "b done"]

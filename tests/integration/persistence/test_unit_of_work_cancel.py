@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import QueuePool, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.services.ports import UnitOfWorkFactory
@@ -42,6 +42,8 @@ async def test_a_cancel_during_close_returns_the_connection_quietly(
     finally:
         event.remove(engine.sync_engine.pool, "reset", cancel_the_request)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
-    assert engine.sync_engine.pool.checkedout() == 0
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool), pool
+    assert pool.checkedout() == 0
     async with uow() as unit:  # the pool still serves
         assert await unit.conversations.count(user_id=uuid.uuid4()) == 0

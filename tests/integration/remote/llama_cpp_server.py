@@ -12,7 +12,7 @@ _defaults = api.llama_model_default_params
 
 
 def _without_repacking() -> api.llama_model_params:
-    params = _defaults()
+    params: api.llama_model_params = _defaults()
     params.use_extra_bufts = False
     return params
 
@@ -20,4 +20,4 @@ def _without_repacking() -> api.llama_model_params:
 api.llama_model_default_params = _without_repacking  # read by Llama() when it loads
 
 if __name__ == "__main__":
-    main()
+    main()  # type: ignore[no-untyped-call]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from gguf import GGUFWriter
+from tests.eventually import eventually
 from tests.fakes.native import WAIT, FakeRuntime
 
 from llamaql.config import DEFAULT_SYSTEM_PROMPT, load_config
@@ -170,10 +171,13 @@ async def test_a_full_queue_refuses_at_once(engine: LlamaEngine, runtime: FakeRu
         await submit(engine, "one too many", who("w"))
     runtime.gate.set()
     results = await asyncio.gather(*(collect(h) for h in [live, *waiting]))
+    ends = [r[-1] for r in results]
+    assert all(isinstance(end, GenerationResult) for end in ends), ends
     assert all(
-        r[-1] == GenerationResult(text="hello", finish_reason="stop", usage=r[-1].usage)
-        for r in results
-    )  # type: ignore[union-attr]
+        end == GenerationResult(text="hello", finish_reason="stop", usage=end.usage)
+        for end in ends
+        if isinstance(end, GenerationResult)
+    )
     # The first waiting reply had a free sequence: it was told it starts next.
     assert positions(results[1]) == [0]
     assert positions(results[2]) == [1, 0]
@@ -305,7 +309,8 @@ async def test_stop_ends_live_and_queued_then_refuses(tmp_path: Path) -> None:
     assert runtime.wait_for(lambda: len(runtime.admitted) == 1)
     queued = await submit(engine, "B", who("b"))
     stopping = asyncio.create_task(engine.stop())
-    await asyncio.sleep(0.05)
+    # stop() closes the queue first: the queued request leaves it.
+    await eventually(engine.load, WAIT, holds=lambda load: load.waiting == 0, what="load")
     runtime.gate.set()
     await asyncio.wait_for(stopping, WAIT)
     for handle in (live, queued):

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from llamaql.engine.options import DEFAULT_TEMPERATURE, ResolvedOptions, resolve_options
-from llamaql.engine.types import InvalidOptionsError, SamplingOptions
+from llamaql.engine.options import DEFAULT_TEMPERATURE, resolve_options
+from llamaql.engine.types import InvalidOptionsError, ResolvedOptions, SamplingOptions
 
 
 def resolve(**options: Any) -> ResolvedOptions:
