@@ -39,11 +39,14 @@ run: install
 
 # The coverage floor: the full suite with LLAMAQL_TEST_POSTGRES_URL set measured 92.6%
 # of src/llamaql (7157 statements, 528 missed); 0.1 below it for lines that only timing
-# reaches. Raise it when coverage rises, never lower it.
+# reaches. Raise it when coverage rises, never lower it. It holds for the whole suite with
+# PostgreSQL (as CI runs it): without LLAMAQL_TEST_POSTGRES_URL, or with PYTEST_ARGS picking
+# some tests, the PostgreSQL-only code is not reached and the figure is printed, not held.
 COVERAGE_FLOOR := 92.5
+COVERAGE_HELD := $(if $(and $(LLAMAQL_TEST_POSTGRES_URL),$(if $(PYTEST_ARGS),,whole)),--cov-fail-under=$(COVERAGE_FLOOR))
 
 test: install
-	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
+	$(PY) -m pytest --cov --cov-report=term $(COVERAGE_HELD) $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps
 	$(VENV)/bin/ruff check src tests bench
