@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import pytest
 from tests.fakes.uow import CommitFailedError, FakeStore
 
 from llamaql.models import MessageKind, MessageStatus
+from llamaql.values import SamplingOptions
 
 ALICE = uuid.uuid4()
 BOB = uuid.uuid4()
@@ -17,7 +19,7 @@ BOB = uuid.uuid4()
 async def _conversation(store: FakeStore, user: uuid.UUID = ALICE) -> uuid.UUID:
     async with store.factory() as uow:
         row = await uow.conversations.create(
-            user_id=user, title=None, system_prompt=None, options={"temperature": 0.5}
+            user_id=user, title=None, system_prompt=None, options=SamplingOptions(temperature=0.5)
         )
         await uow.commit()
     return row.id
@@ -26,7 +28,9 @@ async def _conversation(store: FakeStore, user: uuid.UUID = ALICE) -> uuid.UUID:
 async def test_writes_are_rolled_back_without_commit() -> None:
     store = FakeStore()
     async with store.factory() as uow:
-        await uow.conversations.create(user_id=ALICE, title="t", system_prompt=None, options={})
+        await uow.conversations.create(
+            user_id=ALICE, title="t", system_prompt=None, options=SamplingOptions()
+        )
     assert store.conversations == {}
     assert store.open_units == 0
 
@@ -35,7 +39,9 @@ async def test_commit_failure_keeps_nothing() -> None:
     store = FakeStore()
     store.fail_next_commit = True
     async with store.factory() as uow:
-        await uow.conversations.create(user_id=ALICE, title="t", system_prompt=None, options={})
+        await uow.conversations.create(
+            user_id=ALICE, title="t", system_prompt=None, options=SamplingOptions()
+        )
         with pytest.raises(CommitFailedError):
             await uow.commit()
     assert store.conversations == {}
@@ -73,7 +79,7 @@ async def test_other_users_see_nothing() -> None:
                 text="x",
                 status=MessageStatus.FAILED,
                 finish_reason=None,
-                usage={},
+                usage=None,
                 dropped_messages=None,
             )
             is None
@@ -89,14 +95,16 @@ async def test_other_users_see_nothing() -> None:
     assert store.messages_of(cid)[0].text == "hi"
 
 
-async def test_returned_rows_are_copies() -> None:
+async def test_returned_values_cannot_change_what_is_stored() -> None:
     store = FakeStore()
     cid = await _conversation(store)
     async with store.factory() as uow:
-        row = await uow.conversations.get(user_id=ALICE, conversation_id=cid)
-        assert row is not None
-        row.options["temperature"] = 2.0
-        row.title = "changed"
+        found = await uow.conversations.get(user_id=ALICE, conversation_id=cid)
+        assert found is not None
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            found.title = "changed"  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            found.options.temperature = 2.0  # type: ignore[misc]
     assert store.conversations[cid].options == {"temperature": 0.5}
     assert store.conversations[cid].title is None
 

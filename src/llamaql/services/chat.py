@@ -17,7 +17,6 @@ from contextlib import aclosing
 from typing import Any
 
 from llamaql.engine.types import Engine
-from llamaql.models import Conversation
 from llamaql.services.branching import (
     FindTurn,
     choose_branch,
@@ -45,15 +44,16 @@ from llamaql.services.errors import (
 )
 from llamaql.services.generation import Generation
 from llamaql.services.live_replies import LiveReplies
-from llamaql.services.options import clean_options, sampling_options
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.services.replicas import ReplicaLink, SingleProcess, recover_interrupted
+from llamaql.services.options import sampling_options
+from llamaql.services.ports import ReplicaLink, UnitOfWorkFactory
+from llamaql.services.replicas import SingleProcess, recover_interrupted
 from llamaql.services.reply_cancels import ReplyCancels
 from llamaql.services.reply_limit import ReplyLimit
 from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.submitting import ExchangeSubmitter
 from llamaql.services.titles import Titler
 from llamaql.settings import Settings
+from llamaql.values import Conversation
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ class ChatService:
             raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
         if text is not None:  # regenerate sends no text: it reuses a stored message
             check_text(text, max_chars=self._settings.max_message_chars)
-        request = clean_options(request_options)
+        request = sampling_options(request_options)
         for waited in (False, True):
             async with self._uow_factory() as uow:
                 turn = await find_turn(uow)
@@ -275,7 +275,7 @@ class ChatService:
                 break
             await self._wait_for_save(conversation_id, waited)
         try:
-            sampling = sampling_options({**conversation.options, **request})
+            sampling = conversation.options.overridden_by(request)
             if not self._engine.has_room():
                 raise queue_full_error()
             messages = conversation_prompt(

@@ -18,6 +18,7 @@ from llamaql.models import Message, MessageKind, MessageStatus, utc_now
 from llamaql.services.errors import ReplyLimitError
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
 from llamaql.services.reply_limit import ReplyLimit
+from llamaql.values import SamplingOptions
 
 WAIT_S = 30.0
 
@@ -25,7 +26,7 @@ WAIT_S = 30.0
 async def _conversation(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> uuid.UUID:
     async with uow() as unit:
         conversation = await unit.conversations.create(
-            user_id=user_id, title=None, system_prompt=None, options={}
+            user_id=user_id, title=None, system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     return conversation.id

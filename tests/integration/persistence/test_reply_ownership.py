@@ -12,6 +12,7 @@ from sqlmodel import col
 from llamaql.db import SessionFactory
 from llamaql.models import Message, MessageKind, MessageStatus, utc_now
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.values import SamplingOptions, Usage
 
 DEAD_AFTER_S = 30.0
 
@@ -19,7 +20,7 @@ DEAD_AFTER_S = 30.0
 async def _conversation(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> uuid.UUID:
     async with uow() as unit:
         conversation = await unit.conversations.create(
-            user_id=user_id, title=None, system_prompt=None, options={}
+            user_id=user_id, title=None, system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     return conversation.id
@@ -151,7 +152,7 @@ async def _finish(
             text="the whole reply",
             status=MessageStatus.COMPLETE,
             finish_reason="stop",
-            usage={"completion_tokens": 3},
+            usage=Usage(completion_tokens=3),
             dropped_messages=None,
             replica_id=replica_id,
         )
@@ -191,5 +192,9 @@ async def test_the_owner_saves_its_reply(uow: UnitOfWorkFactory, alice: uuid.UUI
     saved = await _finish(uow, alice, reply.id, "replica-a")
 
     assert saved is not None
-    assert (saved.status, saved.text, saved.completion_tokens) == ("COMPLETE", "the whole reply", 3)
+    assert (saved.status, saved.text, saved.usage and saved.usage.completion_tokens) == (
+        "COMPLETE",
+        "the whole reply",
+        3,
+    )
     assert await _finish(uow, alice, reply.id, "replica-a") is None  # written once

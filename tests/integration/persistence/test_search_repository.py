@@ -19,6 +19,7 @@ from llamaql.models import Conversation, MessageKind, MessageStatus
 from llamaql.repositories import make_uow_factory
 from llamaql.services.ports import SearchHit, UnitOfWorkFactory
 from llamaql.services.search import SearchService, search_terms
+from llamaql.values import SamplingOptions
 
 
 async def _conversation(
@@ -26,7 +27,7 @@ async def _conversation(
 ) -> Conversation:
     async with uow() as unit:
         created = await unit.conversations.create(
-            user_id=user, title=title, system_prompt=None, options={}
+            user_id=user, title=title, system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     return created
@@ -194,7 +195,7 @@ async def test_edits_follow_into_the_index(uow: UnitOfWorkFactory, alice: uuid.U
             text="Finished thought about kestrels",
             status=MessageStatus.COMPLETE,
             finish_reason="stop",
-            usage={},
+            usage=None,
             dropped_messages=None,
         )
         await unit.commit()

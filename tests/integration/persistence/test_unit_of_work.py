@@ -11,6 +11,7 @@ import pytest
 from llamaql.models import MessageKind, MessageStatus
 from llamaql.services.errors import StorageBusyError
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
+from llamaql.values import SamplingOptions
 
 
 class Boom(Exception):
@@ -24,7 +25,7 @@ async def _count(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> int:
 
 async def _create(unit: UnitOfWork, user_id: uuid.UUID) -> uuid.UUID:
     conversation = await unit.conversations.create(
-        user_id=user_id, title="t", system_prompt=None, options={}
+        user_id=user_id, title="t", system_prompt=None, options=SamplingOptions()
     )
     return conversation.id
 
@@ -73,7 +74,7 @@ async def test_results_stay_readable_after_exit(uow: UnitOfWorkFactory, alice: u
         loaded = await unit.conversations.get(user_id=alice, conversation_id=conversation_id)
         page = await unit.conversations.list_page(user_id=alice, limit=5, after=None)
     assert loaded is not None
-    assert (loaded.title, loaded.options) == ("t", {})
+    assert (loaded.title, loaded.options) == ("t", SamplingOptions())
     assert [c.title for c in page] == ["t"]
 
 
