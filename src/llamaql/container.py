@@ -31,8 +31,8 @@ from llamaql.services.chat import ChatService
 from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.conversations import ConversationService
 from llamaql.services.models_info import ModelInfoService
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.services.replicas import Heartbeat, OwnedReplies, ReplicaLink, SingleProcess
+from llamaql.services.ports import ReplicaLink, UnitOfWorkFactory
+from llamaql.services.replicas import Heartbeat, OwnedReplies, SingleProcess
 from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.search import SearchService
 

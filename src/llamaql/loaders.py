@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
-from llamaql.models import Message
-from llamaql.services.conversations import ConversationService, MessagePageRequest, Page
+from llamaql.services.conversations import ConversationService, MessagePageRequest
+from llamaql.values import Message, Page
 
 MessagePageKey = tuple[uuid.UUID, MessagePageRequest]
 """(user id, checked page request)."""

@@ -6,7 +6,9 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from llamaql import values
 from llamaql.models import Message, MessageStatus
+from llamaql.repositories.rows import message_value
 
 if TYPE_CHECKING:
     from tests.fakes.uow import FakeUnitOfWork
@@ -26,7 +28,7 @@ def branch_to(rows: Sequence[Message], leaf_id: uuid.UUID | None) -> list[Messag
 
 
 class FakeBranchRepository:
-    """BranchRepository over a unit of work's pending view."""
+    """BranchRepository over a unit of work's pending view: rows inside, values out."""
 
     def __init__(self, unit: FakeUnitOfWork) -> None:
         self._unit = unit
@@ -36,11 +38,11 @@ class FakeBranchRepository:
 
     async def history(
         self, *, user_id: uuid.UUID, leaf_id: uuid.UUID | None, limit: int | None = None
-    ) -> Sequence[Message]:
+    ) -> Sequence[values.Message]:
         kept = [m for m in branch_to(self._mine(user_id), leaf_id) if m.status in _PROMPT_STATUSES]
         if limit is not None:
             kept = kept[-limit:] if limit else []
-        return [type(m)(**m.model_dump()) for m in kept]
+        return [message_value(m) for m in kept]
 
     async def sibling_ids(
         self, *, user_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
@@ -59,7 +61,7 @@ class FakeBranchRepository:
 
     async def newest_leaf_under(
         self, *, user_id: uuid.UUID, message_id: uuid.UUID
-    ) -> Message | None:
+    ) -> values.Message | None:
         mine = self._mine(user_id)
         below = {m.id for m in mine if m.id == message_id}
         grew = True
@@ -68,7 +70,7 @@ class FakeBranchRepository:
             grew = bool(children)
             below |= children
         newest = max((m for m in mine if m.id in below), key=lambda m: m.seq, default=None)
-        return None if newest is None else type(newest)(**newest.model_dump())
+        return None if newest is None else message_value(newest)
 
     async def set_current_leaf(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, leaf_id: uuid.UUID

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from llamaql.services.replicas import CancelHandler, StopNotice
+from llamaql.services.ports import CancelHandler, StopNotice
 
 
 class FakeNoticeBus:

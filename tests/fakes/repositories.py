@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tests.fakes.branches import branch_to
 
+from llamaql import values
 from llamaql.models import Conversation, Message, MessageKind, MessageStatus, utc_now
-from llamaql.repositories.conversations import UPDATABLE_COLUMNS
-from llamaql.repositories.messages import USAGE_COLUMNS
+from llamaql.repositories.rows import conversation_value, message_value, write_usage
 from llamaql.repositories.snippets import snippet_of
 from llamaql.services.errors import DatabaseUnavailableError
 from llamaql.services.ports import AFTER_CURRENT_LEAF, Append, SearchHit
@@ -40,7 +40,8 @@ def _copy(row: _Row) -> _Row:
 
 
 class FakeConversationRepository:
-    """ConversationRepository over a unit of work's pending view."""
+    """ConversationRepository over a unit of work's pending view: rows inside, values
+    out, as the SQL one."""
 
     def __init__(self, unit: FakeUnitOfWork) -> None:
         self._unit = unit
@@ -55,21 +56,23 @@ class FakeConversationRepository:
         user_id: uuid.UUID,
         title: str | None,
         system_prompt: str | None,
-        options: dict[str, Any],
-    ) -> Conversation:
+        options: values.SamplingOptions,
+    ) -> values.Conversation:
         row = Conversation(
-            user_id=user_id, title=title, system_prompt=system_prompt, options=dict(options)
+            user_id=user_id, title=title, system_prompt=system_prompt, options=options.to_dict()
         )
         self._unit.pending.conversations[row.id] = row
-        return _copy(row)
+        return conversation_value(row)
 
-    async def get(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
+    async def get(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> values.Conversation | None:
         row = self._owned(user_id, conversation_id)
-        return None if row is None else _copy(row)
+        return None if row is None else conversation_value(row)
 
     async def get_for_update(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
-    ) -> Conversation | None:
+    ) -> values.Conversation | None:
         row = self._owned(user_id, conversation_id)
         if row is None:
             return None
@@ -79,31 +82,31 @@ class FakeConversationRepository:
 
     async def list_page(
         self, *, user_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> Sequence[Conversation]:
+    ) -> Sequence[values.Conversation]:
         rows = [c for c in self._unit.pending.all_conversations() if c.user_id == user_id]
         rows.sort(key=lambda c: (c.updated_at, c.id), reverse=True)
         if after is not None:
             rows = [c for c in rows if (c.updated_at, c.id) < after]
-        return [_copy(c) for c in rows[:limit]]
+        return [conversation_value(c) for c in rows[:limit]]
 
     async def count(self, *, user_id: uuid.UUID) -> int:
         return sum(1 for c in self._unit.pending.all_conversations() if c.user_id == user_id)
 
     async def update(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, changes: dict[str, Any]
-    ) -> Conversation | None:
-        not_updatable = set(changes) - UPDATABLE_COLUMNS
-        if not_updatable:  # before the lookup, as the SQL repository checks
-            raise AttributeError(f"cannot update Conversation column(s) {sorted(not_updatable)}")
+    ) -> values.Conversation | None:
+        unknown = set(changes) - values.UPDATABLE_FIELDS
+        if unknown:  # before the lookup, as the SQL repository checks
+            raise AttributeError(f"cannot update Conversation column(s) {sorted(unknown)}")
         row = self._owned(user_id, conversation_id)
         if row is None:
             return None
         updated = _copy(row)
         for name, value in changes.items():
-            setattr(updated, name, value)
+            setattr(updated, name, value.to_dict() if name == "options" else value)
         updated.updated_at = utc_now()
         self._unit.pending.conversations[conversation_id] = updated
-        return _copy(updated)
+        return conversation_value(updated)
 
     async def touch(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         await self.update(user_id=user_id, conversation_id=conversation_id, changes={})
@@ -119,7 +122,7 @@ class FakeConversationRepository:
 
 
 class FakeMessageRepository:
-    """MessageRepository over a unit of work's pending view."""
+    """MessageRepository over a unit of work's pending view: rows inside, values out."""
 
     def __init__(self, unit: FakeUnitOfWork) -> None:
         self._unit = unit
@@ -148,7 +151,7 @@ class FakeMessageRepository:
         text: str,
         status: MessageStatus,
         replica_id: str | None = None,
-    ) -> Message:
+    ) -> values.Message:
         conversation = self._unit.pending.conversation(conversation_id)
         if conversation is None or conversation.user_id != user_id:
             # The SQL repository fails on the foreign key / ownership check the same way.
@@ -179,11 +182,11 @@ class FakeMessageRepository:
         self._unit.pending.conversations[conversation_id] = conversation.model_copy(
             update={"current_leaf_id": row.id}
         )
-        return _copy(row)
+        return message_value(row)
 
-    async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
+    async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> values.Message | None:
         row = self._unit.pending.message(message_id)
-        return _copy(row) if row is not None and row.user_id == user_id else None
+        return message_value(row) if row is not None and row.user_id == user_id else None
 
     async def list_page(
         self,
@@ -192,11 +195,11 @@ class FakeMessageRepository:
         conversation_id: uuid.UUID,
         limit: int,
         after_seq: int | None,
-    ) -> Sequence[Message]:
+    ) -> Sequence[values.Message]:
         rows = self._current_branch(user_id, conversation_id)
         if after_seq is not None:
             rows = [m for m in rows if m.seq > after_seq]
-        return [_copy(m) for m in rows[:limit]]
+        return [message_value(m) for m in rows[:limit]]
 
     async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
         return len(self._of(user_id, conversation_id))
@@ -207,7 +210,7 @@ class FakeMessageRepository:
         user_id: uuid.UUID,
         after_seqs: Mapping[uuid.UUID, int | None],
         limit: int,
-    ) -> dict[uuid.UUID, list[Message]]:
+    ) -> dict[uuid.UUID, list[values.Message]]:
         return {
             conversation_id: list(
                 await self.list_page(
@@ -255,15 +258,12 @@ class FakeMessageRepository:
         text: str,
         status: MessageStatus,
         finish_reason: str | None,
-        usage: dict[str, Any],
+        usage: values.Usage | None,
         dropped_messages: int | None,
         replica_id: str | None = None,
-    ) -> Message | None:
+    ) -> values.Message | None:
         if self._unit.store.finish_unreachable:
             raise DatabaseUnavailableError()
-        unknown = set(usage) - USAGE_COLUMNS
-        if unknown:  # before the lookup, as the SQL repository checks
-            raise AttributeError(f"unknown usage key(s) {sorted(unknown)}")
         row = self._unit.pending.message(message_id)
         if not _generating(row, user_id, replica_id):
             return None
@@ -273,11 +273,11 @@ class FakeMessageRepository:
         updated.status = status.value
         updated.finish_reason = finish_reason
         updated.dropped_messages = dropped_messages
-        for name, value in usage.items():
-            setattr(updated, name, value)
+        if usage is not None:
+            write_usage(updated, usage)
         updated.updated_at = utc_now()
         self._unit.pending.messages[message_id] = updated
-        return _copy(updated)
+        return message_value(updated)
 
     async def checkpoint(
         self,
@@ -364,7 +364,11 @@ class FakeSearchRepository:
             (
                 score,
                 at,
-                SearchHit(_copy(c), None if m is None else _copy(m), snippet_of(body, terms)),
+                SearchHit(
+                    conversation_value(c),
+                    None if m is None else message_value(m),
+                    snippet_of(body, terms),
+                ),
             )
             for c, m, body, at in texts
             if (score := _score(body, terms)) > 0

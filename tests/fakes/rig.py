@@ -16,6 +16,7 @@ from llamaql.container import create_chat_service
 from llamaql.models import Message
 from llamaql.services.chat import ChatService
 from llamaql.services.chat_events import ChatEvent
+from llamaql.values import SamplingOptions
 
 WAIT_S = 5.0
 SYSTEM_PROMPT = "Answer in plain text."
@@ -38,7 +39,7 @@ class ChatRig:
                 user_id=user or self.user,
                 title=title,
                 system_prompt=kwargs.get("system_prompt"),
-                options=kwargs.get("options", {}),
+                options=SamplingOptions.from_dict(kwargs.get("options", {})),
             )
             await uow.commit()
         return row.id

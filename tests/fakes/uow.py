@@ -4,7 +4,7 @@ Faithful where services could notice a difference:
 - every repository method filters on the owning user;
 - nothing a unit of work writes is visible to others until commit(), and exit without
   commit() rolls it back;
-- callers get copies, so mutating a returned object changes nothing stored;
+- callers get values (frozen), never the rows it keeps, as from the SQL repositories;
 - get_for_update() holds a per-conversation lock until the unit of work ends, like
   SELECT ... FOR UPDATE on PostgreSQL; lock_user_replies() a per-user one, like its
   advisory lock.

@@ -13,11 +13,12 @@ from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, eventually, make_rig,
 
 from llamaql.config import ChatConfig
 from llamaql.engine.types import ChatMessage
-from llamaql.models import Message, MessageKind, MessageStatus
+from llamaql.models import MessageKind, MessageStatus
 from llamaql.services import branching
 from llamaql.services.chat_events import ChatEvent, Completed, Failed, Queued
 from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.errors import ConversationBusyError, NotFoundError
+from llamaql.values import Message
 
 
 @pytest.fixture

@@ -6,11 +6,14 @@ import uuid
 
 from llamaql.engine.types import ChatMessage
 from llamaql.models import Message, MessageKind
+from llamaql.repositories.rows import message_value
 from llamaql.services.chat_events import build_prompt, title_from
+from llamaql.values import Message as MessageValue
 
 
-def message(kind: MessageKind, text: str) -> Message:
-    return Message(conversation_id=uuid.uuid4(), user_id=uuid.uuid4(), seq=1, kind=kind, text=text)
+def message(kind: MessageKind, text: str) -> MessageValue:
+    row = Message(conversation_id=uuid.uuid4(), user_id=uuid.uuid4(), seq=1, kind=kind, text=text)
+    return message_value(row)
 
 
 def test_prompt_keeps_roles_and_skips_empty_replies() -> None:

@@ -20,7 +20,8 @@ from llamaql.services.chat import ChatService
 from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.conversations import ConversationService
 from llamaql.services.errors import NotFoundError
-from llamaql.services.replicas import StopNotice
+from llamaql.services.ports import StopNotice
+from llamaql.values import SamplingOptions
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Pair:
     async def conversation(self) -> uuid.UUID:
         async with self.store.factory() as uow:
             row = await uow.conversations.create(
-                user_id=self.user, title="t", system_prompt=None, options={}
+                user_id=self.user, title="t", system_prompt=None, options=SamplingOptions()
             )
             await uow.commit()
         return row.id

@@ -11,6 +11,8 @@ import uuid
 import pytest
 from tests.fakes.uow import CommitFailedError, FakeStore
 
+from llamaql.values import SamplingOptions
+
 ALICE = uuid.uuid4()
 BOB = uuid.uuid4()
 
@@ -18,7 +20,7 @@ BOB = uuid.uuid4()
 async def _conversation(store: FakeStore, user: uuid.UUID = ALICE) -> uuid.UUID:
     async with store.factory() as uow:
         row = await uow.conversations.create(
-            user_id=user, title=None, system_prompt=None, options={"temperature": 0.5}
+            user_id=user, title=None, system_prompt=None, options=SamplingOptions(temperature=0.5)
         )
         await uow.commit()
     return row.id
@@ -27,7 +29,9 @@ async def _conversation(store: FakeStore, user: uuid.UUID = ALICE) -> uuid.UUID:
 async def test_writes_are_rolled_back_without_commit() -> None:
     store = FakeStore()
     async with store.factory() as uow:
-        await uow.conversations.create(user_id=ALICE, title="t", system_prompt=None, options={})
+        await uow.conversations.create(
+            user_id=ALICE, title="t", system_prompt=None, options=SamplingOptions()
+        )
     assert store.conversations == {}
     assert store.open_units == 0
 
@@ -36,7 +40,9 @@ async def test_commit_failure_keeps_nothing() -> None:
     store = FakeStore()
     store.fail_next_commit = True
     async with store.factory() as uow:
-        await uow.conversations.create(user_id=ALICE, title="t", system_prompt=None, options={})
+        await uow.conversations.create(
+            user_id=ALICE, title="t", system_prompt=None, options=SamplingOptions()
+        )
         with pytest.raises(CommitFailedError):
             await uow.commit()
     assert store.conversations == {}

@@ -8,6 +8,7 @@ import pytest
 
 from llamaql.services.errors import BadInputError
 from llamaql.services.options import validate_options
+from llamaql.values import SamplingOptions
 
 
 def test_valid_options_are_kept_and_none_dropped() -> None:
@@ -23,10 +24,10 @@ def test_valid_options_are_kept_and_none_dropped() -> None:
         "temperature_unused": None,
     }
     given.pop("temperature_unused")
-    assert validate_options({**given, "seed": None}) == {
+    assert validate_options({**given, "seed": None}).to_dict() == {
         key: value for key, value in given.items() if key != "seed"
     }
-    assert validate_options({"seed": 2**32 - 1})["seed"] == 2**32 - 1
+    assert validate_options({"seed": 2**32 - 1}).seed == 2**32 - 1
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,8 @@ def test_out_of_range_options_name_the_option(options: dict[str, Any], fragment:
 
 
 def test_max_tokens_is_bounded_by_the_context_when_known() -> None:
-    assert validate_options({"max_tokens": 512}, max_tokens_limit=512) == {"max_tokens": 512}
+    assert validate_options({"max_tokens": 512}, max_tokens_limit=512) == SamplingOptions(
+        max_tokens=512
+    )
     with pytest.raises(BadInputError, match="between 1 and 512, got 513"):
         validate_options({"max_tokens": 513}, max_tokens_limit=512)

@@ -8,14 +8,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from llamaql.config import MAX_CONTEXT_SIZE, EngineConfig
+from llamaql.engine import intake
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.batcher import BatchScheduler
-from llamaql.engine.budget import fit_prompt
 from llamaql.engine.encoding import PromptEncoder
-from llamaql.engine.jobs import Job
 from llamaql.engine.kv_files import KVFileStore, model_checksum
 from llamaql.engine.kv_writer import KVFileWriter
 from llamaql.engine.metadata import GgufMetadata, read_gguf_metadata
@@ -28,11 +26,9 @@ from llamaql.engine.types import (
     EngineError,
     EngineLoad,
     GenerationHandle,
-    GenerationResult,
     ModelInfo,
     PreparedPrompt,
     Requester,
-    ResolvedOptions,
     SamplingOptions,
 )
 
@@ -102,12 +98,10 @@ class LlamaEngine:
         *,
         shared_start: Sequence[ChatMessage] = (),
         runtime_factory: RuntimeFactory = _llama_runtime,
-        default_max_tokens: int = 512,
     ) -> None:
         self._config = config
         self._shared_start = tuple(shared_start)
         self._runtime_factory = runtime_factory
-        self._default_max_tokens = default_max_tokens
         self._queue = AdmissionQueue(config.queue_size)
         self._parking = KVParking(config.prompt_cache_mb * 1024 * 1024)
         self._stream_interval = config.stream_interval_ms / 1000.0
@@ -194,8 +188,7 @@ class LlamaEngine:
 
     async def stop(self) -> None:
         # The scheduler ends its live replies as cancelled once it sees the queue closed.
-        for job in self._queue.close():
-            job.finish(GenerationResult(text="", finish_reason="cancelled"))
+        intake.end_waiting(self._queue)
         thread, self._thread = self._thread, None
         if thread is not None:
             await asyncio.to_thread(thread.join)
@@ -211,37 +204,22 @@ class LlamaEngine:
             raise EngineError("the engine has not started")
         return self._info
 
-    def _resolve(self, options: SamplingOptions) -> ResolvedOptions:
-        return resolve_options(
-            options,
-            context_size=self.info().context_size,
-            default_max_tokens=self._default_max_tokens,
-        )
-
     async def prepare(
         self, messages: Sequence[ChatMessage], options: SamplingOptions
     ) -> PreparedPrompt:
         return await asyncio.to_thread(self._prepare, messages, options)
 
     def _prepare(self, messages: Sequence[ChatMessage], options: SamplingOptions) -> PreparedPrompt:
-        resolved = self._resolve(options)
+        context_size = self.info().context_size
+        resolved = resolve_options(options, context_size=context_size)
         runtime, template = self._runtime, self._template
         if runtime is None or template is None:
             raise EngineError("the engine is not running")
-        fitted = fit_prompt(
-            messages,
-            encode=PromptEncoder(template, runtime.tokenize).encode,
-            context_size=self.info().context_size,
-            reply_tokens=resolved.max_tokens,
-        )
-        if fitted.dropped_messages:
-            logger.info("dropped %d oldest messages to fit the context", fitted.dropped_messages)
-        return PreparedPrompt(
-            text=fitted.text,
-            tokens=fitted.tokens,
-            dropped_messages=fitted.dropped_messages,
-            options=replace(resolved, max_tokens=fitted.max_tokens),
-        )
+        encoder = PromptEncoder(template, runtime.tokenize)
+        prompt = intake.fit(messages, resolved, encode=encoder.encode, context_size=context_size)
+        if prompt.dropped_messages:
+            logger.info("dropped %d oldest messages to fit the context", prompt.dropped_messages)
+        return prompt
 
     def has_room(self) -> bool:
         return self._runtime is not None and self._queue.has_room()
@@ -260,15 +238,13 @@ class LlamaEngine:
             raise EngineError("the engine is not running")
         if not prompt.tokens:
             raise EngineError("the prompt is empty")
-        job = Job(
+        return intake.queue_job(
+            self._queue,
             prompt,
             requester,
-            asyncio.get_running_loop(),
             stream_interval=self._stream_interval,
             background=background,
         )
-        self._queue.put(job)
-        return job
 
     def expect_reply(self) -> None:
         self._queue.hold_background(REPLY_EXPECTED_S)

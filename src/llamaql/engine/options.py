@@ -1,20 +1,41 @@
-"""Sampling options: defaults, and validation whose messages name the option and range."""
+"""Sampling options: defaults, and validation whose messages name the option and range.
+
+The ranges are the shared vocabulary's (values.py), so these checks, their messages and
+the schema's descriptions say the same thing.
+"""
 
 from __future__ import annotations
 
 import math
 
 from llamaql.engine.types import InvalidOptionsError, ResolvedOptions, SamplingOptions
+from llamaql.values import (
+    MAX_STOP_CHARS,
+    MAX_STOP_STRINGS,
+    MAX_TOKENS_MIN,
+    MIN_P_MAX,
+    MIN_P_MIN,
+    REPEAT_PENALTY_ABOVE,
+    REPEAT_PENALTY_MAX,
+    REPEAT_PENALTY_OFF,
+    SEED_MAX,
+    SEED_RANDOM,
+    TEMPERATURE_MAX,
+    TEMPERATURE_MIN,
+    TOP_K_MAX,
+    TOP_K_MIN,
+    TOP_K_OFF,
+    TOP_P_MAX,
+    TOP_P_MIN,
+)
 
 # llama.cpp's own defaults (common/common.h), except repeat_penalty: 1.0 is "off" there too.
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.95
 DEFAULT_TOP_K = 40
 DEFAULT_MIN_P = 0.05
-DEFAULT_REPEAT_PENALTY = 1.0
-MAX_STOP_STRINGS = 4
-MAX_STOP_CHARS = 64
-SEED_MAX = 2**32 - 1
+DEFAULT_REPEAT_PENALTY = REPEAT_PENALTY_OFF
+DEFAULT_MAX_TOKENS = 512  # of a reply that sets no max_tokens (at most half the context)
 RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: pick a random seed
 
 
@@ -26,7 +47,9 @@ def _float_in(name: str, value: float | None, low: float, high: float, default: 
     return float(value)
 
 
-def _stop_strings(stop: tuple[str, ...]) -> tuple[str, ...]:
+def _stop_strings(stop: tuple[str, ...] | None) -> tuple[str, ...]:
+    if stop is None:
+        return ()
     if len(stop) > MAX_STOP_STRINGS:
         raise InvalidOptionsError(f"stop takes at most {MAX_STOP_STRINGS} strings, got {len(stop)}")
     for item in stop:
@@ -38,42 +61,54 @@ def _stop_strings(stop: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _seed(seed: int | None) -> int | None:
-    if seed is None or seed == -1:
+    if seed is None or seed == SEED_RANDOM:
         return None
     if not 0 <= seed <= SEED_MAX:
-        raise InvalidOptionsError(f"seed must be between 0 and {SEED_MAX} (or -1), got {seed!r}")
+        raise InvalidOptionsError(
+            f"seed must be between 0 and {SEED_MAX} (or {SEED_RANDOM}), got {seed!r}"
+        )
     # llama.cpp reads its default-seed value as "random"; keep a fixed seed fixed.
     return seed - 1 if seed == RANDOM_SEED else seed
 
 
 def resolve_options(
-    options: SamplingOptions, *, context_size: int, default_max_tokens: int
+    options: SamplingOptions, *, context_size: int, default_max_tokens: int = DEFAULT_MAX_TOKENS
 ) -> ResolvedOptions:
     """Validate and fill in defaults; InvalidOptionsError names the option and its range."""
     top_k = DEFAULT_TOP_K if options.top_k is None else options.top_k
-    if not 0 <= top_k <= 1000:
-        raise InvalidOptionsError(f"top_k must be between 0 and 1000 (0 = off), got {top_k!r}")
+    if not TOP_K_MIN <= top_k <= TOP_K_MAX:
+        raise InvalidOptionsError(
+            f"top_k must be between {TOP_K_MIN} and {TOP_K_MAX} ({TOP_K_OFF} = off), got {top_k!r}"
+        )
     repeat_penalty = _float_in(
-        "repeat_penalty", options.repeat_penalty, 0.0, 2.0, DEFAULT_REPEAT_PENALTY
+        "repeat_penalty",
+        options.repeat_penalty,
+        REPEAT_PENALTY_ABOVE,
+        REPEAT_PENALTY_MAX,
+        DEFAULT_REPEAT_PENALTY,
     )
-    if repeat_penalty <= 0.0:
+    if repeat_penalty <= REPEAT_PENALTY_ABOVE:
         # llama.cpp divides logits by it; 1 turns it off.
         raise InvalidOptionsError(
-            f"repeat_penalty must be greater than 0 and at most 2 (1 = off), got {repeat_penalty!r}"
+            f"repeat_penalty must be greater than {REPEAT_PENALTY_ABOVE:g} and at most "
+            f"{REPEAT_PENALTY_MAX:g} ({REPEAT_PENALTY_OFF:g} = off), got {repeat_penalty!r}"
         )
     max_tokens = options.max_tokens
     if max_tokens is None:
-        max_tokens = max(1, min(default_max_tokens, context_size // 2))
-    elif not 1 <= max_tokens <= context_size:
+        max_tokens = max(MAX_TOKENS_MIN, min(default_max_tokens, context_size // 2))
+    elif not MAX_TOKENS_MIN <= max_tokens <= context_size:
         raise InvalidOptionsError(
-            f"max_tokens must be between 1 and {context_size}, got {max_tokens!r} "
+            f"max_tokens must be between {MAX_TOKENS_MIN} and {context_size}, got {max_tokens!r} "
             f"({context_size} is the context size)"
         )
+    temperature = _float_in(
+        "temperature", options.temperature, TEMPERATURE_MIN, TEMPERATURE_MAX, DEFAULT_TEMPERATURE
+    )
     return ResolvedOptions(
-        temperature=_float_in("temperature", options.temperature, 0.0, 2.0, DEFAULT_TEMPERATURE),
-        top_p=_float_in("top_p", options.top_p, 0.0, 1.0, DEFAULT_TOP_P),
+        temperature=temperature,
+        top_p=_float_in("top_p", options.top_p, TOP_P_MIN, TOP_P_MAX, DEFAULT_TOP_P),
         top_k=top_k,
-        min_p=_float_in("min_p", options.min_p, 0.0, 1.0, DEFAULT_MIN_P),
+        min_p=_float_in("min_p", options.min_p, MIN_P_MIN, MIN_P_MAX, DEFAULT_MIN_P),
         repeat_penalty=repeat_penalty,
         seed=_seed(options.seed),
         max_tokens=max_tokens,

@@ -10,6 +10,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+# The option, usage and model values are the shared vocabulary (values.py); named here
+# too, for the engine's modules.
+from llamaql.values import ModelInfo as ModelInfo
+from llamaql.values import ResolvedOptions as ResolvedOptions
+from llamaql.values import SamplingOptions as SamplingOptions
+from llamaql.values import Usage as Usage
+
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled"]
 
@@ -18,35 +25,6 @@ FinishReason = Literal["stop", "length", "cancelled"]
 class ChatMessage:
     role: Role
     content: str
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingOptions:
-    """Per-request sampling; None means the engine's default. Validated by the engine."""
-
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    min_p: float | None = None
-    repeat_penalty: float | None = None
-    seed: int | None = None
-    max_tokens: int | None = None
-    stop: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedOptions:
-    """Every sampling parameter with a concrete value, checked against the engine's ranges;
-    seed None means random. Resolved once per request, by `Engine.prepare`."""
-
-    temperature: float
-    top_p: float
-    top_k: int
-    min_p: float
-    repeat_penalty: float
-    seed: int | None
-    max_tokens: int
-    stop: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +65,6 @@ class TextPiece:
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
-    prompt_tokens: int = 0
-    cached_prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_ms: float = 0.0
-    generation_ms: float = 0.0
-    tokens_per_second: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class GenerationResult:
     """The one final event of a request that was not failed."""
 
@@ -118,23 +86,6 @@ class EngineLoad:
     waiting: int
     active: int
     reachable: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    name: str
-    path: str
-    context_size: int
-    trained_context: int
-    backend: Literal["cpu", "vulkan", "remote"]
-    device: str
-    gpu_layers: int
-    threads: int
-    has_chat_template: bool
-    # Which engine answers: llama.cpp in this process, or an OpenAI-compatible server
-    # (`engine_server` says which kind: llama-server, vllm, llama-cpp-python, ...).
-    engine: Literal["local", "remote"] = "local"
-    engine_server: str | None = None
 
 
 class EngineError(Exception):

@@ -2,29 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import IntEnum, StrEnum
 
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
 from llamaql.models._time import UTCDateTime, utc_now
-
-
-class MessageKind(IntEnum):
-    """The Rust system's stored message kinds."""
-
-    SYSTEM = 1
-    BOT = 2
-    USER = 3
-
-
-class MessageStatus(StrEnum):
-    """Where a message stands; only assistant replies are ever GENERATING."""
-
-    COMPLETE = "COMPLETE"
-    GENERATING = "GENERATING"
-    CANCELLED = "CANCELLED"
-    FAILED = "FAILED"
+from llamaql.values import MessageStatus
 
 
 class Message(SQLModel, table=True):
@@ -56,6 +39,7 @@ class Message(SQLModel, table=True):
     heartbeat_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+    # values.Usage's figures, one column each (NULL until a reply is saved with them).
     prompt_tokens: int | None = None
     cached_prompt_tokens: int | None = None
     completion_tokens: int | None = None

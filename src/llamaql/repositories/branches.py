@@ -19,6 +19,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.models import Conversation, Message, MessageStatus
+from llamaql.repositories.rows import message_value
+from llamaql.values import Message as MessageValue
 
 _PROMPT_STATUSES = (MessageStatus.COMPLETE.value, MessageStatus.CANCELLED.value)
 
@@ -67,7 +69,7 @@ class SqlBranchRepository:
 
     async def history(
         self, *, user_id: uuid.UUID, leaf_id: uuid.UUID | None, limit: int | None = None
-    ) -> Sequence[Message]:
+    ) -> Sequence[MessageValue]:
         if leaf_id is None:
             return []
         statement = (
@@ -81,7 +83,7 @@ class SqlBranchRepository:
             .limit(limit)
         )
         result = await self._session.exec(statement)
-        return list(reversed(result.all()))
+        return [message_value(row) for row in reversed(result.all())]
 
     async def sibling_ids(
         self, *, user_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
@@ -110,7 +112,7 @@ class SqlBranchRepository:
 
     async def newest_leaf_under(
         self, *, user_id: uuid.UUID, message_id: uuid.UUID
-    ) -> Message | None:
+    ) -> MessageValue | None:
         below = (
             select(Message.id, Message.seq)
             .where(col(Message.id) == message_id, col(Message.user_id) == user_id)
@@ -124,8 +126,8 @@ class SqlBranchRepository:
         )
         newest = select(below.c.id).order_by(below.c.seq.desc()).limit(1).scalar_subquery()
         statement = select(Message).where(col(Message.id) == newest)
-        result = await self._session.exec(statement)
-        return result.one_or_none()
+        row = (await self._session.exec(statement)).one_or_none()
+        return None if row is None else message_value(row)
 
     async def set_current_leaf(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, leaf_id: uuid.UUID

@@ -12,10 +12,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.models import Conversation, Message, utc_now
-
-UPDATABLE_COLUMNS = frozenset({"title", "system_prompt", "options"})
-"""What `update` may change; ids, owner and timestamps are the repository's business."""
-
+from llamaql.repositories.rows import conversation_value
+from llamaql.values import UPDATABLE_FIELDS, SamplingOptions
+from llamaql.values import Conversation as ConversationValue
 
 # Statements built once, with bound parameters: building one took longer than running it
 # (about 0.2 ms each; a conversations page and its count went from 1.6 to 1.1 ms).
@@ -110,7 +109,8 @@ async def lock_owned_conversation(
 
 
 class SqlConversationRepository:
-    """Conversations of one session; see services.ports.ConversationRepository."""
+    """Conversations of one session; see services.ports.ConversationRepository. Rows stay
+    here (the session's, so a locked one is found again); callers get values."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -121,43 +121,50 @@ class SqlConversationRepository:
         user_id: uuid.UUID,
         title: str | None,
         system_prompt: str | None,
-        options: dict[str, Any],
-    ) -> Conversation:
+        options: SamplingOptions,
+    ) -> ConversationValue:
         now = utc_now()
         conversation = Conversation(
             user_id=user_id,
             title=title,
             system_prompt=system_prompt,
-            options=dict(options),
+            options=options.to_dict(),
             created_at=now,
             updated_at=now,
         )
         self._session.add(conversation)
         await self._session.flush()
-        return conversation
+        return conversation_value(conversation)
 
-    async def get(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
+    async def get(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> ConversationValue | None:
+        row = await self._owned(user_id, conversation_id)
+        return None if row is None else conversation_value(row)
+
+    async def _owned(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
         ids = {"user_id": user_id, "conversation_id": conversation_id}
         result = await self._session.exec(_OWNED, params=ids)
         return result.one_or_none()
 
     async def get_for_update(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
-    ) -> Conversation | None:
-        return await lock_owned_conversation(
+    ) -> ConversationValue | None:
+        row = await lock_owned_conversation(
             self._session, user_id=user_id, conversation_id=conversation_id
         )
+        return None if row is None else conversation_value(row)
 
     async def list_page(
         self, *, user_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> Sequence[Conversation]:
+    ) -> Sequence[ConversationValue]:
         params: dict[str, Any] = {"user_id": user_id, "limit": limit}
         statement = _PAGE
         if after is not None:
             statement = _PAGE_AFTER
             params["after_updated_at"], params["after_id"] = after
         result = await self._session.exec(statement, params=params)
-        return result.all()
+        return [conversation_value(row) for row in result.all()]
 
     async def count(self, *, user_id: uuid.UUID) -> int:
         result = await self._session.exec(_COUNT, params={"user_id": user_id})
@@ -165,30 +172,30 @@ class SqlConversationRepository:
 
     async def update(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, changes: dict[str, Any]
-    ) -> Conversation | None:
-        not_updatable = set(changes) - UPDATABLE_COLUMNS
+    ) -> ConversationValue | None:
+        not_updatable = set(changes) - UPDATABLE_FIELDS
         if not_updatable:
             raise AttributeError(
                 f"cannot update Conversation column(s) {sorted(not_updatable)}; "
-                f"updatable: {sorted(UPDATABLE_COLUMNS)}"
+                f"updatable: {sorted(UPDATABLE_FIELDS)}"
             )
         conversation = _locked(self._session).get((user_id, conversation_id))
         if conversation is None:
-            conversation = await self.get(user_id=user_id, conversation_id=conversation_id)
+            conversation = await self._owned(user_id, conversation_id)
         if conversation is None:
             return None
         for name, value in changes.items():
-            # A new dict for options: JSON columns do not track in-place mutation.
-            setattr(conversation, name, dict(value) if name == "options" else value)
+            # Options are stored as a new dict (JSON columns do not track mutation).
+            setattr(conversation, name, value.to_dict() if name == "options" else value)
         conversation.updated_at = utc_now()
         await self._session.flush()
-        return conversation
+        return conversation_value(conversation)
 
     async def touch(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         await self.update(user_id=user_id, conversation_id=conversation_id, changes={})
 
     async def delete(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
-        conversation = await self.get(user_id=user_id, conversation_id=conversation_id)
+        conversation = await self._owned(user_id, conversation_id)
         if conversation is None:
             return False
         # Explicit, not left to ON DELETE CASCADE: SQLite only cascades on connections

@@ -15,19 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from llamaql.models import Message, MessageKind, MessageStatus, utc_now
 from llamaql.repositories import message_statements as sql
 from llamaql.repositories.conversations import lock_owned_conversation
+from llamaql.repositories.rows import message_value, write_usage
 from llamaql.services.ports import AFTER_CURRENT_LEAF, Append
-
-USAGE_COLUMNS = frozenset(
-    {
-        "prompt_tokens",
-        "cached_prompt_tokens",
-        "completion_tokens",
-        "prompt_ms",
-        "generation_ms",
-        "tokens_per_second",
-    }
-)
-"""The keys `finish` accepts in `usage`."""
+from llamaql.values import Message as MessageValue
+from llamaql.values import Usage
 
 INTERRUPTED = "interrupted"
 
@@ -57,7 +48,7 @@ class SqlMessageRepository:
         text: str,
         status: MessageStatus,
         replica_id: str | None = None,
-    ) -> Message:
+    ) -> MessageValue:
         # Locking the conversation checks ownership and keeps concurrent appends to it
         # from reading the same max(seq).
         conversation = await lock_owned_conversation(
@@ -90,12 +81,12 @@ class SqlMessageRepository:
             result = await self._session.exec(statement, params=params)
         message = cast(Message, result.scalars().one())
         conversation.current_leaf_id = message.id  # the new message's branch is current
-        return message
+        return message_value(message)
 
-    async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
+    async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> MessageValue | None:
         params = {"message_id": message_id, "user_id": user_id}
-        result = await self._session.exec(sql.GET, params=params)
-        return result.one_or_none()
+        row = (await self._session.exec(sql.GET, params=params)).one_or_none()
+        return None if row is None else message_value(row)
 
     async def list_page(
         self,
@@ -104,7 +95,7 @@ class SqlMessageRepository:
         conversation_id: uuid.UUID,
         limit: int,
         after_seq: int | None,
-    ) -> Sequence[Message]:
+    ) -> Sequence[MessageValue]:
         # The loader's statement for one conversation: one query path to test and keep.
         pages = await self.list_pages(
             user_id=user_id, after_seqs={conversation_id: after_seq}, limit=limit
@@ -117,7 +108,7 @@ class SqlMessageRepository:
         user_id: uuid.UUID,
         after_seqs: Mapping[uuid.UUID, int | None],
         limit: int,
-    ) -> dict[uuid.UUID, list[Message]]:
+    ) -> dict[uuid.UUID, list[MessageValue]]:
         # One statement for every conversation of a GraphQL response: each conversation's
         # messages are numbered in seq order after its cursor, and the first `limit` kept.
         if not after_seqs:
@@ -133,8 +124,9 @@ class SqlMessageRepository:
                 params[f"a{index}"] = after_seq
         shape = tuple(after_seq is not None for after_seq in after_seqs.values())
         result = await self._session.exec(sql.pages_statement(shape), params=params)
-        pages: dict[uuid.UUID, list[Message]] = {key: [] for key in after_seqs}
-        for message in result.all():
+        pages: dict[uuid.UUID, list[MessageValue]] = {key: [] for key in after_seqs}
+        for row in result.all():
+            message = message_value(row)
             pages[message.conversation_id].append(message)
         return pages
 
@@ -201,15 +193,10 @@ class SqlMessageRepository:
         text: str,
         status: MessageStatus,
         finish_reason: str | None,
-        usage: dict[str, Any],
+        usage: Usage | None,
         dropped_messages: int | None,
         replica_id: str | None = None,
-    ) -> Message | None:
-        unknown = set(usage) - USAGE_COLUMNS
-        if unknown:
-            raise AttributeError(
-                f"unknown usage key(s) {sorted(unknown)}; known: {sorted(USAGE_COLUMNS)}"
-            )
+    ) -> MessageValue | None:
         # Locked, so a concurrent recovery sweep either runs before (and this finds the
         # reply no longer GENERATING) or waits and then skips the finished reply.
         statement = (
@@ -224,11 +211,11 @@ class SqlMessageRepository:
         message.status = status.value
         message.finish_reason = finish_reason
         message.dropped_messages = dropped_messages
-        for name, value in usage.items():
-            setattr(message, name, value)
+        if usage is not None:
+            write_usage(message, usage)
         message.updated_at = utc_now()
         await self._session.flush()
-        return message
+        return message_value(message)
 
     async def checkpoint(
         self,

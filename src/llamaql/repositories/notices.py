@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from llamaql.db import DEFAULT_TIMEOUT_S
 from llamaql.repositories.outages import is_unreachable
 from llamaql.services.errors import DatabaseUnavailableError
-from llamaql.services.replicas import CancelHandler, StopNotice
+from llamaql.services.ports import CancelHandler, StopNotice
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.models import Conversation, Message
+from llamaql.repositories.rows import conversation_value, message_value
 from llamaql.repositories.snippets import (
     CLOSE,
     ELLIPSIS,
@@ -170,13 +171,13 @@ class SqlSearchRepository:
         conversation_ids = {c for c, _, _ in found}
         message_ids = {m for _, m, _ in found if m is not None}
         conversations = {
-            c.id: c
+            c.id: conversation_value(c)
             for c in await self._session.exec(
                 _CONVERSATIONS, params={"ids": list(conversation_ids), "user_id": user_id}
             )
         }
         messages = {
-            m.id: m
+            m.id: message_value(m)
             for m in await self._session.exec(
                 _MESSAGES, params={"ids": list(message_ids), "user_id": user_id}
             )

@@ -141,7 +141,7 @@ async def select_branch(info: Info[Context, None], message_id: strawberry.ID) ->
     user_id = info.context.require_user()
     message = parse_id(message_id, field="messageId")
     chosen = await _chat_service(info).select_branch(user_id=user_id, message_id=message)
-    return Conversation.from_model(chosen)
+    return Conversation.from_value(chosen)
 
 
 async def cancel_generation(info: Info[Context, None], message_id: strawberry.ID) -> bool:
@@ -160,11 +160,12 @@ def _observe(metrics: Metrics, event: domain.Completed | domain.Failed) -> bool:
         outcome, reply = event.code, event.assistant_message
     else:
         outcome, reply = event.message.status, event.message
+    usage = reply.usage if reply else None
     metrics.reply_ended(
         outcome,
-        completion_tokens=reply.completion_tokens if reply else None,
-        prompt_ms=reply.prompt_ms if reply else None,
-        tokens_per_second=reply.tokens_per_second if reply else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        prompt_ms=usage.prompt_ms if usage else None,
+        tokens_per_second=usage.tokens_per_second if usage else None,
     )
     return True
 
@@ -181,14 +182,14 @@ def to_schema(event: domain.ChatEvent) -> ChatEvent:
     """A domain event as its GraphQL union member."""
     if isinstance(event, domain.Queued):
         return MessageQueued(
-            user_message=Message.from_model(event.user_message),
+            user_message=Message.from_value(event.user_message),
             assistant_message_id=strawberry.ID(str(event.assistant_message_id)),
             position=event.position,
         )
     if isinstance(event, domain.Delta):
         return TokenDelta(message_id=strawberry.ID(str(event.message_id)), text=event.text)
     if isinstance(event, domain.Completed):
-        return MessageCompleted(message=Message.from_model(event.message))
+        return MessageCompleted(message=Message.from_value(event.message))
     return _failed(event)
 
 
@@ -203,5 +204,5 @@ def _failed(event: domain.Failed) -> MessageFailed:
         code=code,
         reason=event.reason,
         retryable=event.retryable,
-        assistant_message=Message.from_model(message) if message is not None else None,
+        assistant_message=Message.from_value(message) if message is not None else None,
     )

@@ -28,12 +28,12 @@ async def conversation(info: Info[Context, None], id: strawberry.ID) -> Conversa
     user_id = info.context.require_user()
     service = info.context.resolve(ConversationService)
     found = await service.get_conversation(user_id, parse_id(id))
-    return Conversation.from_model(found) if found else None
+    return Conversation.from_value(found) if found else None
 
 
 async def model(info: Info[Context, None]) -> ModelInfo:
     info.context.require_user()
-    return ModelInfo.from_info(await info.context.resolve(ModelInfoService).model_info())
+    return ModelInfo.from_value(await info.context.resolve(ModelInfoService).model_info())
 
 
 async def create_conversation(
@@ -48,7 +48,7 @@ async def create_conversation(
         system_prompt=given.system_prompt,
         options=given.options.to_dict() if given.options else None,
     )
-    return Conversation.from_model(created)
+    return Conversation.from_value(created)
 
 
 async def update_conversation(
@@ -57,7 +57,7 @@ async def update_conversation(
     user_id = info.context.require_user()
     service = info.context.resolve(ConversationService)
     updated = await service.update_conversation(user_id, parse_id(id), input.changes())
-    return Conversation.from_model(updated)
+    return Conversation.from_value(updated)
 
 
 async def delete_conversation(info: Info[Context, None], id: strawberry.ID) -> strawberry.ID:

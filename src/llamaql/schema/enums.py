@@ -6,7 +6,7 @@ from enum import Enum
 
 import strawberry
 
-from llamaql.models import MessageKind
+from llamaql.values import MessageKind
 
 
 @strawberry.enum

@@ -6,22 +6,56 @@ from typing import Any
 
 import strawberry
 
-from llamaql.services.options import OPTION_KEYS
+from llamaql.values import (
+    MAX_STOP_CHARS,
+    MAX_STOP_STRINGS,
+    MAX_TOKENS_MIN,
+    MIN_P_MAX,
+    MIN_P_MIN,
+    OPTION_KEYS,
+    REPEAT_PENALTY_ABOVE,
+    REPEAT_PENALTY_MAX,
+    REPEAT_PENALTY_OFF,
+    SEED_BITS,
+    SEED_RANDOM,
+    TEMPERATURE_MAX,
+    TEMPERATURE_MIN,
+    TOP_K_MAX,
+    TOP_K_MIN,
+    TOP_K_OFF,
+    TOP_P_MAX,
+    TOP_P_MIN,
+)
+
+
+def _between(low: float, high: float) -> str:
+    return f"{low:g} to {high:g}"
 
 
 @strawberry.input(description="Sampling settings; omitted or null means the default")
 class GenerationOptionsInput:
-    temperature: float | None = strawberry.field(default=None, description="0 to 2")
-    top_p: float | None = strawberry.field(default=None, description="0 to 1")
-    top_k: int | None = strawberry.field(default=None, description="0 to 1000, 0 = off")
-    min_p: float | None = strawberry.field(default=None, description="0 to 1")
-    repeat_penalty: float | None = strawberry.field(
-        default=None, description="above 0, at most 2; 1 = off"
+    temperature: float | None = strawberry.field(
+        default=None, description=_between(TEMPERATURE_MIN, TEMPERATURE_MAX)
     )
-    seed: int | None = strawberry.field(default=None, description="-1 (random) or 0 to 2^32-1")
-    max_tokens: int | None = strawberry.field(default=None, description="1 to the context size")
+    top_p: float | None = strawberry.field(default=None, description=_between(TOP_P_MIN, TOP_P_MAX))
+    top_k: int | None = strawberry.field(
+        default=None, description=f"{_between(TOP_K_MIN, TOP_K_MAX)}, {TOP_K_OFF} = off"
+    )
+    min_p: float | None = strawberry.field(default=None, description=_between(MIN_P_MIN, MIN_P_MAX))
+    repeat_penalty: float | None = strawberry.field(
+        default=None,
+        description=f"above {REPEAT_PENALTY_ABOVE:g}, at most {REPEAT_PENALTY_MAX:g}; "
+        f"{REPEAT_PENALTY_OFF:g} = off",
+    )
+    seed: int | None = strawberry.field(
+        default=None, description=f"{SEED_RANDOM} (random) or 0 to 2^{SEED_BITS}-1"
+    )
+    max_tokens: int | None = strawberry.field(
+        default=None, description=f"{MAX_TOKENS_MIN} to the context size"
+    )
     stop: list[str] | None = strawberry.field(
-        default=None, description="Up to 4 strings of 1 to 64 characters"
+        default=None,
+        description=f"Up to {MAX_STOP_STRINGS} strings of 1 to {MAX_STOP_CHARS} characters",
     )
 
     def to_dict(self) -> dict[str, Any]:

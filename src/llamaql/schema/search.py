@@ -6,7 +6,7 @@ import strawberry
 
 from llamaql.schema.types import Conversation, Message, PageInfo
 from llamaql.services import ports
-from llamaql.services.conversations import Page
+from llamaql.values import Page
 
 
 @strawberry.type(description="A piece of a snippet; highlighted when it is a matched word")
@@ -29,8 +29,8 @@ class SearchHit:
     @classmethod
     def from_hit(cls, hit: ports.SearchHit) -> SearchHit:
         return cls(
-            conversation=Conversation.from_model(hit.conversation),
-            message=Message.from_model(hit.message) if hit.message is not None else None,
+            conversation=Conversation.from_value(hit.conversation),
+            message=Message.from_value(hit.message) if hit.message is not None else None,
             snippet="".join(part.text for part in hit.snippet),
             snippet_parts=[
                 SnippetPart(text=p.text, highlighted=p.highlighted) for p in hit.snippet

@@ -1,4 +1,4 @@
-"""Output types of the contract, built from models and service results."""
+"""Output types of the contract, built from the shared values and service results."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from llamaql import models
+from llamaql import values
 from llamaql.context import Context
-from llamaql.engine.types import ModelInfo as EngineModelInfo
 from llamaql.schema.enums import MessageStatus, Role
 from llamaql.services.context_usage import ContextUsage as DomainContextUsage
-from llamaql.services.conversations import MessagePageRequest, Page
-from llamaql.services.options import OPTION_KEYS
+from llamaql.services.conversations import MessagePageRequest
+from llamaql.values import OPTION_KEYS, USAGE_FIELDS, Page
 
 
 @strawberry.type
@@ -34,17 +33,10 @@ class Usage:
     tokens_per_second: float
 
     @classmethod
-    def from_message(cls, message: models.Message) -> Usage | None:
-        if message.prompt_tokens is None:
+    def from_value(cls, usage: values.Usage | None) -> Usage | None:
+        if usage is None:
             return None
-        return cls(
-            prompt_tokens=message.prompt_tokens,
-            cached_prompt_tokens=message.cached_prompt_tokens or 0,
-            completion_tokens=message.completion_tokens or 0,
-            prompt_ms=message.prompt_ms or 0.0,
-            generation_ms=message.generation_ms or 0.0,
-            tokens_per_second=message.tokens_per_second or 0.0,
-        )
+        return cls(**{name: getattr(usage, name) for name in USAGE_FIELDS})
 
 
 @strawberry.type(description="Sampling settings; null means the server's default")
@@ -59,8 +51,11 @@ class GenerationOptions:
     stop: list[str] | None = None
 
     @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> GenerationOptions:
-        return cls(**{key: value for key, value in options.items() if key in OPTION_KEYS})
+    def from_value(cls, options: values.SamplingOptions) -> GenerationOptions:
+        given: dict[str, Any] = {key: getattr(options, key) for key in OPTION_KEYS}
+        if options.stop is not None:
+            given["stop"] = list(options.stop)
+        return cls(**given)
 
 
 async def _sibling_ids(root: Message, info: Info[Context, None]) -> list[strawberry.ID]:
@@ -93,7 +88,7 @@ class Message:
     )
 
     @classmethod
-    def from_model(cls, message: models.Message) -> Message:
+    def from_value(cls, message: values.Message) -> Message:
         parent = message.parent_id
         return cls(
             id=strawberry.ID(str(message.id)),
@@ -105,7 +100,7 @@ class Message:
             status=MessageStatus(message.status),
             created_at=message.created_at,
             finish_reason=message.finish_reason,
-            usage=Usage.from_message(message),
+            usage=Usage.from_value(message.usage),
         )
 
 
@@ -122,9 +117,9 @@ class MessageConnection:
     total_count: int
 
     @classmethod
-    def from_page(cls, page: Page[models.Message]) -> MessageConnection:
+    def from_page(cls, page: Page[values.Message]) -> MessageConnection:
         return cls(
-            edges=[MessageEdge(cursor=c, node=Message.from_model(m)) for c, m in page.edges],
+            edges=[MessageEdge(cursor=c, node=Message.from_value(m)) for c, m in page.edges],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
             total_count=page.total_count,
         )
@@ -152,14 +147,14 @@ class Conversation:
         return MessageConnection.from_page(page)
 
     @classmethod
-    def from_model(cls, conversation: models.Conversation) -> Conversation:
+    def from_value(cls, conversation: values.Conversation) -> Conversation:
         return cls(
             id=strawberry.ID(str(conversation.id)),
             title=conversation.title,
             system_prompt=conversation.system_prompt,
             created_at=conversation.created_at,
             updated_at=conversation.updated_at,
-            options=GenerationOptions.from_dict(conversation.options or {}),
+            options=GenerationOptions.from_value(conversation.options),
             _uuid=conversation.id,
         )
 
@@ -177,10 +172,10 @@ class ConversationConnection:
     total_count: int
 
     @classmethod
-    def from_page(cls, page: Page[models.Conversation]) -> ConversationConnection:
+    def from_page(cls, page: Page[values.Conversation]) -> ConversationConnection:
         return cls(
             edges=[
-                ConversationEdge(cursor=c, node=Conversation.from_model(m)) for c, m in page.edges
+                ConversationEdge(cursor=c, node=Conversation.from_value(m)) for c, m in page.edges
             ],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
             total_count=page.total_count,
@@ -210,7 +205,7 @@ class ModelInfo:
     )
 
     @classmethod
-    def from_info(cls, info: EngineModelInfo) -> ModelInfo:
+    def from_value(cls, info: values.ModelInfo) -> ModelInfo:
         return cls(
             name=info.name,
             path=info.path,

@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from llamaql.models import Conversation, Message, MessageKind
 from llamaql.services.errors import BadInputError, ConversationBusyError, NotFoundError
 from llamaql.services.ports import UnitOfWork
+from llamaql.values import Conversation, Message, MessageKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from typing import Any
 
 from llamaql.config import ChatConfig
 from llamaql.engine.types import Engine
-from llamaql.models import Conversation
 from llamaql.services.branching import (
     FindTurn,
     choose_branch,
@@ -46,14 +45,15 @@ from llamaql.services.errors import (
 )
 from llamaql.services.generation import Generation
 from llamaql.services.live_replies import LiveReplies
-from llamaql.services.options import clean_options, sampling_options
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.services.replicas import ReplicaLink, recover_interrupted
+from llamaql.services.options import sampling_options
+from llamaql.services.ports import ReplicaLink, UnitOfWorkFactory
+from llamaql.services.replicas import recover_interrupted
 from llamaql.services.reply_cancels import ReplyCancels
 from llamaql.services.reply_limit import ReplyLimit
 from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.submitting import ExchangeSubmitter
 from llamaql.services.titles import Titler
+from llamaql.values import Conversation
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class ChatService:
             raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
         if text is not None:  # regenerate sends no text: it reuses a stored message
             check_text(text, max_chars=self._config.max_message_chars)
-        request = clean_options(request_options)
+        request = sampling_options(request_options)
         for waited in (False, True):
             async with self._uow_factory() as uow:
                 turn = await find_turn(uow)
@@ -285,7 +285,7 @@ class ChatService:
                 break
             await self._wait_for_save(conversation_id, waited)
         try:
-            sampling = sampling_options({**conversation.options, **request})
+            sampling = conversation.options.overridden_by(request)
             if not self._engine.has_room():
                 raise queue_full_error()
             messages = conversation_prompt(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from llamaql.engine.types import ChatMessage, Role
-from llamaql.models import Conversation, Message, MessageKind
+from llamaql.values import Conversation, Message, MessageKind
 
 TITLE_CHARS = 60
 

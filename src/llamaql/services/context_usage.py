@@ -15,7 +15,6 @@ from llamaql.engine.types import ContextOverflowError, Engine
 from llamaql.services.chat_checks import history_limit, prepare_prompt
 from llamaql.services.chat_events import conversation_prompt
 from llamaql.services.errors import BadInputError, NotFoundError
-from llamaql.services.options import sampling_options
 from llamaql.services.ports import UnitOfWorkFactory
 
 
@@ -61,7 +60,7 @@ class ContextUsageService:
         context_size = self._engine.info().context_size
         try:
             prompt = await prepare_prompt(
-                self._engine, messages, sampling_options(conversation.options), overflow=True
+                self._engine, messages, conversation.options, overflow=True
             )
         except ContextOverflowError as exc:
             return ContextUsage(

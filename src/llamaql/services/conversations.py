@@ -10,10 +10,9 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from llamaql.engine.types import Requester
-from llamaql.models import Conversation, Message
 from llamaql.services.errors import BadInputError, NotFoundError
 from llamaql.services.ids import (
     decode_conversation_cursor,
@@ -23,27 +22,12 @@ from llamaql.services.ids import (
 )
 from llamaql.services.options import validate_options
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.values import UPDATABLE_FIELDS, Conversation, Message, Page
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 MAX_PAGE_SIZE = 100
 MAX_TITLE_CHARS = 200
-UPDATABLE_FIELDS = frozenset({"title", "system_prompt", "options"})
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of a connection: (cursor, node) pairs in order."""
-
-    edges: Sequence[tuple[str, T]]
-    has_next_page: bool
-    total_count: int
-
-    @property
-    def end_cursor(self) -> str | None:
-        return self.edges[-1][0] if self.edges else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,13 @@ import uuid
 from dataclasses import dataclass
 
 from llamaql.engine.types import Engine, GenerationHandle, PreparedPrompt, QueueFullError, Requester
-from llamaql.models import Message, MessageKind, MessageStatus
 from llamaql.services.branching import Turn
 from llamaql.services.chat_checks import queue_full_error
 from llamaql.services.chat_events import title_from
 from llamaql.services.errors import ConversationBusyError, NotFoundError
 from llamaql.services.ports import UnitOfWork
 from llamaql.services.reply_limit import ReplyLimit
+from llamaql.values import Message, MessageKind, MessageStatus
 
 
 @dataclass(frozen=True, slots=True)

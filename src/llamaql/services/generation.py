@@ -16,7 +16,6 @@ pause short (`nudge`) instead of finding it busy.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import logging
 import uuid
@@ -29,11 +28,11 @@ from llamaql.engine.types import (
     QueuePosition,
     TextPiece,
 )
-from llamaql.models import Message, MessageStatus
 from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.errors import DatabaseUnavailableError, DomainError
 from llamaql.services.ports import UnitOfWorkFactory
 from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S, SAVE_RETRY_S, SaveRetries
+from llamaql.values import Message, MessageStatus, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +263,7 @@ class Generation:
     ) -> ChatEvent:
         if result is None:
             status, reason, text = MessageStatus.FAILED, "error", "".join(pieces)
-            usage: dict[str, float | int] = {}
+            usage: Usage | None = None
             dropped = None
         else:
             text = result.text
@@ -274,7 +273,7 @@ class Generation:
                 else MessageStatus.COMPLETE
             )
             reason = result.finish_reason
-            usage = dataclasses.asdict(result.usage)
+            usage = result.usage
             dropped = result.dropped_messages
         async with self.uow_factory() as uow:
             message = await uow.messages.finish(
@@ -306,7 +305,7 @@ class Generation:
             self.assistant_message_id,
             status.value,
             reason,
-            message.completion_tokens or 0,
+            message.usage.completion_tokens if message.usage is not None else 0,
         )
         if status is MessageStatus.FAILED:
             if error is None:

@@ -1,21 +1,21 @@
 """Generation options: validation shared by conversations (defaults) and chat (per message).
 
-Options travel as a dict with snake_case keys, the same keys stored in
-`Conversation.options`; None values mean "not set" and are dropped.
+Options arrive as a mapping with snake_case keys (values.OPTION_KEYS); None values mean
+"not set" and are dropped. Checked, they become the shared `SamplingOptions` value, which
+conversations store as their defaults and the engine resolves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
 from math import isfinite
 from typing import Any
 
 from llamaql.engine.options import resolve_options
-from llamaql.engine.types import InvalidOptionsError, SamplingOptions
+from llamaql.engine.types import InvalidOptionsError
 from llamaql.services.errors import BadInputError
+from llamaql.values import OPTION_KEYS, SamplingOptions
 
-OPTION_KEYS = tuple(option.name for option in fields(SamplingOptions))
 # Used when the context size is unknown (no engine yet); the engine re-checks per request.
 DEFAULT_MAX_TOKENS_LIMIT = 32768
 _INT_OPTIONS = frozenset({"top_k", "seed", "max_tokens"})
@@ -47,22 +47,21 @@ def clean_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def sampling_options(options: Mapping[str, Any]) -> SamplingOptions:
     """Cleaned options (see `clean_options`) as the value the engine resolves."""
-    clean = clean_options(options)
-    return SamplingOptions(**{**clean, "stop": tuple(clean.get("stop", ()))})
+    return SamplingOptions.from_dict(clean_options(options))
 
 
 def validate_options(
     options: Mapping[str, Any], *, max_tokens_limit: int | None = None
-) -> dict[str, Any]:
-    """`clean_options`, range-checked by the engine's own rules, for storing as a
+) -> SamplingOptions:
+    """`sampling_options`, range-checked by the engine's own rules, for storing as a
     conversation's defaults. `max_tokens_limit` is the context size when known."""
-    clean = clean_options(options)
+    checked = sampling_options(options)
     try:
         resolve_options(
-            sampling_options(clean),
+            checked,
             context_size=max_tokens_limit or DEFAULT_MAX_TOKENS_LIMIT,
             default_max_tokens=1,
         )
     except InvalidOptionsError as exc:
         raise BadInputError(str(exc)) from None
-    return clean
+    return checked

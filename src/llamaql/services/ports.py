@@ -1,10 +1,12 @@
-"""What services need from persistence: user-scoped repositories behind a unit of work.
+"""What services need from persistence: user-scoped repositories behind a unit of work,
+and the link to the other replicas of the database.
 
 Services open one short unit of work per database step (never one per WebSocket
 connection, never one held across a stream). The SQL implementation lives in
 repositories/; unit tests use in-memory fakes of these protocols.
 Every repository method takes the owning user and filters on it: another user's id
-behaves exactly like one that does not exist.
+behaves exactly like one that does not exist. Repositories take and return the shared
+values (values.py), never their rows.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from llamaql.models import Conversation, Message, MessageKind, MessageStatus
+from llamaql.values import (
+    Conversation,
+    Message,
+    MessageKind,
+    MessageStatus,
+    SamplingOptions,
+    Usage,
+)
 
 
 class ConversationRepository(Protocol):
@@ -27,7 +36,7 @@ class ConversationRepository(Protocol):
         user_id: uuid.UUID,
         title: str | None,
         system_prompt: str | None,
-        options: dict[str, Any],
+        options: SamplingOptions,
     ) -> Conversation: ...
 
     async def get(
@@ -52,7 +61,8 @@ class ConversationRepository(Protocol):
     async def update(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, changes: dict[str, Any]
     ) -> Conversation | None:
-        """Apply column changes and move updated_at; None when absent or not the user's."""
+        """Apply changes (values.UPDATABLE_FIELDS only; options as SamplingOptions) and
+        move updated_at; None when absent or not the user's."""
         ...
 
     async def touch(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
@@ -165,12 +175,12 @@ class MessageRepository(Protocol):
         text: str,
         status: MessageStatus,
         finish_reason: str | None,
-        usage: dict[str, Any],
+        usage: Usage | None,
         dropped_messages: int | None,
         replica_id: str | None = None,
     ) -> Message | None:
-        """Write an assistant message's final state once (usage keys are Message's
-        usage columns): only while it is GENERATING (by `replica_id`, when given); None
+        """Write an assistant message's final state once (its usage, when given): only
+        while it is GENERATING (by `replica_id`, when given); None
         when it is not (gone, another user's, or already finished or marked)."""
         ...
 
@@ -276,3 +286,37 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class StopNotice:
+    """Some replica asks for the user's reply to stop: the reply `message_id`, or the
+    reply in progress in `conversation_id` (the conversation was deleted)."""
+
+    user_id: uuid.UUID
+    message_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
+
+
+CancelHandler = Callable[[StopNotice], None]
+"""What a replica does with a stop notice (from any replica, itself included)."""
+
+
+class ReplicaLink(Protocol):
+    """This process among the replicas of one database (services/replicas.py)."""
+
+    replica_id: str
+    shared: bool
+    """True when other replicas may be live on the database (PostgreSQL)."""
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        """Register what a cancel notice from any replica (this one included) calls."""
+        ...
+
+    async def ask_cancel(self, notice: StopNotice) -> None:
+        """Ask every replica to stop a reply (the owner does; the others ignore it)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

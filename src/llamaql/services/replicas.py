@@ -1,7 +1,7 @@
 """Replicas sharing one database: who owns a reply, who is alive, cancels across them.
 
 A reply records the replica generating it and a heartbeat (`MessageRepository.add`,
-`beat`). `ReplicaLink` is how this process reaches the others: on SQLite one process
+`beat`). `ports.ReplicaLink` is how this process reaches the others: on SQLite one process
 is the model (`SingleProcess`: nothing to reach, and every GENERATING reply found at
 start-up was left by a crash); on PostgreSQL `repositories.notices.PgReplicaLink`
 carries cancels over LISTEN/NOTIFY. At start-up `recover_interrupted` fails the replies
@@ -16,50 +16,15 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from typing import Protocol
 
-from llamaql.models import MessageStatus
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.services.ports import CancelHandler, ReplicaLink, StopNotice, UnitOfWorkFactory
+from llamaql.values import MessageStatus
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class StopNotice:
-    """Some replica asks for the user's reply to stop: the reply `message_id`, or the
-    reply in progress in `conversation_id` (the conversation was deleted)."""
-
-    user_id: uuid.UUID
-    message_id: uuid.UUID | None = None
-    conversation_id: uuid.UUID | None = None
-
-
-CancelHandler = Callable[[StopNotice], None]
-"""What a replica does with a stop notice (from any replica, itself included)."""
-
 CANCEL_POLL_S = 0.1  # how often a cancelling replica looks whether the reply stopped
 CANCEL_RESEND_S = 2.0  # a notice sent while the owner's listener reconnected is lost
-
-
-class ReplicaLink(Protocol):
-    """This process among the replicas of one database."""
-
-    replica_id: str
-    shared: bool
-    """True when other replicas may be live on the database (PostgreSQL)."""
-
-    def on_cancel(self, handler: CancelHandler) -> None:
-        """Register what a cancel notice from any replica (this one included) calls."""
-        ...
-
-    async def ask_cancel(self, notice: StopNotice) -> None:
-        """Ask every replica to stop a reply (the owner does; the others ignore it)."""
-        ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 class SingleProcess:

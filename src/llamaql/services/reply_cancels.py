@@ -12,11 +12,11 @@ import asyncio
 import logging
 import uuid
 
-from llamaql.models import Message, MessageStatus
 from llamaql.services.errors import NotFoundError
 from llamaql.services.live_replies import LiveReplies
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.services.replicas import ReplicaLink, StopNotice, cancel_elsewhere
+from llamaql.services.ports import ReplicaLink, StopNotice, UnitOfWorkFactory
+from llamaql.services.replicas import cancel_elsewhere
+from llamaql.values import Message, MessageStatus
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import asyncio
 import uuid
 
 from llamaql.engine.types import Engine, PreparedPrompt
-from llamaql.models import MessageStatus
 from llamaql.services.branching import Turn
 from llamaql.services.chat_events import Completed, title_from
 from llamaql.services.exchange import store_exchange
@@ -21,6 +20,7 @@ from llamaql.services.live_replies import LiveReplies
 from llamaql.services.ports import UnitOfWorkFactory
 from llamaql.services.reply_limit import ReplyLimit
 from llamaql.services.titles import Titler
+from llamaql.values import MessageStatus
 
 
 class ExchangeSubmitter:

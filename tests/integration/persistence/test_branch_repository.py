@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from llamaql.models import Message, MessageKind, MessageStatus
+from llamaql.models import MessageKind, MessageStatus
 from llamaql.services.ports import AFTER_CURRENT_LEAF, Append, UnitOfWorkFactory
+from llamaql.values import Message, SamplingOptions
 
 pytestmark = pytest.mark.contract
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.contract
 async def _conversation(uow: UnitOfWorkFactory, user: uuid.UUID) -> uuid.UUID:
     async with uow() as unit:
         created = await unit.conversations.create(
-            user_id=user, title="tree", system_prompt=None, options={}
+            user_id=user, title="tree", system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     return created.id

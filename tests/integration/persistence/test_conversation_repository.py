@@ -12,14 +12,16 @@ from sqlmodel import col
 from llamaql.db import SessionFactory
 from llamaql.models import Conversation, MessageKind, MessageStatus
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.values import Conversation as ConversationValue
+from llamaql.values import SamplingOptions
 
 pytestmark = pytest.mark.contract
 
 
-async def _create(uow: UnitOfWorkFactory, user_id: uuid.UUID, title: str) -> Conversation:
+async def _create(uow: UnitOfWorkFactory, user_id: uuid.UUID, title: str) -> ConversationValue:
     async with uow() as unit:
         conversation = await unit.conversations.create(
-            user_id=user_id, title=title, system_prompt=None, options={}
+            user_id=user_id, title=title, system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     return conversation
@@ -43,7 +45,7 @@ async def test_create_then_get_round_trips_every_field(
             user_id=alice,
             title="Trip",
             system_prompt="Be brief.",
-            options={"temperature": 0.2, "stop": ["\n\n"]},
+            options=SamplingOptions(temperature=0.2, stop=("\n\n",)),
         )
         await unit.commit()
 
@@ -55,7 +57,7 @@ async def test_create_then_get_round_trips_every_field(
     assert loaded.id == created.id
     assert loaded.user_id == alice
     assert (loaded.title, loaded.system_prompt) == ("Trip", "Be brief.")
-    assert loaded.options == {"temperature": 0.2, "stop": ["\n\n"]}
+    assert loaded.options == SamplingOptions(temperature=0.2, stop=("\n\n",))
     # Aware UTC on SQLite too, and equal to what was written.
     assert loaded.created_at.utcoffset() == timedelta(0)
     assert loaded.created_at == created.created_at
@@ -146,7 +148,7 @@ async def test_update_changes_columns_and_moves_updated_at(
         updated = await unit.conversations.update(
             user_id=alice,
             conversation_id=created.id,
-            changes={"title": "new", "system_prompt": "Rhyme.", "options": {"seed": 7}},
+            changes={"title": "new", "system_prompt": "Rhyme.", "options": SamplingOptions(seed=7)},
         )
         await unit.commit()
     async with uow() as unit:
@@ -154,7 +156,11 @@ async def test_update_changes_columns_and_moves_updated_at(
 
     assert updated is not None
     assert loaded is not None
-    assert (loaded.title, loaded.system_prompt, loaded.options) == ("new", "Rhyme.", {"seed": 7})
+    assert (loaded.title, loaded.system_prompt, loaded.options) == (
+        "new",
+        "Rhyme.",
+        SamplingOptions(seed=7),
+    )
     assert loaded.updated_at > past
     assert loaded.created_at == created.created_at
 

@@ -14,6 +14,7 @@ from sqlmodel import col
 from llamaql.db import SessionFactory, create_db_engine
 from llamaql.models import Conversation
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.values import SamplingOptions
 
 
 async def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
@@ -52,7 +53,7 @@ async def test_timestamps_come_back_as_the_same_utc_instant(
 ) -> None:
     async with uow() as unit:
         created = await unit.conversations.create(
-            user_id=alice, title=None, system_prompt=None, options={}
+            user_id=alice, title=None, system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     paris_noon = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
@@ -75,8 +76,10 @@ async def test_timestamps_come_back_as_the_same_utc_instant(
 async def test_naive_timestamps_are_refused(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
     async with uow() as unit:
         created = await unit.conversations.create(
-            user_id=alice, title=None, system_prompt=None, options={}
+            user_id=alice, title=None, system_prompt=None, options=SamplingOptions()
         )
-        created.updated_at = datetime(2026, 1, 1)
+        # The values are frozen: a naive time reaches the database only as a cursor.
         with pytest.raises(StatementError, match="naive datetime"):
-            await unit.commit()
+            await unit.conversations.list_page(
+                user_id=alice, limit=1, after=(datetime(2026, 1, 1), created.id)
+            )

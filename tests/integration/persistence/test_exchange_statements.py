@@ -24,6 +24,7 @@ from llamaql.services.branching import Turn
 from llamaql.services.errors import ConversationBusyError
 from llamaql.services.exchange import store_exchange
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.values import SamplingOptions
 
 
 class _Handle:
@@ -66,7 +67,7 @@ def _statements(engine: AsyncEngine) -> Iterator[list[str]]:
 async def _conversation(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> Turn:
     async with uow() as unit:
         conversation = await unit.conversations.create(
-            user_id=user_id, title="chat", system_prompt=None, options={}
+            user_id=user_id, title="chat", system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     return Turn(conversation, None, "Hello")

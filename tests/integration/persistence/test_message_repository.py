@@ -10,8 +10,10 @@ from sqlalchemy import delete
 from sqlmodel import col
 
 from llamaql.db import SessionFactory
-from llamaql.models import Conversation, Message, MessageKind, MessageStatus
+from llamaql.models import Conversation, MessageKind, MessageStatus
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
+from llamaql.values import Message as MessageValue
+from llamaql.values import SamplingOptions, Usage
 
 pytestmark = pytest.mark.contract
 
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.contract
 async def _conversation(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> uuid.UUID:
     async with uow() as unit:
         conversation = await unit.conversations.create(
-            user_id=user_id, title=None, system_prompt=None, options={}
+            user_id=user_id, title=None, system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     return conversation.id
@@ -32,7 +34,7 @@ async def _add(
     text: str,
     status: MessageStatus = MessageStatus.COMPLETE,
     kind: MessageKind = MessageKind.USER,
-) -> Message:
+) -> MessageValue:
     async with uow() as unit:
         message = await unit.messages.add(
             user_id=user_id, conversation_id=conversation_id, kind=kind, text=text, status=status
@@ -189,14 +191,14 @@ async def test_has_generating(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
 async def test_finish_writes_the_final_state(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
     conversation_id = await _conversation(uow, alice)
     reply = await _add(uow, alice, conversation_id, "", MessageStatus.GENERATING, MessageKind.BOT)
-    usage = {
-        "prompt_tokens": 30,
-        "cached_prompt_tokens": 12,
-        "completion_tokens": 8,
-        "prompt_ms": 15.5,
-        "generation_ms": 99.0,
-        "tokens_per_second": 80.8,
-    }
+    usage = Usage(
+        prompt_tokens=30,
+        cached_prompt_tokens=12,
+        completion_tokens=8,
+        prompt_ms=15.5,
+        generation_ms=99.0,
+        tokens_per_second=80.8,
+    )
     async with uow() as unit:
         finished = await unit.messages.finish(
             user_id=alice,
@@ -216,32 +218,37 @@ async def test_finish_writes_the_final_state(uow: UnitOfWorkFactory, alice: uuid
             text="",
             status=MessageStatus.FAILED,
             finish_reason=None,
-            usage={},
+            usage=None,
             dropped_messages=None,
         )
     assert finished is not None
     assert loaded is not None
     assert (loaded.text, loaded.status, loaded.finish_reason) == ("Paris.", "COMPLETE", "stop")
-    assert {name: getattr(loaded, name) for name in usage} == usage
+    assert loaded.usage == finished.usage == usage
     assert loaded.dropped_messages == 2
     assert loaded.updated_at >= reply.updated_at
     assert missing is None
 
 
-async def test_finish_rejects_unknown_usage_keys(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
+async def test_finish_without_usage_stores_none(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
     conversation_id = await _conversation(uow, alice)
     reply = await _add(uow, alice, conversation_id, "", MessageStatus.GENERATING, MessageKind.BOT)
     async with uow() as unit:
-        with pytest.raises(AttributeError, match="text"):
-            await unit.messages.finish(
-                user_id=alice,
-                message_id=reply.id,
-                text="x",
-                status=MessageStatus.COMPLETE,
-                finish_reason="stop",
-                usage={"text": "sneaky"},
-                dropped_messages=None,
-            )
+        failed = await unit.messages.finish(
+            user_id=alice,
+            message_id=reply.id,
+            text="x",
+            status=MessageStatus.FAILED,
+            finish_reason="error",
+            usage=None,
+            dropped_messages=None,
+        )
+        await unit.commit()
+    async with uow() as unit:
+        loaded = await unit.messages.get(user_id=alice, message_id=reply.id)
+    assert failed is not None
+    assert loaded is not None
+    assert (loaded.text, loaded.status, loaded.usage) == ("x", "FAILED", None)
 
 
 async def test_mark_interrupted_fails_every_users_generating_messages(

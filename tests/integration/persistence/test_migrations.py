@@ -20,6 +20,7 @@ from llamaql.migrations import current_revision, head_revision, migrate
 from llamaql.migrations.__main__ import main as migrations_main
 from llamaql.migrations.unmodelled import include_name
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.values import SamplingOptions
 
 
 def _schema(connection: Connection) -> dict[str, Any]:
@@ -80,7 +81,7 @@ async def test_migrate_twice_is_a_no_op(db_url: str, uow: UnitOfWorkFactory) -> 
     user_id = uuid.uuid4()
     async with uow() as unit:
         created = await unit.conversations.create(
-            user_id=user_id, title="kept", system_prompt=None, options={}
+            user_id=user_id, title="kept", system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
 

@@ -19,6 +19,8 @@ from llamaql.models import Message, MessageKind, MessageStatus, utc_now
 from llamaql.services.errors import ReplyLimitError
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
 from llamaql.services.reply_limit import ReplyLimit
+from llamaql.values import Message as MessageValue
+from llamaql.values import SamplingOptions
 
 pytestmark = pytest.mark.contract
 
@@ -28,7 +30,7 @@ WAIT_S = 30.0
 async def _conversation(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> uuid.UUID:
     async with uow() as unit:
         conversation = await unit.conversations.create(
-            user_id=user_id, title=None, system_prompt=None, options={}
+            user_id=user_id, title=None, system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     return conversation.id
@@ -36,7 +38,7 @@ async def _conversation(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> uuid.UUID
 
 async def _add_reply(
     unit: UnitOfWork, user_id: uuid.UUID, conversation_id: uuid.UUID, status: MessageStatus
-) -> Message:
+) -> MessageValue:
     return await unit.messages.add(
         user_id=user_id,
         conversation_id=conversation_id,
@@ -47,7 +49,7 @@ async def _add_reply(
     )
 
 
-async def _reply(uow: UnitOfWorkFactory, user_id: uuid.UUID, status: MessageStatus) -> Message:
+async def _reply(uow: UnitOfWorkFactory, user_id: uuid.UUID, status: MessageStatus) -> MessageValue:
     conversation_id = await _conversation(uow, user_id)
     async with uow() as unit:
         reply = await _add_reply(unit, user_id, conversation_id, status)

@@ -11,6 +11,7 @@ import pytest
 
 from llamaql.models import MessageKind, MessageStatus
 from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.values import SamplingOptions, Usage
 
 pytestmark = pytest.mark.contract
 
@@ -30,7 +31,7 @@ class AliceData:
 async def alice_data(uow: UnitOfWorkFactory, alice: uuid.UUID) -> AliceData:
     async with uow() as unit:
         conversation = await unit.conversations.create(
-            user_id=alice, title="Alice's", system_prompt="secret", options={"seed": 1}
+            user_id=alice, title="Alice's", system_prompt="secret", options=SamplingOptions(seed=1)
         )
         question = await unit.messages.add(
             user_id=alice,
@@ -60,7 +61,7 @@ async def _assert_alice_untouched(uow: UnitOfWorkFactory, data: AliceData) -> No
         )
     assert conversation is not None
     assert (conversation.title, conversation.system_prompt) == ("Alice's", "secret")
-    assert conversation.options == {"seed": 1}
+    assert conversation.options == SamplingOptions(seed=1)
     assert conversation.updated_at == data.updated_at
     assert [(m.id, m.text, m.status) for m in messages] == [
         (data.question_id, "hi", "COMPLETE"),
@@ -153,7 +154,7 @@ async def test_message_finish_refused(
                 text="overwritten",
                 status=MessageStatus.COMPLETE,
                 finish_reason="stop",
-                usage={"completion_tokens": 1},
+                usage=Usage(completion_tokens=1),
                 dropped_messages=None,
             )
             await unit.commit()
@@ -166,7 +167,7 @@ async def test_bob_sees_only_his_own(
 ) -> None:
     async with uow() as unit:
         mine = await unit.conversations.create(
-            user_id=bob, title="Bob's", system_prompt=None, options={}
+            user_id=bob, title="Bob's", system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     async with uow() as unit:

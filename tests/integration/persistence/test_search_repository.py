@@ -15,10 +15,11 @@ from tests.integration.persistence.old_schema import insert_conversation, insert
 from llamaql.db import create_db_engine, create_session_factory
 from llamaql.migrations import alembic_config, migrate
 from llamaql.migrations.unmodelled import SEARCH_TABLES
-from llamaql.models import Conversation, MessageKind, MessageStatus
+from llamaql.models import MessageKind, MessageStatus
 from llamaql.repositories import make_uow_factory
 from llamaql.services.ports import SearchHit, UnitOfWorkFactory
 from llamaql.services.search import SearchService, search_terms
+from llamaql.values import Conversation, SamplingOptions
 
 pytestmark = pytest.mark.contract
 
@@ -28,7 +29,7 @@ async def _conversation(
 ) -> Conversation:
     async with uow() as unit:
         created = await unit.conversations.create(
-            user_id=user, title=title, system_prompt=None, options={}
+            user_id=user, title=title, system_prompt=None, options=SamplingOptions()
         )
         await unit.commit()
     return created
@@ -196,7 +197,7 @@ async def test_edits_follow_into_the_index(uow: UnitOfWorkFactory, alice: uuid.U
             text="Finished thought about kestrels",
             status=MessageStatus.COMPLETE,
             finish_reason="stop",
-            usage={},
+            usage=None,
             dropped_messages=None,
         )
         await unit.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import uuid
 
@@ -13,6 +14,7 @@ from tests.integration.persistence.lock_waits import LockWaits
 from llamaql.models import MessageKind, MessageStatus
 from llamaql.services.errors import StorageBusyError
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
+from llamaql.values import SamplingOptions
 
 pytestmark = pytest.mark.contract
 
@@ -28,7 +30,7 @@ async def _count(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> int:
 
 async def _create(unit: UnitOfWork, user_id: uuid.UUID) -> uuid.UUID:
     conversation = await unit.conversations.create(
-        user_id=user_id, title="t", system_prompt=None, options={}
+        user_id=user_id, title="t", system_prompt=None, options=SamplingOptions()
     )
     return conversation.id
 
@@ -77,7 +79,7 @@ async def test_results_stay_readable_after_exit(uow: UnitOfWorkFactory, alice: u
         loaded = await unit.conversations.get(user_id=alice, conversation_id=conversation_id)
         page = await unit.conversations.list_page(user_id=alice, limit=5, after=None)
     assert loaded is not None
-    assert (loaded.title, loaded.options) == ("t", {})
+    assert (loaded.title, loaded.options) == ("t", SamplingOptions())
     assert [c.title for c in page] == ["t"]
 
 
@@ -158,23 +160,27 @@ async def test_a_database_locked_past_its_wait_is_a_retryable_busy_error(
     assert await _count(uow, alice) == 0
 
 
-async def test_returned_rows_are_copies(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
-    """Changing what a unit of work returned stores nothing: a unit of work that ends
-    without commit() writes nothing (the fake hands out copies to match)."""
+async def test_returned_values_cannot_change_what_is_stored(
+    uow: UnitOfWorkFactory, alice: uuid.UUID
+) -> None:
+    """What a unit of work returns is a frozen value: it cannot be changed, so nothing
+    that reads it can change what is stored (the fake hands out values too)."""
     async with uow() as unit:
         created = await unit.conversations.create(
-            user_id=alice, title=None, system_prompt=None, options={"temperature": 0.5}
+            user_id=alice, title=None, system_prompt=None, options=SamplingOptions(temperature=0.5)
         )
         await unit.commit()
     async with uow() as unit:
-        row = await unit.conversations.get(user_id=alice, conversation_id=created.id)
-        assert row is not None
-        row.options["temperature"] = 2.0
-        row.title = "changed"
+        found = await unit.conversations.get(user_id=alice, conversation_id=created.id)
+        assert found is not None
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            found.title = "changed"  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            found.options.temperature = 2.0  # type: ignore[misc]
     async with uow() as unit:
         stored = await unit.conversations.get(user_id=alice, conversation_id=created.id)
     assert stored is not None
-    assert (stored.title, stored.options) == (None, {"temperature": 0.5})
+    assert (stored.title, stored.options) == (None, SamplingOptions(temperature=0.5))
 
 
 async def test_get_for_update_serialises_units(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.db import create_db_engine
 from llamaql.repositories.notices import CHANNEL, PgReplicaLink, asyncpg_dsn, listener_name
-from llamaql.services.replicas import StopNotice
+from llamaql.services.ports import StopNotice
 
 WAIT_S = 20.0
 

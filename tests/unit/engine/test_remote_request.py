@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from llamaql.engine.remote.engine import kept_messages
+from llamaql.engine.intake import kept_messages
 from llamaql.engine.remote.request import chat_body
 from llamaql.engine.remote.server import (
     EstimatedCounter,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 
 import httpx
 
 from llamaql.config import EngineConfig, RemoteEngineConfig
+from llamaql.engine import intake
 from llamaql.engine.admission import AdmissionQueue
-from llamaql.engine.budget import fit_prompt
 from llamaql.engine.jobs import Job
 from llamaql.engine.options import resolve_options
 from llamaql.engine.remote.request import chat_body
@@ -43,15 +42,6 @@ DEFAULT_CONTEXT_SIZE = 4096
 CONNECT_TIMEOUT_S = 10.0
 
 
-def kept_messages(messages: Sequence[ChatMessage], dropped: int) -> tuple[ChatMessage, ...]:
-    """The messages fit_prompt kept: the leading system ones, then all but the `dropped`
-    oldest of the rest."""
-    head = 0
-    while head < len(messages) and messages[head].role == "system":
-        head += 1
-    return (*messages[:head], *messages[head + dropped :])
-
-
 class RemoteEngine:
     """Replies stream from `LLAMAQL_ENGINE_URL`; no model is loaded here.
 
@@ -67,7 +57,6 @@ class RemoteEngine:
         config: EngineConfig,
         remote: RemoteEngineConfig,
         *,
-        default_max_tokens: int = 512,
         transport: httpx.MockTransport | None = None,
     ) -> None:
         if remote.engine_url is None:
@@ -75,7 +64,6 @@ class RemoteEngine:
         self._remote = remote
         self._url = remote.engine_url
         self._configured_context = config.context_size
-        self._default_max_tokens = default_max_tokens
         self._parallel = config.parallel
         self._queue = AdmissionQueue(config.queue_size)
         self._active: dict[Job, asyncio.Task[None]] = {}
@@ -135,8 +123,7 @@ class RemoteEngine:
         return self._facts
 
     async def stop(self) -> None:
-        for job in self._queue.close():
-            job.finish(GenerationResult(text="", finish_reason="cancelled"))
+        intake.end_waiting(self._queue)
         tasks = list(self._active.values())
         for task in tasks:
             task.cancel()
@@ -197,21 +184,13 @@ class RemoteEngine:
         self, counter: TokenCounter, messages: Sequence[ChatMessage], options: SamplingOptions
     ) -> PreparedPrompt:
         context_size = self._context_size()
-        resolved = resolve_options(
-            options, context_size=context_size, default_max_tokens=self._default_max_tokens
-        )
-        fitted = fit_prompt(
+        resolved = resolve_options(options, context_size=context_size)
+        return intake.fit(
             messages,
+            resolved,
             encode=counter.encode,
             context_size=context_size,
-            reply_tokens=resolved.max_tokens,
-        )
-        return PreparedPrompt(
-            text=fitted.text,
-            tokens=fitted.tokens,
-            dropped_messages=fitted.dropped_messages,
-            options=replace(resolved, max_tokens=fitted.max_tokens),
-            messages=kept_messages(messages, fitted.dropped_messages),
+            with_messages=True,
         )
 
     def has_room(self) -> bool:
@@ -229,14 +208,13 @@ class RemoteEngine:
             raise EngineError("the engine is not running")
         if not prompt.messages:
             raise EngineError("the prompt has no messages")
-        job = Job(
+        job = intake.queue_job(
+            self._queue,
             prompt,
             requester,
-            asyncio.get_running_loop(),
             stream_interval=self._stream_interval,
             background=background,
         )
-        self._queue.put(job)
         self._dispatch()
         return job
 

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llamaql.values import USAGE_FIELDS
+
 DONE = "[DONE]"
 
 
@@ -20,36 +22,26 @@ class StreamFormatError(ValueError):
     """An event that is not a chat completion chunk; the message says what was wrong."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ServerUsage:
-    """What the server said a reply used; None where it did not say."""
+    """Those of a reply's usage figures (values.Usage, by name) that the server gave."""
 
-    prompt_tokens: int | None = None
-    cached_prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    prompt_ms: float | None = None
-    generation_ms: float | None = None
-    tokens_per_second: float | None = None
+    figures: Mapping[str, Any]
+
+    def __init__(self, **figures: int | float | None) -> None:
+        unknown = figures.keys() - set(USAGE_FIELDS)
+        if unknown:
+            raise TypeError(f"not usage figures: {sorted(unknown)}; known: {USAGE_FIELDS}")
+        given = {name: value for name, value in figures.items() if value is not None}
+        object.__setattr__(self, "figures", given)
+
+    def get(self, name: str) -> Any:
+        """The figure the server gave, or None."""
+        return self.figures.get(name)
 
     def merged(self, later: ServerUsage) -> ServerUsage:
         """These figures, overridden by every figure `later` has."""
-        return ServerUsage(
-            *(
-                new if new is not None else old
-                for old, new in zip(_figures(self), _figures(later), strict=True)
-            )
-        )
-
-
-def _figures(usage: ServerUsage) -> tuple[Any, ...]:
-    return (
-        usage.prompt_tokens,
-        usage.cached_prompt_tokens,
-        usage.completion_tokens,
-        usage.prompt_ms,
-        usage.generation_ms,
-        usage.tokens_per_second,
-    )
+        return ServerUsage(**{**self.figures, **later.figures})
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -48,28 +48,24 @@ class _Progress:
         ended = time.perf_counter()
         first = self.first_text or ended
         said = self.usage
-        completion = said.completion_tokens if said.completion_tokens is not None else self.pieces
-        generation_ms = said.generation_ms
+        completion = said.get("completion_tokens")
+        if completion is None:
+            completion = self.pieces
+        generation_ms = said.get("generation_ms")
         if generation_ms is None:
             generation_ms = (ended - first) * 1000.0
-        speed = said.tokens_per_second
-        if speed is None:
-            speed = completion * 1000.0 / generation_ms if completion and generation_ms else 0.0
+        speed = completion * 1000.0 / generation_ms if completion and generation_ms else 0.0
+        measured = Usage(
+            prompt_tokens=len(job.prompt.tokens),
+            completion_tokens=completion,
+            prompt_ms=(first - self.began) * 1000.0,
+            generation_ms=generation_ms,
+            tokens_per_second=speed,
+        )
         return GenerationResult(
             text="".join(self.parts),
             finish_reason=reason,
-            usage=Usage(
-                prompt_tokens=said.prompt_tokens
-                if said.prompt_tokens is not None
-                else len(job.prompt.tokens),
-                cached_prompt_tokens=said.cached_prompt_tokens or 0,
-                completion_tokens=completion,
-                prompt_ms=said.prompt_ms
-                if said.prompt_ms is not None
-                else (first - self.began) * 1000.0,
-                generation_ms=generation_ms,
-                tokens_per_second=speed,
-            ),
+            usage=replace(measured, **said.figures),
             dropped_messages=job.prompt.dropped_messages,
         )
 
