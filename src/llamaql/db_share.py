@@ -14,40 +14,23 @@ else's); one that waits longer than `LLAMAQL_DB_WAIT_SECONDS` fails with QUEUE_F
 (retryable), having written nothing.
 
 Who the work is for comes from a context variable that each GraphQL operation sets
-(`acting_for`, from the schema extension ActingUser). Tasks an operation starts inherit
-it, so a reply's checkpoints and final save count toward its user's share too: a user's
-flood can delay their own replies, never another user's. Work of the server itself
-(start-up recovery, heartbeats) names no user and is not capped.
+(`acting_for` in ports/acting_user.py, from the schema extension ActingUser). Tasks an
+operation starts inherit it, so a reply's checkpoints and final save count toward its
+user's share too: a user's flood can delay their own replies, never another user's. Work
+of the server itself (start-up recovery, heartbeats) names no user and is not capped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import uuid
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, cast
 
+from llamaql.ports.acting_user import acting_user
 from llamaql.services.errors import DomainError
 from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
-
-_acting_user: contextvars.ContextVar[uuid.UUID | None] = contextvars.ContextVar(
-    "llamaql_acting_user", default=None
-)
-
-
-def acting_for(user_id: uuid.UUID | None) -> contextvars.Token[uuid.UUID | None]:
-    """Units of work opened from here on (in this task and tasks it starts) are this
-    user's; None: the server's own."""
-    return _acting_user.set(user_id)
-
-
-def stop_acting(token: contextvars.Token[uuid.UUID | None]) -> None:
-    """Undo `acting_for`; a token from another context (a task that moved on) is ignored."""
-    with contextlib.suppress(ValueError):
-        _acting_user.reset(token)
 
 
 class DatabaseShareError(DomainError):
@@ -134,7 +117,7 @@ class SharedUnitOfWork:
         self._user: uuid.UUID | None = None
 
     async def __aenter__(self) -> Self:
-        user_id = _acting_user.get()
+        user_id = acting_user()
         if user_id is not None:
             await self._shares.acquire(user_id)
             self._user = user_id

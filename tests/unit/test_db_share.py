@@ -8,7 +8,8 @@ import uuid
 import pytest
 from tests.fakes.uow import FakeStore
 
-from llamaql.db_share import DatabaseShareError, DatabaseShares, acting_for, stop_acting
+from llamaql.db_share import DatabaseShareError, DatabaseShares
+from llamaql.ports.acting_user import acting_for, stop_acting
 from llamaql.services.ports import UnitOfWorkFactory
 
 ALICE = uuid.uuid4()

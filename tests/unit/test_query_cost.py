@@ -11,7 +11,7 @@ from graphql import GraphQLError, GraphQLSchema, parse
 from llamaql.config import ApiConfig
 from llamaql.schema import build_schema
 from llamaql.schema.query_cost import DEFAULT_FIRST, document_cost
-from llamaql.services.branching import MAX_VERSIONS
+from llamaql.services.ports import MAX_VERSIONS
 
 NESTED = "{ conversations(first: 10) { edges { node { messages(first: 5) { totalCount } } } } }"
 FRAGMENTS = """

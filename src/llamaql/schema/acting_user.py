@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from strawberry.extensions import SchemaExtension
 
 from llamaql.context import Context
-from llamaql.db_share import acting_for, stop_acting
+from llamaql.ports.acting_user import acting_for, stop_acting
 
 
 class ActingUser(SchemaExtension):

@@ -44,7 +44,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 
-from llamaql.services.branching import MAX_VERSIONS
+from llamaql.services.ports import MAX_VERSIONS
 
 DEFAULT_FIRST = 20  # the resolvers' page size for `first: null`
 BOUNDED_LISTS = {"siblingIds": MAX_VERSIONS}  # lists without `first`, by their most items

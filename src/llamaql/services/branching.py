@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from llamaql.services.errors import BadInputError, ConversationBusyError, NotFoundError
-from llamaql.services.ports import UnitOfWork
+from llamaql.services.ports import MAX_VERSIONS, UnitOfWork
 from llamaql.values import Conversation, Message, MessageKind
 
 
@@ -28,10 +28,6 @@ class Turn:
     text: str
     answered: Message | None = None
 
-
-# The most versions (siblings) one message may have: editMessage and regenerate refuse
-# beyond it, so `siblingIds` is a bounded list (the query cost limit counts it as one).
-MAX_VERSIONS = 100
 
 FindTurn = Callable[[UnitOfWork], Awaitable[Turn]]
 """Reads what a turn needs in the caller's unit of work; raises a DomainError to refuse."""

@@ -28,6 +28,10 @@ from llamaql.values import (
     Usage,
 )
 
+# The most versions (siblings) one message may have: editMessage and regenerate refuse
+# beyond it, so `siblingIds` is a bounded list (the query cost limit counts it as one).
+MAX_VERSIONS = 100
+
 
 class ConversationRepository(Protocol):
     async def create(

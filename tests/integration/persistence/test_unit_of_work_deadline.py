@@ -11,7 +11,8 @@ import uuid
 import pytest
 
 from llamaql.db import SessionFactory
-from llamaql.db_share import DatabaseShares, acting_for, stop_acting
+from llamaql.db_share import DatabaseShares
+from llamaql.ports.acting_user import acting_for, stop_acting
 from llamaql.repositories import make_uow_factory
 from llamaql.services.errors import DatabaseUnavailableError
 
