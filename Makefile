@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BACKEND := $(or $(LLAMAQL_BACKEND),cpu)
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
-GRAPHIQL_STAMP := src/llamaql/static/graphiql/.stamp
+GRAPHIQL_STAMP := src/llamaql/web/static/graphiql/.stamp
 
 .PHONY: install run test lint vulkan bench reliability llama-server model graphiql schema clean
 

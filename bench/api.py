@@ -36,7 +36,7 @@ from bench.common import REPO_ROOT, Result
 from bench.profile import CpuMeter
 from bench.server import ChildServer, ServerProcess
 from llamaql.config import Config
-from llamaql.models import Conversation, Message, MessageKind, MessageStatus
+from llamaql.persistence.models import Conversation, Message, MessageKind, MessageStatus
 
 READS = ("conversations", "messages", "search")
 SEARCH_QUERY = "dragon bread"

@@ -34,10 +34,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llamaql.models import Conversation, Message, MessageKind
-from llamaql.repositories.branches import on_current_branch
-from llamaql.repositories.search import SQLITE_COUNT, SQLITE_FIND, sqlite_match
-from llamaql.repositories.snippets import CLOSE, ELLIPSIS, OPEN, parse_marked
+from llamaql.persistence.models import Conversation, Message, MessageKind
+from llamaql.persistence.repositories.branches import on_current_branch
+from llamaql.persistence.repositories.search import SQLITE_COUNT, SQLITE_FIND, sqlite_match
+from llamaql.persistence.repositories.snippets import CLOSE, ELLIPSIS, OPEN, parse_marked
 from llamaql.services.ids import (
     encode_conversation_cursor,
     encode_message_cursor,

@@ -41,7 +41,7 @@ from llamaql.config import Config
 
 HTTP_TIMEOUT = httpx.Timeout(300.0, connect=30.0)  # a queued reply waits for the others
 PARALLEL_LOG = re.compile(r"parallel|sequences", re.IGNORECASE)
-TITLED_LOG = "titled by the model"  # services/titles.py logs it at INFO per model title
+TITLED_LOG = "titled by the model"  # services/chat/titles.py logs it at INFO per model title
 
 
 class Chat(Protocol):

@@ -15,15 +15,15 @@ from typing import Any, Self, TypeVar
 
 from llamaql.config import Config
 from llamaql.container import shared_start
-from llamaql.engine.encoding import PromptEncoder
-from llamaql.engine.engine import resolve_load_config, shared_prefix
-from llamaql.engine.llama_runtime import LlamaRuntime
-from llamaql.engine.metadata import read_gguf_metadata
-from llamaql.engine.options import resolve_options
-from llamaql.engine.parking import common_prefix
-from llamaql.engine.runtime import BatchPart, LoadConfig
-from llamaql.engine.templates import ChatTemplate, load_chat_template
-from llamaql.engine.types import ChatMessage, SamplingOptions
+from llamaql.engine.local.encoding import PromptEncoder
+from llamaql.engine.local.engine import resolve_load_config, shared_prefix
+from llamaql.engine.local.llama_runtime import LlamaRuntime
+from llamaql.engine.local.metadata import read_gguf_metadata
+from llamaql.engine.local.parking import common_prefix
+from llamaql.engine.local.runtime import BatchPart, LoadConfig
+from llamaql.engine.local.templates import ChatTemplate, load_chat_template
+from llamaql.ports.engine import ChatMessage, SamplingOptions
+from llamaql.ports.options import resolve_options
 
 T = TypeVar("T")
 

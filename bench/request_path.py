@@ -110,12 +110,14 @@ def _wrap_sync(owner: Any, name: str, before: str, after: str | None = None) -> 
 
 def instrument() -> None:
     """Timing wrappers on the request path (called before the app is built)."""
-    import llamaql.schema  # noqa: F401  (the resolvers import it; import it first)
-    from llamaql.engine import engine as engine_module
+    import llamaql.api.schema  # noqa: F401  (the resolvers import it; import it first)
+    from llamaql.api.resolvers import chat as chat_resolvers
     from llamaql.engine import jobs
-    from llamaql.resolvers import chat as chat_resolvers
-    from llamaql.services import chat, chat_events, submitting
-    from llamaql.ws_handlers import LimitedTransportWSHandler
+    from llamaql.engine.local import engine as engine_module
+    from llamaql.services.chat import events as chat_events
+    from llamaql.services.chat import service as chat
+    from llamaql.services.chat import submitting
+    from llamaql.web.ws_handlers import LimitedTransportWSHandler
 
     _wrap_generator(chat_resolvers, "_relay", "resolver")
     _wrap_async(chat.ChatService, "_start", "start")
@@ -262,8 +264,8 @@ def summarize(client_ttft_ms: list[float]) -> dict[str, Any]:
 
 async def run(settings: Config, requests: int, warmup: int, cprofile: Path | None) -> None:
     instrument()
-    from llamaql.app import create_app
     from llamaql.cli import uvicorn_options
+    from llamaql.web.app import create_app
 
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="llamaql-reqpath-"))

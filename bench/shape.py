@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 
 from bench.common import Result
 from llamaql.config import Config
-from llamaql.engine.engine import resolve_load_config
-from llamaql.engine.llama_runtime import LlamaRuntime
-from llamaql.engine.metadata import read_gguf_metadata
-from llamaql.engine.runtime import BatchPart
+from llamaql.engine.local.engine import resolve_load_config
+from llamaql.engine.local.llama_runtime import LlamaRuntime
+from llamaql.engine.local.metadata import read_gguf_metadata
+from llamaql.engine.local.runtime import BatchPart
 
 PROMPT = "Write a very long story about a dragon who learns to bake bread."
 

@@ -15,15 +15,15 @@ import time
 
 from llamaql.config import DEFAULT_SYSTEM_PROMPT, load_config
 from llamaql.container import shared_start
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.types import (
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.ports.engine import (
     ChatMessage,
     GenerationHandle,
     Requester,
     SamplingOptions,
     TextPiece,
 )
-from llamaql.services.titles import TITLE_INSTRUCTION, TITLE_OPTIONS
+from llamaql.services.chat.titles import TITLE_INSTRUCTION, TITLE_OPTIONS
 
 TITLE_RUN_S = 0.08  # how long the title decodes before the burst
 STORY = "Once upon a time a fox lived in a forest by the sea. " * 12

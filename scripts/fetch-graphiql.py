@@ -2,7 +2,7 @@
 
 Reads the unpkg URLs and sha384 integrity values from Strawberry's GraphiQL page, takes
 each file from its package tarball in the npm registry, checks it against that value and
-writes it under src/llamaql/static/graphiql/. Idempotent: files that are present with the
+writes it under src/llamaql/web/static/graphiql/. Idempotent: files that are present with the
 right hash are left alone. Any failure is a warning and exit status 0: the server then
 serves Strawberry's page, which loads the assets from unpkg.com.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from strawberry.http.ides import get_graphql_ide_html
 
-from llamaql.graphiql import ASSETS_DIR, Asset, find_assets
+from llamaql.web.graphiql import ASSETS_DIR, Asset, find_assets
 
 TIMEOUT_S = 30
 

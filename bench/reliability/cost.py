@@ -15,10 +15,10 @@ import httpx
 from bench.reliability import cost_documents
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import create_conversations
+from llamaql.api.schema import build_schema
 from llamaql.config import Config
-from llamaql.db import create_db_engine, create_session_factory
-from llamaql.repositories.uow import make_uow_factory
-from llamaql.schema import build_schema
+from llamaql.persistence.db import create_db_engine, create_session_factory
+from llamaql.persistence.repositories.uow import make_uow_factory
 
 
 @dataclass(frozen=True)

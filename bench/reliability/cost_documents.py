@@ -26,9 +26,9 @@ from graphql import GraphQLSchema, parse
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from llamaql.models import MessageKind, MessageStatus
-from llamaql.schema.query_cost import document_cost
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.api.query_cost import document_cost
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.repositories import UnitOfWorkFactory
 
 LIMIT = 100  # the smallest LLAMAQL_MAX_QUERY_COST: few rows can exceed it
 CONVERSATIONS = 100  # pages up to 100: a variable counted as 20 shows

@@ -34,9 +34,9 @@ from websockets.typing import Subprotocol
 
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import create_conversations
+from llamaql.api.schema import build_schema
 from llamaql.client.gqlws import PROTOCOL as SUBPROTOCOL
 from llamaql.config import Config
-from llamaql.schema import build_schema
 
 MAX_DEPTH = 3
 

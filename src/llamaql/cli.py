@@ -45,8 +45,8 @@ def _config(**overrides: object) -> Config:
 def uvicorn_options(server: ServerConfig) -> dict[str, Any]:
     """How `serve` runs uvicorn; WebSocket messages are capped like request bodies
     (a larger one closes the socket with 1009), and request headers must be complete
-    within LLAMAQL_HEADER_TIMEOUT_SECONDS (header_timeout.py: uvicorn has no such timer)."""
-    from llamaql.header_timeout import header_timeout_protocol
+    within LLAMAQL_HEADER_TIMEOUT_SECONDS (web/header_timeout.py: uvicorn has no such timer)."""
+    from llamaql.web.header_timeout import header_timeout_protocol
 
     return {
         "host": server.host,
@@ -60,9 +60,9 @@ def uvicorn_options(server: ServerConfig) -> dict[str, Any]:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from llamaql.app import create_app
-    from llamaql.draining import DrainingServer
     from llamaql.logging_setup import configure_logging
+    from llamaql.web.app import create_app
+    from llamaql.web.draining import DrainingServer
 
     overrides = {key: value for key in ("host", "port") if (value := getattr(args, key))}
     config = _config(**overrides)
@@ -81,7 +81,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _migrate() -> int:
     from llamaql.logging_setup import configure_logging
-    from llamaql.migrations import migrate
+    from llamaql.persistence.migrations import migrate
 
     config = _config()
     configure_logging(config.server.log_level)
@@ -90,7 +90,7 @@ def _migrate() -> int:
 
 
 def _export_schema() -> int:
-    from llamaql.schema import build_schema
+    from llamaql.api.schema import build_schema
 
     # The SDL does not depend on the API's limits: only their variables are read.
     print(build_schema(ApiConfig()).as_str())

@@ -20,20 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.auth import Authenticator, create_authenticator
 from llamaql.config import ChatConfig, Config
-from llamaql.db import create_db_engine, create_session_factory, is_sqlite
-from llamaql.db_health import CHECK_TIMEOUT_S, DatabaseProbe
-from llamaql.db_share import DatabaseShares
-from llamaql.engine.types import ChatMessage, Engine
-from llamaql.metrics import Metrics
-from llamaql.repositories import make_uow_factory
-from llamaql.repositories.notices import PgReplicaLink
-from llamaql.services.chat import ChatService
+from llamaql.persistence.db import create_db_engine, create_session_factory, is_sqlite
+from llamaql.persistence.db_health import CHECK_TIMEOUT_S, DatabaseProbe
+from llamaql.persistence.db_share import DatabaseShares
+from llamaql.persistence.replica_link import PgReplicaLink
+from llamaql.persistence.repositories import make_uow_factory
+from llamaql.ports.engine import ChatMessage, Engine
+from llamaql.ports.repositories import ReplicaLink, UnitOfWorkFactory
+from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S
+from llamaql.services.chat.service import ChatService
 from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.conversations import ConversationService
+from llamaql.services.metrics import Metrics
 from llamaql.services.models_info import ModelInfoService
-from llamaql.services.ports import ReplicaLink, UnitOfWorkFactory
 from llamaql.services.replicas import Heartbeat, OwnedReplies, SingleProcess
-from llamaql.services.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.search import SearchService
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def create_engine(config: Config) -> Engine | None:
 
         engine = RemoteEngine(config.engine, config.remote)
     else:
-        from llamaql.engine.engine import LlamaEngine
+        from llamaql.engine.local.engine import LlamaEngine
 
         engine = LlamaEngine(config.engine, shared_start=shared_start(config.chat))
     return engine

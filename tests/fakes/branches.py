@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from llamaql import values
-from llamaql.models import Message, MessageStatus
-from llamaql.repositories.rows import message_value
+from llamaql.persistence.models import Message, MessageStatus
+from llamaql.persistence.repositories.rows import message_value
+from llamaql.ports import values
 
 if TYPE_CHECKING:
     from tests.fakes.uow import FakeUnitOfWork

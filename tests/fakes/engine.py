@@ -1,4 +1,4 @@
-"""A scripted in-memory Engine (engine/types.py) for unit tests.
+"""A scripted in-memory Engine (ports/engine.py) for unit tests.
 
 Like the real engine it has one worker that runs requests one at a time from a bounded
 queue, reports queue positions as requests move, stops a cancelled request before its
@@ -15,8 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from llamaql.engine.options import resolve_options
-from llamaql.engine.types import (
+from llamaql.ports.engine import (
     ChatMessage,
     ContextOverflowError,
     EngineError,
@@ -33,6 +32,7 @@ from llamaql.engine.types import (
     TextPiece,
     Usage,
 )
+from llamaql.ports.options import resolve_options
 
 DEFAULT_PIECES = ("Hello", ", ", "world", ".")
 

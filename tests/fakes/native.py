@@ -1,4 +1,4 @@
-"""A ModelRuntime (engine/runtime.py) in Python: the native seam without a model.
+"""A ModelRuntime (engine/local/runtime.py) in Python: the native seam without a model.
 
 Tokens are bytes (256 ends a reply). Each sequence's KV is a list of tokens; `decode`
 checks that every part starts where its sequence ends (a scheduler bug fails loudly),
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 
 from tests.eventually import eventually_blocking
 
-from llamaql.engine.runtime import BatchPart, RuntimeFacts
-from llamaql.engine.types import ResolvedOptions
+from llamaql.engine.local.runtime import BatchPart, RuntimeFacts
+from llamaql.ports.engine import ResolvedOptions
 
 EOG = 256
 WAIT = 10.0

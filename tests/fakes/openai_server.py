@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from llamaql.engine.remote.server import chatml
-from llamaql.engine.types import ChatMessage
+from llamaql.ports.engine import ChatMessage
 
 
 def sse(*chunks: dict[str, Any]) -> bytes:
@@ -25,7 +25,8 @@ def text_chunk(text: str) -> dict[str, Any]:
 
 
 def words(messages: list[dict[str, str]]) -> list[int]:
-    rendered = chatml([ChatMessage(m["role"], m["content"]) for m in messages])  # type: ignore[arg-type]
+    rendered = chatml([ChatMessage(m["role"], m["content"]) for m in messages])  # type:
+    # ignore[arg-type]
     return list(range(len(rendered.split())))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from llamaql.services.ports import CancelHandler, StopNotice
+from llamaql.ports.repositories import CancelHandler, StopNotice
 
 
 class FakeNoticeBus:

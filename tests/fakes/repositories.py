@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tests.fakes.branches import branch_to
 
-from llamaql import values
-from llamaql.models import Conversation, Message, MessageKind, MessageStatus, utc_now
-from llamaql.repositories.rows import conversation_value, message_value, write_usage
-from llamaql.repositories.snippets import snippet_of
-from llamaql.services.errors import DatabaseUnavailableError
-from llamaql.services.ports import AFTER_CURRENT_LEAF, Append, SearchHit
+from llamaql.persistence.models import Conversation, Message, MessageKind, MessageStatus, utc_now
+from llamaql.persistence.repositories.rows import conversation_value, message_value, write_usage
+from llamaql.persistence.repositories.snippets import snippet_of
+from llamaql.ports import values
+from llamaql.ports.errors import DatabaseUnavailableError
+from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append, SearchHit
 
 if TYPE_CHECKING:
     from tests.fakes.uow import FakeUnitOfWork

@@ -13,10 +13,10 @@ from tests.fakes.uow import FakeStore
 
 from llamaql.config import load_config
 from llamaql.container import create_chat_service
-from llamaql.models import Message
-from llamaql.services.chat import ChatService
-from llamaql.services.chat_events import ChatEvent
-from llamaql.values import SamplingOptions
+from llamaql.persistence.models import Message
+from llamaql.ports.values import SamplingOptions
+from llamaql.services.chat.events import ChatEvent
+from llamaql.services.chat.service import ChatService
 
 WAIT_S = 5.0
 SYSTEM_PROMPT = "Answer in plain text."

@@ -1,4 +1,4 @@
-"""An in-memory unit of work that behaves like the SQL one (services/ports.py).
+"""An in-memory unit of work that behaves like the SQL one (ports/repositories.py).
 
 Faithful where services could notice a difference:
 - every repository method filters on the owning user;
@@ -30,9 +30,9 @@ from tests.fakes.repositories import (
     FakeSearchRepository,
 )
 
-from llamaql.models import Conversation, Message
-from llamaql.services.errors import DatabaseUnavailableError
-from llamaql.services.ports import (
+from llamaql.persistence.models import Conversation, Message
+from llamaql.ports.errors import DatabaseUnavailableError
+from llamaql.ports.repositories import (
     BranchRepository,
     ConversationRepository,
     MessageRepository,

@@ -12,13 +12,13 @@ import pytest
 from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, eventually, make_rig, next_event
 
 from llamaql.config import ChatConfig
-from llamaql.engine.types import ChatMessage
-from llamaql.models import MessageKind, MessageStatus
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.engine import ChatMessage
+from llamaql.ports.errors import ConversationBusyError, NotFoundError
+from llamaql.ports.values import Message
 from llamaql.services import branching
-from llamaql.services.chat_events import ChatEvent, Completed, Failed, Queued
+from llamaql.services.chat.events import ChatEvent, Completed, Failed, Queued
 from llamaql.services.context_usage import ContextUsageService
-from llamaql.services.errors import ConversationBusyError, NotFoundError
-from llamaql.values import Message
 
 
 @pytest.fixture

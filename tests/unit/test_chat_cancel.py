@@ -9,9 +9,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import pytest
 from tests.fakes.rig import ChatRig, drain, eventually, make_rig, next_event
 
-from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.ports.errors import NotFoundError
+from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.conversations import ConversationService
-from llamaql.services.errors import NotFoundError
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from llamaql.engine.types import ChatMessage
-from llamaql.models import Message, MessageKind
-from llamaql.repositories.rows import message_value
-from llamaql.services.chat_events import build_prompt, title_from
-from llamaql.values import Message as MessageValue
+from llamaql.persistence.models import Message, MessageKind
+from llamaql.persistence.repositories.rows import message_value
+from llamaql.ports.engine import ChatMessage
+from llamaql.ports.values import Message as MessageValue
+from llamaql.services.chat.events import build_prompt, title_from
 
 
 def message(kind: MessageKind, text: str) -> MessageValue:

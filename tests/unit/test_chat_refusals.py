@@ -10,8 +10,8 @@ import pytest
 from tests.fakes.rig import ChatRig, drain, eventually, make_rig, next_event
 from tests.fakes.uow import CommitFailedError
 
-from llamaql.engine.types import TemplateError
-from llamaql.services.chat_events import Failed, Queued
+from llamaql.ports.engine import TemplateError
+from llamaql.services.chat.events import Failed, Queued
 
 
 @pytest.fixture
@@ -78,7 +78,8 @@ async def test_busy_conversation_is_refused_until_its_reply_ends(rig: ChatRig) -
 
     rig.engine.handles[0].allow(10)
     await drain(stream)
-    assert (await drain(rig.send(cid, "Now")))[-1].message.status == "COMPLETE"  # type: ignore[union-attr]
+    assert (await drain(rig.send(cid, "Now")))[-1].message.status == "COMPLETE"  # type:
+    # ignore[union-attr]
 
 
 async def test_full_queue_is_refused_and_retryable(rig: ChatRig) -> None:

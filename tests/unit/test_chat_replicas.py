@@ -16,12 +16,12 @@ from tests.fakes.uow import FakeStore
 
 from llamaql.config import load_config
 from llamaql.container import create_chat_service
-from llamaql.services.chat import ChatService
-from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.ports.errors import NotFoundError
+from llamaql.ports.repositories import StopNotice
+from llamaql.ports.values import SamplingOptions
+from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.chat.service import ChatService
 from llamaql.services.conversations import ConversationService
-from llamaql.services.errors import NotFoundError
-from llamaql.services.ports import StopNotice
-from llamaql.values import SamplingOptions
 
 
 @dataclass

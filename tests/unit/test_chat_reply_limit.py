@@ -18,9 +18,9 @@ from tests.fakes.uow import FakeStore
 
 from llamaql.config import load_config
 from llamaql.container import create_chat_service
-from llamaql.models import MessageKind, MessageStatus, utc_now
-from llamaql.services.chat_events import ChatEvent, Completed, Failed, Queued
-from llamaql.values import Message
+from llamaql.persistence.models import MessageKind, MessageStatus, utc_now
+from llamaql.ports.values import Message
+from llamaql.services.chat.events import ChatEvent, Completed, Failed, Queued
 
 LIMIT_REASON = "you already have 2 replies generating or queued (the most per user)"
 

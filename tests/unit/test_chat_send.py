@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, drain, eventually, make_rig, next_event
 
-from llamaql.engine.types import ChatMessage, Requester
-from llamaql.models import MessageKind, MessageStatus
-from llamaql.services.chat_events import Completed, Delta, Failed, Queued
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.engine import ChatMessage, Requester
+from llamaql.services.chat.events import Completed, Delta, Failed, Queued
 
 
 @pytest.fixture

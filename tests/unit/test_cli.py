@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from llamaql import cli, logging_setup
+from llamaql.api.schema import build_schema
 from llamaql.config import ApiConfig, ServerConfig
-from llamaql.schema import build_schema
 
 
 @pytest.fixture(autouse=True)

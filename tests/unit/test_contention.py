@@ -6,7 +6,7 @@ import sqlite3
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from llamaql.repositories.uow import is_contention
+from llamaql.persistence.repositories.uow import is_contention
 
 
 class PgError(Exception):

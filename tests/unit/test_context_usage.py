@@ -8,8 +8,8 @@ import pytest
 from tests.fakes.rig import SYSTEM_PROMPT, ChatRig, make_rig
 
 from llamaql.config import ChatConfig
+from llamaql.ports.errors import DomainError
 from llamaql.services.context_usage import ContextUsage, ContextUsageService
-from llamaql.services.errors import DomainError
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from tests.fakes.uow import FakeStore
 
-from llamaql.models import MessageKind, MessageStatus
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.errors import BadInputError, NotFoundError
 from llamaql.services.conversations import ConversationService
-from llamaql.services.errors import BadInputError, NotFoundError
 
 ALICE = uuid.uuid4()
 BOB = uuid.uuid4()

@@ -17,17 +17,17 @@ from tests.fakes.engine import FakeEngine
 from tests.fakes.rig import ChatRig, drain, eventually, make_rig, next_event
 from tests.fakes.uow import FakeStore
 
+from llamaql.api.enums import ErrorCode
+from llamaql.api.errors import error_code_of
 from llamaql.config import load_config
 from llamaql.container import create_chat_service
-from llamaql.models import MessageKind, MessageStatus, utc_now
-from llamaql.repositories.outages import is_unreachable
-from llamaql.repositories.uow import is_contention
-from llamaql.schema.enums import ErrorCode
-from llamaql.schema.errors import error_code_of
-from llamaql.services.chat_events import ChatEvent, Completed, Delta, Failed, Queued
-from llamaql.services.errors import DatabaseUnavailableError
-from llamaql.services.generation import KEPT
-from llamaql.services.ports import UnitOfWork
+from llamaql.persistence.models import MessageKind, MessageStatus, utc_now
+from llamaql.persistence.outages import is_unreachable
+from llamaql.persistence.repositories.uow import is_contention
+from llamaql.ports.errors import DatabaseUnavailableError
+from llamaql.ports.repositories import UnitOfWork
+from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.chat.generation import KEPT
 from llamaql.services.replicas import Heartbeat
 
 REPLICA = "replica-a"

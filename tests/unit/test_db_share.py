@@ -8,9 +8,9 @@ import uuid
 import pytest
 from tests.fakes.uow import FakeStore
 
-from llamaql.db_share import DatabaseShareError, DatabaseShares
+from llamaql.persistence.db_share import DatabaseShareError, DatabaseShares
 from llamaql.ports.acting_user import acting_for, stop_acting
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.ports.repositories import UnitOfWorkFactory
 
 ALICE = uuid.uuid4()
 BOB = uuid.uuid4()

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from llamaql.db import create_db_engine
-from llamaql.db_sqlite import OneTripCursor
+from llamaql.persistence.db import create_db_engine
+from llamaql.persistence.db_sqlite import OneTripCursor
 
 
 @pytest.fixture

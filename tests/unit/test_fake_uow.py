@@ -1,6 +1,6 @@
 """The in-memory unit of work's own test knobs: open units counted, commits made to fail.
 
-What it promises as a UnitOfWork (services/ports.py) is checked by the repository
+What it promises as a UnitOfWork (ports/repositories.py) is checked by the repository
 contract suite, the one the SQL repositories pass (tests/integration/persistence, the
 `contract` marker), which runs on this fake too."""
 
@@ -11,7 +11,7 @@ import uuid
 import pytest
 from tests.fakes.uow import CommitFailedError, FakeStore
 
-from llamaql.values import SamplingOptions
+from llamaql.ports.values import SamplingOptions
 
 ALICE = uuid.uuid4()
 BOB = uuid.uuid4()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from strawberry.http.ides import get_graphql_ide_html
 
-from llamaql.graphiql import LocalGraphiQL, find_assets, rewrite_to_local
+from llamaql.web.graphiql import LocalGraphiQL, find_assets, rewrite_to_local
 
 TEMPLATE = get_graphql_ide_html("graphiql")
 

@@ -7,8 +7,8 @@ import uuid
 
 from tests.fakes.uow import FakeStore, FakeUnitOfWork
 
-from llamaql.loaders import MessagePages
-from llamaql.models import MessageKind, MessageStatus
+from llamaql.api.loaders import MessagePages
+from llamaql.persistence.models import MessageKind, MessageStatus
 from llamaql.services.conversations import ConversationService, MessagePageRequest
 
 ALICE = uuid.uuid4()

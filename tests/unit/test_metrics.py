@@ -8,10 +8,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from tests.fakes.engine import FakeEngine
 
-from llamaql.engine.types import ChatMessage, Requester, SamplingOptions
-from llamaql.metrics import OUTCOMES, Metrics
-from llamaql.models import MessageStatus
-from llamaql.schema.enums import ErrorCode
+from llamaql.api.enums import ErrorCode
+from llamaql.persistence.models import MessageStatus
+from llamaql.ports.engine import ChatMessage, Requester, SamplingOptions
+from llamaql.services.metrics import OUTCOMES, Metrics
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float | None:

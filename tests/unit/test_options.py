@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from llamaql.services.errors import BadInputError
+from llamaql.ports.errors import BadInputError
+from llamaql.ports.values import SamplingOptions
 from llamaql.services.options import validate_options
-from llamaql.values import SamplingOptions
 
 
 def test_valid_options_are_kept_and_none_dropped() -> None:

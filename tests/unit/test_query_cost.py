@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from graphql import GraphQLError, GraphQLSchema, parse
 
+from llamaql.api.query_cost import DEFAULT_FIRST, document_cost
+from llamaql.api.schema import build_schema
 from llamaql.config import ApiConfig
-from llamaql.schema import build_schema
-from llamaql.schema.query_cost import DEFAULT_FIRST, document_cost
-from llamaql.services.ports import MAX_VERSIONS
+from llamaql.ports.repositories import MAX_VERSIONS
 
 NESTED = "{ conversations(first: 10) { edges { node { messages(first: 5) { totalCount } } } } }"
 FRAGMENTS = """

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from tests.fakes.uow import FakeStore
 
-from llamaql.models import MessageKind, MessageStatus
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.errors import BadInputError
+from llamaql.ports.repositories import SearchHit
 from llamaql.services.conversations import ConversationService
-from llamaql.services.errors import BadInputError
 from llamaql.services.ids import encode_conversation_cursor, encode_search_cursor
-from llamaql.services.ports import SearchHit
 from llamaql.services.search import MAX_QUERY_CHARS, SearchService, search_terms
 
 ALICE = uuid.uuid4()

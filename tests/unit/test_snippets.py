@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamaql.repositories.snippets import (
+from llamaql.persistence.repositories.snippets import (
     CLOSE,
     ELLIPSIS,
     MAX_SNIPPET_CHARS,
@@ -11,7 +11,7 @@ from llamaql.repositories.snippets import (
     parse_marked,
     snippet_of,
 )
-from llamaql.services.ports import SnippetPart
+from llamaql.ports.repositories import SnippetPart
 
 
 def _show(parts: tuple[SnippetPart, ...]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.fakes.rig import ChatRig, drain, eventually, make_rig
 
-from llamaql.services.titles import clean_title
+from llamaql.services.chat.titles import clean_title
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import create_engine
 from sqlmodel import Session, SQLModel
 
-from llamaql.models import Conversation as ConversationRow
-from llamaql.models import Message as MessageRow
-from llamaql.repositories.rows import conversation_value, message_value, write_usage
-from llamaql.schema.inputs import GenerationOptionsInput
-from llamaql.schema.types import GenerationOptions
-from llamaql.schema.types import Usage as UsageType
-from llamaql.values import (
+from llamaql.api.inputs import GenerationOptionsInput
+from llamaql.api.types import GenerationOptions
+from llamaql.api.types import Usage as UsageType
+from llamaql.persistence.models import Conversation as ConversationRow
+from llamaql.persistence.models import Message as MessageRow
+from llamaql.persistence.repositories.rows import conversation_value, message_value, write_usage
+from llamaql.ports.values import (
     OPTION_KEYS,
     UPDATABLE_FIELDS,
     USAGE_FIELDS,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from llamaql.services.errors import UnauthenticatedError
+from llamaql.ports.errors import UnauthenticatedError
 
 
 @dataclass(frozen=True, slots=True)

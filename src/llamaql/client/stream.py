@@ -20,7 +20,7 @@ from llamaql.client.gqlws import GraphQLSocket, NotAcknowledgedError, ProtocolEr
 HANDSHAKE_TIMEOUT_S = 30.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 OPERATION_ID = "1"
-# Close codes the server uses for refusals (ws_handlers.py).
+# Close codes the server uses for refusals (web/ws_handlers.py).
 _CLOSE_REASONS = {
     4400: ("BAD_USER_INPUT", "the server refused a malformed message"),
     4403: ("UNAUTHENTICATED", "the server refused this identity"),

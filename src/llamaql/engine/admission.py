@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict, deque
 
 from llamaql.engine.jobs import Job
-from llamaql.engine.types import EngineError, GenerationResult, QueueFullError
+from llamaql.ports.engine import EngineError, GenerationResult, QueueFullError
 
 # Users whose last admission is remembered; one forgotten ranks as never served, which
 # only matters against users served even longer ago.

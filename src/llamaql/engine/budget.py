@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from llamaql.engine.types import ChatMessage, ContextOverflowError
+from llamaql.ports.engine import ChatMessage, ContextOverflowError
 
 # When even the latest message alone leaves less than the requested reply room, the
 # reply may be shortened, but not below this many tokens (or the request, if smaller).

@@ -13,7 +13,7 @@ from dataclasses import replace
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.budget import fit_prompt
 from llamaql.engine.jobs import Job
-from llamaql.engine.types import (
+from llamaql.ports.engine import (
     ChatMessage,
     GenerationResult,
     PreparedPrompt,

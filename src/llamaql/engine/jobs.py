@@ -17,7 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from llamaql.engine.types import (
+from llamaql.ports.engine import (
     EngineError,
     EngineEvent,
     GenerationResult,

@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from llamaql.services.errors import BadInputError, ConversationBusyError, NotFoundError
-from llamaql.services.ports import MAX_VERSIONS, UnitOfWork
-from llamaql.values import Conversation, Message, MessageKind
+from llamaql.ports.errors import BadInputError, ConversationBusyError, NotFoundError
+from llamaql.ports.repositories import MAX_VERSIONS, UnitOfWork
+from llamaql.ports.values import Conversation, Message, MessageKind
 
 
 @dataclass(frozen=True, slots=True)

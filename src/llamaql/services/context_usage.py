@@ -11,11 +11,11 @@ import uuid
 from dataclasses import dataclass
 
 from llamaql.config import ChatConfig
-from llamaql.engine.types import ContextOverflowError, Engine
-from llamaql.services.chat_checks import history_limit, prepare_prompt
-from llamaql.services.chat_events import conversation_prompt
-from llamaql.services.errors import BadInputError, NotFoundError
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.ports.engine import ContextOverflowError, Engine
+from llamaql.ports.errors import BadInputError, NotFoundError
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.services.chat.checks import history_limit, prepare_prompt
+from llamaql.services.chat.events import conversation_prompt
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llamaql.engine.types import Requester
-from llamaql.services.errors import BadInputError, NotFoundError
+from llamaql.ports.engine import Requester
+from llamaql.ports.errors import BadInputError, NotFoundError
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.values import UPDATABLE_FIELDS, Conversation, Message, Page
 from llamaql.services.ids import (
     decode_conversation_cursor,
     decode_message_cursor,
@@ -21,8 +23,6 @@ from llamaql.services.ids import (
     encode_message_cursor,
 )
 from llamaql.services.options import validate_options
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.values import UPDATABLE_FIELDS, Conversation, Message, Page
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import binascii
 import uuid
 from datetime import datetime
 
-from llamaql.services.errors import BadInputError
+from llamaql.ports.errors import BadInputError
 
 # A message seq is a 64-bit integer; longer digit strings are forged.
 MAX_SEQ_DIGITS = 18

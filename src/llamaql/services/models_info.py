@@ -7,9 +7,9 @@ import logging
 import os
 
 from llamaql.config import MAX_CONTEXT_SIZE, EngineConfig
-from llamaql.engine.metadata import read_gguf_metadata
-from llamaql.engine.types import Engine, ModelFileError, ModelInfo
-from llamaql.services.errors import DomainError
+from llamaql.engine.local.metadata import read_gguf_metadata
+from llamaql.ports.engine import Engine, ModelFileError, ModelInfo
+from llamaql.ports.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from math import isfinite
 from typing import Any
 
-from llamaql.engine.options import resolve_options
-from llamaql.engine.types import InvalidOptionsError
-from llamaql.services.errors import BadInputError
-from llamaql.values import OPTION_KEYS, SamplingOptions
+from llamaql.ports.engine import InvalidOptionsError
+from llamaql.ports.errors import BadInputError
+from llamaql.ports.options import resolve_options
+from llamaql.ports.values import OPTION_KEYS, SamplingOptions
 
 # Used when the context size is unknown (no engine yet); the engine re-checks per request.
 DEFAULT_MAX_TOKENS_LIMIT = 32768

@@ -3,7 +3,7 @@
 A reply records the replica generating it and a heartbeat (`MessageRepository.add`,
 `beat`). `ports.ReplicaLink` is how this process reaches the others: on SQLite one process
 is the model (`SingleProcess`: nothing to reach, and every GENERATING reply found at
-start-up was left by a crash); on PostgreSQL `repositories.notices.PgReplicaLink`
+start-up was left by a crash); on PostgreSQL `persistence.replica_link.PgReplicaLink`
 carries cancels over LISTEN/NOTIFY. At start-up `recover_interrupted` fails the replies
 a crash left GENERATING; `Heartbeat` keeps alive the replies this replica still holds
 and marks the others once they stop being beaten, so no conversation is busy forever.
@@ -17,8 +17,8 @@ import logging
 import uuid
 from collections.abc import Callable, Collection
 
-from llamaql.services.ports import CancelHandler, ReplicaLink, StopNotice, UnitOfWorkFactory
-from llamaql.values import MessageStatus
+from llamaql.ports.repositories import CancelHandler, ReplicaLink, StopNotice, UnitOfWorkFactory
+from llamaql.ports.values import MessageStatus
 
 logger = logging.getLogger(__name__)
 

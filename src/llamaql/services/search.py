@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import uuid
 
+from llamaql.ports.errors import BadInputError
+from llamaql.ports.repositories import SearchHit, UnitOfWorkFactory
+from llamaql.ports.values import Page
 from llamaql.services.conversations import check_page_size
-from llamaql.services.errors import BadInputError
 from llamaql.services.ids import decode_search_cursor, encode_search_cursor
-from llamaql.services.ports import SearchHit, UnitOfWorkFactory
-from llamaql.values import Page
 
 MAX_QUERY_CHARS = 200
 _WORD = re.compile(r"[^\W_]+")

@@ -10,8 +10,8 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from llamaql.app import create_app
 from llamaql.config import Config, load_config
+from llamaql.web.app import create_app
 
 ALICE = "0b5f2c1e-3d4a-4e5f-8a9b-1c2d3e4f5a6b"
 BOB = "9e8d7c6b-5a49-4382-b716-0f1e2d3c4b5a"

@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 from tests.conftest import DEFAULT_MODEL_PATH, REPO_ROOT
 from tests.integration.api.conftest import Api, AppFactory
 
+from llamaql.api.schema import build_schema
 from llamaql.config import ApiConfig
-from llamaql.schema import build_schema
 
 DEEP = "{ conversations { edges { node { messages { edges { node { id } } } } } } }"
 

@@ -9,9 +9,9 @@ from urllib.parse import urljoin, urlsplit
 from graphql import parse, validate
 from tests.integration.api.conftest import Api
 
-from llamaql.chat_page import STATIC_DIR
+from llamaql.api.schema import build_schema
 from llamaql.config import ApiConfig
-from llamaql.schema import build_schema
+from llamaql.web.chat_page import STATIC_DIR
 
 PAGE_URL = "http://testserver/"
 CONTENT_TYPES = {".js": {"text/javascript", "application/javascript"}, ".css": {"text/css"}}

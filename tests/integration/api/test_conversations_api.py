@@ -7,8 +7,8 @@ from typing import Any
 
 from tests.integration.api.conftest import ALICE, Api
 
-from llamaql.models import MessageKind, MessageStatus
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.repositories import UnitOfWorkFactory
 
 CONVERSATION = """
 query($id: ID!) { conversation(id: $id) {
@@ -136,8 +136,10 @@ async def _add_messages(uow_factory: UnitOfWorkFactory, conversation_id: str, n:
 
 def test_messages_are_a_connection_oldest_first(api: Api) -> None:
     conversation = api.create()
-    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type: ignore[attr-defined]
-    api.client.portal.call(_add_messages, uow_factory, conversation["id"], 5)  # type: ignore[union-attr]
+    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type:
+    # ignore[attr-defined]
+    api.client.portal.call(_add_messages, uow_factory, conversation["id"], 5)  # type:
+    # ignore[union-attr]
     texts: list[str] = []
     after = None
     while True:

@@ -14,13 +14,14 @@ from starlette.testclient import TestClient
 from strawberry.schema import schema as strawberry_schema
 from tests.integration.api.conftest import ALICE, BOB, Api, AppFactory
 
-from llamaql.schema.document_cache import DocumentCache
+from llamaql.api.document_cache import DocumentCache
 
 PAGE = "{ conversations { totalCount edges { node { id title systemPrompt updatedAt } } } }"
 
 
 def _cache(client: TestClient) -> DocumentCache:
-    route = next(r for r in client.app.routes if getattr(r, "path", "") == "/graphql")  # type: ignore[attr-defined]
+    route = next(r for r in client.app.routes if getattr(r, "path", "") == "/graphql")  # type:
+    # ignore[attr-defined]
     extension = next(
         e for e in route.endpoint.schema.extensions if getattr(e, "keywords", {}).get("cache")
     )
@@ -37,7 +38,7 @@ def test_a_document_sent_again_is_not_parsed_or_validated_again(
         with (
             patch.object(strawberry_schema, "parse", wraps=graphql.parse) as parse,
             patch(
-                "llamaql.schema.document_cache.validate_document",
+                "llamaql.api.document_cache.validate_document",
                 wraps=strawberry_schema.validate_document,
             ) as validate,
         ):
@@ -115,7 +116,7 @@ def test_plain_fields_answer_as_graphql_core_does(api: Api, title: str | None) -
 def test_a_null_in_a_non_null_plain_field_is_still_an_error(
     make_app: AppFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from llamaql.schema.types import PageInfo
+    from llamaql.api.types import PageInfo
 
     with (
         TestClient(make_app()) as client,

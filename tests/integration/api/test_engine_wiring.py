@@ -6,7 +6,7 @@ from starlette.testclient import TestClient
 from tests.fakes.engine import FakeEngine
 from tests.integration.api.conftest import Api, AppFactory
 
-from llamaql.services.chat import ChatService
+from llamaql.services.chat.service import ChatService
 
 
 def test_engine_is_started_asked_and_stopped(make_app: AppFactory) -> None:

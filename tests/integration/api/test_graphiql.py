@@ -11,11 +11,12 @@ import pytest
 from strawberry.http.ides import get_graphql_ide_html
 from tests.integration.api.conftest import Api
 
-from llamaql.graphiql import LocalGraphiQL
+from llamaql.web.graphiql import LocalGraphiQL
 
 pytestmark = pytest.mark.skipif(
     LocalGraphiQL.load(get_graphql_ide_html("graphiql")) is None,
-    reason="GraphiQL's assets are not vendored in src/llamaql/static/graphiql: run make install",
+    reason="GraphiQL's assets are not vendored in src/llamaql/web/static/graphiql: run make "
+    "install",
 )
 
 PAGE_URL = "http://testserver/graphql"

@@ -21,10 +21,10 @@ import websockets
 from tests.integration.api.conftest import ALICE
 from tests.integration.chat.live import free_port
 
-from llamaql.app import create_app
 from llamaql.cli import uvicorn_options
 from llamaql.config import Config, load_config
-from llamaql.header_timeout import HttpImplementation, header_timeout_protocol
+from llamaql.web.app import create_app
+from llamaql.web.header_timeout import HttpImplementation, header_timeout_protocol
 
 TIMEOUT_S = 1.0
 WAIT_S = 30.0  # far beyond the timeout: only a connection never closed reaches it

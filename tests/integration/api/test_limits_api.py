@@ -17,9 +17,9 @@ import websockets
 from tests.integration.api.conftest import ALICE
 from tests.integration.chat.live import free_port
 
-from llamaql.app import create_app
 from llamaql.cli import uvicorn_options
 from llamaql.config import Config, load_config
+from llamaql.web.app import create_app
 
 CAP = 64 * 1024
 QUERY = "{ conversations { totalCount } }"

@@ -16,8 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from tests.integration.api.conftest import ALICE, BOB, Api
 
-from llamaql.models import MessageKind, MessageStatus
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.repositories import UnitOfWorkFactory
 
 NESTED = """
 query($first: Int) { conversations(first: $first) { edges { node {
@@ -61,7 +61,8 @@ async def _add_messages(
 
 def _seed(api: Api, user: str, count: int) -> dict[str, list[str]]:
     """`count` conversations of `user`; the i-th has i % 5 messages (some have none)."""
-    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type: ignore[attr-defined]
+    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type:
+    # ignore[attr-defined]
     texts: dict[str, list[str]] = {}
     for i in range(count):
         conversation = api.create(user=user)

@@ -1,4 +1,4 @@
-"""Plain-object plans (schema/execution.py) answer exactly as graphql-core does: each
+"""Plain-object plans (api/execution.py) answer exactly as graphql-core does: each
 document is executed with the fast paths and again with graphql-core's own execution,
 through the real app, and the two bodies must be equal."""
 
@@ -11,7 +11,7 @@ import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from tests.integration.api.conftest import Api
 
-from llamaql.schema.execution import PlainLeafExecutionContext
+from llamaql.api.execution import PlainLeafExecutionContext
 
 DOCUMENTS: list[tuple[str, dict[str, Any]]] = [
     ("{ conversations { totalCount edges { cursor node { id title updatedAt } } } }", {}),

@@ -15,8 +15,8 @@ from bench.reliability.cost_documents import CONVERSATIONS, LIMIT, run_property,
 from starlette.testclient import TestClient
 from tests.integration.api.conftest import ALICE, Api, AppFactory
 
+from llamaql.api.schema import build_schema
 from llamaql.config import Config
-from llamaql.schema import build_schema
 
 EXAMPLES = 100  # about ten seconds of CPU; the reliability figure runs more
 
@@ -27,7 +27,8 @@ def test_no_served_query_returns_more_items_than_the_limit(
     with TestClient(make_app(max_query_cost=LIMIT)) as client:
         api = Api(client)
         ids = [api.create(title=f"c{i}")["id"] for i in range(CONVERSATIONS)]
-        uow_factory: Any = client.app.state.container.resolve("uow_factory")  # type: ignore[attr-defined]
+        uow_factory: Any = client.app.state.container.resolve("uow_factory")  # type:
+        # ignore[attr-defined]
         client.portal.call(seed, uow_factory, ALICE, ids)  # type: ignore[union-attr]
 
         def post(document: str, variables: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.integration.chat.live import Http, Server, connect, new_user, served
 
-from llamaql.services.chat_events import title_from
+from llamaql.services.chat.events import title_from
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 QUESTION = "What is the capital of France? Tell me about the history of that great city."

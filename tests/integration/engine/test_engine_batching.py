@@ -10,8 +10,8 @@ import pytest
 from tests.integration.engine.conftest import SteeredRuntime, fresh_requester
 
 from llamaql.config import DEFAULT_SYSTEM_PROMPT
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.types import (
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.ports.engine import (
     ChatMessage,
     GenerationHandle,
     GenerationResult,

@@ -8,10 +8,10 @@ import pytest
 from tests.integration.engine.conftest import fresh_requester
 
 from llamaql.config import DEFAULT_SYSTEM_PROMPT
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.llama_runtime import LlamaRuntime
-from llamaql.engine.text import ReplyText
-from llamaql.engine.types import (
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.engine.local.llama_runtime import LlamaRuntime
+from llamaql.engine.local.text import ReplyText
+from llamaql.ports.engine import (
     ChatMessage,
     GenerationResult,
     QueuePosition,

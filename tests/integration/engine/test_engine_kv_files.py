@@ -15,8 +15,8 @@ from tests.integration.engine.test_engine_parking import A1
 
 from llamaql.config import load_config
 from llamaql.container import shared_start
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.types import ChatMessage, GenerationResult, Requester, SamplingOptions
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.ports.engine import ChatMessage, GenerationResult, Requester, SamplingOptions
 
 pytestmark = pytest.mark.model
 ALICE_X = Requester("alice", "x")

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from tests.integration.engine.conftest import fresh_requester
 
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.parking import common_prefix
-from llamaql.engine.types import ChatMessage, GenerationResult, Requester, SamplingOptions
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.engine.local.parking import common_prefix
+from llamaql.ports.engine import ChatMessage, GenerationResult, Requester, SamplingOptions
 
 pytestmark = pytest.mark.model
 OPTIONS = SamplingOptions(temperature=0.0, max_tokens=40)

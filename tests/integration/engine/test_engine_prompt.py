@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from tests.integration.engine.conftest import fresh_requester
 
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.types import ChatMessage, ContextOverflowError, SamplingOptions
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.ports.engine import ChatMessage, ContextOverflowError, SamplingOptions
 
 pytestmark = pytest.mark.model
 OPTIONS = SamplingOptions(temperature=0.0, max_tokens=32)

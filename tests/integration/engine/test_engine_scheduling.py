@@ -9,8 +9,8 @@ import pytest
 from tests.integration.engine.conftest import fresh_requester
 
 from llamaql.config import DEFAULT_SYSTEM_PROMPT
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.types import (
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.ports.engine import (
     ChatMessage,
     EngineError,
     EngineEvent,

@@ -17,9 +17,9 @@ import pytest
 from tests.integration.engine.conftest import fresh_requester
 
 from llamaql.config import DEFAULT_SYSTEM_PROMPT
-from llamaql.engine.devices import backend_names
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.types import ChatMessage, GenerationResult, SamplingOptions
+from llamaql.engine.local.devices import backend_names
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.ports.engine import ChatMessage, GenerationResult, SamplingOptions
 
 pytestmark = [pytest.mark.model, pytest.mark.vulkan, pytest.mark.slow]
 QUESTION = "What is the capital of France?"
@@ -27,9 +27,9 @@ MAX_TOKENS = 8  # lavapipe runs at a few tokens per second
 
 CHILD = """
 import asyncio, json, sys
-from llamaql.engine.devices import list_devices, offload_devices
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.types import ChatMessage, GenerationResult, Requester, SamplingOptions
+from llamaql.engine.local.devices import list_devices, offload_devices
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.ports.engine import ChatMessage, GenerationResult, Requester, SamplingOptions
 from llamaql.config import load_config
 from llamaql.container import shared_start
 

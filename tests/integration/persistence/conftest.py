@@ -33,10 +33,10 @@ from tests.integration.postgres import (
     scratch_database,
 )
 
-from llamaql.db import SessionFactory, create_db_engine, create_session_factory
-from llamaql.migrations import upgrade_to_head
-from llamaql.repositories import make_uow_factory
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.persistence.db import SessionFactory, create_db_engine, create_session_factory
+from llamaql.persistence.migrations import upgrade_to_head
+from llamaql.persistence.repositories import make_uow_factory
+from llamaql.ports.repositories import UnitOfWorkFactory
 
 POSTGRES_SKIP = "set LLAMAQL_TEST_POSTGRES_URL to run the PostgreSQL repository tests"
 BACKENDS = [

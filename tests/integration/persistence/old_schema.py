@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from llamaql.models import MessageKind, MessageStatus
+from llamaql.persistence.models import MessageKind, MessageStatus
 
 CONVERSATIONS = sa.table(
     "conversations",

@@ -14,9 +14,9 @@ from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.integration.persistence.old_schema import insert_conversation, insert_message
 
-from llamaql.db import create_db_engine
-from llamaql.migrations import alembic_config, migrate
-from llamaql.models import MessageKind, MessageStatus
+from llamaql.persistence.db import create_db_engine
+from llamaql.persistence.migrations import alembic_config, migrate
+from llamaql.persistence.models import MessageKind, MessageStatus
 
 
 async def _fill(engine: AsyncEngine, user: uuid.UUID, texts: list[str]) -> list[uuid.UUID]:

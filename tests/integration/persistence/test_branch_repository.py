@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from llamaql.models import MessageKind, MessageStatus
-from llamaql.services.ports import AFTER_CURRENT_LEAF, Append, UnitOfWorkFactory
-from llamaql.values import Message, SamplingOptions
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append, UnitOfWorkFactory
+from llamaql.ports.values import Message, SamplingOptions
 
 pytestmark = pytest.mark.contract
 

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from llamaql.db import SessionFactory
-from llamaql.models import Conversation, MessageKind, MessageStatus
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.values import Conversation as ConversationValue
-from llamaql.values import SamplingOptions
+from llamaql.persistence.db import SessionFactory
+from llamaql.persistence.models import Conversation, MessageKind, MessageStatus
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.values import Conversation as ConversationValue
+from llamaql.ports.values import SamplingOptions
 
 pytestmark = pytest.mark.contract
 

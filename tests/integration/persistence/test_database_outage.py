@@ -16,11 +16,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.integration.postgres import admin, scratch_database
 
-from llamaql.db import create_db_engine, create_session_factory
-from llamaql.db_health import DatabaseProbe
-from llamaql.repositories import make_uow_factory
-from llamaql.services.errors import DatabaseUnavailableError
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.persistence.db import create_db_engine, create_session_factory
+from llamaql.persistence.db_health import DatabaseProbe
+from llamaql.persistence.repositories import make_uow_factory
+from llamaql.ports.errors import DatabaseUnavailableError
+from llamaql.ports.repositories import UnitOfWorkFactory
 
 TIMEOUT_S = 0.5
 # Far above TIMEOUT_S: without the timeouts, asyncpg waits 60 s to connect and forever

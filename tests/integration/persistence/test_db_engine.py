@@ -11,10 +11,10 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import StatementError
 from sqlmodel import col
 
-from llamaql.db import SessionFactory, create_db_engine
-from llamaql.models import Conversation
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.values import SamplingOptions
+from llamaql.persistence.db import SessionFactory, create_db_engine
+from llamaql.persistence.models import Conversation
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.values import SamplingOptions
 
 
 async def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from llamaql.db import create_db_engine
+from llamaql.persistence.db import create_db_engine
 
 SECRET = "my diary: the password is hunter2"
 

@@ -18,13 +18,13 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from llamaql.engine.types import Engine, PreparedPrompt, Requester
-from llamaql.models import MessageKind, MessageStatus
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.engine import Engine, PreparedPrompt, Requester
+from llamaql.ports.errors import ConversationBusyError
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.values import SamplingOptions
 from llamaql.services.branching import Turn
-from llamaql.services.errors import ConversationBusyError
-from llamaql.services.exchange import store_exchange
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.values import SamplingOptions
+from llamaql.services.chat.exchange import store_exchange
 
 
 class _Handle:

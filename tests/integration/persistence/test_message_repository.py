@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import delete
 from sqlmodel import col
 
-from llamaql.db import SessionFactory
-from llamaql.models import Conversation, MessageKind, MessageStatus
-from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
-from llamaql.values import Message as MessageValue
-from llamaql.values import SamplingOptions, Usage
+from llamaql.persistence.db import SessionFactory
+from llamaql.persistence.models import Conversation, MessageKind, MessageStatus
+from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from llamaql.ports.values import Message as MessageValue
+from llamaql.ports.values import SamplingOptions, Usage
 
 pytestmark = pytest.mark.contract
 

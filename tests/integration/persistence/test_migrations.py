@@ -15,12 +15,12 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from llamaql.db import create_db_engine
-from llamaql.migrations import current_revision, head_revision, migrate
-from llamaql.migrations.__main__ import main as migrations_main
-from llamaql.migrations.unmodelled import include_name
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.values import SamplingOptions
+from llamaql.persistence.db import create_db_engine
+from llamaql.persistence.migrations import current_revision, head_revision, migrate
+from llamaql.persistence.migrations.__main__ import main as migrations_main
+from llamaql.persistence.migrations.unmodelled import include_name
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.values import SamplingOptions
 
 
 def _schema(connection: Connection) -> dict[str, Any]:
@@ -146,7 +146,8 @@ async def test_model_comparison_notices_a_missing_index(engine: AsyncEngine) -> 
 def test_developer_command_reports_head(
     db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`python -m llamaql.migrations current` (the package's stand-in for alembic.ini)."""
+    """`python -m llamaql.persistence.migrations current` (the package's stand-in for
+    alembic.ini)."""
     monkeypatch.setenv("LLAMAQL_DATABASE_URL", db_url)
     with ThreadPoolExecutor(max_workers=1) as executor:
         executor.submit(migrations_main, ["current"]).result()

@@ -14,13 +14,13 @@ from sqlmodel import col
 from tests.eventually import eventually
 from tests.integration.persistence.lock_waits import LockWaits
 
-from llamaql.db import SessionFactory
-from llamaql.models import Message, MessageKind, MessageStatus, utc_now
-from llamaql.services.errors import ReplyLimitError
-from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
-from llamaql.services.reply_limit import ReplyLimit
-from llamaql.values import Message as MessageValue
-from llamaql.values import SamplingOptions
+from llamaql.persistence.db import SessionFactory
+from llamaql.persistence.models import Message, MessageKind, MessageStatus, utc_now
+from llamaql.ports.errors import ReplyLimitError
+from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from llamaql.ports.values import Message as MessageValue
+from llamaql.ports.values import SamplingOptions
+from llamaql.services.chat.reply_limit import ReplyLimit
 
 pytestmark = pytest.mark.contract
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from llamaql.db import SessionFactory
-from llamaql.models import Message, MessageKind, MessageStatus, utc_now
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.values import Message as MessageValue
-from llamaql.values import SamplingOptions, Usage
+from llamaql.persistence.db import SessionFactory
+from llamaql.persistence.models import Message, MessageKind, MessageStatus, utc_now
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.values import Message as MessageValue
+from llamaql.ports.values import SamplingOptions, Usage
 
 pytestmark = pytest.mark.contract
 

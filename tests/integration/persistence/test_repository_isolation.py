@@ -9,9 +9,9 @@ from datetime import datetime
 
 import pytest
 
-from llamaql.models import MessageKind, MessageStatus
-from llamaql.services.ports import UnitOfWorkFactory
-from llamaql.values import SamplingOptions, Usage
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.values import SamplingOptions, Usage
 
 pytestmark = pytest.mark.contract
 

@@ -12,14 +12,14 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.integration.persistence.old_schema import insert_conversation, insert_message
 
-from llamaql.db import create_db_engine, create_session_factory
-from llamaql.migrations import alembic_config, migrate
-from llamaql.migrations.unmodelled import SEARCH_TABLES
-from llamaql.models import MessageKind, MessageStatus
-from llamaql.repositories import make_uow_factory
-from llamaql.services.ports import SearchHit, UnitOfWorkFactory
+from llamaql.persistence.db import create_db_engine, create_session_factory
+from llamaql.persistence.migrations import alembic_config, migrate
+from llamaql.persistence.migrations.unmodelled import SEARCH_TABLES
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.persistence.repositories import make_uow_factory
+from llamaql.ports.repositories import SearchHit, UnitOfWorkFactory
+from llamaql.ports.values import Conversation, SamplingOptions
 from llamaql.services.search import SearchService, search_terms
-from llamaql.values import Conversation, SamplingOptions
 
 pytestmark = pytest.mark.contract
 

@@ -11,10 +11,10 @@ import pytest
 from tests.eventually import eventually
 from tests.integration.persistence.lock_waits import LockWaits
 
-from llamaql.models import MessageKind, MessageStatus
-from llamaql.services.errors import StorageBusyError
-from llamaql.services.ports import UnitOfWork, UnitOfWorkFactory
-from llamaql.values import SamplingOptions
+from llamaql.persistence.models import MessageKind, MessageStatus
+from llamaql.ports.errors import StorageBusyError
+from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from llamaql.ports.values import SamplingOptions
 
 pytestmark = pytest.mark.contract
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import QueuePool, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from llamaql.services.ports import UnitOfWorkFactory
+from llamaql.ports.repositories import UnitOfWorkFactory
 
 
 async def test_a_cancel_during_close_returns_the_connection_quietly(

@@ -10,11 +10,11 @@ import uuid
 
 import pytest
 
-from llamaql.db import SessionFactory
-from llamaql.db_share import DatabaseShares
+from llamaql.persistence.db import SessionFactory
+from llamaql.persistence.db_share import DatabaseShares
+from llamaql.persistence.repositories import make_uow_factory
 from llamaql.ports.acting_user import acting_for, stop_acting
-from llamaql.repositories import make_uow_factory
-from llamaql.services.errors import DatabaseUnavailableError
+from llamaql.ports.errors import DatabaseUnavailableError
 
 TIMEOUT_S = 0.3
 

@@ -11,7 +11,7 @@ from tests.integration.chat.live import Http, Server, connect, new_user, stopped
 from tests.integration.remote.conftest import remote_server
 from tests.integration.remote.upstream import Upstream
 
-from llamaql.services.chat_events import title_from
+from llamaql.services.chat.events import title_from
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 QUESTION = "What is the capital of France? Tell me about the history of that great city."

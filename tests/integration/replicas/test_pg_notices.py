@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from llamaql.db import create_db_engine
-from llamaql.repositories.notices import CHANNEL, PgReplicaLink, asyncpg_dsn, listener_name
-from llamaql.services.ports import StopNotice
+from llamaql.persistence.db import create_db_engine
+from llamaql.persistence.replica_link import CHANNEL, PgReplicaLink, asyncpg_dsn, listener_name
+from llamaql.ports.repositories import StopNotice
 
 WAIT_S = 20.0
 

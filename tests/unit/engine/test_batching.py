@@ -13,10 +13,10 @@ from tests.fakes.native import WAIT, FakeRuntime
 
 from llamaql.config import DEFAULT_SYSTEM_PROMPT, load_config
 from llamaql.container import shared_start
-from llamaql.engine.batcher import BACKGROUND_CHUNK
-from llamaql.engine.engine import LlamaEngine
-from llamaql.engine.runtime import LoadConfig
-from llamaql.engine.types import (
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.engine.local.runtime import LoadConfig
+from llamaql.engine.local.scheduler import BACKGROUND_CHUNK
+from llamaql.ports.engine import (
     ChatMessage,
     EngineError,
     EngineEvent,

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from llamaql.engine.encoding import PromptEncoder
-from llamaql.engine.templates import CHATML_TEMPLATE, ChatTemplate
-from llamaql.engine.types import ChatMessage
+from llamaql.engine.local.encoding import PromptEncoder
+from llamaql.engine.local.templates import CHATML_TEMPLATE, ChatTemplate
+from llamaql.ports.engine import ChatMessage
 
 SPECIAL = re.compile(r"(<\|[a-z_]+\|>)")
 BOS = 0

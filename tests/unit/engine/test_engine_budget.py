@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from llamaql.engine.budget import FittedPrompt, fit_prompt
-from llamaql.engine.types import ChatMessage, ContextOverflowError
+from llamaql.ports.engine import ChatMessage, ContextOverflowError
 
 
 def render(messages: Sequence[ChatMessage]) -> str:

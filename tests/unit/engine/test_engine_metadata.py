@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from gguf import GGUFWriter
 
-from llamaql.engine.metadata import read_gguf_metadata
-from llamaql.engine.types import EngineError, ModelFileError
+from llamaql.engine.local.metadata import read_gguf_metadata
+from llamaql.ports.engine import EngineError, ModelFileError
 
 DEFAULT_MODEL = Path("models/SmolLM2-135M-Instruct.Q4_1.gguf")
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from llamaql.engine.options import DEFAULT_TEMPERATURE, resolve_options
-from llamaql.engine.types import InvalidOptionsError, ResolvedOptions, SamplingOptions
+from llamaql.ports.engine import InvalidOptionsError, ResolvedOptions, SamplingOptions
+from llamaql.ports.options import DEFAULT_TEMPERATURE, resolve_options
 
 
 def resolve(**options: Any) -> ResolvedOptions:

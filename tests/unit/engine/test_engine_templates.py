@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from llamaql.engine.templates import CHATML_STOP, ChatTemplate, load_chat_template
-from llamaql.engine.types import ChatMessage, TemplateError
+from llamaql.engine.local.templates import CHATML_STOP, ChatTemplate, load_chat_template
+from llamaql.ports.engine import ChatMessage, TemplateError
 
 CONVERSATION = [
     ChatMessage("system", "Be brief."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llamaql.engine.text import ReplyText
+from llamaql.engine.local.text import ReplyText
 
 
 def feed(reply: ReplyText, chunks: list[bytes]) -> list[str]:

@@ -7,7 +7,7 @@ import itertools
 import threading
 
 from llamaql.engine.jobs import Job
-from llamaql.engine.types import (
+from llamaql.ports.engine import (
     EngineEvent,
     GenerationResult,
     PreparedPrompt,

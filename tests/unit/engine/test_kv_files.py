@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from llamaql.engine.kv_files import KVFileStore, model_checksum
-from llamaql.engine.parking import ParkedState
-from llamaql.engine.types import Requester
+from llamaql.engine.local.kv_files import KVFileStore, model_checksum
+from llamaql.engine.local.parking import ParkedState
+from llamaql.ports.engine import Requester
 
 ALICE_X = Requester("alice@example.com", "x")
 ALICE_Y = Requester("alice@example.com", "y")

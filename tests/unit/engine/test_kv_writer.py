@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from llamaql.engine.kv_files import KVFileStore
-from llamaql.engine.kv_writer import KVFileWriter
-from llamaql.engine.parking import KVParking, ParkedState
-from llamaql.engine.types import Requester
+from llamaql.engine.local.kv_files import KVFileStore
+from llamaql.engine.local.kv_writer import KVFileWriter
+from llamaql.engine.local.parking import KVParking, ParkedState
+from llamaql.ports.engine import Requester
 
 ALICE_X = Requester("alice", "x")
 BOB_X = Requester("bob", "x")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from llamaql.engine.parking import KVParking, ParkedState, common_prefix
-from llamaql.engine.types import Requester
+from llamaql.engine.local.parking import KVParking, ParkedState, common_prefix
+from llamaql.ports.engine import Requester
 
 ALICE_X = Requester("alice", "x")
 ALICE_Y = Requester("alice", "y")

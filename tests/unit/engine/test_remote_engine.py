@@ -14,7 +14,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, sse, text_chunk
 
 from llamaql.config import load_config
 from llamaql.engine.remote.engine import RemoteEngine
-from llamaql.engine.types import (
+from llamaql.ports.engine import (
     ChatMessage,
     ContextOverflowError,
     EngineError,

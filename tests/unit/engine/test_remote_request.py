@@ -14,12 +14,7 @@ from llamaql.engine.remote.server import (
     check_response,
     server_root,
 )
-from llamaql.engine.types import (
-    ChatMessage,
-    EngineError,
-    EngineUnavailableError,
-    ResolvedOptions,
-)
+from llamaql.ports.engine import ChatMessage, EngineError, EngineUnavailableError, ResolvedOptions
 
 OPTIONS = ResolvedOptions(
     temperature=0.2,

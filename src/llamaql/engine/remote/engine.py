@@ -12,7 +12,6 @@ from llamaql.config import EngineConfig, RemoteEngineConfig
 from llamaql.engine import intake
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.jobs import Job
-from llamaql.engine.options import resolve_options
 from llamaql.engine.remote.request import chat_body
 from llamaql.engine.remote.server import (
     ServerFacts,
@@ -22,7 +21,7 @@ from llamaql.engine.remote.server import (
     token_counter,
 )
 from llamaql.engine.remote.stream import stream_reply
-from llamaql.engine.types import (
+from llamaql.ports.engine import (
     ChatMessage,
     EngineError,
     EngineLoad,
@@ -34,6 +33,7 @@ from llamaql.engine.types import (
     Requester,
     SamplingOptions,
 )
+from llamaql.ports.options import resolve_options
 
 logger = logging.getLogger(__name__)
 

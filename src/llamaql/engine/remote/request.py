@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from llamaql.engine.types import ChatMessage, ResolvedOptions
+from llamaql.ports.engine import ChatMessage, ResolvedOptions
 
 
 def chat_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from llamaql.engine.remote.request import chat_messages
-from llamaql.engine.types import ChatMessage, EngineError, EngineUnavailableError
+from llamaql.ports.engine import ChatMessage, EngineError, EngineUnavailableError
 
 BYTES_PER_TOKEN_ESTIMATE = 3
 

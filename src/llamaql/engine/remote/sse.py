@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llamaql.values import USAGE_FIELDS
+from llamaql.ports.values import USAGE_FIELDS
 
 DONE = "[DONE]"
 

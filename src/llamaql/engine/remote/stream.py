@@ -20,7 +20,7 @@ import httpx
 from llamaql.engine.jobs import Job
 from llamaql.engine.remote.server import check_response
 from llamaql.engine.remote.sse import ServerUsage, StreamFormatError, parse_chunk, sse_data
-from llamaql.engine.types import (
+from llamaql.ports.engine import (
     EngineError,
     EngineUnavailableError,
     FinishReason,

@@ -1,0 +1,48 @@
+"""GraphQL enums of the contract."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from llamaql.ports.values import MessageKind
+
+
+@strawberry.enum
+class Role(Enum):
+    SYSTEM = "SYSTEM"
+    USER = "USER"
+    ASSISTANT = "ASSISTANT"
+
+    @classmethod
+    def from_kind(cls, kind: int) -> Role:
+        return _ROLE_OF_KIND[MessageKind(kind)]
+
+
+_ROLE_OF_KIND = {
+    MessageKind.SYSTEM: Role.SYSTEM,
+    MessageKind.BOT: Role.ASSISTANT,
+    MessageKind.USER: Role.USER,
+}
+
+
+@strawberry.enum
+class MessageStatus(Enum):
+    COMPLETE = "COMPLETE"
+    GENERATING = "GENERATING"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+
+@strawberry.enum(description="The error codes of both channels (extensions.code and events)")
+class ErrorCode(Enum):
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    QUEUE_FULL = "QUEUE_FULL"
+    CONTEXT_OVERFLOW = "CONTEXT_OVERFLOW"
+    CONVERSATION_BUSY = "CONVERSATION_BUSY"
+    ENGINE_ERROR = "ENGINE_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INTERNAL = "INTERNAL"

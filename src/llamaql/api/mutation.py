@@ -1,0 +1,29 @@
+"""The Mutation root. cancelGeneration (chat) is added here as one more field."""
+
+from __future__ import annotations
+
+import strawberry
+
+from llamaql.api.resolvers import chat
+from llamaql.api.resolvers import conversations as r
+from llamaql.api.types import Conversation
+
+
+@strawberry.type
+class Mutation:
+    create_conversation: Conversation = strawberry.field(resolver=r.create_conversation)
+    update_conversation: Conversation = strawberry.field(resolver=r.update_conversation)
+    delete_conversation: strawberry.ID = strawberry.field(
+        resolver=r.delete_conversation, description="Deletes its messages too"
+    )
+    cancel_generation: bool = strawberry.field(
+        resolver=chat.cancel_generation,
+        description="Stop your reply in progress; its text so far is kept (CANCELLED)",
+    )
+    select_branch: Conversation = strawberry.field(
+        resolver=chat.select_branch,
+        description=(
+            "Make the branch through `messageId` (down to the newest message under it) "
+            "current: `Conversation.messages` and later prompts follow it"
+        ),
+    )

@@ -1,0 +1,41 @@
+"""The Subscription root: sendMessage, regenerate and editMessage stream a reply over
+WebSocket."""
+
+from __future__ import annotations
+
+import strawberry
+
+from llamaql.api.resolvers import chat
+
+
+@strawberry.type
+class Subscription:
+    send_message = strawberry.subscription(
+        resolver=chat.send_message,
+        description=(
+            "Send a message and stream the reply: MessageQueued first (again when the "
+            "queue position moves), TokenDelta with the text since the previous one, then "
+            "MessageCompleted or "
+            "MessageFailed. Closing the stream cancels the reply and keeps its text."
+        ),
+    )
+
+    regenerate = strawberry.subscription(
+        resolver=chat.regenerate,
+        description=(
+            "A new reply beside assistant message `messageId` (to the same user message, "
+            "which MessageQueued carries), streamed like sendMessage's; its branch "
+            "becomes current. The same rules and events as sendMessage."
+        ),
+    )
+    edit_message = strawberry.subscription(
+        resolver=chat.edit_message,
+        description=(
+            "A new user message beside user message `messageId` (same parent), then its "
+            "reply, streamed like sendMessage's; its branch becomes current. The same "
+            "rules and events as sendMessage."
+        ),
+    )
+
+
+SUBSCRIPTION: type | None = Subscription

@@ -1,0 +1,240 @@
+"""Output types of the contract, built from the shared values and service results."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from llamaql.api.context import Context
+from llamaql.api.enums import MessageStatus, Role
+from llamaql.ports import values
+from llamaql.ports.values import OPTION_KEYS, USAGE_FIELDS, Page
+from llamaql.services.context_usage import ContextUsage as DomainContextUsage
+from llamaql.services.conversations import MessagePageRequest
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="Token counts and timings of one generated reply")
+class Usage:
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    completion_tokens: int
+    prompt_ms: float
+    generation_ms: float
+    tokens_per_second: float
+
+    @classmethod
+    def from_value(cls, usage: values.Usage | None) -> Usage | None:
+        if usage is None:
+            return None
+        return cls(**{name: getattr(usage, name) for name in USAGE_FIELDS})
+
+
+@strawberry.type(description="Sampling settings; null means the server's default")
+class GenerationOptions:
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+
+    @classmethod
+    def from_value(cls, options: values.SamplingOptions) -> GenerationOptions:
+        given: dict[str, Any] = {key: getattr(options, key) for key in OPTION_KEYS}
+        if options.stop is not None:
+            given["stop"] = list(options.stop)
+        return cls(**given)
+
+
+async def _sibling_ids(root: Message, info: Info[Context, None]) -> list[strawberry.ID]:
+    # Through the request's loader: one query for every message in the response.
+    key = (info.context.require_user(), root._uuid)
+    return [strawberry.ID(str(i)) for i in await info.context.sibling_ids.load(key)]
+
+
+@strawberry.type
+class Message:
+    id: strawberry.ID
+    conversation_id: strawberry.ID
+    parent_id: strawberry.ID | None = strawberry.field(
+        description="The message this one follows; null for a first message"
+    )
+    role: Role
+    text: str
+    status: MessageStatus
+    created_at: datetime
+    finish_reason: str | None
+    usage: Usage | None
+    _uuid: strawberry.Private[uuid.UUID]
+
+    sibling_ids: list[strawberry.ID] = strawberry.field(
+        resolver=_sibling_ids,
+        description=(
+            "Messages with the same parent (the alternatives regenerate and editMessage "
+            "create), oldest first, this one included"
+        ),
+    )
+
+    @classmethod
+    def from_value(cls, message: values.Message) -> Message:
+        parent = message.parent_id
+        return cls(
+            id=strawberry.ID(str(message.id)),
+            conversation_id=strawberry.ID(str(message.conversation_id)),
+            parent_id=strawberry.ID(str(parent)) if parent is not None else None,
+            _uuid=message.id,
+            role=Role.from_kind(message.kind),
+            text=message.text,
+            status=MessageStatus(message.status),
+            created_at=message.created_at,
+            finish_reason=message.finish_reason,
+            usage=Usage.from_value(message.usage),
+        )
+
+
+@strawberry.type
+class MessageEdge:
+    cursor: str
+    node: Message
+
+
+@strawberry.type
+class MessageConnection:
+    edges: list[MessageEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[values.Message]) -> MessageConnection:
+        return cls(
+            edges=[MessageEdge(cursor=c, node=Message.from_value(m)) for c, m in page.edges],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type
+class Conversation:
+    id: strawberry.ID
+    title: str | None
+    system_prompt: str | None
+    created_at: datetime
+    updated_at: datetime
+    options: GenerationOptions
+    _uuid: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def messages(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> MessageConnection:
+        # Through the request's loader: one query for every conversation in the response.
+        request = MessagePageRequest.parse(
+            self._uuid, first=20 if first is None else first, after=after
+        )
+        page = await info.context.message_pages.load((info.context.require_user(), request))
+        return MessageConnection.from_page(page)
+
+    @classmethod
+    def from_value(cls, conversation: values.Conversation) -> Conversation:
+        return cls(
+            id=strawberry.ID(str(conversation.id)),
+            title=conversation.title,
+            system_prompt=conversation.system_prompt,
+            created_at=conversation.created_at,
+            updated_at=conversation.updated_at,
+            options=GenerationOptions.from_value(conversation.options),
+            _uuid=conversation.id,
+        )
+
+
+@strawberry.type
+class ConversationEdge:
+    cursor: str
+    node: Conversation
+
+
+@strawberry.type
+class ConversationConnection:
+    edges: list[ConversationEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[values.Conversation]) -> ConversationConnection:
+        return cls(
+            edges=[
+                ConversationEdge(cursor=c, node=Conversation.from_value(m)) for c, m in page.edges
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            total_count=page.total_count,
+        )
+
+
+@strawberry.type(description="The loaded (or configured) model")
+class ModelInfo:
+    name: str
+    path: str
+    context_size: int
+    trained_context: int
+    backend: str = strawberry.field(description="cpu, vulkan, or remote (see `engine`)")
+    device: str
+    gpu_layers: int
+    threads: int
+    chat_template: bool = strawberry.field(
+        description="Whether the model file carries a chat template"
+    )
+    engine: str = strawberry.field(
+        description="Which engine answers: local (llama.cpp in this process) or remote "
+        "(an OpenAI-compatible server, LLAMAQL_ENGINE_URL)"
+    )
+    engine_server: str | None = strawberry.field(
+        description="For a remote engine, the kind of server: llama-server, vllm, "
+        "llama-cpp-python or openai-compatible; null for the local engine"
+    )
+
+    @classmethod
+    def from_value(cls, info: values.ModelInfo) -> ModelInfo:
+        return cls(
+            name=info.name,
+            path=info.path,
+            context_size=info.context_size,
+            trained_context=info.trained_context,
+            backend=info.backend,
+            device=info.device,
+            gpu_layers=info.gpu_layers,
+            threads=info.threads,
+            chat_template=info.has_chat_template,
+            engine=info.engine,
+            engine_server=info.engine_server,
+        )
+
+
+@strawberry.type(description="What sending a message now would use of the context")
+class ContextUsage:
+    context_size: int = strawberry.field(description="Tokens one conversation may use")
+    prompt_tokens: int = strawberry.field(description="The prompt, after dropped messages")
+    reply_tokens: int = strawberry.field(description="Room kept for the reply")
+    dropped_messages: int = strawberry.field(description="Oldest messages left out to fit")
+    fits: bool = strawberry.field(description="False: the send would be CONTEXT_OVERFLOW")
+
+    @classmethod
+    def from_usage(cls, usage: DomainContextUsage) -> ContextUsage:
+        return cls(
+            context_size=usage.context_size,
+            prompt_tokens=usage.prompt_tokens,
+            reply_tokens=usage.reply_tokens,
+            dropped_messages=usage.dropped_messages,
+            fits=usage.fits,
+        )

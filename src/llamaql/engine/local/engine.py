@@ -1,0 +1,253 @@
+"""LlamaEngine: the Engine protocol over one llama.cpp context and its scheduler thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from llamaql.config import MAX_CONTEXT_SIZE, EngineConfig
+from llamaql.engine import intake
+from llamaql.engine.admission import AdmissionQueue
+from llamaql.engine.local.encoding import PromptEncoder
+from llamaql.engine.local.kv_files import KVFileStore, model_checksum
+from llamaql.engine.local.kv_writer import KVFileWriter
+from llamaql.engine.local.metadata import GgufMetadata, read_gguf_metadata
+from llamaql.engine.local.parking import KVParking, common_prefix
+from llamaql.engine.local.runtime import LoadConfig, ModelRuntime
+from llamaql.engine.local.scheduler import BatchScheduler
+from llamaql.engine.local.templates import ChatTemplate, load_chat_template
+from llamaql.ports.engine import (
+    ChatMessage,
+    EngineError,
+    EngineLoad,
+    GenerationHandle,
+    ModelInfo,
+    PreparedPrompt,
+    Requester,
+    SamplingOptions,
+)
+from llamaql.ports.options import resolve_options
+
+logger = logging.getLogger(__name__)
+RuntimeFactory = Callable[[LoadConfig], ModelRuntime]
+# How long background work stays paused for a reply request that has begun and not yet
+# been submitted (it is submitted within tens of milliseconds, or refused).
+REPLY_EXPECTED_S = 2.0
+
+
+def _llama_runtime(config: LoadConfig) -> ModelRuntime:
+    from llamaql.engine.local.llama_runtime import LlamaRuntime  # imports llama.cpp lazily
+
+    return LlamaRuntime(config)
+
+
+def _gpu_offload_supported() -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def resolve_load_config(config: EngineConfig, meta: GgufMetadata) -> LoadConfig:
+    """Settings with their documented defaults filled in from the model and the machine."""
+    trained = meta.trained_context or MAX_CONTEXT_SIZE
+    gpu_layers = config.n_gpu_layers
+    if gpu_layers is None:
+        gpu_layers = -1 if _gpu_offload_supported() else 0
+    return LoadConfig(
+        model_path=config.model_path,
+        context_size=config.context_size or min(trained, MAX_CONTEXT_SIZE),
+        sequences=config.parallel,
+        gpu_layers=gpu_layers,
+        threads=config.n_threads or len(os.sched_getaffinity(0)),
+        batch_size=config.n_batch,
+        use_extra_bufts=config.use_extra_bufts,
+    )
+
+
+def shared_prefix(encoder: PromptEncoder, start: Sequence[ChatMessage]) -> tuple[int, ...]:
+    """The prompt tokens every conversation that begins with the messages `start` shares:
+    the template's markup and those messages, up to where the first user's text begins."""
+    if not start:
+        return ()
+    one = encoder.encode([*start, ChatMessage("user", "a")])[1]
+    other = encoder.encode([*start, ChatMessage("user", "b")])[1]
+    return tuple(one[: common_prefix(one, other)])
+
+
+class LlamaEngine:
+    """The in-process engine: one model, one context of `LLAMAQL_PARALLEL` sequences, one
+    scheduler thread decoding them together, a bounded queue admitting fairly.
+
+    `start()` loads the model off the event loop; `prepare()` resolves options, renders
+    and budgets prompts on a thread; `submit()` never blocks; `stop()` cancels what is
+    pending and live, joins the scheduler and frees the model.
+
+    `shared_start` is what most prompts begin with (the services' default system
+    prompt, given by the composition root): its tokens are evaluated once at start and
+    copied into each new conversation's sequence. Prompts themselves come whole with
+    each request; nothing here decides what they say.
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        shared_start: Sequence[ChatMessage] = (),
+        runtime_factory: RuntimeFactory = _llama_runtime,
+    ) -> None:
+        self._config = config
+        self._shared_start = tuple(shared_start)
+        self._runtime_factory = runtime_factory
+        self._queue = AdmissionQueue(config.queue_size)
+        self._parking = KVParking(config.prompt_cache_mb * 1024 * 1024)
+        self._stream_interval = config.stream_interval_ms / 1000.0
+        self._runtime: ModelRuntime | None = None
+        self._template: ChatTemplate | None = None
+        self._info: ModelInfo | None = None
+        self._thread: threading.Thread | None = None
+        self._scheduler: BatchScheduler | None = None
+
+    async def start(self) -> None:
+        runtime, template = await asyncio.to_thread(self._load)
+        self._parking.files = await asyncio.to_thread(self._open_kv_files, runtime)
+        shared = shared_prefix(PromptEncoder(template, runtime.tokenize), self._shared_start)
+        scheduler = BatchScheduler(
+            runtime,
+            self._queue,
+            self._parking,
+            extra_stops=template.extra_stops,
+            shared_prefix=shared,
+        )
+        self._scheduler = scheduler
+        self._thread = threading.Thread(target=scheduler.run, name="llamaql-engine", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> tuple[ModelRuntime, ChatTemplate]:
+        meta = read_gguf_metadata(self._config.model_path)
+        config = resolve_load_config(self._config, meta)
+        began = time.perf_counter()
+        runtime = self._runtime_factory(config)
+        facts = runtime.facts
+        self._template = load_chat_template(
+            meta.chat_template,
+            bos_token=meta.bos_token,
+            eos_token=meta.eos_token,
+            model_name=meta.name,
+        )
+        self._info = ModelInfo(
+            name=meta.name,
+            path=str(config.model_path),
+            context_size=facts.context_size,
+            trained_context=meta.trained_context,
+            backend=facts.backend,
+            device=facts.device,
+            gpu_layers=facts.gpu_layers,
+            threads=facts.threads,
+            has_chat_template=not self._template.is_fallback,
+        )
+        self._runtime = runtime
+        logger.info(
+            "model %s loaded: backend %s on %s, %d layers offloaded, %d sequences of %d "
+            "tokens (KV about %d MiB), %d threads, %.2f s",
+            meta.name,
+            facts.backend,
+            facts.device,
+            facts.gpu_layers,
+            facts.sequences,
+            facts.context_size,
+            facts.kv_bytes // (1024 * 1024),
+            facts.threads,
+            time.perf_counter() - began,
+        )
+        return runtime, self._template
+
+    def _open_kv_files(self, runtime: ModelRuntime) -> KVFileWriter | None:
+        """The KV files of this model and context (None with LLAMAQL_KV_DISK_MB=0)."""
+        config = self._config
+        if config.kv_disk_mb == 0:
+            return None
+        # Everything a state's meaning depends on: the model file and the state format.
+        identity = f"model {model_checksum(config.model_path)}; {runtime.facts.state_format}"
+        store = KVFileStore(config.kv_dir.absolute(), config.kv_disk_mb * 1024 * 1024, identity)
+        try:
+            store.open()
+        except OSError as exc:
+            logger.warning("KV files off: cannot use %s: %s", store.directory, exc)
+            return None
+        logger.info(
+            "KV files in %s: %d kept, budget %d MiB",
+            store.directory,
+            len(store.files()),
+            config.kv_disk_mb,
+        )
+        return KVFileWriter(store)
+
+    async def stop(self) -> None:
+        # The scheduler ends its live replies as cancelled once it sees the queue closed.
+        intake.end_waiting(self._queue)
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            await asyncio.to_thread(thread.join)
+        if self._runtime is not None:
+            runtime, self._runtime = self._runtime, None
+            await asyncio.to_thread(runtime.close)
+            # Waits for the KV files the scheduler wrote as it stopped.
+            await asyncio.to_thread(self._parking.clear)
+            logger.info("model closed")
+
+    def info(self) -> ModelInfo:
+        if self._info is None:
+            raise EngineError("the engine has not started")
+        return self._info
+
+    async def prepare(
+        self, messages: Sequence[ChatMessage], options: SamplingOptions
+    ) -> PreparedPrompt:
+        return await asyncio.to_thread(self._prepare, messages, options)
+
+    def _prepare(self, messages: Sequence[ChatMessage], options: SamplingOptions) -> PreparedPrompt:
+        context_size = self.info().context_size
+        resolved = resolve_options(options, context_size=context_size)
+        runtime, template = self._runtime, self._template
+        if runtime is None or template is None:
+            raise EngineError("the engine is not running")
+        encoder = PromptEncoder(template, runtime.tokenize)
+        prompt = intake.fit(messages, resolved, encode=encoder.encode, context_size=context_size)
+        if prompt.dropped_messages:
+            logger.info("dropped %d oldest messages to fit the context", prompt.dropped_messages)
+        return prompt
+
+    def has_room(self) -> bool:
+        return self._runtime is not None and self._queue.has_room()
+
+    def load(self) -> EngineLoad:
+        scheduler = self._scheduler
+        return EngineLoad(
+            waiting=self._queue.waiting(),
+            active=scheduler.active if scheduler is not None else 0,
+        )
+
+    def submit(
+        self, prompt: PreparedPrompt, requester: Requester, *, background: bool = False
+    ) -> GenerationHandle:
+        if self._runtime is None:
+            raise EngineError("the engine is not running")
+        if not prompt.tokens:
+            raise EngineError("the prompt is empty")
+        return intake.queue_job(
+            self._queue,
+            prompt,
+            requester,
+            stream_interval=self._stream_interval,
+            background=background,
+        )
+
+    def expect_reply(self) -> None:
+        self._queue.hold_background(REPLY_EXPECTED_S)
+
+    def forget(self, requester: Requester) -> None:
+        self._parking.forget(requester)

@@ -1,0 +1,121 @@
+"""The message repository's statements, built once with bound parameters (building one
+cost more than running it: ~6 ms for a messages page); `SqlMessageRepository` binds
+their values per call (see persistence/repositories/conversations.py for the same pattern)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import and_, bindparam, func, insert, or_
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col, select
+
+from llamaql.persistence.models import Message, MessageStatus
+from llamaql.persistence.repositories.branches import on_current_branch
+
+GET = select(Message).where(
+    col(Message.id) == bindparam("message_id"), col(Message.user_id) == bindparam("user_id")
+)
+_IN_CONVERSATION = (
+    col(Message.conversation_id) == bindparam("conversation_id"),
+    col(Message.user_id) == bindparam("user_id"),
+)
+COUNT = select(func.count()).select_from(Message).where(*_IN_CONVERSATION)
+GENERATING = (
+    select(Message.id)
+    .where(*_IN_CONVERSATION, col(Message.status) == MessageStatus.GENERATING.value)
+    .limit(1)
+)
+
+
+def _insert(heartbeat_at: Any) -> Any:
+    """A message after the conversation's newest (seq), its values bound as `m_*` (an
+    INSERT's parameters may not be named like its columns)."""
+    next_seq = (
+        select(func.coalesce(func.max(Message.seq), 0) + 1)
+        .where(col(Message.conversation_id) == bindparam("m_conversation_id"))
+        .scalar_subquery()
+    )
+    values: dict[str, Any] = {
+        name: bindparam(f"m_{name}")
+        for name in ("id", "conversation_id", "user_id", "parent_id", "kind", "text", "status")
+    }
+    return (
+        insert(Message)
+        .values(
+            **values,
+            seq=next_seq,
+            created_at=bindparam("m_now"),
+            updated_at=bindparam("m_now"),
+            replica_id=bindparam("m_replica_id"),
+            heartbeat_at=heartbeat_at,
+        )
+        .returning(Message)
+    )
+
+
+INSERT = _insert(bindparam("m_heartbeat_at"))
+INSERT_BEATING_NOW = _insert(func.now())
+
+
+def _branch_of(conversations: ColumnElement[Any]) -> ColumnElement[bool]:
+    """on_current_branch over bound parameters: the user and the conversations' ids."""
+    user: Any = bindparam("user_id")
+    return on_current_branch(user, cast(Any, conversations))
+
+
+COUNTS = (
+    select(col(Message.conversation_id), func.count())
+    .where(
+        col(Message.user_id) == bindparam("user_id"),
+        col(Message.conversation_id).in_(bindparam("conversation_ids", expanding=True)),
+        _branch_of(bindparam("conversation_ids", expanding=True)),
+    )
+    .group_by(col(Message.conversation_id))
+)
+# list_pages' statements by shape (which conversations have a cursor): building one
+# took about 6 ms, running it a fraction of that.
+_PAGES: dict[tuple[bool, ...], Any] = {}
+_PAGE_SHAPES_KEPT = 64
+
+
+def pages_statement(shape: tuple[bool, ...]) -> Any:
+    """Each conversation's messages (`c{i}`, after seq `a{i}` where the shape says so)
+    on its current branch, numbered in seq order; the first `limit` of each kept."""
+    statement = _PAGES.get(shape)
+    if statement is not None:
+        return statement
+    wanted = [
+        and_(
+            col(Message.conversation_id) == bindparam(f"c{i}"),
+            col(Message.seq) > bindparam(f"a{i}"),
+        )
+        if after
+        else col(Message.conversation_id) == bindparam(f"c{i}")
+        for i, after in enumerate(shape)
+    ]
+    rank = (
+        func.row_number()
+        .over(partition_by=col(Message.conversation_id), order_by=col(Message.seq))
+        .label("rank")
+    )
+    ranked = (
+        select(Message, rank)
+        .where(
+            col(Message.user_id) == bindparam("user_id"),
+            or_(*wanted),
+            _branch_of(bindparam("conversation_ids", expanding=True)),
+        )
+        .subquery()
+    )
+    row = aliased(Message, ranked)
+    statement = (
+        select(row)
+        .where(ranked.c.rank <= bindparam("limit"))
+        .order_by(ranked.c.conversation_id, ranked.c.seq)
+    )
+    if len(_PAGES) >= _PAGE_SHAPES_KEPT:
+        _PAGES.pop(next(iter(_PAGES)))
+    _PAGES[shape] = statement
+    return statement

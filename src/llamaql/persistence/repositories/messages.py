@@ -1,0 +1,302 @@
+"""SQL implementation of MessageRepository: every statement filters on the user."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import Integer, and_, false, func, literal, or_, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from llamaql.persistence.models import Message, MessageKind, MessageStatus, utc_now
+from llamaql.persistence.repositories import message_statements as sql
+from llamaql.persistence.repositories.conversations import lock_owned_conversation
+from llamaql.persistence.repositories.rows import message_value, write_usage
+from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append
+from llamaql.ports.values import Message as MessageValue
+from llamaql.ports.values import Usage
+
+INTERRUPTED = "interrupted"
+
+USER_REPLIES_LOCK_SPACE = 0x6C716C72
+"""The first key of `lock_user_replies`' two-key advisory locks (the user's hash is the
+second); two-key locks never collide with the one-key migration lock."""
+
+
+def user_lock_key(user_id: uuid.UUID) -> int:
+    """A user's 32-bit advisory lock key: two users sharing one only wait for each other."""
+    return int.from_bytes(user_id.bytes[:4], "big", signed=True)
+
+
+class SqlMessageRepository:
+    """Messages of one session; see services.ports.MessageRepository."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        parent_id: uuid.UUID | Append | None = AFTER_CURRENT_LEAF,
+        kind: MessageKind,
+        text: str,
+        status: MessageStatus,
+        replica_id: str | None = None,
+    ) -> MessageValue:
+        # Locking the conversation checks ownership and keeps concurrent appends to it
+        # from reading the same max(seq).
+        conversation = await lock_owned_conversation(
+            self._session, user_id=user_id, conversation_id=conversation_id
+        )
+        if conversation is None:
+            raise LookupError(f"conversation {conversation_id} not found for this user")
+        now = utc_now()
+        params = {
+            "m_id": uuid.uuid4(),
+            "m_conversation_id": conversation_id,
+            "m_user_id": user_id,
+            "m_parent_id": conversation.current_leaf_id
+            if parent_id is AFTER_CURRENT_LEAF
+            else parent_id,
+            "m_kind": int(kind),
+            "m_text": text,
+            "m_status": status.value,
+            "m_now": now,
+            "m_replica_id": replica_id,
+        }
+        statement = sql.INSERT
+        if replica_id is not None and self._postgres:
+            statement = sql.INSERT_BEATING_NOW  # PostgreSQL's clock for heartbeats
+        else:
+            params["m_heartbeat_at"] = now if replica_id is not None else None
+        # Not flushed here: the conversation's new leaf is written with the transaction's
+        # next change of the row (the reply's leaf, the activity time), one UPDATE for all.
+        with self._session.no_autoflush:
+            result = await self._session.exec(statement, params=params)
+        message = cast(Message, result.scalars().one())
+        conversation.current_leaf_id = message.id  # the new message's branch is current
+        return message_value(message)
+
+    async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> MessageValue | None:
+        params = {"message_id": message_id, "user_id": user_id}
+        row = (await self._session.exec(sql.GET, params=params)).one_or_none()
+        return None if row is None else message_value(row)
+
+    async def list_page(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        limit: int,
+        after_seq: int | None,
+    ) -> Sequence[MessageValue]:
+        # The loader's statement for one conversation: one query path to test and keep.
+        pages = await self.list_pages(
+            user_id=user_id, after_seqs={conversation_id: after_seq}, limit=limit
+        )
+        return pages[conversation_id]
+
+    async def list_pages(
+        self,
+        *,
+        user_id: uuid.UUID,
+        after_seqs: Mapping[uuid.UUID, int | None],
+        limit: int,
+    ) -> dict[uuid.UUID, list[MessageValue]]:
+        # One statement for every conversation of a GraphQL response: each conversation's
+        # messages are numbered in seq order after its cursor, and the first `limit` kept.
+        if not after_seqs:
+            return {}
+        params: dict[str, Any] = {
+            "user_id": user_id,
+            "conversation_ids": list(after_seqs),
+            "limit": limit,
+        }
+        for index, (conversation_id, after_seq) in enumerate(after_seqs.items()):
+            params[f"c{index}"] = conversation_id
+            if after_seq is not None:
+                params[f"a{index}"] = after_seq
+        shape = tuple(after_seq is not None for after_seq in after_seqs.values())
+        result = await self._session.exec(sql.pages_statement(shape), params=params)
+        pages: dict[uuid.UUID, list[MessageValue]] = {key: [] for key in after_seqs}
+        for row in result.all():
+            message = message_value(row)
+            pages[message.conversation_id].append(message)
+        return pages
+
+    async def counts(
+        self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        params = {"user_id": user_id, "conversation_ids": list(conversation_ids)}
+        result = await self._session.exec(sql.COUNTS, params=params)
+        found = {conversation_id: int(total) for conversation_id, total in result.all()}
+        return {
+            conversation_id: found.get(conversation_id, 0) for conversation_id in conversation_ids
+        }
+
+    async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
+        params = {"conversation_id": conversation_id, "user_id": user_id}
+        result = await self._session.exec(sql.COUNT, params=params)
+        return result.one()
+
+    async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+        params = {"conversation_id": conversation_id, "user_id": user_id}
+        result = await self._session.exec(sql.GENERATING, params=params)
+        return result.first() is not None
+
+    async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:
+        if self._session.get_bind().dialect.name == "postgresql":
+            # Held until commit; under READ COMMITTED a count after it sees the rows the
+            # previous holder committed.
+            key = user_lock_key(user_id)
+            lock = func.pg_advisory_xact_lock(
+                literal(USER_REPLIES_LOCK_SPACE, Integer), literal(key, Integer)
+            )
+            await self._session.exec(select(lock))
+            return
+        # SQLite has one writer: an UPDATE, even of no row, takes the write lock until
+        # the transaction ends, so a second unit waits here (busy timeout).
+        await self._session.exec(
+            update(Message)
+            .where(false())
+            .values(id=Message.id)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def count_live_replies(
+        self, *, user_id: uuid.UUID, alive_within_s: float | None = None
+    ) -> int:
+        # The status index finds the few GENERATING rows; the user filter narrows them.
+        conditions = [
+            col(Message.user_id) == user_id,
+            col(Message.status) == MessageStatus.GENERATING.value,
+            col(Message.kind) == int(MessageKind.BOT),
+        ]
+        if alive_within_s is not None:
+            alive_since = self._now() - timedelta(seconds=alive_within_s)
+            conditions.append(col(Message.heartbeat_at) >= alive_since)
+        statement = select(func.count()).select_from(Message).where(*conditions)
+        result = await self._session.exec(statement)
+        return result.one()
+
+    async def finish(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        status: MessageStatus,
+        finish_reason: str | None,
+        usage: Usage | None,
+        dropped_messages: int | None,
+        replica_id: str | None = None,
+    ) -> MessageValue | None:
+        # Locked, so a concurrent recovery sweep either runs before (and this finds the
+        # reply no longer GENERATING) or waits and then skips the finished reply.
+        statement = (
+            select(Message)
+            .where(*self._still_generating(user_id, message_id, replica_id))
+            .with_for_update()
+        )
+        message = (await self._session.exec(statement)).one_or_none()
+        if message is None:
+            return None
+        message.text = text
+        message.status = status.value
+        message.finish_reason = finish_reason
+        message.dropped_messages = dropped_messages
+        if usage is not None:
+            write_usage(message, usage)
+        message.updated_at = utc_now()
+        await self._session.flush()
+        return message_value(message)
+
+    async def checkpoint(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        replica_id: str | None = None,
+    ) -> bool:
+        statement = (
+            update(Message)
+            .where(*self._still_generating(user_id, message_id, replica_id))
+            .values(text=text, updated_at=utc_now())
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.exec(statement)
+        return bool(result.rowcount)
+
+    def _still_generating(
+        self, user_id: uuid.UUID, message_id: uuid.UUID, replica_id: str | None
+    ) -> list[ColumnElement[bool]]:
+        conditions = [
+            col(Message.id) == message_id,
+            col(Message.user_id) == user_id,
+            col(Message.status) == MessageStatus.GENERATING.value,
+        ]
+        if replica_id is not None:
+            conditions.append(col(Message.replica_id) == replica_id)
+        return conditions
+
+    @property
+    def _postgres(self) -> bool:
+        return self._session.get_bind().dialect.name == "postgresql"
+
+    def _now(self) -> Any:
+        """PostgreSQL's clock, so replicas on different hosts stamp and compare heartbeats
+        by one clock; SQLite is one machine, and its CURRENT_TIMESTAMP has no fraction."""
+        if self._session.get_bind().dialect.name == "postgresql":
+            return func.now()
+        return utc_now()
+
+    async def beat(self, *, replica_id: str, message_ids: Collection[uuid.UUID]) -> int:
+        if not message_ids:
+            return 0
+        statement = (
+            update(Message)
+            .where(
+                col(Message.id).in_(list(message_ids)),
+                col(Message.replica_id) == replica_id,
+                col(Message.status) == MessageStatus.GENERATING.value,
+            )
+            .values(heartbeat_at=self._now())
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.exec(statement)
+        return result.rowcount
+
+    async def mark_interrupted(
+        self, *, dead_after_s: float | None = None, replica_id: str | None = None
+    ) -> int:
+        # The one statement not scoped to a user: recovery for every user.
+        generating = col(Message.status) == MessageStatus.GENERATING.value
+        if dead_after_s is None:
+            which = generating
+        else:
+            stopped = or_(
+                col(Message.heartbeat_at).is_(None),
+                col(Message.heartbeat_at) < self._now() - timedelta(seconds=dead_after_s),
+            )
+            if replica_id is not None:  # this replica's earlier life, under the same id
+                stopped = or_(stopped, col(Message.replica_id) == replica_id)
+            which = and_(generating, stopped)
+        statement = (
+            update(Message)
+            .where(which)
+            .values(
+                status=MessageStatus.FAILED.value,
+                finish_reason=INTERRUPTED,
+                updated_at=utc_now(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.exec(statement)
+        return result.rowcount

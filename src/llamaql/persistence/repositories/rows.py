@@ -1,0 +1,74 @@
+"""Rows to values: what the repositories hand out instead of their SQLModel rows.
+
+A loaded row keeps its column values in its `__dict__`; reading them there, not through
+the instrumented attributes, and building slotted dataclasses without validation keeps
+a page of rows at a few microseconds each. A row with an expired column (never one a
+repository just loaded or flushed) is read through its attributes, which load it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llamaql.persistence.models import Conversation as ConversationRow
+from llamaql.persistence.models import Message as MessageRow
+from llamaql.ports.values import USAGE_FIELDS, Conversation, Message, SamplingOptions, Usage
+
+_CONVERSATION_COLUMNS = frozenset(ConversationRow.model_fields)
+_MESSAGE_COLUMNS = frozenset(MessageRow.model_fields)
+
+
+def _columns(row: ConversationRow | MessageRow, names: frozenset[str]) -> dict[str, Any]:
+    loaded: dict[str, Any] = row.__dict__
+    if names <= loaded.keys():
+        return loaded
+    return {name: getattr(row, name) for name in names}
+
+
+def conversation_value(row: ConversationRow) -> Conversation:
+    c = _columns(row, _CONVERSATION_COLUMNS)
+    return Conversation(
+        id=c["id"],
+        user_id=c["user_id"],
+        title=c["title"],
+        system_prompt=c["system_prompt"],
+        current_leaf_id=c["current_leaf_id"],
+        options=SamplingOptions.from_dict(c["options"] or {}),
+        created_at=c["created_at"],
+        updated_at=c["updated_at"],
+    )
+
+
+def message_value(row: MessageRow) -> Message:
+    m = _columns(row, _MESSAGE_COLUMNS)
+    return Message(
+        id=m["id"],
+        conversation_id=m["conversation_id"],
+        user_id=m["user_id"],
+        seq=m["seq"],
+        parent_id=m["parent_id"],
+        kind=m["kind"],
+        text=m["text"],
+        status=m["status"],
+        finish_reason=m["finish_reason"],
+        replica_id=m["replica_id"],
+        heartbeat_at=m["heartbeat_at"],
+        usage=_usage(m),
+        dropped_messages=m["dropped_messages"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _usage(columns: dict[str, Any]) -> Usage | None:
+    """A reply's usage, from a column per figure; None while it has none (no prompt
+    count), a figure missing as 0."""
+    if columns["prompt_tokens"] is None:
+        return None
+    return Usage(**{name: columns[name] for name in USAGE_FIELDS if columns[name] is not None})
+
+
+def write_usage(row: MessageRow, usage: Usage) -> None:
+    """Set the row's usage columns to `usage`'s figures."""
+    for name in USAGE_FIELDS:
+        setattr(row, name, getattr(usage, name))

@@ -1,0 +1,314 @@
+"""One live generation: the task that drives an engine handle to the end and saves it.
+
+The task, not the subscriber, owns the engine handle. It forwards engine events to the
+subscriber's queue and writes the assistant message exactly once at the end, so a client
+that goes away (or a cancelGeneration) only cancels the handle: the partial text is
+still saved, as CANCELLED.
+
+A final save the database refuses for now (unreachable, or busy past its waits) does not
+lose the reply: the subscriber hears a retryable MessageFailed at once, and the text
+stays in memory while the save is retried with backoff, for up to `save_retry_s`
+(LLAMAQL_SAVE_RETRY_SECONDS). Meanwhile the reply is `saving`: still this process's
+(its heartbeat keeps it alive), and a cancel or the conversation's next send cuts the
+pause short (`nudge`) instead of finding it busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from llamaql.ports.engine import (
+    EngineError,
+    GenerationHandle,
+    GenerationResult,
+    QueuePosition,
+    TextPiece,
+)
+from llamaql.ports.errors import DatabaseUnavailableError, DomainError
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.values import Message, MessageStatus, Usage
+from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S, SAVE_RETRY_S, SaveRetries
+
+logger = logging.getLogger(__name__)
+
+ENGINE_FAILED = "the model failed while generating the reply; try again"
+TAKEN_OVER = "the reply was marked interrupted while it was generated; try again"
+KEPT = (
+    "the reply could not be saved yet (the database is unavailable or busy); the server "
+    "keeps it and saves it once the database answers"
+)
+
+
+@dataclass(eq=False)
+class Generation:
+    """A submitted reply: its ids, its engine handle and its subscriber's event queue."""
+
+    uow_factory: UnitOfWorkFactory
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    user_message: Message
+    assistant_message_id: uuid.UUID
+    handle: GenerationHandle
+    # The first-words title this exchange gave an untitled conversation, if it did.
+    fallback_title: str | None = None
+    save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S
+    save_retry_s: float = SAVE_RETRY_S
+    checkpoint_every_s: float = 0.0  # 0: the text is written only at the end
+    # The replica generating it: its writes move the reply only while it is still theirs.
+    replica_id: str | None = None
+    events: asyncio.Queue[ChatEvent] = field(default_factory=asyncio.Queue)
+    # Set once the subscriber was sent its terminal event: the reply is saved, or ended
+    # and kept while its save waits for the database.
+    told: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # saved, or given up
+    # The reply ended and its subscriber was told so, but the database has not taken it
+    # yet: its save is being retried.
+    saving: bool = False
+    _position: int | None = None
+    _checkpoint: asyncio.Task[None] | None = None
+    _checkpointed_at: float = 0.0
+    _told: ChatEvent | None = None  # the terminal event the subscriber was sent
+    _retries: SaveRetries = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._retries = SaveRetries(self.save_retry_pauses, self.save_retry_s)
+
+    def cancel(self) -> None:
+        """Stop the engine within one token; run() still saves what was produced (a
+        save waiting for the database is tried again at once)."""
+        self.handle.cancel()
+        self.nudge()
+
+    def nudge(self) -> None:
+        """Cut a pause between save tries short: someone waits for this reply."""
+        self._retries.nudge()
+
+    def give_up_saving(self) -> None:
+        """Shutdown: one more try of a pending save (the quick ones when the database is
+        only busy), then leave the reply to recovery (its checkpointed text) instead of
+        retrying for `save_retry_s`."""
+        self._retries.last_try()
+
+    async def saved(self, timeout_s: float) -> bool:
+        """Nudge a pending save and wait (at most `timeout_s`) until the reply is done
+        with; whether it is."""
+        self.nudge()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.done.wait()), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self) -> ChatEvent:
+        """Consume the engine's events to the end, save the reply, emit (and return) the
+        terminal event."""
+        pieces: list[str] = []
+        result: GenerationResult | None = None
+        error: BaseException | None = None
+        try:
+            async for event in self.handle.events():
+                if isinstance(event, QueuePosition):
+                    self._queued(event.position)
+                elif isinstance(event, TextPiece):
+                    self._queued(0)
+                    pieces.append(event.text)
+                    self.events.put_nowait(Delta(self.assistant_message_id, event.text))
+                    self._maybe_checkpoint(pieces)
+                else:
+                    result = event
+        except asyncio.CancelledError:
+            # Only the event loop's teardown cancels this task; the reply stays GENERATING
+            # and start-up recovery marks it interrupted.
+            self.handle.cancel()
+            raise
+        except EngineError as exc:
+            error = exc
+            logger.warning("generation %s failed: %s", self.assistant_message_id, exc)
+        except Exception as exc:
+            error = exc
+            logger.exception("generation %s failed unexpectedly", self.assistant_message_id)
+        self._queued(0)
+        checkpoint = self._checkpoint
+        if checkpoint is not None:
+            await asyncio.wait([checkpoint])  # it only writes while GENERATING
+            failed = None if checkpoint.cancelled() else checkpoint.exception()
+            if isinstance(failed, DatabaseUnavailableError):
+                # The database just failed it (after up to LLAMAQL_DB_TIMEOUT_SECONDS):
+                # the subscriber hears now, not after a second wait for the save.
+                self._tell_kept(failed)
+        terminal = await self._save_until_stored(pieces, result, error)
+        self._tell(terminal)
+        return terminal
+
+    def _tell(self, terminal: ChatEvent) -> None:
+        """Send the subscriber its one terminal event (later ones are not sent)."""
+        if self._told is None:
+            self._told = terminal
+            self.events.put_nowait(terminal)
+            self.told.set()
+
+    async def _save_until_stored(
+        self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
+    ) -> ChatEvent:
+        """Save the reply. A database that refuses for now (a retryable DomainError) is
+        retried with backoff for up to `save_retry_s`, the subscriber told at once when
+        it is unreachable; any other failure is retried `save_retry_pauses` times, then
+        the reply is stored FAILED in a fresh unit of work."""
+        unexpected = 0
+        for attempt in itertools.count(1):
+            try:
+                return await self._save(pieces, result, error)
+            except Exception as exc:
+                if isinstance(exc, DomainError) and exc.retryable:
+                    self._keep(exc, attempt)
+                    unreachable = isinstance(exc, DatabaseUnavailableError)
+                    if self._retries.over(attempt, unreachable=unreachable):
+                        return self._abandon(exc, attempt)
+                else:
+                    unexpected += 1
+                    if unexpected > len(self.save_retry_pauses):
+                        logger.exception("saving reply %s failed", self.assistant_message_id)
+                        return await self._mark_failed(pieces, result, error)
+                    logger.warning(
+                        "saving reply %s failed (try %d): %r",
+                        self.assistant_message_id,
+                        attempt,
+                        exc,
+                    )
+            await self._retries.pause(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _keep(self, exc: DomainError, attempt: int) -> None:
+        """A try failed because the database refused for now: keep the reply, and tell
+        the subscriber once (at once when unreachable; when busy, after the quick tries)."""
+        logger.warning(
+            "saving reply %s failed (try %d, %s): kept in memory, retrying",
+            self.assistant_message_id,
+            attempt,
+            exc.code,
+        )
+        if isinstance(exc, DatabaseUnavailableError) or attempt > len(self.save_retry_pauses):
+            self._tell_kept(exc)
+
+    def _tell_kept(self, exc: DomainError) -> None:
+        if self._told is None:
+            self.saving = True
+            self._tell(Failed(exc.code, KEPT, True))
+
+    def _abandon(self, exc: DomainError, attempt: int) -> ChatEvent:
+        logger.error(
+            "reply %s not saved after %d tries; its row is left to recovery "
+            "(FAILED/interrupted, with its last checkpoint)",
+            self.assistant_message_id,
+            attempt,
+        )
+        self._tell_kept(exc)
+        assert self._told is not None
+        return self._told
+
+    async def _mark_failed(
+        self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
+    ) -> ChatEvent:
+        """Store the reply FAILED with its text, so the conversation is not left
+        GENERATING (busy) until a restart."""
+        text = result.text if result is not None else "".join(pieces)
+        try:
+            await self._save([text], None, error)
+        except Exception:
+            logger.exception("could not even mark reply %s failed", self.assistant_message_id)
+        return Failed("INTERNAL", "the reply could not be saved; try again", True)
+
+    def _maybe_checkpoint(self, pieces: list[str]) -> None:
+        """Write the text so far every `checkpoint_every_s`, in a task of its own (never
+        on the stream's path, never two at once), so a crash keeps most of it."""
+        if self.checkpoint_every_s <= 0 or self._checkpoint is not None:
+            return
+        now = asyncio.get_running_loop().time()
+        if now - self._checkpointed_at < self.checkpoint_every_s:
+            return
+        self._checkpointed_at = now
+        self._checkpoint = asyncio.create_task(self._write_checkpoint("".join(pieces)))
+        self._checkpoint.add_done_callback(self._checkpoint_done)
+
+    async def _write_checkpoint(self, text: str) -> None:
+        async with self.uow_factory() as uow:
+            await uow.messages.checkpoint(
+                user_id=self.user_id,
+                message_id=self.assistant_message_id,
+                text=text,
+                replica_id=self.replica_id,
+            )
+            await uow.commit()
+
+    def _checkpoint_done(self, task: asyncio.Task[None]) -> None:
+        self._checkpoint = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning(
+                "checkpoint of reply %s failed: %s", self.assistant_message_id, task.exception()
+            )
+
+    def _queued(self, position: int) -> None:
+        # The first event is always Queued; later ones only when the position moves.
+        if position != self._position:
+            self._position = position
+            self.events.put_nowait(Queued(self.user_message, self.assistant_message_id, position))
+
+    async def _save(
+        self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
+    ) -> ChatEvent:
+        if result is None:
+            status, reason, text = MessageStatus.FAILED, "error", "".join(pieces)
+            usage: Usage | None = None
+            dropped = None
+        else:
+            text = result.text
+            status = (
+                MessageStatus.CANCELLED
+                if result.finish_reason == "cancelled"
+                else MessageStatus.COMPLETE
+            )
+            reason = result.finish_reason
+            usage = result.usage
+            dropped = result.dropped_messages
+        async with self.uow_factory() as uow:
+            message = await uow.messages.finish(
+                user_id=self.user_id,
+                message_id=self.assistant_message_id,
+                text=text,
+                status=status,
+                finish_reason=reason,
+                usage=usage,
+                dropped_messages=dropped,
+                replica_id=self.replica_id,
+            )
+            if message is None:
+                # Not ours to write any more: the conversation was deleted meanwhile, or
+                # recovery took this replica for stopped and marked the reply.
+                stored = await uow.messages.get(
+                    user_id=self.user_id, message_id=self.assistant_message_id
+                )
+                if stored is None:
+                    return Failed("NOT_FOUND", "the conversation was deleted", False)
+                logger.warning("reply %s was %s before its save", stored.id, stored.status)
+                return Failed("ENGINE_ERROR", TAKEN_OVER, True, stored)
+            await uow.conversations.touch(
+                user_id=self.user_id, conversation_id=self.conversation_id
+            )
+            await uow.commit()
+        logger.info(
+            "reply %s %s (%s, %d completion tokens)",
+            self.assistant_message_id,
+            status.value,
+            reason,
+            message.usage.completion_tokens if message.usage is not None else 0,
+        )
+        if status is MessageStatus.FAILED:
+            if error is None:
+                logger.error("generation %s ended without a result", self.assistant_message_id)
+            return Failed("ENGINE_ERROR", ENGINE_FAILED, True, message)
+        return Completed(message)

@@ -1,0 +1,288 @@
+"""The chat use cases: send a message and stream the reply, cancel a reply, recover.
+
+ChatService is a singleton. It holds no database session: each step opens its own
+short unit of work. A send reads top to bottom: checks and prompt (`_start`), then
+`submitting.ExchangeSubmitter` stores the exchange, submits it and sees the reply
+saved (`generation.Generation`); this process's live replies are in
+`live_replies.LiveReplies`, and `reply_cancels.ReplyCancels` stops one here or on the
+replica generating it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from typing import Any
+
+from llamaql.config import ChatConfig
+from llamaql.ports.engine import Engine
+from llamaql.ports.errors import (
+    ConversationBusyError,
+    DatabaseUnavailableError,
+    DomainError,
+    NotFoundError,
+)
+from llamaql.ports.repositories import ReplicaLink, UnitOfWorkFactory
+from llamaql.ports.values import Conversation
+from llamaql.services.branching import (
+    FindTurn,
+    choose_branch,
+    edit_turn,
+    regenerate_turn,
+    send_turn,
+)
+from llamaql.services.chat.checks import check_text, history_limit, prepare_prompt, queue_full_error
+from llamaql.services.chat.events import ChatEvent, Completed, Failed, conversation_prompt
+from llamaql.services.chat.generation import Generation
+from llamaql.services.chat.live_replies import LiveReplies
+from llamaql.services.chat.reply_cancels import ReplyCancels
+from llamaql.services.chat.reply_limit import ReplyLimit
+from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S
+from llamaql.services.chat.submitting import ExchangeSubmitter
+from llamaql.services.chat.titles import Titler
+from llamaql.services.options import sampling_options
+from llamaql.services.replicas import recover_interrupted
+
+logger = logging.getLogger(__name__)
+
+
+class ChatService:
+    """Send messages to the engine and keep both sides of every exchange.
+
+    Besides its own settings it is given the link to other replicas (`SingleProcess`
+    alone) and three facts of other components: how many replies one user may have live
+    (`Config.live_replies_per_user`), after how long a silent replica's replies count as
+    dead, and the database timeout (the longest wait for a reply's save)."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        engine: Engine,
+        config: ChatConfig,
+        *,
+        replicas: ReplicaLink,
+        live_replies_per_user: int,
+        dead_after_s: float,
+        db_timeout_s: float,
+        save_retry_pauses: tuple[float, ...] = SAVE_RETRY_PAUSES_S,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._replicas = replicas
+        self._engine = engine
+        self._config = config
+        self._dead_after_s = dead_after_s
+        self._db_timeout_s = db_timeout_s
+        self._live = LiveReplies()
+        self._titles = Titler(uow_factory, engine, enabled=config.auto_title)
+        self._cancels = ReplyCancels(uow_factory, self._live, self._replicas)
+        # Among replicas a reply counts while its replica beats (the sweep's rule); alone,
+        # start-up recovery already failed every reply an earlier life left GENERATING.
+        alive_within_s = dead_after_s if self._replicas.shared else None
+        self._reply_limit = ReplyLimit(live_replies_per_user, alive_within_s)
+        self._replicas.on_cancel(self._cancels.on_notice)
+        self._submitter = ExchangeSubmitter(
+            uow_factory,
+            engine,
+            live=self._live,
+            titles=self._titles,
+            replica_id=self._replicas.replica_id,
+            checkpoint_every_s=config.checkpoint_seconds,
+            save_retry_pauses=save_retry_pauses,
+            reply_limit=self._reply_limit,
+            save_retry_s=config.save_retry_seconds,
+        )
+
+    def send(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        text: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """Stream Queued, Delta*, then Completed or Failed; a refusal is one Failed."""
+        turn = send_turn(user_id=user_id, conversation_id=conversation_id, text=text)
+        return self._events(user_id, turn, text, options)
+
+    def edit(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """Like send, with a new user message beside user message `message_id` (same
+        parent) and a reply to it; that branch becomes current."""
+        turn = edit_turn(user_id=user_id, message_id=message_id, text=text)
+        return self._events(user_id, turn, text, options)
+
+    def regenerate(
+        self,
+        *,
+        user_id: uuid.UUID,
+        message_id: uuid.UUID,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """Like send, with a new reply beside assistant message `message_id` (to the same
+        user message, which Queued carries); that branch becomes current."""
+        turn = regenerate_turn(user_id=user_id, message_id=message_id)
+        return self._events(user_id, turn, None, options)
+
+    async def _events(
+        self,
+        user_id: uuid.UUID,
+        find_turn: FindTurn,
+        text: str | None,
+        options: Mapping[str, Any] | None,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        self._live.stream_opened()
+        try:
+            # aclosing: a client leaving closes this generator, and the inner one with it
+            # at once (its finally stops the reply), not whenever it is collected.
+            async with aclosing(self._stream(user_id, find_turn, text, options)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self._live.stream_closed()
+
+    async def _stream(
+        self,
+        user_id: uuid.UUID,
+        find_turn: FindTurn,
+        text: str | None,
+        options: Mapping[str, Any] | None,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        self._engine.expect_reply()  # before the database work: titles step aside now
+        try:
+            generation = await self._start(user_id, find_turn, text, options or {})
+        except DomainError as exc:
+            logger.info("chat request refused (%s): %s", exc.code, exc.message)
+            yield Failed(exc.code, exc.message, exc.retryable)
+            return
+        try:
+            while True:
+                event = await generation.events.get()
+                yield event
+                if isinstance(event, Completed | Failed):
+                    return
+        finally:
+            # The client went away (CancelledError at the await, GeneratorExit at the
+            # yield) or the stream ended: stop the engine; the finisher saves the rest.
+            if not generation.done.is_set():
+                generation.cancel()
+
+    async def select_branch(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Conversation:
+        """Make the branch through `message_id` (to its newest leaf) current.
+
+        NotFoundError for another user's or an unknown message; ConversationBusyError
+        while a reply in the conversation is starting or generating."""
+        async with self._uow_factory() as uow:
+            message = await uow.messages.get(user_id=user_id, message_id=message_id)
+        if message is None:
+            raise NotFoundError(f"message {message_id} not found")
+        # Claimed like a send: a send starting in this process meanwhile sees it busy.
+        if not self._live.claim(message.conversation_id):
+            raise ConversationBusyError()
+        try:
+            async with self._uow_factory() as uow:
+                conversation = await choose_branch(uow, user_id=user_id, message_id=message_id)
+                await uow.commit()
+        finally:
+            self._live.unclaim(message.conversation_id)
+        return conversation
+
+    async def cancel(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> bool:
+        """Cancel the owner's reply in progress and wait until it is saved.
+
+        True when a generation was cancelled (here, or by the replica generating it),
+        False when the message is not generating; NotFoundError when the message does
+        not exist or is another user's.
+        """
+        return await self._cancels.cancel(user_id=user_id, message_id=message_id)
+
+    def owned_replies(self) -> list[uuid.UUID]:
+        """The replies this process still generates or still tries to save (what its
+        heartbeat keeps alive)."""
+        return self._live.owned()
+
+    def stop_replies(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        """The conversation was deleted: stop its reply in progress, here or on another
+        replica (the save then finds nothing and the stream ends NOT_FOUND)."""
+        self._cancels.stop_conversation(user_id, conversation_id)
+
+    async def recover_interrupted(self) -> int:
+        """At start-up: replies left GENERATING by a crash become FAILED/interrupted
+        (among replicas, only those of replicas that stopped beating)."""
+        return await recover_interrupted(
+            self._uow_factory,
+            self._replicas,
+            dead_after_s=self._dead_after_s,
+        )
+
+    async def drain(self, timeout_s: float) -> None:
+        """Before the server closes its sockets: end every live reply (shutdown) and wait
+        until each stream has handed its terminal event to the client."""
+        await self.shutdown()
+        await self._live.wait_streams_closed(timeout_s)
+
+    async def shutdown(self) -> None:
+        """Refuse new messages, cancel live replies and wait until their text is saved."""
+        await self._live.close()
+        await self._titles.shutdown()
+
+    async def _wait_for_save(self, conversation_id: uuid.UUID, waited: bool) -> None:
+        """The conversation is busy. When that is only its last reply waiting for the
+        database to take it, wait for that save (at most LLAMAQL_DB_TIMEOUT_SECONDS)
+        and let the caller read the conversation again; otherwise it is busy."""
+        pending = self._live.of_conversation(conversation_id)
+        if waited or pending is None or not pending.saving:
+            raise ConversationBusyError()
+        if not await pending.saved(self._db_timeout_s):
+            raise DatabaseUnavailableError(
+                "the conversation's last reply is still waiting for the database; try again shortly"
+            )
+
+    async def _start(
+        self,
+        user_id: uuid.UUID,
+        find_turn: FindTurn,
+        text: str | None,
+        request_options: Mapping[str, Any],
+    ) -> Generation:
+        if self._live.closing:
+            raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
+        if text is not None:  # regenerate sends no text: it reuses a stored message
+            check_text(text, max_chars=self._config.max_message_chars)
+        request = sampling_options(request_options)
+        for waited in (False, True):
+            async with self._uow_factory() as uow:
+                turn = await find_turn(uow)
+                conversation = turn.conversation
+                conversation_id = conversation.id
+                ids = {"user_id": user_id, "conversation_id": conversation_id}
+                history = await uow.branches.history(
+                    user_id=user_id, leaf_id=turn.parent_id, limit=history_limit(self._engine)
+                )
+                seen = await uow.messages.count(**ids)
+                generating = await uow.messages.has_generating(**ids)
+                if not generating:  # busy says more; the stored exchange counts again, locked
+                    await self._reply_limit.check(uow, user_id=user_id)
+            # Claimed before the next await: a concurrent send in this process sees it busy.
+            if not generating and self._live.claim(conversation_id):
+                break
+            await self._wait_for_save(conversation_id, waited)
+        try:
+            sampling = conversation.options.overridden_by(request)
+            if not self._engine.has_room():
+                raise queue_full_error()
+            messages = conversation_prompt(
+                conversation, history, turn.text, self._config.system_prompt
+            )
+            prompt = await prepare_prompt(self._engine, messages, sampling)
+        except BaseException:
+            self._live.unclaim(conversation_id)
+            raise
+        return await self._submitter.submit(user_id=user_id, turn=turn, seen=seen, prompt=prompt)
