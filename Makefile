@@ -52,6 +52,7 @@ lint: $(VENV)/.deps
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src tests bench
+	$(VENV)/bin/lint-imports --no-logo
 
 vulkan:
 	$(MAKE) install LLAMAQL_BACKEND=vulkan
@@ -91,4 +92,4 @@ schema: $(VENV)/.deps
 	$(VENV)/bin/llamaql export-schema > schema.graphql
 
 clean:
-	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -26,7 +26,8 @@ from llamaql.persistence.db_share import DatabaseShares
 from llamaql.persistence.replica_link import PgReplicaLink
 from llamaql.persistence.repositories import make_uow_factory
 from llamaql.ports.engine import ChatMessage, Engine
-from llamaql.ports.repositories import ReplicaLink, UnitOfWorkFactory
+from llamaql.ports.replicas import ReplicaLink
+from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.chat.service import ChatService
 from llamaql.services.context_usage import ContextUsageService

@@ -25,8 +25,7 @@ def text_chunk(text: str) -> dict[str, Any]:
 
 
 def words(messages: list[dict[str, str]]) -> list[int]:
-    rendered = chatml([ChatMessage(m["role"], m["content"]) for m in messages])  # type:
-    # ignore[arg-type]
+    rendered = chatml([ChatMessage(m["role"], m["content"]) for m in messages])  # type: ignore[arg-type]
     return list(range(len(rendered.split())))
 
 

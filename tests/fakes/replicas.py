@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from llamaql.ports.repositories import CancelHandler, StopNotice
+from llamaql.ports.replicas import CancelHandler, StopNotice
 
 
 class FakeNoticeBus:

@@ -78,8 +78,7 @@ async def test_busy_conversation_is_refused_until_its_reply_ends(rig: ChatRig) -
 
     rig.engine.handles[0].allow(10)
     await drain(stream)
-    assert (await drain(rig.send(cid, "Now")))[-1].message.status == "COMPLETE"  # type:
-    # ignore[union-attr]
+    assert (await drain(rig.send(cid, "Now")))[-1].message.status == "COMPLETE"  # type: ignore[union-attr]
 
 
 async def test_full_queue_is_refused_and_retryable(rig: ChatRig) -> None:

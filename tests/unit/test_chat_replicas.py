@@ -17,7 +17,7 @@ from tests.fakes.uow import FakeStore
 from llamaql.config import load_config
 from llamaql.container import create_chat_service
 from llamaql.ports.errors import NotFoundError
-from llamaql.ports.repositories import StopNotice
+from llamaql.ports.replicas import StopNotice
 from llamaql.ports.values import SamplingOptions
 from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.chat.service import ChatService

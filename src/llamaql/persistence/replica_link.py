@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from llamaql.persistence.db import DEFAULT_TIMEOUT_S
 from llamaql.persistence.outages import is_unreachable
 from llamaql.ports.errors import DatabaseUnavailableError
-from llamaql.ports.repositories import CancelHandler, StopNotice
+from llamaql.ports.replicas import CancelHandler, StopNotice
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ import logging
 import uuid
 from collections.abc import Callable, Collection
 
-from llamaql.ports.repositories import CancelHandler, ReplicaLink, StopNotice, UnitOfWorkFactory
+from llamaql.ports.replicas import CancelHandler, ReplicaLink, StopNotice
+from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import MessageStatus
 
 logger = logging.getLogger(__name__)

@@ -136,10 +136,8 @@ async def _add_messages(uow_factory: UnitOfWorkFactory, conversation_id: str, n:
 
 def test_messages_are_a_connection_oldest_first(api: Api) -> None:
     conversation = api.create()
-    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type:
-    # ignore[attr-defined]
-    api.client.portal.call(_add_messages, uow_factory, conversation["id"], 5)  # type:
-    # ignore[union-attr]
+    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type: ignore[attr-defined]
+    api.client.portal.call(_add_messages, uow_factory, conversation["id"], 5)  # type: ignore[union-attr]
     texts: list[str] = []
     after = None
     while True:

@@ -20,8 +20,7 @@ PAGE = "{ conversations { totalCount edges { node { id title systemPrompt update
 
 
 def _cache(client: TestClient) -> DocumentCache:
-    route = next(r for r in client.app.routes if getattr(r, "path", "") == "/graphql")  # type:
-    # ignore[attr-defined]
+    route = next(r for r in client.app.routes if getattr(r, "path", "") == "/graphql")  # type: ignore[attr-defined]
     extension = next(
         e for e in route.endpoint.schema.extensions if getattr(e, "keywords", {}).get("cache")
     )

@@ -61,8 +61,7 @@ async def _add_messages(
 
 def _seed(api: Api, user: str, count: int) -> dict[str, list[str]]:
     """`count` conversations of `user`; the i-th has i % 5 messages (some have none)."""
-    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type:
-    # ignore[attr-defined]
+    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type: ignore[attr-defined]
     texts: dict[str, list[str]] = {}
     for i in range(count):
         conversation = api.create(user=user)

@@ -27,8 +27,7 @@ def test_no_served_query_returns_more_items_than_the_limit(
     with TestClient(make_app(max_query_cost=LIMIT)) as client:
         api = Api(client)
         ids = [api.create(title=f"c{i}")["id"] for i in range(CONVERSATIONS)]
-        uow_factory: Any = client.app.state.container.resolve("uow_factory")  # type:
-        # ignore[attr-defined]
+        uow_factory: Any = client.app.state.container.resolve("uow_factory")  # type: ignore[attr-defined]
         client.portal.call(seed, uow_factory, ALICE, ids)  # type: ignore[union-attr]
 
         def post(document: str, variables: dict[str, Any]) -> dict[str, Any]:

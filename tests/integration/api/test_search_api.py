@@ -38,10 +38,8 @@ async def _add(uow_factory: UnitOfWorkFactory, user: str, conversation_id: str, 
 
 
 def _say(api: Api, conversation: dict[str, Any], text: str, user: str = ALICE) -> None:
-    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type:
-    # ignore[attr-defined]
-    api.client.portal.call(_add, uow_factory, user, conversation["id"], text)  # type:
-    # ignore[union-attr]
+    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type: ignore[attr-defined]
+    api.client.portal.call(_add, uow_factory, user, conversation["id"], text)  # type: ignore[union-attr]
 
 
 def _search(api: Api, query: str, user: str = ALICE, **variables: Any) -> dict[str, Any]:

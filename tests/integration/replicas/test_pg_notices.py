@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.persistence.db import create_db_engine
 from llamaql.persistence.replica_link import CHANNEL, PgReplicaLink, asyncpg_dsn, listener_name
-from llamaql.ports.repositories import StopNotice
+from llamaql.ports.replicas import StopNotice
 
 WAIT_S = 20.0
 

@@ -13,7 +13,8 @@ import logging
 import uuid
 
 from llamaql.ports.errors import NotFoundError
-from llamaql.ports.repositories import ReplicaLink, StopNotice, UnitOfWorkFactory
+from llamaql.ports.replicas import ReplicaLink, StopNotice
+from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import Message, MessageStatus
 from llamaql.services.chat.live_replies import LiveReplies
 from llamaql.services.replicas import cancel_elsewhere

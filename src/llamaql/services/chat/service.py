@@ -24,7 +24,8 @@ from llamaql.ports.errors import (
     DomainError,
     NotFoundError,
 )
-from llamaql.ports.repositories import ReplicaLink, UnitOfWorkFactory
+from llamaql.ports.replicas import ReplicaLink
+from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import Conversation
 from llamaql.services.branching import (
     FindTurn,

@@ -1,0 +1,47 @@
+"""The replica link: how this process reaches the other replicas of its database.
+
+On SQLite one process is the server (`services.replicas.SingleProcess`); on PostgreSQL
+the replica link (persistence/replica_link.py, LISTEN/NOTIFY) carries stop notices
+between replicas.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StopNotice:
+    """Some replica asks for the user's reply to stop: the reply `message_id`, or the
+    reply in progress in `conversation_id` (the conversation was deleted)."""
+
+    user_id: uuid.UUID
+    message_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
+
+
+CancelHandler = Callable[[StopNotice], None]
+"""What a replica does with a stop notice (from any replica, itself included)."""
+
+
+class ReplicaLink(Protocol):
+    """This process among the replicas of one database (services/replicas.py)."""
+
+    replica_id: str
+    shared: bool
+    """True when other replicas may be live on the database (PostgreSQL)."""
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        """Register what a cancel notice from any replica (this one included) calls."""
+        ...
+
+    async def ask_cancel(self, notice: StopNotice) -> None:
+        """Ask every replica to stop a reply (the owner does; the others ignore it)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
