@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -134,20 +135,28 @@ class Conversation:
     updated_at: datetime
     options: GenerationOptions
     _uuid: strawberry.Private[uuid.UUID]
+    # Pages read with the conversation (`conversation(id)`'s lookahead), by request.
+    _pages: strawberry.Private[Mapping[MessagePageRequest, Page[values.Message]]]
 
     @strawberry.field
     async def messages(
         self, info: Info[Context, None], first: int | None = 20, after: str | None = None
     ) -> MessageConnection:
-        # Through the request's loader: one query for every conversation in the response.
         request = MessagePageRequest.parse(
             self._uuid, first=20 if first is None else first, after=after
         )
-        page = await info.context.message_pages.load((info.context.require_user(), request))
+        page = self._pages.get(request)
+        if page is None:
+            # Through the request's loader: one query for every conversation in the response.
+            page = await info.context.message_pages.load((info.context.require_user(), request))
         return MessageConnection.from_page(page)
 
     @classmethod
-    def from_value(cls, conversation: values.Conversation) -> Conversation:
+    def from_value(
+        cls,
+        conversation: values.Conversation,
+        pages: Mapping[MessagePageRequest, Page[values.Message]] | None = None,
+    ) -> Conversation:
         return cls(
             id=strawberry.ID(str(conversation.id)),
             title=conversation.title,
@@ -156,6 +165,7 @@ class Conversation:
             updated_at=conversation.updated_at,
             options=GenerationOptions.from_value(conversation.options),
             _uuid=conversation.id,
+            _pages=pages or {},
         )
 
 

@@ -8,6 +8,16 @@ n >= 1, the n-th to start once sequences free up. Background requests (titles) w
 queue of their own, bounded alike, and start only when the engine has nothing else to do:
 no request waits and no reply is decoding (so they never share a step with a reply). The
 scheduler hands a background request back (`requeue`) when a reply arrives while it runs.
+
+A reply request that has begun (`hold_background`, before its database work) is
+announced; its arrival (`put`) settles the oldest announcement. An idle scheduler about
+to start a burst's first step waits (`gather`) a few milliseconds for the replies
+announced but not yet arrived, so that a burst's prompts share one step, as they do on
+a server whose request path costs nothing: otherwise the replies arriving a few
+milliseconds after the first each wait for its whole prompt step (the first token p95
+of 4 chats at once was 1.4x llama-server's). A lone reply has nothing announced and
+never waits; an announcement that never arrives (a refused request) is forgotten after
+ANNOUNCED_FOR_S.
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ from collections import OrderedDict, deque
 from llamaql.engine.jobs import Job
 from llamaql.ports.engine import EngineError, GenerationResult, QueueFullError
 
+# How long a begun reply request counts as on its way (its request path takes a few ms).
+ANNOUNCED_FOR_S = 0.25
 # Users whose last admission is remembered; one forgotten ranks as never served, which
 # only matters against users served even longer ago.
 REMEMBERED_USERS = 10_000
@@ -39,6 +51,7 @@ class AdmissionQueue:
         self._counter = itertools.count()
         self._free = 0  # idle sequences, as the scheduler last said
         self._hold_until = 0.0  # monotonic time until which background work waits
+        self._announced: deque[float] = deque()  # when each reply request on its way began
         self._closed = False
         self._changed = threading.Condition()
 
@@ -59,7 +72,22 @@ class AdmissionQueue:
         """A reply request has begun: start no background job for `seconds`, and tell
         the scheduler (`reply_expected`) to stop the one running."""
         with self._changed:
-            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+            now = time.monotonic()
+            self._hold_until = max(self._hold_until, now + seconds)
+            self._announced.append(now)
+
+    def gather(self, longest: float) -> None:
+        """Wait up to `longest` seconds while reply requests are announced and have not
+        arrived (the scheduler, idle, about to start a burst's first step)."""
+        deadline = time.monotonic() + longest
+        with self._changed:
+            while not self._closed:
+                now = time.monotonic()
+                while self._announced and now - self._announced[0] > ANNOUNCED_FOR_S:
+                    self._announced.popleft()
+                if not self._announced or now >= deadline:
+                    return
+                self._changed.wait(deadline - now)
 
     def reply_expected(self) -> bool:
         """A reply waits, or a reply request has begun and background work is held."""
@@ -91,6 +119,8 @@ class AdmissionQueue:
                     f"the request queue is full ({self.capacity} waiting); try again later"
                 )
             self._arrival[job] = next(self._counter)
+            if self._announced:
+                self._announced.popleft()
             self._by_user.setdefault(job.requester.user, deque()).append(job)
             self._announce()
             self._changed.notify_all()

@@ -14,7 +14,7 @@ from typing import Any
 
 from llamaql.ports.engine import Requester
 from llamaql.ports.errors import BadInputError, NotFoundError
-from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from llamaql.ports.values import UPDATABLE_FIELDS, Conversation, Message, Page
 from llamaql.services.ids import (
     decode_conversation_cursor,
@@ -183,27 +183,24 @@ class ConversationService:
         the same conversation twice (aliases with other cursors) go to later rounds, so
         each round's statement sees a conversation once.
         """
-        pages: dict[MessagePageRequest, Page[Message]] = {}
         async with self._uow_factory() as uow:
-            for round_ in _rounds(requests):
-                limit = round_[0].first
-                rows = await uow.messages.list_pages(
-                    user_id=user_id,
-                    after_seqs={r.conversation_id: r.after_seq for r in round_},
-                    limit=limit + 1,
-                )
-                totals = await uow.messages.counts(
-                    user_id=user_id, conversation_ids=[r.conversation_id for r in round_]
-                )
-                for request in round_:
-                    found = rows[request.conversation_id]
-                    edges = [(encode_message_cursor(m.seq), m) for m in found[:limit]]
-                    pages[request] = Page(
-                        edges=edges,
-                        has_next_page=len(found) > limit,
-                        total_count=totals[request.conversation_id],
-                    )
+            pages = await _read_pages(uow, user_id, requests)
         return [pages[request] for request in requests]
+
+    async def conversation_with_pages(
+        self,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        requests: Sequence[MessagePageRequest],
+    ) -> tuple[Conversation | None, dict[MessagePageRequest, Page[Message]]]:
+        """The conversation and the pages of its messages a response asks for, from one
+        unit of work (`conversation(id) { messages { ... } }` would open a second one for
+        the pages); no pages for a conversation that is not the user's."""
+        async with self._uow_factory() as uow:
+            found = await uow.conversations.get(user_id=user_id, conversation_id=conversation_id)
+            if found is None or not requests:
+                return found, {}
+            return found, await _read_pages(uow, user_id, requests)
 
     async def sibling_ids(
         self, user_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
@@ -239,3 +236,28 @@ class ConversationService:
 
 def _not_found(conversation_id: uuid.UUID) -> NotFoundError:
     return NotFoundError(f"conversation {conversation_id} not found")
+
+
+async def _read_pages(
+    uow: UnitOfWork, user_id: uuid.UUID, requests: Sequence[MessagePageRequest]
+) -> dict[MessagePageRequest, Page[Message]]:
+    pages: dict[MessagePageRequest, Page[Message]] = {}
+    for round_ in _rounds(requests):
+        limit = round_[0].first
+        rows = await uow.messages.list_pages(
+            user_id=user_id,
+            after_seqs={r.conversation_id: r.after_seq for r in round_},
+            limit=limit + 1,
+        )
+        totals = await uow.messages.counts(
+            user_id=user_id, conversation_ids=[r.conversation_id for r in round_]
+        )
+        for request in round_:
+            found = rows[request.conversation_id]
+            edges = [(encode_message_cursor(m.seq), m) for m in found[:limit]]
+            pages[request] = Page(
+                edges=edges,
+                has_next_page=len(found) > limit,
+                total_count=totals[request.conversation_id],
+            )
+    return pages

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from sqlalchemy import event
@@ -18,6 +19,7 @@ from tests.integration.api.conftest import ALICE, BOB, Api
 
 from llamaql.persistence.models import MessageKind, MessageStatus
 from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.services.conversations import ConversationService
 
 NESTED = """
 query($first: Int) { conversations(first: $first) { edges { node {
@@ -117,3 +119,36 @@ def test_a_bad_page_size_in_one_field_is_bad_user_input(api: Api) -> None:
     _seed(api, ALICE, 2)
     codes = api.codes("{ conversations { edges { node { messages(first: 0) { totalCount } } } } }")
     assert set(codes) == {"BAD_USER_INPUT"}
+
+
+PAGE_FIELDS = "totalCount pageInfo { hasNextPage endCursor } edges { cursor node { text } }"
+READ_AHEAD = (
+    "query($id: ID!, $n: Int) { conversation(id: $id) { id "
+    f"messages(first: $n) {{ {PAGE_FIELDS} }} }} }}"
+)
+BEHIND_A_FRAGMENT = (
+    "query($id: ID!, $n: Int) { conversation(id: $id) { id ...M } } "
+    f"fragment M on Conversation {{ messages(first: $n) {{ {PAGE_FIELDS} }} }}"
+)
+
+
+def test_a_conversations_own_pages_come_with_it(api: Api) -> None:
+    """`conversation(id) { messages }` reads the page in the conversation's unit of work
+    (no loader batch); a page behind a fragment goes through the loader; both answer
+    alike, and bad arguments and other users are refused as before."""
+    texts = _seed(api, ALICE, 4)
+    conversation_id = next(c for c, t in texts.items() if len(t) >= 3)
+    loads = ConversationService.message_pages
+    with patch.object(
+        ConversationService, "message_pages", autospec=True, side_effect=loads
+    ) as loaded:
+        read_ahead = api.data(READ_AHEAD, {"id": conversation_id, "n": 2})
+        assert loaded.call_count == 0
+        through_loader = api.data(BEHIND_A_FRAGMENT, {"id": conversation_id, "n": 2})
+        assert loaded.call_count == 1
+    assert read_ahead == through_loader
+    page = read_ahead["conversation"]["messages"]
+    assert [e["node"]["text"] for e in page["edges"]] == texts[conversation_id][:2]
+    assert (page["totalCount"], page["pageInfo"]["hasNextPage"]) == (3, True)
+    assert api.codes(READ_AHEAD, {"id": conversation_id, "n": 0}) == ["BAD_USER_INPUT"]
+    assert api.data(READ_AHEAD, {"id": conversation_id, "n": 2}, user=BOB)["conversation"] is None

@@ -13,6 +13,8 @@ from tests.fakes.native import WAIT, FakeRuntime
 
 from llamaql.config import DEFAULT_SYSTEM_PROMPT, load_config
 from llamaql.container import shared_start
+from llamaql.engine import admission
+from llamaql.engine.local import scheduler
 from llamaql.engine.local.engine import LlamaEngine
 from llamaql.engine.local.runtime import LoadConfig
 from llamaql.engine.local.scheduler import BACKGROUND_CHUNK
@@ -553,3 +555,42 @@ async def test_a_returning_conversation_moves_its_kv_to_close_a_gap(tmp_path: Pa
     together = [[part.seq for part in batch] for batch in runtime.batches if len(batch) == 2]
     assert together, "X and A never shared a batch"
     assert all(seqs == [1, 2] for seqs in together), together
+
+
+async def test_a_burst_of_sends_starts_in_one_step(
+    engine: LlamaEngine, runtime: FakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sends begun together (expect_reply, before their database work) reach the engine
+    one after the other, yet the idle engine waits for the announced second one, so both
+    prompts go in the burst's first step; a lone send then has nothing to wait for."""
+    monkeypatch.setattr(scheduler, "GATHER_S", WAIT)  # only an arrival ends the wait
+    runtime.reply = "ok"
+    before = len(runtime.batches)
+    engine.expect_reply()
+    engine.expect_reply()
+    a = await submit(engine, "A", who("a"))
+    b = await submit(engine, "B", who("b"))
+    await asyncio.gather(result_of(a), result_of(b))
+    first = runtime.batches[before]
+    assert len(first) == 2
+    assert all(len(part.tokens) > 1 for part in first)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    engine.expect_reply()
+    await result_of(await submit(engine, "C", who("c")))
+    assert loop.time() - started < WAIT / 2  # it never waited for a burst
+
+
+async def test_an_announced_send_that_never_arrives_is_not_waited_for_long(
+    engine: LlamaEngine, runtime: FakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admission, "ANNOUNCED_FOR_S", 0.0)  # refused at once, say
+    monkeypatch.setattr(scheduler, "GATHER_S", WAIT)
+    runtime.reply = "ok"
+    engine.expect_reply()  # a send that is refused before it reaches the engine
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    engine.expect_reply()
+    await result_of(await submit(engine, "A", who("a")))
+    assert loop.time() - started < WAIT / 2

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import strawberry
+from graphql import FieldNode, GraphQLError, GraphQLObjectType
+from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types import Info
 
 from llamaql.api.context import Context
 from llamaql.api.inputs import CreateConversationInput, UpdateConversationInput
 from llamaql.api.types import Conversation, ConversationConnection, ModelInfo
-from llamaql.services.conversations import ConversationService
+from llamaql.ports.errors import DomainError
+from llamaql.services.conversations import ConversationService, MessagePageRequest
 from llamaql.services.ids import parse_id
 from llamaql.services.models_info import ModelInfoService
 
@@ -27,8 +33,50 @@ async def conversations(
 async def conversation(info: Info[Context, None], id: strawberry.ID) -> Conversation | None:
     user_id = info.context.require_user()
     service = info.context.resolve(ConversationService)
-    found = await service.get_conversation(user_id, parse_id(id))
-    return Conversation.from_value(found) if found else None
+    conversation_id = parse_id(id)
+    asked = _pages_asked(info, conversation_id)
+    found, pages = await service.conversation_with_pages(user_id, conversation_id, asked)
+    return Conversation.from_value(found, pages) if found else None
+
+
+def _pages_asked(info: Info[Context, None], conversation_id: uuid.UUID) -> list[MessagePageRequest]:
+    """The `messages` pages the document asks of this conversation, so that they are read
+    in the conversation's unit of work instead of a second one. Only plain selections
+    are read ahead, with their arguments coerced as graphql-core will coerce them: a page
+    behind a directive or a fragment, or one whose arguments do not parse, is left to
+    `Conversation.messages` and the loader, which answer (and refuse) as before."""
+    raw = info._raw_info
+    kind = raw.schema.get_type("Conversation")
+    if not isinstance(kind, GraphQLObjectType):
+        return []
+    definition = kind.fields["messages"]
+    # The operation's coerced variables (Strawberry's resolve info holds their values only).
+    given: Any = raw.variable_values
+    variables = (
+        given
+        if isinstance(given, VariableValues)
+        else VariableValues(sources={}, coerced=dict(given))
+    )
+    asked: list[MessagePageRequest] = []
+    for node in raw.field_nodes:
+        for selection in node.selection_set.selections if node.selection_set else ():
+            if not isinstance(selection, FieldNode) or selection.name.value != "messages":
+                continue
+            if selection.directives:
+                continue
+            try:
+                arguments = get_argument_values(definition, selection, variables)
+                first = arguments.get("first")
+                asked.append(
+                    MessagePageRequest.parse(
+                        conversation_id,
+                        first=20 if first is None else first,
+                        after=arguments.get("after"),
+                    )
+                )
+            except (GraphQLError, DomainError):
+                continue
+    return asked
 
 
 async def model(info: Info[Context, None]) -> ModelInfo:
