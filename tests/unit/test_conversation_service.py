@@ -90,7 +90,7 @@ async def test_other_users_conversations_are_not_found(
     service: ConversationService, store: FakeStore
 ) -> None:
     created = await service.create_conversation(ALICE, title="mine")
-    assert await service.get_conversation(BOB, created.id) is None
+    assert (await service.conversation_with_pages(BOB, created.id, []))[0] is None
     with pytest.raises(NotFoundError):
         await service.update_conversation(BOB, created.id, {"title": "stolen"})
     with pytest.raises(NotFoundError):

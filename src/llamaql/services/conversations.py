@@ -102,12 +102,6 @@ class ConversationService:
         edges = [(encode_conversation_cursor(c.updated_at, c.id), c) for c in rows[:limit]]
         return Page(edges=edges, has_next_page=len(rows) > limit, total_count=total)
 
-    async def get_conversation(
-        self, user_id: uuid.UUID, conversation_id: uuid.UUID
-    ) -> Conversation | None:
-        async with self._uow_factory() as uow:
-            return await uow.conversations.get(user_id=user_id, conversation_id=conversation_id)
-
     async def create_conversation(
         self,
         user_id: uuid.UUID,
