@@ -21,6 +21,12 @@ class EngineConfig(EnvConfig):
     `LLAMAQL_MODEL_PATH` (or `MODEL_FILE_NAME`), `LLAMAQL_N_*`, `LLAMAQL_USE_EXTRA_BUFTS`,
     `LLAMAQL_PROMPT_CACHE_MB` and `LLAMAQL_KV_*` for the in-process one."""
 
+    models_dir: Path = Field(
+        DEFAULT_MODEL_DIR,
+        validation_alias=AliasChoices("LLAMAQL_MODELS_DIR"),
+        description="Folder of GGUF models: every *.gguf under it is a model, named by its "
+        "file stem",
+    )
     model_path: Path = Field(
         DEFAULT_MODEL_DIR / DEFAULT_MODEL_FILE,
         validation_alias=AliasChoices("LLAMAQL_MODEL_PATH", "MODEL_FILE_NAME"),
