@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from llamaql.engine.local.kv_files import KVFileStore
-from llamaql.engine.local.kv_writer import KVFileWriter
+from llamaql.engine.local.kv_writer import LOWEST_PRIORITY, KVFileWriter
 from llamaql.engine.local.parking import KVParking, ParkedState
 from llamaql.ports.engine import Requester
 
@@ -164,3 +166,19 @@ def test_parking_with_files_only(store: HeldStore, writer: KVFileWriter) -> None
     writer.flush()
     assert parking.take(ALICE_X) is not None
     assert not KVParking(0).enabled
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_the_writer_thread_alone_runs_at_the_lowest_priority(
+    store: HeldStore, writer: KVFileWriter
+) -> None:
+    caller = os.nice(0)
+    store.gate.clear()
+    writer.put(ALICE_X, state(1))
+    assert store.started.wait(WAIT)
+    thread_id = writer._thread.native_id
+    # /proc/self/task/<tid>/stat: nice is the 17th field after the "(command)" one.
+    stat = Path(f"/proc/self/task/{thread_id}/stat").read_text()
+    assert int(stat.rsplit(")", 1)[1].split()[16]) == LOWEST_PRIORITY
+    assert os.nice(0) == caller  # the process and its other threads keep theirs
+    store.gate.set()

@@ -7,11 +7,17 @@ yet written, and a delete replaces both. What waits or is being written is what 
 returns first, so a state is never read older than the one just parked. States waiting
 take at most `pending_limit` bytes (one state always fits): beyond it a state is not
 written, as a full disk queue must not hold memory the parking budget already gave up.
+
+The thread runs at the lowest CPU priority (Linux: nice 19 for this thread alone):
+checksumming and writing a few megabytes per parked state would otherwise take a core
+from llama.cpp's threads in the very step that parked it, the first step of a burst.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from collections import OrderedDict
 
@@ -96,6 +102,7 @@ class KVFileWriter:
         self._changed.notify_all()
 
     def _run(self) -> None:
+        lower_this_threads_priority()
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: self._closing or bool(self._pending))
@@ -116,3 +123,19 @@ class KVFileWriter:
                 with self._changed:
                     self._current = None
                     self._changed.notify_all()
+
+
+LOWEST_PRIORITY = 19
+
+
+def lower_this_threads_priority() -> bool:
+    """Give the calling thread the lowest CPU priority, on Linux only (where the nice
+    value is per thread; elsewhere it would be the whole process's); False when not."""
+    if sys.platform != "linux":
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
+    except OSError:
+        logger.debug("could not lower the KV writer's priority", exc_info=True)
+        return False
+    return True
