@@ -228,6 +228,12 @@ class FakeMessageRepository:
     ) -> dict[uuid.UUID, int]:
         return {c: len(self._current_branch(user_id, c)) for c in conversation_ids}
 
+    async def count_and_generating(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> tuple[int, bool]:
+        ids = {"user_id": user_id, "conversation_id": conversation_id}
+        return await self.count(**ids), await self.has_generating(**ids)
+
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
         return any(
             m.status == MessageStatus.GENERATING.value for m in self._of(user_id, conversation_id)

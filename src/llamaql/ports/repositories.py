@@ -145,6 +145,12 @@ class MessageRepository(Protocol):
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool: ...
 
+    async def count_and_generating(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> tuple[int, bool]:
+        """`count` and `has_generating` in one statement (a send's busy check)."""
+        ...
+
     async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:
         """Until this unit of work ends, another one that calls this for the same user
         waits here: counting the user's live replies and adding one is one step

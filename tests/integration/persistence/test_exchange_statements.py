@@ -25,6 +25,7 @@ from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import SamplingOptions
 from llamaql.services.branching import Turn
 from llamaql.services.chat.exchange import store_exchange
+from llamaql.services.chat.reply_limit import ReplyLimit
 
 
 class _Handle:
@@ -91,11 +92,13 @@ async def test_an_exchange_is_stored_in_few_statements_after_the_submit(
             await unit.commit()
     assert model.statements_before_submit == 0  # the model starts before any write
     writes = [word for word in seen if word in ("INSERT", "UPDATE")]
-    # A lock (SQLite: a no-op UPDATE), the re-check, two INSERTs, one UPDATE of the
-    # conversation; before, each add locked again and each change was its own UPDATE.
+    # A lock that reads the row (SQLite: a no-op UPDATE ... RETURNING; PostgreSQL:
+    # SELECT ... FOR UPDATE), the re-check (count and generating in one), two INSERTs,
+    # one UPDATE of the conversation; before, each add locked again and each change was
+    # its own UPDATE, and the lock, its read and the re-check took two statements each.
     assert writes.count("INSERT") == 2
     assert writes.count("UPDATE") <= 2
-    assert len([word for word in seen if word not in ("BEGIN", "COMMIT")]) <= 7
+    assert len([word for word in seen if word not in ("BEGIN", "COMMIT")]) == 5
 
     async with uow() as unit:
         conversation = await unit.conversations.get(user_id=alice, **ids)
@@ -146,3 +149,27 @@ async def test_a_lock_holds_for_one_transaction_and_one_user(
             # A new transaction takes the lock again.
             assert await unit.conversations.get_for_update(user_id=alice, **ids) is not None
             assert len(seen) > after_commit
+
+
+async def test_the_reply_limit_adds_only_its_count_on_sqlite(
+    uow: UnitOfWorkFactory, engine: AsyncEngine, alice: uuid.UUID
+) -> None:
+    """The user's replies are locked by the conversation's lock already on SQLite (one
+    writer); PostgreSQL takes the user's advisory lock."""
+    turn = await _conversation(uow, alice)
+    model = _Engine()
+    with _statements(engine) as seen:
+        model.counter = seen
+        async with uow() as unit:
+            await store_exchange(
+                unit,
+                cast(Engine, model),
+                user_id=alice,
+                turn=turn,
+                seen=0,
+                prompt=PROMPT,
+                reply_limit=ReplyLimit(4),
+            )
+            await unit.commit()
+    statements = [word for word in seen if word not in ("BEGIN", "COMMIT")]
+    assert len(statements) == (6 if engine.dialect.name == "sqlite" else 7)

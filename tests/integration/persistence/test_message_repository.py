@@ -188,6 +188,25 @@ async def test_has_generating(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
         assert await unit.messages.has_generating(user_id=alice, conversation_id=conversation_id)
 
 
+async def test_count_and_generating_is_count_and_has_generating_in_one(
+    uow: UnitOfWorkFactory, alice: uuid.UUID, bob: uuid.UUID
+) -> None:
+    conversation_id = await _conversation(uow, alice)
+    ids = {"user_id": alice, "conversation_id": conversation_id}
+    async with uow() as unit:
+        assert await unit.messages.count_and_generating(**ids) == (0, False)
+    await _add(uow, alice, conversation_id, "done")
+    await _add(uow, alice, conversation_id, "done too")
+    async with uow() as unit:
+        assert await unit.messages.count_and_generating(**ids) == (2, False)
+    await _add(uow, alice, conversation_id, "", MessageStatus.GENERATING, MessageKind.BOT)
+    async with uow() as unit:
+        assert await unit.messages.count_and_generating(**ids) == (3, True)
+        # Another user sees nothing of it.
+        other = {"user_id": bob, "conversation_id": conversation_id}
+        assert await unit.messages.count_and_generating(**other) == (0, False)
+
+
 async def test_finish_writes_the_final_state(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
     conversation_id = await _conversation(uow, alice)
     reply = await _add(uow, alice, conversation_id, "", MessageStatus.GENERATING, MessageKind.BOT)

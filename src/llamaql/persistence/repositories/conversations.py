@@ -25,7 +25,8 @@ _OWNED = select(Conversation).where(
 # Locked: after waiting for the lock, the row may have changed since this session last
 # loaded it (populate_existing).
 _OWNED_FOR_UPDATE = _OWNED.with_for_update().execution_options(populate_existing=True)
-# SQLite's stand-in for a row lock: a no-op UPDATE takes the database's write lock.
+# SQLite's stand-in for a row lock: a no-op UPDATE takes the database's write lock, and
+# returns the row as it is now (one statement for the lock and the read).
 # (An UPDATE's parameters may not be named like its columns.)
 _SQLITE_LOCK = (
     update(Conversation)
@@ -34,7 +35,8 @@ _SQLITE_LOCK = (
         col(Conversation.user_id) == bindparam("lock_user_id"),
     )
     .values(id=Conversation.id)
-    .execution_options(synchronize_session=False)
+    .returning(Conversation)
+    .execution_options(synchronize_session=False, populate_existing=True)
 )
 _NEWEST_FIRST = (col(Conversation.updated_at).desc(), col(Conversation.id).desc())
 _PAGE = (
@@ -71,6 +73,12 @@ _COUNT = (
 _LOCKED = "llamaql_locked_conversations"
 
 
+def holds_write_lock(session: AsyncSession) -> bool:
+    """Whether this SQLite session's transaction holds the database's write lock, taken
+    by locking a conversation (SQLite has one lock for every writer)."""
+    return session.get_bind().dialect.name == "sqlite" and bool(_locked(session))
+
+
 def _locked(session: AsyncSession) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
     """The conversations this session locked in its current transaction (a new, empty
     record when the transaction is new; outside a transaction, one nobody keeps)."""
@@ -98,11 +106,12 @@ async def lock_owned_conversation(
     held = _locked(session).get((user_id, conversation_id))
     if held is not None:
         return held
-    ids = {"user_id": user_id, "conversation_id": conversation_id}
     if session.get_bind().dialect.name == "sqlite":
         lock = {"lock_user_id": user_id, "lock_conversation_id": conversation_id}
-        await session.exec(_SQLITE_LOCK, params=lock)
-    conversation = (await session.exec(_OWNED_FOR_UPDATE, params=ids)).one_or_none()
+        conversation = (await session.exec(_SQLITE_LOCK, params=lock)).scalars().one_or_none()
+    else:
+        ids = {"user_id": user_id, "conversation_id": conversation_id}
+        conversation = (await session.exec(_OWNED_FOR_UPDATE, params=ids)).one_or_none()
     if conversation is not None:
         _locked(session)[(user_id, conversation_id)] = conversation
     return conversation

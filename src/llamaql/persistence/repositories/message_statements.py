@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, insert, or_
+from sqlalchemy import and_, bindparam, case, func, insert, or_
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
@@ -27,6 +27,12 @@ GENERATING = (
     .where(*_IN_CONVERSATION, col(Message.status) == MessageStatus.GENERATING.value)
     .limit(1)
 )
+COUNT_AND_GENERATING = select(
+    func.count(),
+    func.coalesce(
+        func.max(case((col(Message.status) == MessageStatus.GENERATING.value, 1), else_=0)), 0
+    ),
+).where(*_IN_CONVERSATION)
 
 
 def _insert(heartbeat_at: Any) -> Any:

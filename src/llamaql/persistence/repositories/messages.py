@@ -14,7 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.persistence.models import Message, MessageKind, MessageStatus, utc_now
 from llamaql.persistence.repositories import message_statements as sql
-from llamaql.persistence.repositories.conversations import lock_owned_conversation
+from llamaql.persistence.repositories.conversations import (
+    holds_write_lock,
+    lock_owned_conversation,
+)
 from llamaql.persistence.repositories.rows import message_value, write_usage
 from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append
 from llamaql.ports.values import Message as MessageValue
@@ -150,6 +153,15 @@ class SqlMessageRepository:
         result = await self._session.exec(sql.GENERATING, params=params)
         return result.first() is not None
 
+    async def count_and_generating(
+        self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> tuple[int, bool]:
+        params = {"conversation_id": conversation_id, "user_id": user_id}
+        total, generating = (
+            await self._session.exec(sql.COUNT_AND_GENERATING, params=params)
+        ).one()
+        return int(total), bool(generating)
+
     async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:
         if self._session.get_bind().dialect.name == "postgresql":
             # Held until commit; under READ COMMITTED a count after it sees the rows the
@@ -161,7 +173,10 @@ class SqlMessageRepository:
             await self._session.exec(select(lock))
             return
         # SQLite has one writer: an UPDATE, even of no row, takes the write lock until
-        # the transaction ends, so a second unit waits here (busy timeout).
+        # the transaction ends, so a second unit waits here (busy timeout). A unit that
+        # locked a conversation holds that lock already.
+        if holds_write_lock(self._session):
+            return
         await self._session.exec(
             update(Message)
             .where(false())

@@ -81,7 +81,8 @@ async def _write_exchange(
     locked = await uow.conversations.get_for_update(**ids)
     if locked is None:
         raise NotFoundError(f"conversation {conversation.id} not found")
-    if await uow.messages.has_generating(**ids) or await uow.messages.count(**ids) != seen:
+    count, generating = await uow.messages.count_and_generating(**ids)
+    if generating or count != seen:
         raise ConversationBusyError()
     if reply_limit is not None:
         await reply_limit.check(uow, user_id=user_id, lock=True)

@@ -267,8 +267,7 @@ class ChatService:
                 history = await uow.branches.history(
                     user_id=user_id, leaf_id=turn.parent_id, limit=history_limit(self._engine)
                 )
-                seen = await uow.messages.count(**ids)
-                generating = await uow.messages.has_generating(**ids)
+                seen, generating = await uow.messages.count_and_generating(**ids)
                 if not generating:  # busy says more; the stored exchange counts again, locked
                     await self._reply_limit.check(uow, user_id=user_id)
             # Claimed before the next await: a concurrent send in this process sees it busy.
