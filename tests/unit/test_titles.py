@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from tests.fakes.rig import ChatRig, drain, eventually, make_rig
 
-from llamaql.services.chat.titles import clean_title
+from llamaql.services.chat.titles import TITLE_QUIET_S, clean_title
 
 
 @pytest.mark.parametrize(
@@ -73,4 +75,27 @@ async def test_titles_can_be_turned_off() -> None:
     await rig.service.shutdown()
     assert len(rig.engine.handles) == 1
     assert rig.store.conversations[cid].title == "Hello there"
+    await rig.engine.stop()
+
+
+async def test_a_title_waits_until_no_stream_has_been_open_for_a_while(rig: ChatRig) -> None:
+    # A title asked for while another send streams begins only once every stream has
+    # been closed for TITLE_QUIET_S: the next burst of sends meets none of its work.
+    first, second = await rig.conversation(), await rig.conversation()
+    rig.engine.script("The answer.")
+    held = rig.engine.script("Still going", paced=True)
+    rig.engine.script('"First title"')
+    rig.engine.script('"Second title"')
+    await drain(rig.send(first, "What is the capital of France?"))
+    streaming = asyncio.create_task(drain(rig.send(second, "Tell me a story")))
+    await eventually(lambda: len(rig.engine.handles) == 2, "the second send's request")
+    await asyncio.sleep(TITLE_QUIET_S * 2)
+    assert len(rig.engine.handles) == 2, "a title started while a stream was open"
+    rig.engine.handles[1].allow(len(held.pieces))
+    await streaming
+    closed = asyncio.get_running_loop().time()
+    await eventually(lambda: len(rig.engine.handles) == 4, "both titles")
+    assert asyncio.get_running_loop().time() - closed >= TITLE_QUIET_S * 0.9
+    assert all(handle.background for handle in rig.engine.handles[2:])
+    await rig.service.shutdown()
     await rig.engine.stop()

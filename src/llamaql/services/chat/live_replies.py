@@ -31,6 +31,7 @@ class LiveReplies:
         self._streams = 0  # sendMessage streams not yet past their terminal event
         self._quiet = asyncio.Event()  # set while no stream is open
         self._quiet.set()
+        self._quiet_since = 0.0  # the event loop's time the last stream closed
         self.closing = False
 
     def claim(self, conversation_id: uuid.UUID) -> bool:
@@ -96,7 +97,20 @@ class LiveReplies:
     def stream_closed(self) -> None:
         self._streams -= 1
         if not self._streams:
+            self._quiet_since = asyncio.get_running_loop().time()
             self._quiet.set()
+
+    async def wait_quiet(self, seconds: float) -> None:
+        """Until no stream has been open for `seconds` in a row (what background work,
+        the model's titles, waits for: a burst of sends right after another meets none
+        of it, as a reply that arrives while it runs only waits for one step)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._quiet.wait()
+            left = self._quiet_since + seconds - loop.time()
+            if left <= 0:
+                return
+            await asyncio.sleep(left)
 
     async def wait_streams_closed(self, timeout_s: float) -> None:
         try:

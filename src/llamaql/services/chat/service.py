@@ -42,7 +42,7 @@ from llamaql.services.chat.reply_cancels import ReplyCancels
 from llamaql.services.chat.reply_limit import ReplyLimit
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.chat.submitting import ExchangeSubmitter
-from llamaql.services.chat.titles import Titler
+from llamaql.services.chat.titles import TITLE_QUIET_S, Titler
 from llamaql.services.options import sampling_options
 from llamaql.services.replicas import recover_interrupted
 
@@ -76,7 +76,12 @@ class ChatService:
         self._dead_after_s = dead_after_s
         self._db_timeout_s = db_timeout_s
         self._live = LiveReplies()
-        self._titles = Titler(uow_factory, engine, enabled=config.auto_title)
+        self._titles = Titler(
+            uow_factory,
+            engine,
+            enabled=config.auto_title,
+            quiet=lambda: self._live.wait_quiet(TITLE_QUIET_S),
+        )
         self._cancels = ReplyCancels(uow_factory, self._live, self._replicas)
         # Among replicas a reply counts while its replica beats (the sweep's rule); alone,
         # start-up recovery already failed every reply an earlier life left GENERATING.

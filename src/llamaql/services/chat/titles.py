@@ -1,10 +1,13 @@
 """Model-written titles: after an untitled conversation's first reply, the model names it.
 
-The request goes to the engine as a background request: it runs only on an idle engine,
-yields its sequence to any reply that arrives (and starts over later), and leaves no KV
-behind. Only its result is read. The first-words title stays until the model's
-arrives, and the model's replaces it only if it is still that fallback (a rename by the
-user in between wins). Failures only log: a title is a nicety.
+The request waits until no chat stream has been open for `TITLE_QUIET_S` (a user's next
+message, or the next burst of sends right after the replies that asked for titles, finds
+none of a title's work in its way: its prompt, its steps, its write), then goes to the
+engine as a background request: it runs only on an idle engine, yields its sequence to
+any reply that arrives (and starts over later), and leaves no KV behind. Only its result
+is read. The first-words title stays until the model's arrives, and the model's replaces
+it only if it is still that fallback (a rename by the user in between wins). Failures
+only log: a title is a nicety.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from llamaql.ports.engine import (
@@ -34,6 +38,7 @@ TITLE_INSTRUCTION = (
 )
 TITLE_OPTIONS = SamplingOptions(temperature=0.0, max_tokens=16)
 EXCERPT_CHARS = 600  # of the question and of the answer: enough to name a topic
+TITLE_QUIET_S = 0.5
 
 
 def clean_title(text: str) -> str:
@@ -47,10 +52,18 @@ def clean_title(text: str) -> str:
 class Titler:
     """Schedules one background title request per first reply; `shutdown` cancels them."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, engine: Engine, *, enabled: bool) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        engine: Engine,
+        *,
+        enabled: bool,
+        quiet: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._uow_factory = uow_factory
         self._engine = engine
         self._enabled = enabled
+        self._quiet = quiet  # awaited before a title's work begins
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def schedule(
@@ -84,6 +97,8 @@ class Titler:
         question: str,
         answer: str,
     ) -> None:
+        if self._quiet is not None:
+            await self._quiet()
         try:
             title = await self._ask(str(user_id), str(conversation_id), question, answer)
         except EngineError as exc:
