@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.persistence.models import Conversation, Message, utc_now
-from llamaql.persistence.repositories.rows import conversation_value
+from llamaql.persistence.repositories.rows import conversation_from_columns, conversation_value
 from llamaql.ports.values import UPDATABLE_FIELDS, SamplingOptions
 from llamaql.ports.values import Conversation as ConversationValue
 
@@ -39,8 +40,11 @@ _SQLITE_LOCK = (
     .execution_options(synchronize_session=False, populate_existing=True)
 )
 _NEWEST_FIRST = (col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+# Pages are read as plain rows (Core), not ORM instances: building 20 instances took
+# most of a page's CPU, and a page's rows are never changed in its session.
+_COLUMNS = tuple(Conversation.__table__.columns)  # type: ignore[attr-defined]
 _PAGE = (
-    select(Conversation)
+    sa_select(*_COLUMNS)
     .where(col(Conversation.user_id) == bindparam("user_id"))
     .order_by(*_NEWEST_FIRST)
     .limit(bindparam("limit"))
@@ -48,7 +52,7 @@ _PAGE = (
 # After a cursor: spelled out rather than a row-value comparison so both SQLite and
 # PostgreSQL use the (user_id, updated_at, id) index the same way; ids break ties.
 _PAGE_AFTER = (
-    select(Conversation)
+    sa_select(*_COLUMNS)
     .where(
         col(Conversation.user_id) == bindparam("user_id"),
         or_(
@@ -172,8 +176,8 @@ class SqlConversationRepository:
         if after is not None:
             statement = _PAGE_AFTER
             params["after_updated_at"], params["after_id"] = after
-        result = await self._session.exec(statement, params=params)
-        return [conversation_value(row) for row in result.all()]
+        result = await self._session.execute(statement, params=params)
+        return [conversation_from_columns(row._mapping) for row in result]
 
     async def count(self, *, user_id: uuid.UUID) -> int:
         result = await self._session.exec(_COUNT, params={"user_id": user_id})

@@ -8,6 +8,7 @@ repository just loaded or flushed) is read through its attributes, which load it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from llamaql.persistence.models import Conversation as ConversationRow
@@ -26,7 +27,11 @@ def _columns(row: ConversationRow | MessageRow, names: frozenset[str]) -> dict[s
 
 
 def conversation_value(row: ConversationRow) -> Conversation:
-    c = _columns(row, _CONVERSATION_COLUMNS)
+    return conversation_from_columns(_columns(row, _CONVERSATION_COLUMNS))
+
+
+def conversation_from_columns(c: Mapping[Any, Any]) -> Conversation:
+    """A conversation from its columns by name (a loaded row's, or a Core row's mapping)."""
     return Conversation(
         id=c["id"],
         user_id=c["user_id"],
