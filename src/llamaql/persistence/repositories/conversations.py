@@ -176,7 +176,9 @@ class SqlConversationRepository:
         if after is not None:
             statement = _PAGE_AFTER
             params["after_updated_at"], params["after_id"] = after
-        result = await self._session.execute(statement, params=params)
+        # On the session's connection (its transaction), past the ORM's result handling.
+        connection = await self._session.connection()
+        result = await connection.execute(statement, params)
         return [conversation_from_columns(row._mapping) for row in result]
 
     async def count(self, *, user_id: uuid.UUID) -> int:
