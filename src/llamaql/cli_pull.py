@@ -57,6 +57,7 @@ async def _pull(args: argparse.Namespace, config: Config) -> int:
     except DomainError as exc:
         print(f"llamaql: {exc.message}", file=sys.stderr)
         return EXIT_BAD_REQUEST
+    print(f"pulling {args.url} into {config.engine.models_dir}", flush=True)
     view = ProgressView(sys.stdout, tty=sys.stdout.isatty())
     last: PullProgress | None = None
     try:
@@ -87,7 +88,7 @@ class ProgressView:
         self.tty = tty
         self._clock = clock
         self._state: PullState | None = None
-        self._step = -1
+        self._step = 0  # the first plain line is at PLAIN_STEP_PERCENT, then each step
         self._last_line = 0.0
 
     def show(self, progress: PullProgress) -> None:
@@ -99,10 +100,12 @@ class ProgressView:
         now = self._clock()
         step = _percent(progress) // PLAIN_STEP_PERCENT if progress.total_bytes else -1
         due = step > self._step or (step < 0 and now - self._last_line >= PLAIN_EVERY_S)
-        if due or progress.state != self._state:
+        changed = self._state is not None and progress.state != self._state
+        self._state = progress.state
+        if due or changed:
             self.out.write(plain_line(progress) + "\n")
             self.out.flush()
-            self._state, self._step, self._last_line = progress.state, step, now
+            self._step, self._last_line = max(step, self._step), now
 
 
 def bar_line(progress: PullProgress) -> str:
