@@ -206,7 +206,8 @@ class ModelPullService:
             await asyncio.to_thread(self._files.pull, source, listener, pull.cancel.is_set)
         except DomainError as exc:
             failure = PullFailure(exc.code, exc.message, exc.retryable)
-            logger.warning("pull of %s from %s failed: %s", source.name, source.url, exc.message)
+            # The one who asked gets the reason (pullProgress, or the CLI's last line).
+            logger.info("pull of %s from %s failed: %s", source.name, source.url, exc.message)
             pull.publish(replace(pull.progress, state=PullState.FAILED, failure=failure))
         except Exception:
             logger.exception("pull of %s from %s failed unexpectedly", source.name, source.url)

@@ -4,6 +4,7 @@ resumes, and what it refuses, always leaving either the checked model or nothing
 from __future__ import annotations
 
 import hashlib
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -72,8 +73,9 @@ def test_a_cut_download_resumes_with_range_and_ends_with_the_right_bytes(
     assert len(ranges) == 2
     assert (models_dir / "smol.gguf").read_bytes() == default_model
     assert left_in(models_dir) == ["smol.gguf"]
-    assert reports.verified and reports.done[-1] == len(default_model)
-    assert all(later > earlier for earlier, later in zip(reports.done, reports.done[1:]))
+    assert reports.verified
+    assert reports.done[-1] == len(default_model)
+    assert all(later > earlier for earlier, later in pairwise(reports.done))
 
 
 def test_a_server_that_ignores_range_starts_the_file_over(
@@ -88,7 +90,7 @@ def test_a_server_that_ignores_range_starts_the_file_over(
     assert files.behaviour.requests[1][1] is not None  # it asked for a range...
     assert (models_dir / "tiny.gguf").read_bytes() == tiny_gguf  # ...and took the whole
     # The count went back when the file started over (a resume only ever goes up).
-    assert any(later <= earlier for earlier, later in zip(reports.done, reports.done[1:]))
+    assert any(later <= earlier for earlier, later in pairwise(reports.done))
 
 
 def test_a_bad_checksum_leaves_no_file(
