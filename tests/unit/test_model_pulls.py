@@ -143,6 +143,7 @@ async def test_closing_cancels_a_running_pull() -> None:
     pulls = service(files)
     pull_id = pulls.start(URL)
     closing = asyncio.create_task(pulls.aclose())
+    await asyncio.sleep(0)  # aclose marks the pulls cancelled before its first wait
     files.gate.set()
     await closing
     final = (await watched(pulls, pull_id))[-1]
