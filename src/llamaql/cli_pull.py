@@ -89,7 +89,7 @@ class ProgressView:
         self._clock = clock
         self._state: PullState | None = None
         self._step = 0  # the first plain line is at PLAIN_STEP_PERCENT, then each step
-        self._last_line = 0.0
+        self._last_line = clock()
 
     def show(self, progress: PullProgress) -> None:
         if self.tty:
