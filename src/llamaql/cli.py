@@ -1,4 +1,4 @@
-"""The `llamaql` command: serve, migrate, export-schema, chat."""
+"""The `llamaql` command: serve, migrate, export-schema, chat, pull."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from llamaql.cli_pull import add_pull_parser, run_pull
 from llamaql.client.command import add_chat_parser, run_chat
 from llamaql.config import ApiConfig, Config, ConfigError, ServerConfig, load_config
 
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="upgrade the database to the newest schema")
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     add_chat_parser(commands)
+    add_pull_parser(commands)
     return parser
 
 
@@ -97,6 +99,16 @@ def _export_schema() -> int:
     return 0
 
 
+def _pull(args: argparse.Namespace) -> int:
+    from llamaql.logging_setup import configure_logging
+
+    config = _config()
+    # The progress bar says what INFO lines would; warnings (a retry) still show.
+    level = logging.getLevelName(config.server.log_level)
+    configure_logging(config.server.log_level if level < logging.INFO else "WARNING")
+    return run_pull(args, config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
@@ -105,4 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate()
     if args.command == "chat":
         return run_chat(args)
+    if args.command == "pull":
+        return _pull(args)
     return _export_schema()

@@ -20,12 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.auth import Authenticator, create_authenticator
 from llamaql.config import ChatConfig, Config
+from llamaql.engine.local.downloads import DownloadLimits
+from llamaql.engine.local.model_folder import ModelFolder
 from llamaql.persistence.db import create_db_engine, create_session_factory, is_sqlite
 from llamaql.persistence.db_health import CHECK_TIMEOUT_S, DatabaseProbe
 from llamaql.persistence.db_share import DatabaseShares
 from llamaql.persistence.replica_link import PgReplicaLink
 from llamaql.persistence.repositories import make_uow_factory
 from llamaql.ports.engine import ChatMessage, Engine
+from llamaql.ports.model_files import ModelFiles
 from llamaql.ports.replicas import ReplicaLink
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S
@@ -33,6 +36,7 @@ from llamaql.services.chat.service import ChatService
 from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.conversations import ConversationService
 from llamaql.services.metrics import Metrics
+from llamaql.services.model_pulls import ModelPullService
 from llamaql.services.models_info import ModelInfoService
 from llamaql.services.replicas import Heartbeat, OwnedReplies, SingleProcess
 from llamaql.services.search import SearchService
@@ -59,6 +63,7 @@ class Runtime:
     replicas: ReplicaLink | None = None
     heartbeat: Heartbeat | None = None  # replicas on PostgreSQL only
     db_probe: DatabaseProbe | None = None  # /health's database check
+    pulls: ModelPullService | None = None  # running pulls are cancelled at stop
 
 
 def shared_start(chat: ChatConfig) -> tuple[ChatMessage, ...]:
@@ -86,6 +91,19 @@ def create_engine(config: Config) -> Engine | None:
 
         engine = LlamaEngine(config.engine, shared_start=shared_start(config.chat))
     return engine
+
+
+def create_model_files(config: Config) -> ModelFiles:
+    """The models folder's adapter: pulls into LLAMAQL_MODELS_DIR, up to
+    LLAMAQL_MODEL_MAX_BYTES a file."""
+    limits = DownloadLimits(max_bytes=config.pulls.model_max_bytes)
+    return ModelFolder(config.engine.models_dir, limits)
+
+
+def create_pull_service(config: Config, files: ModelFiles | None = None) -> ModelPullService:
+    """pullModel, pullProgress, deleteModel and `llamaql pull`. The engine's model
+    registry, once it has one, is the `in_use` hook that refuses to delete a loaded model."""
+    return ModelPullService(files or create_model_files(config), config.pulls)
 
 
 def replica_parts(
@@ -148,6 +166,7 @@ def build_container(
     model_info_service: ModelInfoService | None = None,
     chat_service: ChatService | None = None,
     authenticator: Authenticator | None = None,
+    model_files: ModelFiles | None = None,
 ) -> punq.Container:
     """Wire everything; an override replaces what it names (tests pass fakes or None)."""
     container = punq.Container()
@@ -205,13 +224,15 @@ def build_container(
     container.register(
         ModelInfoService, instance=model_info_service or ModelInfoService(config.engine, the_engine)
     )
+    pulls = create_pull_service(config, model_files)
+    container.register(ModelPullService, instance=pulls)
     # A registry per app, never prometheus_client's global one: tests build many apps.
     metrics = Metrics(CollectorRegistry(), engine=the_engine)
     container.register(Metrics, instance=metrics)
     container.register(
         Runtime,
         instance=Runtime(
-            config, db_engine, the_engine, chat, metrics, replicas, heartbeat, db_probe
+            config, db_engine, the_engine, chat, metrics, replicas, heartbeat, db_probe, pulls
         ),
     )
     # UnitOfWorkFactory is a Callable alias, so it is registered under a name.

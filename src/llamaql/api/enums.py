@@ -38,6 +38,7 @@ class MessageStatus(Enum):
 @strawberry.enum(description="The error codes of both channels (extensions.code and events)")
 class ErrorCode(Enum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
     BAD_USER_INPUT = "BAD_USER_INPUT"
     NOT_FOUND = "NOT_FOUND"
     QUEUE_FULL = "QUEUE_FULL"

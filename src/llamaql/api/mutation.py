@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from llamaql.api.resolvers import chat
+from llamaql.api.resolvers import chat, pulls
 from llamaql.api.resolvers import conversations as r
 from llamaql.api.types import Conversation
 
@@ -26,4 +26,17 @@ class Mutation:
             "Make the branch through `messageId` (down to the newest message under it) "
             "current: `Conversation.messages` and later prompts follow it"
         ),
+    )
+    pull_model: strawberry.ID = strawberry.field(
+        resolver=pulls.pull_model,
+        description=(
+            "Download a GGUF model (http(s):// or hf://owner/repo/file.gguf) into the models "
+            "folder as `name` (default: the file's name); its progress is pullProgress(id). "
+            "`replace` overwrites a model of that name. Users in LLAMAQL_MODEL_ADMINS only"
+        ),
+    )
+    delete_model: str = strawberry.field(
+        resolver=pulls.delete_model,
+        description="Remove a model's file from the models folder; users in "
+        "LLAMAQL_MODEL_ADMINS only",
     )

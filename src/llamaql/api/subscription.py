@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from llamaql.api.resolvers import chat
+from llamaql.api.resolvers import chat, pulls
 
 
 @strawberry.type
@@ -34,6 +34,13 @@ class Subscription:
             "A new user message beside user message `messageId` (same parent), then its "
             "reply, streamed like sendMessage's; its branch becomes current. The same "
             "rules and events as sendMessage."
+        ),
+    )
+    pull_progress = strawberry.subscription(
+        resolver=pulls.pull_progress,
+        description=(
+            "A model pull's progress (pullModel's id): now, then as it changes, ending "
+            "with COMPLETE or FAILED. Users in LLAMAQL_MODEL_ADMINS only"
         ),
     )
 

@@ -11,6 +11,7 @@ composed into one `Config` that the composition root (container.py) slices.
 | `chat` | `ChatConfig` | the chat and context-usage services |
 | `auth` | `AuthConfig` | the authenticator and the WebSocket origin check |
 | `replicas` | `ReplicaConfig` | the replica link and heartbeat |
+| `pulls` | `PullConfig` | adding and removing models (`llamaql pull`, `pullModel`) |
 """
 
 from llamaql.config.api import ApiConfig
@@ -24,6 +25,7 @@ from llamaql.config.engine import (
     EngineConfig,
 )
 from llamaql.config.loader import COMPONENTS, Config, ConfigError, config_summary, load_config
+from llamaql.config.pulls import DEFAULT_MODEL_MAX_BYTES, PullConfig
 from llamaql.config.remote import RemoteEngineConfig
 from llamaql.config.replicas import ReplicaConfig, default_replica_id
 from llamaql.config.server import ServerConfig
@@ -32,6 +34,7 @@ __all__ = [
     "COMPONENTS",
     "DEFAULT_MODEL_DIR",
     "DEFAULT_MODEL_FILE",
+    "DEFAULT_MODEL_MAX_BYTES",
     "DEFAULT_SYSTEM_PROMPT",
     "MAX_CONTEXT_SIZE",
     "ApiConfig",
@@ -41,6 +44,7 @@ __all__ = [
     "ConfigError",
     "DatabaseConfig",
     "EngineConfig",
+    "PullConfig",
     "RemoteEngineConfig",
     "ReplicaConfig",
     "ServerConfig",

@@ -20,6 +20,7 @@ from llamaql.config.chat import ChatConfig
 from llamaql.config.database import DatabaseConfig
 from llamaql.config.display import SECRET_FIELDS, describe_error, redact_url
 from llamaql.config.engine import EngineConfig
+from llamaql.config.pulls import PullConfig
 from llamaql.config.remote import RemoteEngineConfig
 from llamaql.config.replicas import ReplicaConfig
 from llamaql.config.server import ServerConfig
@@ -42,6 +43,7 @@ class Config:
     chat: ChatConfig
     auth: AuthConfig
     replicas: ReplicaConfig
+    pulls: PullConfig
 
     @property
     def live_replies_per_user(self) -> int:

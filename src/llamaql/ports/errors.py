@@ -84,3 +84,10 @@ class DatabaseUnavailableError(DomainError):
 
     def __init__(self, message: str = "the database is unavailable; try again shortly") -> None:
         super().__init__(message, retryable=True)
+
+
+class ForbiddenError(DomainError):
+    """The caller is identified but may not do this (a model pull or delete by a user not
+    in LLAMAQL_MODEL_ADMINS)."""
+
+    code = "FORBIDDEN"

@@ -91,6 +91,8 @@ def create_app(config: Config, **overrides: Any) -> Starlette:
             # Replies are cancelled and saved before the engine and database go away.
             if runtime.chat is not None:
                 await runtime.chat.shutdown()
+            if runtime.pulls is not None:
+                await runtime.pulls.aclose()
             # Beating until every reply is saved: a reply saved late is still ours.
             if runtime.heartbeat is not None:
                 await runtime.heartbeat.stop()
