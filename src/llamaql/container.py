@@ -82,9 +82,11 @@ def create_engine(config: Config) -> Engine | None:
 
         engine = RemoteEngine(config.engine, config.remote)
     else:
-        from llamaql.engine.local.engine import LlamaEngine
+        from llamaql.engine.local.models import LocalModels, llama_engine_factory
 
-        engine = LlamaEngine(config.engine, shared_start=shared_start(config.chat))
+        engine = LocalModels(
+            config.engine, engine_factory=llama_engine_factory(shared_start(config.chat))
+        )
     return engine
 
 
@@ -199,6 +201,7 @@ def build_container(
             max_text_chars=config.chat.max_message_chars,
             stop_replies=chat.stop_replies if chat is not None else None,
             forget_kv=the_engine.forget if the_engine is not None else None,
+            check_model=the_engine.check_model if the_engine is not None else None,
         ),
     )
     container.register(SearchService, instance=SearchService(uow_factory))

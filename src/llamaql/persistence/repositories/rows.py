@@ -36,6 +36,7 @@ def conversation_value(row: ConversationRow) -> Conversation:
         options=SamplingOptions.from_dict(c["options"] or {}),
         created_at=c["created_at"],
         updated_at=c["updated_at"],
+        model=c["model"],
     )
 
 
@@ -57,6 +58,7 @@ def message_value(row: MessageRow) -> Message:
         dropped_messages=m["dropped_messages"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        model=m["model"],
     )
 
 
