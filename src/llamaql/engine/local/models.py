@@ -31,6 +31,7 @@ from llamaql.ports.engine import (
     EngineError,
     EngineLoad,
     GenerationHandle,
+    ModelFileError,
     ModelInfo,
     ModelStatus,
     ModelUnavailableError,
@@ -216,7 +217,10 @@ class LocalModels:
             raise ModelUnavailableError(f"model {found.name!r} cannot be loaded: {reason}")
         slot = self._slots.get(found.name)
         engine = slot.engine if slot is not None else self._idle_engine(found)
-        prompt = await engine.prepare(messages, options)
+        try:
+            prompt = await engine.prepare(messages, options)
+        except ModelFileError as exc:
+            raise ModelUnavailableError(f"model {found.name!r} cannot be read: {exc}") from exc
         return replace(prompt, model=found.name)
 
     def has_room(self) -> bool:
