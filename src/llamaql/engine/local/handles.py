@@ -50,6 +50,8 @@ class LoadingHandle:
         on_end: Callable[[], None],
     ) -> None:
         self._loaded = asyncio.ensure_future(loaded)
+        # A reply cancelled before its load ended never reads the outcome: read it here.
+        self._loaded.add_done_callback(_read_outcome)
         self._submit = submit
         self._tracked = TrackedHandle(_Nothing(), on_end)
         self._inner: GenerationHandle | None = None
@@ -77,6 +79,11 @@ class LoadingHandle:
         self._cancelled.set()
         if self._inner is not None:
             self._inner.cancel()
+
+
+def _read_outcome(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class _Nothing:
