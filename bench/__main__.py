@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from bench import api, concurrency, peer, restart, shape, stream, titles, turns
+from bench import api, concurrency, models, peer, restart, shape, stream, titles, turns
 from bench.common import (
     DEFAULT_RESULTS_DIR,
     Result,
@@ -35,7 +35,17 @@ from llamaql.config import Config
 
 logger = logging.getLogger("bench")
 # peer last: it reads the stream result of the same run
-NAMES = ("stream", "concurrency", "titles", "turns", "restart", "api", "shape", "peer")
+NAMES = (
+    "stream",
+    "concurrency",
+    "titles",
+    "turns",
+    "restart",
+    "api",
+    "shape",
+    "models",
+    "peer",
+)
 BUSY_WARNING = 0.15  # CPU share other work takes while the bench is idle
 
 
@@ -94,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--api-duration", type=float, help="seconds cap per run (default 6)")
     group.add_argument("--api-rounds", type=int, help="rounds per read and side (default 3)")
     group.add_argument("--api-concurrency", type=int, help="client workers (default 8)")
+    group = parser.add_argument_group("models (two models against one, loading on demand)")
+    group.add_argument("--models-replies", type=int, help="replies per model (default 2)")
+    group.add_argument("--models-rounds", type=int, help="rounds, sides alternating (default 3)")
+    group.add_argument("--models-max-tokens", type=int, help="tokens per reply (default 128)")
     group = parser.add_argument_group("peer (llamaql vs llama-server; needs `make llama-server`)")
     group.add_argument(
         "--peer-levels", type=_levels, help="chats at once, and -np / LLAMAQL_PARALLEL (1,2,4,8)"
@@ -176,7 +190,15 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
     titles_params = _params(
         titles.SMOKE if smoke else titles.TitlesParams(), args, rounds="titles_rounds"
     )
+    models_params = _params(
+        models.SMOKE if smoke else models.ModelsParams(),
+        args,
+        replies="models_replies",
+        rounds="models_rounds",
+        max_tokens="models_max_tokens",
+    )
     return {
+        "models": lambda settings: models.run(settings, models_params),
         "stream": lambda settings: stream.run(settings, stream_params),
         "concurrency": lambda settings: concurrency.run(settings, conc_params),
         "titles": lambda settings: titles.run(settings, titles_params),

@@ -28,7 +28,7 @@ from llamaql.persistence.db_share import DatabaseShares
 from llamaql.persistence.replica_link import PgReplicaLink
 from llamaql.persistence.repositories import make_uow_factory
 from llamaql.ports.engine import ChatMessage, Engine
-from llamaql.ports.model_files import ModelFiles
+from llamaql.ports.model_files import ModelFiles, ModelsInUse
 from llamaql.ports.replicas import ReplicaLink
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S
@@ -87,9 +87,11 @@ def create_engine(config: Config) -> Engine | None:
 
         engine = RemoteEngine(config.engine, config.remote)
     else:
-        from llamaql.engine.local.engine import LlamaEngine
+        from llamaql.engine.local.models import LocalModels, llama_engine_factory
 
-        engine = LlamaEngine(config.engine, shared_start=shared_start(config.chat))
+        engine = LocalModels(
+            config.engine, engine_factory=llama_engine_factory(shared_start(config.chat))
+        )
     return engine
 
 
@@ -100,10 +102,14 @@ def create_model_files(config: Config) -> ModelFiles:
     return ModelFolder(config.engine.models_dir, limits)
 
 
-def create_pull_service(config: Config, files: ModelFiles | None = None) -> ModelPullService:
+def create_pull_service(
+    config: Config, files: ModelFiles | None = None, engine: Engine | None = None
+) -> ModelPullService:
     """pullModel, pullProgress, deleteModel and `llamaql pull`. The engine's model
-    registry, once it has one, is the `in_use` hook that refuses to delete a loaded model."""
-    return ModelPullService(files or create_model_files(config), config.pulls)
+    registry (the local engine's) is the `in_use` hook that refuses to delete a model
+    with replies live, queued or waiting for its load."""
+    in_use = engine if isinstance(engine, ModelsInUse) else None
+    return ModelPullService(files or create_model_files(config), config.pulls, in_use=in_use)
 
 
 def replica_parts(
@@ -218,13 +224,14 @@ def build_container(
             max_text_chars=config.chat.max_message_chars,
             stop_replies=chat.stop_replies if chat is not None else None,
             forget_kv=the_engine.forget if the_engine is not None else None,
+            check_model=the_engine.check_model if the_engine is not None else None,
         ),
     )
     container.register(SearchService, instance=SearchService(uow_factory))
     container.register(
         ModelInfoService, instance=model_info_service or ModelInfoService(config.engine, the_engine)
     )
-    pulls = create_pull_service(config, model_files)
+    pulls = create_pull_service(config, model_files, the_engine)
     container.register(ModelPullService, instance=pulls)
     # A registry per app, never prometheus_client's global one: tests build many apps.
     metrics = Metrics(CollectorRegistry(), engine=the_engine)

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from llamaql.engine.one_model import OneModel
 from llamaql.ports.engine import (
     ChatMessage,
     ContextOverflowError,
@@ -24,12 +25,14 @@ from llamaql.ports.engine import (
     FinishReason,
     GenerationResult,
     ModelInfo,
+    ModelUnavailableError,
     PreparedPrompt,
     QueueFullError,
     QueuePosition,
     Requester,
     SamplingOptions,
     TextPiece,
+    UnknownModelError,
     Usage,
 )
 from llamaql.ports.options import resolve_options
@@ -89,8 +92,11 @@ class FakeHandle:
             self._permits -= 1
 
 
-class FakeEngine:
-    """Engine protocol over scripts; `prepared` records every prompt it was asked for."""
+class FakeEngine(OneModel):
+    """Engine protocol over scripts; `prepared` records every prompt it was asked for.
+
+    It knows the models `model_names` (the first is the default); a name in `gone` is
+    known but unavailable (its file removed)."""
 
     def __init__(self, *, queue_size: int = 8, context_tokens: int = 4096) -> None:
         self.queue_size = queue_size
@@ -105,6 +111,9 @@ class FakeEngine:
         self._waiting: deque[FakeHandle] = deque()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self.model_names: list[str] = ["fake"]
+        self.gone: set[str] = set()
+        self.prepared_models: list[str | None] = []
 
     def script(
         self,
@@ -142,11 +151,22 @@ class FakeEngine:
             has_chat_template=True,
         )
 
+    async def check_model(self, model: str) -> None:
+        if model not in self.model_names:
+            raise UnknownModelError(f"unknown model {model!r}")
+
     async def prepare(
-        self, messages: Sequence[ChatMessage], options: SamplingOptions
+        self,
+        messages: Sequence[ChatMessage],
+        options: SamplingOptions,
+        *,
+        model: str | None = None,
     ) -> PreparedPrompt:
         """One token per word; drops the oldest non-system turns until the prompt fits.
         Options are resolved by the engine's own rules (16 reply tokens by default)."""
+        if model in self.gone:
+            raise ModelUnavailableError(f"the file of model {model!r} is gone")
+        self.prepared_models.append(model)
         resolved = resolve_options(options, context_size=self.context_tokens, default_max_tokens=16)
         self.prepared.append(list(messages))
         if self.prepare_error is not None:
@@ -171,7 +191,13 @@ class FakeEngine:
             dropped += 1
         text = "\n".join(f"{m.role}: {m.content}" for m in kept)
         tokens = tuple(range(size() - reply_room))
-        return PreparedPrompt(text=text, tokens=tokens, dropped_messages=dropped, options=resolved)
+        return PreparedPrompt(
+            text=text,
+            tokens=tokens,
+            dropped_messages=dropped,
+            options=resolved,
+            model=model or self.model_names[0],
+        )
 
     def has_room(self) -> bool:
         return len(self._waiting) < self.queue_size

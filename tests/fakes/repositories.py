@@ -57,9 +57,14 @@ class FakeConversationRepository:
         title: str | None,
         system_prompt: str | None,
         options: values.SamplingOptions,
+        model: str | None = None,
     ) -> values.Conversation:
         row = Conversation(
-            user_id=user_id, title=title, system_prompt=system_prompt, options=options.to_dict()
+            user_id=user_id,
+            title=title,
+            system_prompt=system_prompt,
+            options=options.to_dict(),
+            model=model,
         )
         self._unit.pending.conversations[row.id] = row
         return conversation_value(row)
@@ -151,6 +156,7 @@ class FakeMessageRepository:
         text: str,
         status: MessageStatus,
         replica_id: str | None = None,
+        model: str | None = None,
     ) -> values.Message:
         conversation = self._unit.pending.conversation(conversation_id)
         if conversation is None or conversation.user_id != user_id:
@@ -177,6 +183,7 @@ class FakeMessageRepository:
             status=status.value,
             replica_id=replica_id,
             heartbeat_at=utc_now() if replica_id is not None else None,
+            model=model,
         )
         self._unit.pending.messages[row.id] = row
         self._unit.pending.conversations[conversation_id] = conversation.model_copy(

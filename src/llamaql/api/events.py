@@ -20,6 +20,10 @@ class MessageQueued:
         description="0: the reply is generating (or starts at the next step); n >= 1: it "
         "waits, n-th in line for a free sequence (fair across users). Sent again on change"
     )
+    loading: bool = strawberry.field(
+        description="True while the reply waits for its model to load (see the models "
+        "query). Sent again when it changes"
+    )
 
 
 @strawberry.type(

@@ -69,6 +69,11 @@ class CreateConversationInput:
     title: str | None = None
     system_prompt: str | None = None
     options: GenerationOptionsInput | None = None
+    model: str | None = strawberry.field(
+        default=None,
+        description="The model that answers (a name the models query lists); null: the "
+        "server's default at each send",
+    )
 
 
 @strawberry.input(description="Only the fields given change; null clears, options replace")
@@ -76,6 +81,11 @@ class UpdateConversationInput:
     title: str | None = strawberry.UNSET
     system_prompt: str | None = strawberry.UNSET
     options: GenerationOptionsInput | None = strawberry.UNSET
+    model: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Another model for the next sends (the whole branch is prompted with "
+        "its template); null: the server's default",
+    )
 
     def changes(self) -> dict[str, Any]:
         changes: dict[str, Any] = {}
@@ -85,4 +95,6 @@ class UpdateConversationInput:
             changes["system_prompt"] = self.system_prompt
         if self.options is not strawberry.UNSET:
             changes["options"] = self.options.to_dict() if self.options else None
+        if self.model is not strawberry.UNSET:
+            changes["model"] = self.model
         return changes

@@ -21,7 +21,16 @@ class Query:
     conversation: Conversation | None = strawberry.field(
         resolver=r.conversation, description="Null if absent or not yours"
     )
-    model: ModelInfo = strawberry.field(resolver=r.model)
+    model: ModelInfo = strawberry.field(
+        resolver=r.model,
+        description="A model by name (the models query lists them); without a name, the "
+        "default model. BAD_USER_INPUT for an unknown name",
+    )
+    models: list[ModelInfo] = strawberry.field(
+        resolver=r.models,
+        description="Every model of the models folder (LLAMAQL_MODELS_DIR), read again "
+        "at each query, by name",
+    )
     context_usage: ContextUsage = strawberry.field(
         resolver=usage.context_usage,
         description="What sending text now would use of the context (nothing is sent)",

@@ -78,6 +78,9 @@ class Message:
     created_at: datetime
     finish_reason: str | None
     usage: Usage | None
+    model: str | None = strawberry.field(
+        description="The model that wrote this reply; null for a user's message"
+    )
     _uuid: strawberry.Private[uuid.UUID]
 
     sibling_ids: list[strawberry.ID] = strawberry.field(
@@ -102,6 +105,7 @@ class Message:
             created_at=message.created_at,
             finish_reason=message.finish_reason,
             usage=Usage.from_value(message.usage),
+            model=message.model,
         )
 
 
@@ -134,6 +138,9 @@ class Conversation:
     created_at: datetime
     updated_at: datetime
     options: GenerationOptions
+    model: str | None = strawberry.field(
+        description="The model that answers; null: the server's default at each send"
+    )
     _uuid: strawberry.Private[uuid.UUID]
     # Pages read with the conversation (`conversation(id)`'s lookahead), by request.
     _pages: strawberry.Private[Mapping[MessagePageRequest, Page[values.Message]]]
@@ -164,6 +171,7 @@ class Conversation:
             created_at=conversation.created_at,
             updated_at=conversation.updated_at,
             options=GenerationOptions.from_value(conversation.options),
+            model=conversation.model,
             _uuid=conversation.id,
             _pages=pages or {},
         )
@@ -192,7 +200,10 @@ class ConversationConnection:
         )
 
 
-@strawberry.type(description="The loaded (or configured) model")
+@strawberry.type(
+    description="A model: its file's facts, the context llamaql gives it, and whether it "
+    "is loaded (backend, device, gpuLayers and threads are the loaded engine's)"
+)
 class ModelInfo:
     name: str
     path: str
@@ -214,9 +225,30 @@ class ModelInfo:
         "llama-cpp-python or openai-compatible; null for the local engine"
     )
 
+    file_size: float = strawberry.field(description="Bytes of the GGUF file")
+    architecture: str
+    parameters: float = strawberry.field(description="Weights (tensor elements)")
+    quantization: str = strawberry.field(description="The file's type: Q4_1, Q8_0, F16, ...")
+    default: bool = strawberry.field(description="Conversations without a model use it")
+    loaded: bool
+    loading: bool
+    live_replies: int = strawberry.field(description="Replies generating or queued on it")
+    memory_bytes: float = strawberry.field(
+        description="Weights and KV in memory while loaded (estimated); 0 when not loaded"
+    )
+
     @classmethod
-    def from_value(cls, info: values.ModelInfo) -> ModelInfo:
+    def from_value(cls, info: values.ModelInfo, status: values.ModelStatus) -> ModelInfo:
         return cls(
+            file_size=status.file_size,
+            architecture=status.architecture,
+            parameters=status.parameters,
+            quantization=status.quantization,
+            default=status.is_default,
+            loaded=status.loaded,
+            loading=status.loading,
+            live_replies=status.live_replies,
+            memory_bytes=status.memory_bytes,
             name=info.name,
             path=info.path,
             context_size=info.context_size,

@@ -27,6 +27,34 @@ class EngineConfig(EnvConfig):
         description="Folder of GGUF models: every *.gguf under it is a model, named by its "
         "file stem",
     )
+    model: str | None = Field(
+        None,
+        validation_alias=AliasChoices("LLAMAQL_MODEL"),
+        description="The default model's name (a file stem in LLAMAQL_MODELS_DIR); default: "
+        "the model of LLAMAQL_MODEL_PATH",
+    )
+    max_loaded_models: int = Field(
+        2,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("LLAMAQL_MAX_LOADED_MODELS"),
+        description="Models loaded at once; loading another unloads the least recently used "
+        "idle one",
+    )
+    model_memory_mb: int | None = Field(
+        None,
+        ge=1,
+        validation_alias=AliasChoices("LLAMAQL_MODEL_MEMORY_MB"),
+        description="Memory (MiB) the loaded models' weights and KV may take together, "
+        "estimated from the files before loading; default: no limit",
+    )
+    model_idle_seconds: float = Field(
+        600.0,
+        ge=0,
+        validation_alias=AliasChoices("LLAMAQL_MODEL_IDLE_SECONDS"),
+        description="A loaded model with no live or queued reply for this long is unloaded; "
+        "0 = never",
+    )
     model_path: Path = Field(
         DEFAULT_MODEL_DIR / DEFAULT_MODEL_FILE,
         validation_alias=AliasChoices("LLAMAQL_MODEL_PATH", "MODEL_FILE_NAME"),

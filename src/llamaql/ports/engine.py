@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 # The option, usage and model values are the shared vocabulary (ports/values.py); named here
 # too, for the engine's modules.
 from llamaql.ports.values import ModelInfo as ModelInfo
+from llamaql.ports.values import ModelStatus as ModelStatus
 from llamaql.ports.values import ResolvedOptions as ResolvedOptions
 from llamaql.ports.values import SamplingOptions as SamplingOptions
 from llamaql.ports.values import Usage as Usage
@@ -47,6 +48,8 @@ class PreparedPrompt:
     options: ResolvedOptions
     # The fitted messages, for an engine whose server renders the template itself.
     messages: tuple[ChatMessage, ...] = ()
+    # The model it was prepared for (its template and tokens); None: the engine's one.
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ class QueuePosition:
     to be admitted when a sequence frees up."""
 
     position: int
+    # True while the request waits for its model to load.
+    loading: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +144,19 @@ class ModelFileError(EngineError):
     """The model file is missing or is not a readable GGUF file."""
 
 
+class UnknownModelError(EngineError):
+    """No model of that name; nothing was done."""
+
+    code = "BAD_USER_INPUT"
+
+
+class ModelUnavailableError(EngineError):
+    """The model cannot answer: its file is gone, it can never fit in the memory limit,
+    or it failed to load; the message says which. Not retryable."""
+
+    code = "MODEL_UNAVAILABLE"
+
+
 class GenerationHandle(Protocol):
     """One submitted request: iterate its events, or cancel it."""
 
@@ -161,13 +179,37 @@ class Engine(Protocol):
 
     async def stop(self) -> None: ...
 
-    def info(self) -> ModelInfo: ...
+    def info(self) -> ModelInfo:
+        """The default model's facts."""
+        ...
+
+    async def model_info(self, model: str | None) -> ModelInfo:
+        """A model's facts (None: the default), loaded or not; raises UnknownModelError,
+        ModelUnavailableError."""
+        ...
+
+    async def models(self) -> list[ModelStatus]:
+        """Every model this engine can answer with, by name."""
+        ...
+
+    async def check_model(self, model: str) -> None:
+        """Raise UnknownModelError unless `model` names one of `models()`."""
+        ...
+
+    def loaded_models(self) -> tuple[str, ...]:
+        """The models loaded now; cheap, never blocks."""
+        ...
 
     async def prepare(
-        self, messages: Sequence[ChatMessage], options: SamplingOptions
+        self,
+        messages: Sequence[ChatMessage],
+        options: SamplingOptions,
+        *,
+        model: str | None = None,
     ) -> PreparedPrompt:
-        """Resolve the options, render and budget a prompt off the event loop; raises
-        ContextOverflowError, TemplateError, InvalidOptionsError."""
+        """Resolve the options, render and budget a prompt for `model` (None: the
+        default) off the event loop; raises ContextOverflowError, TemplateError,
+        InvalidOptionsError, ModelUnavailableError."""
         ...
 
     def has_room(self) -> bool:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from llamaql.ports.errors import BadInputError
 
@@ -65,6 +65,7 @@ class ModelFiles(Protocol):
         ...
 
 
+@runtime_checkable
 class ModelsInUse(Protocol):
     """The hook the engine's model registry implements so that a model it has loaded,
     or has replies queued for, is not deleted under it."""

@@ -128,6 +128,26 @@ class ModelInfo:
     engine_server: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    """One model the server can answer with (`models`, `model(name)`): its file's facts,
+    the context llamaql gives it, and whether it is loaded and how busy."""
+
+    name: str
+    file_size: int
+    architecture: str
+    parameters: int
+    quantization: str
+    trained_context: int
+    context_size: int
+    has_chat_template: bool
+    is_default: bool
+    loaded: bool
+    loading: bool
+    live_replies: int  # generating or queued on it now (titles included)
+    memory_bytes: int  # weights and KV while loaded (else 0)
+
+
 class MessageKind(IntEnum):
     """The Rust system's stored message kinds."""
 
@@ -145,7 +165,7 @@ class MessageStatus(StrEnum):
     FAILED = "FAILED"
 
 
-UPDATABLE_FIELDS = frozenset({"title", "system_prompt", "options"})
+UPDATABLE_FIELDS = frozenset({"title", "system_prompt", "options", "model"})
 """What an owner may change of a conversation; ids, owner and times are not theirs."""
 
 
@@ -165,6 +185,7 @@ class Conversation:
     options: SamplingOptions
     created_at: datetime
     updated_at: datetime
+    model: str | None = None  # None: the server's default model at each send
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +210,7 @@ class Message:
     dropped_messages: int | None
     created_at: datetime
     updated_at: datetime
+    model: str | None = None  # the model that wrote a reply (None: a user message, or older)
 
 
 @dataclass(frozen=True, slots=True)

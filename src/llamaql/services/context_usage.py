@@ -11,8 +11,13 @@ import uuid
 from dataclasses import dataclass
 
 from llamaql.config import ChatConfig
-from llamaql.ports.engine import ContextOverflowError, Engine
-from llamaql.ports.errors import BadInputError, NotFoundError
+from llamaql.ports.engine import (
+    ContextOverflowError,
+    Engine,
+    ModelUnavailableError,
+    UnknownModelError,
+)
+from llamaql.ports.errors import BadInputError, DomainError, NotFoundError
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.services.chat.checks import history_limit, prepare_prompt
 from llamaql.services.chat.events import conversation_prompt
@@ -57,10 +62,14 @@ class ContextUsageService:
                 limit=history_limit(self._engine),
             )
         messages = conversation_prompt(conversation, history, text, self._config.system_prompt)
-        context_size = self._engine.info().context_size
+        model = conversation.model
+        try:
+            context_size = (await self._engine.model_info(model)).context_size
+        except (UnknownModelError, ModelUnavailableError) as exc:
+            raise DomainError(str(exc), code=ModelUnavailableError.code) from None
         try:
             prompt = await prepare_prompt(
-                self._engine, messages, conversation.options, overflow=True
+                self._engine, messages, conversation.options, model=model, overflow=True
             )
         except ContextOverflowError as exc:
             return ContextUsage(

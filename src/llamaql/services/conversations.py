@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llamaql.ports.engine import Requester
+from llamaql.ports.engine import Requester, UnknownModelError
 from llamaql.ports.errors import BadInputError, NotFoundError
 from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from llamaql.ports.values import UPDATABLE_FIELDS, Conversation, Message, Page
@@ -79,6 +79,7 @@ class ConversationService:
         max_tokens_limit: int | None = None,
         stop_replies: Callable[[uuid.UUID, uuid.UUID], None] | None = None,
         forget_kv: Callable[[Requester], None] | None = None,
+        check_model: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._max_text_chars = max_text_chars
@@ -87,6 +88,8 @@ class ConversationService:
         self._stop_replies = stop_replies
         # Drops a deleted conversation's KV state (memory, sequence, file): Engine.forget.
         self._forget_kv = forget_kv
+        # Refuses a model name the engine does not have (Engine.check_model).
+        self._check_model = check_model
 
     async def list_conversations(
         self, user_id: uuid.UUID, *, first: int = 20, after: str | None = None
@@ -109,10 +112,13 @@ class ConversationService:
         title: str | None = None,
         system_prompt: str | None = None,
         options: Mapping[str, Any] | None = None,
+        model: str | None = None,
     ) -> Conversation:
         values = self._clean(
             {"title": title, "system_prompt": system_prompt, "options": options or {}}
         )
+        if model is not None:
+            values["model"] = await self._known_model(model)
         async with self._uow_factory() as uow:
             conversation = await uow.conversations.create(user_id=user_id, **values)
             await uow.commit()
@@ -127,6 +133,10 @@ class ConversationService:
         if unknown:
             raise BadInputError(f"cannot update {', '.join(sorted(unknown))}")
         values = self._clean(changes)
+        if changes.get("model") is not None:
+            values["model"] = await self._known_model(changes["model"])
+        elif "model" in changes:
+            values["model"] = None  # back to the server's default
         async with self._uow_factory() as uow:
             conversation = await uow.conversations.update(
                 user_id=user_id, conversation_id=conversation_id, changes=values
@@ -203,6 +213,16 @@ class ConversationService:
         regenerate and edit create), oldest first, itself included; others' are absent."""
         async with self._uow_factory() as uow:
             return await uow.branches.sibling_ids(user_id=user_id, message_ids=message_ids)
+
+    async def _known_model(self, model: str) -> str:
+        """`model` when the engine has it; BadInputError otherwise (nothing written)."""
+        if self._check_model is None:
+            raise BadInputError("this server has no models to choose from")
+        try:
+            await self._check_model(model)
+        except UnknownModelError as exc:
+            raise BadInputError(str(exc)) from None
+        return model
 
     def _clean(self, values: Mapping[str, Any]) -> dict[str, Any]:
         clean: dict[str, Any] = {}

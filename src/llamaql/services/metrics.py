@@ -32,6 +32,7 @@ OUTCOMES = (
     "CONTEXT_OVERFLOW",
     "CONVERSATION_BUSY",
     "ENGINE_ERROR",
+    "MODEL_UNAVAILABLE",
     "SERVICE_UNAVAILABLE",
     "INTERNAL",
 )
@@ -63,6 +64,12 @@ class _EngineCollector:
         yield GaugeMetricFamily(
             "llamaql_active_replies", "Replies being decoded now (titles included)", load.active
         )
+        loaded = GaugeMetricFamily(
+            "llamaql_model_loaded", "1 for each model loaded now", labels=["model"]
+        )
+        for name in self._engine.loaded_models() if self._engine is not None else ():
+            loaded.add_metric([name], 1)
+        yield loaded
 
 
 class Metrics:
@@ -92,6 +99,20 @@ class Metrics:
             buckets=TOKENS_PER_SECOND_BUCKETS,
             registry=registry,
         )
+        # The same figures by model (the unlabelled series above stay, as they were).
+        self._model_tokens = Counter(
+            "llamaql_model_generated_tokens",
+            "Reply tokens generated, by the model that wrote the reply",
+            ["model"],
+            registry=registry,
+        )
+        self._model_first_token = Histogram(
+            "llamaql_model_time_to_first_token_seconds",
+            "Time to first token (as llamaql_time_to_first_token_seconds), by model",
+            ["model"],
+            buckets=TIME_TO_FIRST_TOKEN_BUCKETS,
+            registry=registry,
+        )
         self._requests = Counter(
             "llamaql_chat_requests",
             "sendMessage, regenerate and editMessage requests by how they ended: COMPLETE, "
@@ -106,6 +127,7 @@ class Metrics:
         self,
         outcome: str,
         *,
+        model: str | None = None,
         completion_tokens: int | None = None,
         prompt_ms: float | None = None,
         tokens_per_second: float | None = None,
@@ -118,8 +140,12 @@ class Metrics:
         if not completion_tokens:
             return  # refused, failed or cancelled before its first token: no timings
         self._tokens.inc(completion_tokens)
+        if model is not None:
+            self._model_tokens.labels(model).inc(completion_tokens)
         if prompt_ms is not None:
             self._first_token.observe(prompt_ms / 1000.0)
+            if model is not None:
+                self._model_first_token.labels(model).observe(prompt_ms / 1000.0)
         if tokens_per_second:
             self._speed.observe(tokens_per_second)
 

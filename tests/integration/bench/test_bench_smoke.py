@@ -51,7 +51,7 @@ def _smoke(out: Path, benchmarks: list[str], documents: list[str]) -> dict[str, 
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return _smoke(
         tmp_path_factory.mktemp("bench-results"),
-        ["stream", "concurrency", "titles", "turns", "restart", "api", "shape"],
+        ["stream", "concurrency", "titles", "turns", "restart", "api", "shape", "models"],
         [
             "stream_vs_raw",
             "concurrency",
@@ -60,6 +60,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
             "restart",
             "api_overhead",
             "batch_shape",
+            "models",
         ],
     )
 
@@ -210,3 +211,11 @@ def test_peer_interleaves_conversations_on_both_servers(peer: dict[str, Any]) ->
             assert len(mine["ttft_ms_median_by_turn"]) == params["turns"]
     for side in ("llamaql", "llama_server"):
         assert turns[side]["last_over_turn2_ttft"]["median"] is not None
+
+
+def test_models_reports_both_designs_and_the_load(results: dict[str, dict[str, Any]]) -> None:
+    figures = results["models"]["figures"]
+    assert figures["ratio_turn"] > 0
+    assert figures["ratio_split"] > 0
+    assert figures["unloaded_to_first_token_median_s"] > 0
+    assert figures["load_alone_median_s"] > 0

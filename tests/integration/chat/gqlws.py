@@ -16,7 +16,7 @@ TERMINAL = frozenset({"MessageCompleted", "MessageFailed"})
 EVENT_SELECTION = """{
     __typename
     ... on MessageQueued {
-      userMessage { id text role status parentId } assistantMessageId position
+      userMessage { id text role status parentId } assistantMessageId position loading
     }
     ... on TokenDelta { messageId text }
     ... on MessageCompleted { message { ...Reply } }
@@ -24,7 +24,7 @@ EVENT_SELECTION = """{
   }"""
 REPLY_FRAGMENT = """
 fragment Reply on Message {
-  id role status text finishReason parentId
+  id role status text finishReason parentId model
   usage { promptTokens completionTokens }
 }
 """

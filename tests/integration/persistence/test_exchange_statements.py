@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from llamaql.persistence.models import MessageKind, MessageStatus
 from llamaql.ports.engine import Engine, PreparedPrompt, Requester
 from llamaql.ports.errors import ConversationBusyError
+from llamaql.ports.options import resolve_options
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import SamplingOptions
 from llamaql.services.branching import Turn
@@ -74,7 +75,13 @@ async def _conversation(uow: UnitOfWorkFactory, user_id: uuid.UUID) -> Turn:
     return Turn(conversation, None, "Hello")
 
 
-PROMPT = cast(PreparedPrompt, object())
+# What the exchange reads of a prompt is only its model (the fake engine takes it whole).
+PROMPT = PreparedPrompt(
+    text="",
+    tokens=(1,),
+    dropped_messages=0,
+    options=resolve_options(SamplingOptions(), context_size=512),
+)
 
 
 async def test_an_exchange_is_stored_in_few_statements_after_the_submit(

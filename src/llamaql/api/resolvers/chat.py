@@ -157,6 +157,7 @@ def _observe(metrics: Metrics, event: domain.Completed | domain.Failed) -> bool:
     usage = reply.usage if reply else None
     metrics.reply_ended(
         outcome,
+        model=reply.model if reply else None,
         completion_tokens=usage.completion_tokens if usage else None,
         prompt_ms=usage.prompt_ms if usage else None,
         tokens_per_second=usage.tokens_per_second if usage else None,
@@ -179,6 +180,7 @@ def to_schema(event: domain.ChatEvent) -> ChatEvent:
             user_message=Message.from_value(event.user_message),
             assistant_message_id=strawberry.ID(str(event.assistant_message_id)),
             position=event.position,
+            loading=event.loading,
         )
     if isinstance(event, domain.Delta):
         return TokenDelta(message_id=strawberry.ID(str(event.message_id)), text=event.text)

@@ -79,9 +79,16 @@ def _pages_asked(info: Info[Context, None], conversation_id: uuid.UUID) -> list[
     return asked
 
 
-async def model(info: Info[Context, None]) -> ModelInfo:
+async def model(info: Info[Context, None], name: str | None = None) -> ModelInfo:
     info.context.require_user()
-    return ModelInfo.from_value(await info.context.resolve(ModelInfoService).model_info())
+    found = await info.context.resolve(ModelInfoService).model_info(name)
+    return ModelInfo.from_value(*found)
+
+
+async def models(info: Info[Context, None]) -> list[ModelInfo]:
+    info.context.require_user()
+    found = await info.context.resolve(ModelInfoService).models()
+    return [ModelInfo.from_value(*pair) for pair in found]
 
 
 async def create_conversation(
@@ -95,6 +102,7 @@ async def create_conversation(
         title=given.title,
         system_prompt=given.system_prompt,
         options=given.options.to_dict() if given.options else None,
+        model=given.model,
     )
     return Conversation.from_value(created)
 

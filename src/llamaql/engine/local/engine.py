@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from llamaql.config import MAX_CONTEXT_SIZE, EngineConfig
 from llamaql.engine import intake
@@ -17,9 +18,10 @@ from llamaql.engine.local.kv_files import KVFileStore, model_checksum
 from llamaql.engine.local.kv_writer import KVFileWriter
 from llamaql.engine.local.metadata import GgufMetadata, read_gguf_metadata
 from llamaql.engine.local.parking import KVParking, common_prefix
-from llamaql.engine.local.runtime import LoadConfig, ModelRuntime
+from llamaql.engine.local.runtime import LoadConfig, ModelRuntime, Vocabulary
 from llamaql.engine.local.scheduler import BatchScheduler
 from llamaql.engine.local.templates import ChatTemplate, load_chat_template
+from llamaql.engine.one_model import OneModel
 from llamaql.ports.engine import (
     ChatMessage,
     EngineError,
@@ -34,6 +36,7 @@ from llamaql.ports.options import resolve_options
 
 logger = logging.getLogger(__name__)
 RuntimeFactory = Callable[[LoadConfig], ModelRuntime]
+VocabFactory = Callable[[Path], Vocabulary]
 # How long background work stays paused for a reply request that has begun and not yet
 # been submitted (it is submitted within tens of milliseconds, or refused).
 REPLY_EXPECTED_S = 2.0
@@ -45,6 +48,12 @@ def _llama_runtime(config: LoadConfig) -> ModelRuntime:
     return LlamaRuntime(config)
 
 
+def _llama_vocab(path: Path) -> Vocabulary:
+    from llamaql.engine.local.llama_runtime import LlamaVocab  # imports llama.cpp lazily
+
+    return LlamaVocab(path)
+
+
 def _gpu_offload_supported() -> bool:
     import llama_cpp
 
@@ -53,19 +62,24 @@ def _gpu_offload_supported() -> bool:
 
 def resolve_load_config(config: EngineConfig, meta: GgufMetadata) -> LoadConfig:
     """Settings with their documented defaults filled in from the model and the machine."""
-    trained = meta.trained_context or MAX_CONTEXT_SIZE
     gpu_layers = config.n_gpu_layers
     if gpu_layers is None:
         gpu_layers = -1 if _gpu_offload_supported() else 0
     return LoadConfig(
         model_path=config.model_path,
-        context_size=config.context_size or min(trained, MAX_CONTEXT_SIZE),
+        context_size=context_size_for(config, meta),
         sequences=config.parallel,
         gpu_layers=gpu_layers,
         threads=config.n_threads or len(os.sched_getaffinity(0)),
         batch_size=config.n_batch,
         use_extra_bufts=config.use_extra_bufts,
     )
+
+
+def context_size_for(config: EngineConfig, meta: GgufMetadata) -> int:
+    """The context llamaql gives a model: LLAMAQL_CONTEXT_SIZE, else its trained context
+    (at most MAX_CONTEXT_SIZE)."""
+    return config.context_size or min(meta.trained_context or MAX_CONTEXT_SIZE, MAX_CONTEXT_SIZE)
 
 
 def shared_prefix(encoder: PromptEncoder, start: Sequence[ChatMessage]) -> tuple[int, ...]:
@@ -78,7 +92,7 @@ def shared_prefix(encoder: PromptEncoder, start: Sequence[ChatMessage]) -> tuple
     return tuple(one[: common_prefix(one, other)])
 
 
-class LlamaEngine:
+class LlamaEngine(OneModel):
     """The in-process engine: one model, one context of `LLAMAQL_PARALLEL` sequences, one
     scheduler thread decoding them together, a bounded queue admitting fairly.
 
@@ -98,8 +112,16 @@ class LlamaEngine:
         *,
         shared_start: Sequence[ChatMessage] = (),
         runtime_factory: RuntimeFactory = _llama_runtime,
+        vocab_factory: VocabFactory = _llama_vocab,
     ) -> None:
         self._config = config
+        self._vocab_factory = vocab_factory
+        # Before start() (or while it loads), prompts are prepared with the vocabulary
+        # alone: a model-per-conversation registry prepares before it loads.
+        self._vocab: Vocabulary | None = None
+        self._before_start: tuple[ChatTemplate, int] | None = None
+        self._vocab_lock = threading.Lock()
+        self._stopped = False
         self._shared_start = tuple(shared_start)
         self._runtime_factory = runtime_factory
         self._queue = AdmissionQueue(config.queue_size)
@@ -186,7 +208,15 @@ class LlamaEngine:
         )
         return KVFileWriter(store)
 
+    def close_vocabulary(self) -> None:
+        """Free the vocabulary loaded for preparing before start (blocking)."""
+        with self._vocab_lock:
+            vocab, self._vocab = self._vocab, None
+        if vocab is not None:
+            vocab.close()
+
     async def stop(self) -> None:
+        self._stopped = True
         # The scheduler ends its live replies as cancelled once it sees the queue closed.
         intake.end_waiting(self._queue)
         thread, self._thread = self._thread, None
@@ -198,6 +228,7 @@ class LlamaEngine:
             # Waits for the KV files the scheduler wrote as it stopped.
             await asyncio.to_thread(self._parking.clear)
             logger.info("model closed")
+        await asyncio.to_thread(self.close_vocabulary)
 
     def info(self) -> ModelInfo:
         if self._info is None:
@@ -205,21 +236,44 @@ class LlamaEngine:
         return self._info
 
     async def prepare(
-        self, messages: Sequence[ChatMessage], options: SamplingOptions
+        self,
+        messages: Sequence[ChatMessage],
+        options: SamplingOptions,
+        *,
+        model: str | None = None,  # one model: the registry (models.py) picks this engine
     ) -> PreparedPrompt:
         return await asyncio.to_thread(self._prepare, messages, options)
 
     def _prepare(self, messages: Sequence[ChatMessage], options: SamplingOptions) -> PreparedPrompt:
-        context_size = self.info().context_size
-        resolved = resolve_options(options, context_size=context_size)
-        runtime, template = self._runtime, self._template
-        if runtime is None or template is None:
+        runtime, template, info = self._runtime, self._template, self._info
+        if self._stopped:
             raise EngineError("the engine is not running")
-        encoder = PromptEncoder(template, runtime.tokenize)
+        if runtime is not None and template is not None and info is not None:
+            tokenize, context_size = runtime.tokenize, info.context_size
+        else:
+            tokenize, template, context_size = self._unloaded_encoding()
+        resolved = resolve_options(options, context_size=context_size)
+        encoder = PromptEncoder(template, tokenize)
         prompt = intake.fit(messages, resolved, encode=encoder.encode, context_size=context_size)
         if prompt.dropped_messages:
             logger.info("dropped %d oldest messages to fit the context", prompt.dropped_messages)
         return prompt
+
+    def _unloaded_encoding(self) -> tuple[Callable[..., list[int]], ChatTemplate, int]:
+        """The vocabulary, template and context of the model file, without loading it."""
+        with self._vocab_lock:
+            if self._vocab is None or self._before_start is None:
+                meta = read_gguf_metadata(self._config.model_path)
+                template = load_chat_template(
+                    meta.chat_template,
+                    bos_token=meta.bos_token,
+                    eos_token=meta.eos_token,
+                    model_name=meta.name,
+                )
+                self._before_start = (template, context_size_for(self._config, meta))
+                self._vocab = self._vocab_factory(self._config.model_path)
+            template, context_size = self._before_start
+            return self._vocab.tokenize, template, context_size
 
     def has_room(self) -> bool:
         return self._runtime is not None and self._queue.has_room()

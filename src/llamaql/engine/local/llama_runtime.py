@@ -14,6 +14,8 @@ import ctypes
 import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import llama_cpp
 
@@ -85,66 +87,25 @@ def _kv_bytes(model: object, total_tokens: int) -> int:
     return layers * total_tokens * 2 * kv_width * _F16_BYTES
 
 
-class LlamaRuntime:
-    """A GGUF model and one llama.cpp context of several sequences; see ModelRuntime."""
+class LlamaVocab:
+    """A GGUF model's vocabulary: tokenizing and token texts. Alone (`vocab_only`), it
+    loads no weights: the registry prepares prompts for a model before loading it."""
 
-    def __init__(self, config: LoadConfig) -> None:
+    def __init__(self, path: Path, mparams: Any = None) -> None:
         llama_cpp.llama_log_set(_log_to_python, ctypes.c_void_p(0))
         llama_cpp.llama_backend_init()
         self._alive = threading.Lock()  # held by vocabulary readers and by close()
-        devices = list_devices()
-        gpus = offload_devices(devices)
-        gpu_layers = config.gpu_layers if gpus else 0
-        mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = _ALL_LAYERS if gpu_layers < 0 else gpu_layers
-        mparams.use_extra_bufts = config.use_extra_bufts
-        model = llama_cpp.llama_model_load_from_file(str(config.model_path).encode(), mparams)
+        if mparams is None:
+            mparams = llama_cpp.llama_model_default_params()
+            mparams.vocab_only = True
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
         if not model:
-            raise ModelFileError(f"llama.cpp could not load {config.model_path}")
+            raise ModelFileError(f"llama.cpp could not load {path}")
         self._model = model
-        total = config.context_size * config.sequences
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = total
-        cparams.n_seq_max = config.sequences
-        cparams.kv_unified = False
-        cparams.n_batch = cparams.n_ubatch = min(config.batch_size, total)
-        cparams.n_threads = cparams.n_threads_batch = config.threads
-        cparams.no_perf = True
-        ctx = llama_cpp.llama_init_from_model(model, cparams)
-        if not ctx:
-            llama_cpp.llama_model_free(model)
-            raise EngineError(
-                f"llama.cpp could not create a context of {config.sequences} sequences of "
-                f"{config.context_size} tokens"
-            )
-        self._ctx = ctx
-        self._memory = llama_cpp.llama_get_memory(ctx)
-        self._batch_size = int(cparams.n_batch)
-        self._batch = llama_cpp.llama_batch_init(self._batch_size, 0, 1)
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._bos_text = self._piece(llama_cpp.llama_vocab_bos(self._vocab), special=True)
-        layers = llama_cpp.llama_model_n_layer(model) + 1  # + the output layer
-        offloaded = min(layers, _ALL_LAYERS if gpu_layers < 0 else gpu_layers)
-        sequences = int(llama_cpp.llama_n_seq_max(ctx))
-        self.facts = RuntimeFacts(
-            context_size=int(llama_cpp.llama_n_ctx_seq(ctx)),
-            sequences=sequences,
-            batch_size=self._batch_size,
-            backend="vulkan" if offloaded > 0 else "cpu",
-            device=", ".join(g.description for g in gpus)
-            if offloaded > 0
-            else describe_cpu(devices),
-            gpu_layers=offloaded,
-            threads=config.threads,
-            kv_bytes=_kv_bytes(model, int(llama_cpp.llama_n_ctx(ctx))),
-            state_format=(
-                f"llama-cpp-python {llama_cpp.__version__}; n_ctx_seq "
-                f"{llama_cpp.llama_n_ctx_seq(ctx)}; type_k {cparams.type_k}; type_v "
-                f"{cparams.type_v}; flash_attn {cparams.flash_attn_type}; kv_unified 0"
-            ),
-        )
 
     def tokenize(self, text: str, special: bool = True, first: bool = True) -> list[int]:
         data = text.encode("utf-8")
@@ -182,6 +143,72 @@ class LlamaRuntime:
             buf = ctypes.create_string_buffer(-n)
             n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, special)
         return buf.raw[:n]
+
+    def _check_open(self) -> None:
+        if self._model is None:
+            raise EngineError("the model is closed")
+
+    def close(self) -> None:
+        with self._alive:
+            self._free()
+
+    def _free(self) -> None:
+        if self._model is not None:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+
+class LlamaRuntime(LlamaVocab):
+    """A GGUF model and one llama.cpp context of several sequences; see ModelRuntime."""
+
+    def __init__(self, config: LoadConfig) -> None:
+        devices = list_devices()
+        gpus = offload_devices(devices)
+        gpu_layers = config.gpu_layers if gpus else 0
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = _ALL_LAYERS if gpu_layers < 0 else gpu_layers
+        mparams.use_extra_bufts = config.use_extra_bufts
+        super().__init__(config.model_path, mparams)
+        model = self._model
+        total = config.context_size * config.sequences
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = total
+        cparams.n_seq_max = config.sequences
+        cparams.kv_unified = False
+        cparams.n_batch = cparams.n_ubatch = min(config.batch_size, total)
+        cparams.n_threads = cparams.n_threads_batch = config.threads
+        cparams.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            self._free()
+            raise EngineError(
+                f"llama.cpp could not create a context of {config.sequences} sequences of "
+                f"{config.context_size} tokens"
+            )
+        self._ctx = ctx
+        self._memory = llama_cpp.llama_get_memory(ctx)
+        self._batch_size = int(cparams.n_batch)
+        self._batch = llama_cpp.llama_batch_init(self._batch_size, 0, 1)
+        layers = llama_cpp.llama_model_n_layer(model) + 1  # + the output layer
+        offloaded = min(layers, _ALL_LAYERS if gpu_layers < 0 else gpu_layers)
+        sequences = int(llama_cpp.llama_n_seq_max(ctx))
+        self.facts = RuntimeFacts(
+            context_size=int(llama_cpp.llama_n_ctx_seq(ctx)),
+            sequences=sequences,
+            batch_size=self._batch_size,
+            backend="vulkan" if offloaded > 0 else "cpu",
+            device=", ".join(g.description for g in gpus)
+            if offloaded > 0
+            else describe_cpu(devices),
+            gpu_layers=offloaded,
+            threads=config.threads,
+            kv_bytes=_kv_bytes(model, int(llama_cpp.llama_n_ctx(ctx))),
+            state_format=(
+                f"llama-cpp-python {llama_cpp.__version__}; n_ctx_seq "
+                f"{llama_cpp.llama_n_ctx_seq(ctx)}; type_k {cparams.type_k}; type_v "
+                f"{cparams.type_v}; flash_attn {cparams.flash_attn_type}; kv_unified 0"
+            ),
+        )
 
     def _check_open(self) -> None:
         if self._ctx is None:
@@ -252,5 +279,4 @@ class LlamaRuntime:
                 llama_cpp.llama_batch_free(self._batch)
                 llama_cpp.llama_free(self._ctx)
                 self._ctx = None
-                llama_cpp.llama_model_free(self._model)
-                self._model = None
+                self._free()

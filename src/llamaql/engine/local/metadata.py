@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gguf.constants import GGUF_MAGIC, GGUFValueType
+from gguf.constants import GGUF_MAGIC, GGUFValueType, LlamaFileType
 
 from llamaql.ports.engine import ModelFileError
 
@@ -36,6 +36,7 @@ _SCALAR_FORMATS: dict[GGUFValueType, str] = {
     GGUFValueType.FLOAT64: "d",
 }
 _TOKENS_KEY = "tokenizer.ggml.tokens"
+_F16_BYTES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,10 @@ class GgufMetadata:
     bos_token: str | None
     eos_token: str | None
     file_size: int
+    # Facts for the models query and the memory estimate made before loading.
+    parameters: int = 0  # tensor elements (0 when the header has no tensor infos)
+    quantization: str = "unknown"  # general.file_type, as llama.cpp names it (Q4_1, ...)
+    kv_bytes_per_token: int = 0  # f16 keys and values of every layer, for one token
 
 
 @dataclass(slots=True)
@@ -141,16 +146,56 @@ def _parse(path: Path, buffer: mmap.mmap) -> GgufMetadata:
     version = cursor.scalar("I")
     if version < 2:
         raise ModelFileError(f"{path} uses GGUF version {version}; version 2 or later is needed")
-    cursor.scalar("Q")  # tensor count: tensors are not read
+    tensor_count = cursor.scalar("Q")
     kv_count = cursor.scalar("Q")
     fields: dict[str, Any] = {}
     for _ in range(kv_count):
         key = cursor.string()
         fields[key] = cursor.value(GGUFValueType(cursor.scalar("I")))
-    return _metadata_from_fields(path, fields, cursor)
+    parameters = _count_parameters(cursor, tensor_count)
+    return _metadata_from_fields(path, fields, cursor, parameters)
 
 
-def _metadata_from_fields(path: Path, fields: dict[str, Any], cursor: _Cursor) -> GgufMetadata:
+def _count_parameters(cursor: _Cursor, tensor_count: int) -> int:
+    """The elements of every tensor, from the tensor infos after the key/value section
+    (names and shapes only: the weights are never read)."""
+    total = 0
+    for _ in range(tensor_count):
+        cursor.offset += 8 + cursor.scalar("Q")  # the name
+        dims = cursor.scalar("I")
+        elements = 1
+        for _ in range(dims):
+            elements *= cursor.scalar("Q")
+        cursor.offset += 4 + 8  # type, data offset
+        total += elements
+    return total
+
+
+def _quantization(file_type: Any) -> str:
+    if not isinstance(file_type, int):
+        return "unknown"
+    try:
+        return LlamaFileType(file_type).name.removeprefix("MOSTLY_")
+    except ValueError:
+        return f"type {file_type}"
+
+
+def _kv_bytes_per_token(fields: dict[str, Any], architecture: str) -> int:
+    """f16 keys and values of every layer for one token (what llama.cpp allocates)."""
+
+    def number(key: str) -> int:
+        value = fields.get(f"{architecture}.{key}")
+        return int(value) if isinstance(value, int) else 0
+
+    layers, width = number("block_count"), number("embedding_length")
+    heads = number("attention.head_count") or 1
+    kv_heads = number("attention.head_count_kv") or heads
+    return layers * 2 * (width // heads * kv_heads) * _F16_BYTES
+
+
+def _metadata_from_fields(
+    path: Path, fields: dict[str, Any], cursor: _Cursor, parameters: int
+) -> GgufMetadata:
     architecture = str(fields.get("general.architecture", "unknown"))
     tokens = fields.get(_TOKENS_KEY)
 
@@ -170,4 +215,7 @@ def _metadata_from_fields(path: Path, fields: dict[str, Any], cursor: _Cursor) -
         bos_token=token_text("tokenizer.ggml.bos_token_id"),
         eos_token=token_text("tokenizer.ggml.eos_token_id"),
         file_size=path.stat().st_size,
+        parameters=parameters,
+        quantization=_quantization(fields.get("general.file_type")),
+        kv_bytes_per_token=_kv_bytes_per_token(fields, architecture),
     )

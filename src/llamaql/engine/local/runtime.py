@@ -66,6 +66,14 @@ class Sampler(Protocol):
     def close(self) -> None: ...
 
 
+class Vocabulary(Protocol):
+    """A model's vocabulary alone (no weights): what preparing a prompt needs."""
+
+    def tokenize(self, text: str, special: bool = True, first: bool = True) -> list[int]: ...
+
+    def close(self) -> None: ...
+
+
 class ModelRuntime(Protocol):
     """A loaded model and one context holding `facts.sequences` sequences.
 

@@ -12,6 +12,7 @@ from llamaql.config import EngineConfig, RemoteEngineConfig
 from llamaql.engine import intake
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.jobs import Job
+from llamaql.engine.one_model import OneModel
 from llamaql.engine.remote.request import chat_body
 from llamaql.engine.remote.server import (
     ServerFacts,
@@ -42,7 +43,7 @@ DEFAULT_CONTEXT_SIZE = 4096
 CONNECT_TIMEOUT_S = 10.0
 
 
-class RemoteEngine:
+class RemoteEngine(OneModel):
     """Replies stream from `LLAMAQL_ENGINE_URL`; no model is loaded here.
 
     At most `LLAMAQL_PARALLEL` replies stream at once and `LLAMAQL_QUEUE_SIZE` wait,
@@ -161,8 +162,13 @@ class RemoteEngine:
         )
 
     async def prepare(
-        self, messages: Sequence[ChatMessage], options: SamplingOptions
+        self,
+        messages: Sequence[ChatMessage],
+        options: SamplingOptions,
+        *,
+        model: str | None = None,
     ) -> PreparedPrompt:
+        # One upstream model today (issue 18 item 6 passes `model` upstream).
         await self._server()
         counter = self._counter
         assert counter is not None

@@ -27,6 +27,12 @@ class Conversation(SQLModel, table=True):
     current_leaf_id: uuid.UUID | None = Field(
         default=None, description="the newest message of the branch shown and prompted from"
     )
+    model: str | None = Field(
+        default=None,
+        max_length=128,
+        description="the model that answers (a name of the models folder); NULL: the "
+        "server's default at each send",
+    )
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(UTCDateTime(), nullable=False)

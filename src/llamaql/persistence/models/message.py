@@ -33,6 +33,9 @@ class Message(SQLModel, table=True):
     text: str = ""
     status: str = Field(default=MessageStatus.COMPLETE.value, max_length=16, index=True)
     finish_reason: str | None = Field(default=None, max_length=32)
+    model: str | None = Field(
+        default=None, max_length=128, description="the model that wrote a reply (NULL: a user's)"
+    )
     # While GENERATING: the replica producing it, and when that replica last said it is
     # alive (the database's clock); recovery marks replies whose replica stopped beating.
     replica_id: str | None = Field(default=None, max_length=64)

@@ -135,10 +135,12 @@ class SqlConversationRepository:
         title: str | None,
         system_prompt: str | None,
         options: SamplingOptions,
+        model: str | None = None,
     ) -> ConversationValue:
         now = utc_now()
         conversation = Conversation(
             user_id=user_id,
+            model=model,
             title=title,
             system_prompt=system_prompt,
             options=options.to_dict(),

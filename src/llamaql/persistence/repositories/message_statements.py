@@ -45,7 +45,16 @@ def _insert(heartbeat_at: Any) -> Any:
     )
     values: dict[str, Any] = {
         name: bindparam(f"m_{name}")
-        for name in ("id", "conversation_id", "user_id", "parent_id", "kind", "text", "status")
+        for name in (
+            "id",
+            "conversation_id",
+            "user_id",
+            "parent_id",
+            "kind",
+            "text",
+            "status",
+            "model",
+        )
     }
     return (
         insert(Message)

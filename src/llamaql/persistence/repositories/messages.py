@@ -51,6 +51,7 @@ class SqlMessageRepository:
         text: str,
         status: MessageStatus,
         replica_id: str | None = None,
+        model: str | None = None,
     ) -> MessageValue:
         # Locking the conversation checks ownership and keeps concurrent appends to it
         # from reading the same max(seq).
@@ -72,6 +73,7 @@ class SqlMessageRepository:
             "m_status": status.value,
             "m_now": now,
             "m_replica_id": replica_id,
+            "m_model": model,
         }
         statement = sql.INSERT
         if replica_id is not None and self._postgres:

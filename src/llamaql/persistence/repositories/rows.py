@@ -41,6 +41,7 @@ def conversation_from_columns(c: Mapping[Any, Any]) -> Conversation:
         options=SamplingOptions.from_dict(c["options"] or {}),
         created_at=c["created_at"],
         updated_at=c["updated_at"],
+        model=c["model"],
     )
 
 
@@ -62,6 +63,7 @@ def message_value(row: MessageRow) -> Message:
         dropped_messages=m["dropped_messages"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        model=m["model"],
     )
 
 

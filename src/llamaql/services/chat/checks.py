@@ -12,6 +12,7 @@ from llamaql.ports.engine import (
     EngineError,
     EngineUnavailableError,
     InvalidOptionsError,
+    ModelUnavailableError,
     PreparedPrompt,
     SamplingOptions,
 )
@@ -48,18 +49,23 @@ async def prepare_prompt(
     messages: Sequence[ChatMessage],
     sampling: SamplingOptions,
     *,
+    model: str | None = None,
     overflow: bool = False,
 ) -> PreparedPrompt:
-    """Render and budget the prompt; the engine's refusals become domain errors, except
-    ContextOverflowError when `overflow` asks for it as it is (its numbers)."""
+    """Render and budget the prompt for `model` (None: the default); the engine's
+    refusals become domain errors, except ContextOverflowError when `overflow` asks for
+    it as it is (its numbers)."""
     try:
-        return await engine.prepare(messages, sampling)
+        return await engine.prepare(messages, sampling, model=model)
     except ContextOverflowError as exc:
         if overflow:
             raise
         raise DomainError(str(exc), code="CONTEXT_OVERFLOW") from None
     except InvalidOptionsError as exc:
         raise BadInputError(str(exc)) from None
+    except ModelUnavailableError as exc:
+        # The conversation's model file is gone, or it can never fit: nothing written.
+        raise DomainError(str(exc), code=exc.code) from None
     except EngineUnavailableError as exc:
         # A remote engine that is down or failing: nothing written, try again later.
         logger.warning("the engine is unavailable: %s", exc)

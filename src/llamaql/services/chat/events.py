@@ -23,6 +23,7 @@ class Queued:
     user_message: Message
     assistant_message_id: uuid.UUID
     position: int
+    loading: bool = False  # the reply waits for its model to load
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,7 @@ async def store_exchange(
             seen=seen,
             replica_id=replica_id,
             reply_limit=reply_limit,
+            model=prompt.model,
         )
     except BaseException:
         handle.cancel()
@@ -75,6 +76,7 @@ async def _write_exchange(
     seen: int,
     replica_id: str | None,
     reply_limit: ReplyLimit | None,
+    model: str | None,
 ) -> tuple[Message, uuid.UUID]:
     conversation, text = turn.conversation, turn.text
     ids = {"user_id": user_id, "conversation_id": conversation.id}
@@ -102,6 +104,7 @@ async def _write_exchange(
         text="",
         status=MessageStatus.GENERATING,
         replica_id=replica_id,  # the reply is this replica's until it is saved
+        model=model,  # the model that writes it
     )
     if locked.title is None:
         await uow.conversations.update(**ids, changes={"title": title_from(text)})

@@ -25,6 +25,7 @@ from llamaql.ports.engine import (
     EngineError,
     GenerationHandle,
     GenerationResult,
+    ModelUnavailableError,
     QueuePosition,
     TextPiece,
 )
@@ -69,7 +70,7 @@ class Generation:
     # The reply ended and its subscriber was told so, but the database has not taken it
     # yet: its save is being retried.
     saving: bool = False
-    _position: int | None = None
+    _position: tuple[int, bool] | None = None
     _checkpoint: asyncio.Task[None] | None = None
     _checkpointed_at: float = 0.0
     _told: ChatEvent | None = None  # the terminal event the subscriber was sent
@@ -113,7 +114,7 @@ class Generation:
         try:
             async for event in self.handle.events():
                 if isinstance(event, QueuePosition):
-                    self._queued(event.position)
+                    self._queued(event.position, event.loading)
                 elif isinstance(event, TextPiece):
                     self._queued(0)
                     pieces.append(event.text)
@@ -252,11 +253,14 @@ class Generation:
                 "checkpoint of reply %s failed: %s", self.assistant_message_id, task.exception()
             )
 
-    def _queued(self, position: int) -> None:
-        # The first event is always Queued; later ones only when the position moves.
-        if position != self._position:
-            self._position = position
-            self.events.put_nowait(Queued(self.user_message, self.assistant_message_id, position))
+    def _queued(self, position: int, loading: bool = False) -> None:
+        # The first event is always Queued; later ones only when the position or the
+        # model's loading changes.
+        if (position, loading) != self._position:
+            self._position = (position, loading)
+            self.events.put_nowait(
+                Queued(self.user_message, self.assistant_message_id, position, loading)
+            )
 
     async def _save(
         self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
@@ -310,5 +314,7 @@ class Generation:
         if status is MessageStatus.FAILED:
             if error is None:
                 logger.error("generation %s ended without a result", self.assistant_message_id)
+            if isinstance(error, ModelUnavailableError):  # its load failed: say why
+                return Failed(error.code, str(error), False, message)
             return Failed("ENGINE_ERROR", ENGINE_FAILED, True, message)
         return Completed(message)

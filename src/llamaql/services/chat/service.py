@@ -286,7 +286,9 @@ class ChatService:
             messages = conversation_prompt(
                 conversation, history, turn.text, self._config.system_prompt
             )
-            prompt = await prepare_prompt(self._engine, messages, sampling)
+            prompt = await prepare_prompt(
+                self._engine, messages, sampling, model=conversation.model
+            )
         except BaseException:
             self._live.unclaim(conversation_id)
             raise

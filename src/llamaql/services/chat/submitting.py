@@ -122,6 +122,7 @@ class ExchangeSubmitter:
                 fallback=generation.fallback_title,
                 question=generation.user_message.text,
                 answer=reply.text,
+                model=reply.model,
             )
 
 

@@ -74,11 +74,13 @@ class Titler:
         fallback: str,
         question: str,
         answer: str,
+        model: str | None = None,
     ) -> None:
+        """Ask `model` (the one that wrote the answer; None: the default) for a title."""
         if not self._enabled or not answer.strip():
             return
         task = asyncio.create_task(
-            self._write(user_id, conversation_id, fallback, question, answer),
+            self._write(user_id, conversation_id, fallback, question, answer, model),
             name=f"title-{conversation_id}",
         )
         self._tasks.add(task)
@@ -96,11 +98,12 @@ class Titler:
         fallback: str,
         question: str,
         answer: str,
+        model: str | None,
     ) -> None:
         if self._quiet is not None:
             await self._quiet()
         try:
-            title = await self._ask(str(user_id), str(conversation_id), question, answer)
+            title = await self._ask(str(user_id), str(conversation_id), question, answer, model)
         except EngineError as exc:
             logger.info("no model title for conversation %s: %s", conversation_id, exc)
             return
@@ -115,10 +118,12 @@ class Titler:
             await uow.commit()
         logger.info("conversation %s titled by the model", conversation_id)
 
-    async def _ask(self, user: str, conversation: str, question: str, answer: str) -> str:
+    async def _ask(
+        self, user: str, conversation: str, question: str, answer: str, model: str | None
+    ) -> str:
         exchange = f"User: {question[:EXCERPT_CHARS]}\n\nAssistant: {answer[:EXCERPT_CHARS]}"
         messages = [ChatMessage("system", TITLE_INSTRUCTION), ChatMessage("user", exchange)]
-        prompt = await self._engine.prepare(messages, TITLE_OPTIONS)
+        prompt = await self._engine.prepare(messages, TITLE_OPTIONS, model=model)
         handle = self._engine.submit(
             prompt, Requester(user, f"{conversation}/title"), background=True
         )
