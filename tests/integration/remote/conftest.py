@@ -9,10 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.chat.live import Server, require_model, stopped_cleanly
+from tests.integration.chat.live import (
+    DEFAULT_MODEL_PATH,
+    Server,
+    require_model,
+    stopped_cleanly,
+)
+from tests.integration.models.conftest import requantize
 from tests.integration.remote.upstream import API_KEY, ScriptedServer, Upstream
 
 CONTEXT_SIZE = 512
+# The aliases the two-model upstream lists.
+UPSTREAM_DEFAULT = "smol"
+UPSTREAM_Q8 = "smol-q8"
 
 
 def remote_server(folder: Path, engine_url: str, **env: str) -> Server:
@@ -40,6 +49,32 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
     server = Upstream(tmp_path_factory.mktemp("upstream") / "llama_cpp_server.log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def two_model_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    """llama_cpp.server serving the default model and a Q8_0 copy, by alias."""
+    require_model()
+    pytest.importorskip("fastapi", reason="llama_cpp.server needs the dev extra")
+    import llama_cpp
+
+    folder = tmp_path_factory.mktemp("two-model-upstream")
+    q8 = requantize(
+        DEFAULT_MODEL_PATH, folder / f"{UPSTREAM_Q8}.gguf", llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+    )
+    models = {UPSTREAM_DEFAULT: DEFAULT_MODEL_PATH, UPSTREAM_Q8: q8}
+    server = Upstream(folder / "llama_cpp_server.log", models=models).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def remote_two_models(
+    tmp_path_factory: pytest.TempPathFactory, two_model_upstream: Upstream
+) -> Iterator[Server]:
+    server = remote_server(tmp_path_factory.mktemp("remote-two"), two_model_upstream.api_url)
+    yield server
+    stopped_cleanly(server)
 
 
 @pytest.fixture(scope="session")
