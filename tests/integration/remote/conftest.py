@@ -9,19 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.chat.live import (
-    DEFAULT_MODEL_PATH,
-    Server,
-    require_model,
-    stopped_cleanly,
-)
-from tests.integration.models.conftest import requantize
+from tests.integration.chat.live import Server, require_model, stopped_cleanly
+from tests.integration.model_files import SECOND_MODEL, two_models
 from tests.integration.remote.upstream import API_KEY, ScriptedServer, Upstream
 
 CONTEXT_SIZE = 512
 # The aliases the two-model upstream lists.
 UPSTREAM_DEFAULT = "smol"
-UPSTREAM_Q8 = "smol-q8"
+UPSTREAM_Q8 = SECOND_MODEL
 
 
 def remote_server(folder: Path, engine_url: str, **env: str) -> Server:
@@ -54,15 +49,10 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
 @pytest.fixture(scope="session")
 def two_model_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
     """llama_cpp.server serving the default model and a Q8_0 copy, by alias."""
-    require_model()
     pytest.importorskip("fastapi", reason="llama_cpp.server needs the dev extra")
-    import llama_cpp
-
     folder = tmp_path_factory.mktemp("two-model-upstream")
-    q8 = requantize(
-        DEFAULT_MODEL_PATH, folder / f"{UPSTREAM_Q8}.gguf", llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
-    )
-    models = {UPSTREAM_DEFAULT: DEFAULT_MODEL_PATH, UPSTREAM_Q8: q8}
+    default, q8 = two_models(folder)
+    models = {UPSTREAM_DEFAULT: default, UPSTREAM_Q8: q8}
     server = Upstream(folder / "llama_cpp_server.log", models=models).start()
     yield server
     server.stop()
