@@ -88,15 +88,15 @@ class LiveReply:
         self._loading = loading
 
     def _show_end(self, message: dict[str, Any]) -> None:
-        """The reply's last line names the model that wrote it."""
-        model = message.get("model")
+        """The reply's text is followed by the name of the model that wrote it, then how
+        it ended when it did not simply stop."""
+        if message.get("model"):
+            self._console.write(f"  [{message['model']}]")
         if message["status"] == "CANCELLED":
-            self._console.line(f"[cancelled{f' · {model}' if model else ''}]")
+            self._console.line("[cancelled]")
         elif message.get("finishReason") == "length":
-            self._console.line(f"[stopped at the token limit{f' · {model}' if model else ''}]")
+            self._console.line("[stopped at the token limit]")
         else:
-            if model:
-                self._console.write(f"  [{model}]")
             self._console.end_line()
 
     async def _cancel(self, reply_id: str) -> None:
