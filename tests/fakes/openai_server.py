@@ -32,7 +32,9 @@ def words(messages: list[dict[str, str]]) -> list[int]:
 @dataclass
 class FakeOpenAIServer:
     """`kind`: llama-server, vllm or openai-compatible; `reply`: the streamed body;
-    `hold`: when set, streams wait for it (a reply that is still being generated)."""
+    `hold`: when set, streams wait for it (a reply that is still being generated);
+    `models`: the ids `/v1/models` lists (the first is the default); `down`: every
+    request fails to connect."""
 
     kind: str = "llama-server"
     context: int = 1024
@@ -53,6 +55,8 @@ class FakeOpenAIServer:
         )
     )
     hold: asyncio.Event | None = None
+    models: list[str] = field(default_factory=lambda: ["fake-model"])
+    down: bool = False
     requests: list[httpx.Request] = field(default_factory=list)
 
     def transport(self) -> httpx.MockTransport:
@@ -63,6 +67,8 @@ class FakeOpenAIServer:
 
     def _handle(self, request: httpx.Request) -> Any:
         self.requests.append(request)
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
         if request.url.path == "/v1/chat/completions":
             return self._stream()
         return self._answer(request)
@@ -78,10 +84,13 @@ class FakeOpenAIServer:
         path = request.url.path
         body = json.loads(request.content) if request.content else {}
         if path == "/v1/models":
-            entry: dict[str, Any] = {"id": "fake-model", "object": "model"}
+            entries: list[dict[str, Any]] = [
+                {"id": name, "object": "model"} for name in self.models
+            ]
             if self.kind == "vllm":
-                entry["max_model_len"] = self.context
-            return httpx.Response(200, json={"object": "list", "data": [entry]})
+                for entry in entries:
+                    entry["max_model_len"] = self.context
+            return httpx.Response(200, json={"object": "list", "data": entries})
         if self.kind == "llama-server":
             if path == "/props":
                 return httpx.Response(

@@ -99,3 +99,21 @@ def test_chat_reports_an_unreachable_server_and_exits_1(
         url = f"http://127.0.0.1:{probe.getsockname()[1]}/graphql"
     assert cli.main(["chat", "--user", USER, "--url", url]) == 1
     assert f"error UNREACHABLE: {url}" in capsys.readouterr().err
+
+
+def test_model_rows_say_state_size_quantization_and_default() -> None:
+    from llamaql.client.models import model_line, size_text
+
+    assert (size_text(0), size_text(512), size_text(98_362_432)) == ("?", "512 B", "98.4 MB")
+    local = {
+        "name": "smol",
+        "loaded": True,
+        "loading": False,
+        "fileSize": 98_362_432,
+        "quantization": "Q4_1",
+        "default": True,
+    }
+    assert model_line(local, current="smol") == "* smol  (loaded, 98.4 MB, Q4_1, default)"
+    remote = {**local, "name": "r", "fileSize": 0, "quantization": "unknown", "default": False}
+    assert model_line({**remote, "loaded": False}, current="smol") == "  r  (not loaded, ?)"
+    assert model_line({**remote, "loading": True}, current=None) == "  r  (loading, ?)"

@@ -7,14 +7,14 @@ PAGE_SIZE = 100
 
 _EVENT = """
     __typename
-    ... on MessageQueued { assistantMessageId position userMessage { id } }
+    ... on MessageQueued { assistantMessageId position loading userMessage { id } }
     ... on TokenDelta { messageId text }
     ... on MessageCompleted { message { ...Reply } }
     ... on MessageFailed { code reason retryable assistantMessage { ...Reply } }
 """
 _REPLY = """
 fragment Reply on Message {
-  id status text finishReason
+  id status text finishReason model
   usage { completionTokens tokensPerSecond }
 }
 """
@@ -61,7 +61,7 @@ query Messages($id: ID!, $first: Int!, $after: String) {
     id title
     messages(first: $first, after: $after) {
       pageInfo { hasNextPage endCursor }
-      edges { node { id role status text } }
+      edges { node { id role status text model } }
     }
   }
 }
@@ -81,8 +81,21 @@ query BranchMessages($id: ID!, $first: Int!, $after: String) {
 """
 
 CREATE = """
-mutation Create($title: String) {
-  createConversation(input: {title: $title}) { id title }
+mutation Create($title: String, $model: String) {
+  createConversation(input: {title: $title, model: $model}) { id title model }
+}
+"""
+
+MODELS = "query Models { models { name default loaded loading fileSize quantization } }"
+
+# Checks a name (BAD_USER_INPUT when the server has no such model).
+MODEL_NAMED = "query Model($name: String) { model(name: $name) { name } }"
+
+CONVERSATION_MODEL = "query ConversationModel($id: ID!) { conversation(id: $id) { model } }"
+
+SET_MODEL = """
+mutation SetModel($id: ID!, $model: String) {
+  updateConversation(id: $id, input: {model: $model}) { id model }
 }
 """
 

@@ -30,6 +30,7 @@ class LiveReply:
         self._subscription = subscription
         self.reply_id: str | None = None
         self._position: int | None = None
+        self._loading = False
         self._cancelling = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -61,6 +62,7 @@ class LiveReply:
         kind = event.get("__typename")
         if kind == "MessageQueued":
             self.reply_id = event["assistantMessageId"]
+            self._show_loading(bool(event.get("loading")))
             self._show_position(event["position"])
         elif kind == "TokenDelta":
             self._console.write(event["text"])
@@ -80,7 +82,16 @@ class LiveReply:
             self._console.line(f"[waiting: number {position} in line for the model]")
         self._position = position
 
+    def _show_loading(self, loading: bool) -> None:
+        if loading and not self._loading:
+            self._console.line("[loading model…]")
+        self._loading = loading
+
     def _show_end(self, message: dict[str, Any]) -> None:
+        """The reply's text is followed by the name of the model that wrote it, then how
+        it ended when it did not simply stop."""
+        if message.get("model"):
+            self._console.write(f"  [{message['model']}]")
         if message["status"] == "CANCELLED":
             self._console.line("[cancelled]")
         elif message.get("finishReason") == "length":

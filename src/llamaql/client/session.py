@@ -14,6 +14,7 @@ from typing import Any
 from llamaql.client import operations as ops
 from llamaql.client.api import ApiError, GraphQLHttp
 from llamaql.client.console import Console
+from llamaql.client.models import ModelCommands
 from llamaql.client.reply import LiveReply, describe_error
 from llamaql.client.stream import Subscription
 
@@ -35,6 +36,9 @@ Type a message to send it to the current conversation (a new one if there is non
   /branch prev|next the previous or next version at the latest fork
   /search words     find your messages and titles
   /context [text]   how much of the context sending text now would use (nothing is sent)
+  /models           the server's models (* marks this conversation's)
+  /model [NAME]     answer this conversation and new ones with NAME (default: the
+                    server's default); alone, which models are in use
   /help             this text
   /quit             leave (Ctrl-D does too)
 Ctrl-C while a reply streams stops it (its text is kept); at the prompt, twice quits.
@@ -63,6 +67,7 @@ class ChatSession:
         self.conversation_id: str | None = None
         self.live: LiveReply | None = None
         self._listing: list[str] = []
+        self.models = ModelCommands(api=api, console=console)
         self._commands: dict[str, Callable[[str], Awaitable[None]]] = {
             "help": self._help,
             "list": self._list,
@@ -76,6 +81,8 @@ class ChatSession:
             "branch": self._branch,
             "search": self._search,
             "context": self._context,
+            "models": lambda _: self.models.show_all(self.conversation_id),
+            "model": lambda name: self.models.choose(name, self.conversation_id),
         }
 
     async def greet(self) -> None:
@@ -152,9 +159,12 @@ class ChatSession:
             self.console.line(f"     ... {connection['totalCount'] - len(nodes)} older")
 
     async def _new(self, title: str) -> None:
-        created = (await self.api.execute(ops.CREATE, title=title or None))["createConversation"]
+        created = (
+            await self.api.execute(ops.CREATE, title=title or None, model=self.models.for_new)
+        )["createConversation"]
         self.conversation_id = created["id"]
-        self.console.line(f"[new conversation: {created['title'] or '(untitled)'}]")
+        model = f", model {created['model']}" if created["model"] else ""
+        self.console.line(f"[new conversation: {created['title'] or '(untitled)'}{model}]")
 
     async def _switch(self, argument: str) -> None:
         conversation_id = self._target(argument, usage="/switch N|id")
@@ -289,4 +299,5 @@ class ChatSession:
     def _show(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
             status = "" if message["status"] == "COMPLETE" else f" [{message['status'].lower()}]"
-            self.console.line(f"{SPEAKERS[message['role']]}> {message['text']}{status}")
+            model = f" ({message['model']})" if message.get("model") else ""
+            self.console.line(f"{SPEAKERS[message['role']]}{model}> {message['text']}{status}")

@@ -22,7 +22,8 @@ class RemoteEngineConfig(EnvConfig):
     engine_model: str | None = Field(
         None,
         validation_alias=AliasChoices("LLAMAQL_ENGINE_MODEL"),
-        description="The model the remote engine is asked for; default: the first it lists",
+        description="The remote engine's default model (conversations without one); "
+        "default: the first it lists",
     )
     engine_api_key: SecretStr | None = Field(
         None,

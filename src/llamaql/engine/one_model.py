@@ -1,5 +1,5 @@
-"""The model questions of an engine that answers with one model (the remote engine
-today, and test fakes): every answer comes from its `info()`."""
+"""The model questions of an engine that answers with one model (one LlamaEngine of
+the local registry, and test fakes): every answer comes from its `info()`."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llamaql.ports.engine import Requester, UnknownModelError
-from llamaql.ports.errors import BadInputError, NotFoundError
+from llamaql.ports.engine import EngineUnavailableError, Requester, UnknownModelError
+from llamaql.ports.errors import BadInputError, DomainError, NotFoundError
 from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from llamaql.ports.values import UPDATABLE_FIELDS, Conversation, Message, Page
 from llamaql.services.ids import (
@@ -222,6 +222,14 @@ class ConversationService:
             await self._check_model(model)
         except UnknownModelError as exc:
             raise BadInputError(str(exc)) from None
+        except EngineUnavailableError as exc:
+            # A remote engine that has not answered its model list yet: try again later.
+            logger.warning("could not check the model %r: %s", model, exc)
+            raise DomainError(
+                "the model server is unavailable; try again shortly",
+                code="ENGINE_ERROR",
+                retryable=True,
+            ) from None
         return model
 
     def _clean(self, values: Mapping[str, Any]) -> dict[str, Any]:

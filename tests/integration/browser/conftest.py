@@ -10,6 +10,7 @@ A screenshot of every test's last state is kept under tests/artifacts/browser/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.integration.browser.chat_page import ChatPage
 from tests.integration.chat.live import REPO_ROOT, Server, served
+from tests.integration.model_files import two_models
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "browser"
@@ -81,28 +83,61 @@ def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def models_page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose models folder holds the default model and a Q8_0 copy of it."""
+    folder = tmp_path_factory.mktemp("page-models")
+    default, _ = two_models(folder)
+    env = {
+        "LLAMAQL_MODELS_DIR": str(folder),
+        "LLAMAQL_MODEL_PATH": str(default),
+        "LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE),
+        "LLAMAQL_PARALLEL": "2",
+        "LLAMAQL_AUTO_TITLE": "false",
+    }
+    with served(tmp_path_factory.mktemp("page-models-server"), "page", env) as server:
+        yield server
+
+
 @pytest.fixture
 def page(browser: Browser, page_server: Server, request: pytest.FixtureRequest) -> Iterator[Page]:
     """The chat page, loaded, for a new user; fails the test on any script error."""
+    with opened(browser, page_server, request.node.name) as loaded:
+        yield loaded
+
+
+@pytest.fixture
+def models_chat(
+    browser: Browser, models_page_server: Server, request: pytest.FixtureRequest
+) -> Iterator[ChatPage]:
+    """The chat page of the server with two models."""
+    with opened(browser, models_page_server, request.node.name) as loaded:
+        yield ChatPage(loaded, models_page_server)
+
+
+@contextlib.contextmanager
+def opened(browser: Browser, server: Server, name: str) -> Iterator[Page]:
+    """The chat page of `server` in a fresh browser context (a new user); fails on any
+    script error, and keeps a screenshot of the last state."""
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
+    tab = context.new_page()
     problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    opened.on(
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on(
         "console",
         lambda message: (
             problems.append(f"console: {message.text}") if message.type == "error" else None
         ),
     )
-    opened.on("dialog", lambda dialog: dialog.accept())  # the delete confirmation
-    opened.goto(f"http://127.0.0.1:{page_server.port}/")
-    expect(opened.locator("#user-id")).not_to_have_value("")
+    tab.on("dialog", lambda dialog: dialog.accept())  # the delete confirmation
+    tab.goto(f"http://127.0.0.1:{server.port}/")
+    expect(tab.locator("#user-id")).not_to_have_value("")
     try:
-        yield opened
+        yield tab
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        opened.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+        tab.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
         context.close()
     assert problems == [], problems
 

@@ -8,6 +8,7 @@ tests' own replies uses the model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 from tests.integration.chat.gqlws import EVENT_TIMEOUT_S
 from tests.integration.chat.live import Server, new_user, served
+from tests.integration.model_files import two_models
 
 from llamaql.client.api import GraphQLHttp, Identity
 from llamaql.client.console import Console
@@ -33,6 +35,21 @@ def client_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "LLAMAQL_AUTO_TITLE": "false",
     }
     with served(tmp_path_factory.mktemp("client-server"), "client", env) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def models_client_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose models folder holds the default model and a Q8_0 copy of it."""
+    folder = tmp_path_factory.mktemp("client-models")
+    default, _ = two_models(folder)
+    env = {
+        "LLAMAQL_MODELS_DIR": str(folder),
+        "LLAMAQL_MODEL_PATH": str(default),
+        "LLAMAQL_CONTEXT_SIZE": "1024",
+        "LLAMAQL_AUTO_TITLE": "false",
+    }
+    with served(tmp_path_factory.mktemp("client-models-server"), "client", env) as server:
         yield server
 
 
@@ -74,18 +91,33 @@ TerminalFactory = Callable[..., Terminal]
 @pytest.fixture
 async def terminal(client_server: Server) -> AsyncIterator[TerminalFactory]:
     """Make terminals on the live server: `terminal()` for a new user, `terminal(user)`."""
+    async with terminals(client_server) as make:
+        yield make
+
+
+@pytest.fixture
+async def models_terminal(models_client_server: Server) -> AsyncIterator[TerminalFactory]:
+    """Make terminals on the server with two models."""
+    async with terminals(models_client_server) as make:
+        yield make
+
+
+@contextlib.asynccontextmanager
+async def terminals(server: Server) -> AsyncIterator[TerminalFactory]:
     clients: list[GraphQLHttp] = []
 
     def make(user: str | None = None, options: dict[str, object] | None = None) -> Terminal:
         user = user or new_user()
-        api = GraphQLHttp(client_server.http_url, Identity.of(user, None))
+        api = GraphQLHttp(server.http_url, Identity.of(user, None))
         clients.append(api)
         output = io.StringIO()
         session = ChatSession(
-            api=api, ws_url=client_server.ws_url, console=Console(output), options=options
+            api=api, ws_url=server.ws_url, console=Console(output), options=options
         )
         return Terminal(session=session, output=output, user=user)
 
-    yield make
-    for api in clients:
-        await api.__aexit__(None, None, None)
+    try:
+        yield make
+    finally:
+        for api in clients:
+            await api.__aexit__(None, None, None)

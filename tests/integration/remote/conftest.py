@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 from tests.integration.chat.live import Server, require_model, stopped_cleanly
+from tests.integration.model_files import SECOND_MODEL, two_models
 from tests.integration.remote.upstream import API_KEY, ScriptedServer, Upstream
 
 CONTEXT_SIZE = 512
+# The aliases the two-model upstream lists.
+UPSTREAM_DEFAULT = "smol"
+UPSTREAM_Q8 = SECOND_MODEL
 
 
 def remote_server(folder: Path, engine_url: str, **env: str) -> Server:
@@ -40,6 +44,27 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
     server = Upstream(tmp_path_factory.mktemp("upstream") / "llama_cpp_server.log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def two_model_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    """llama_cpp.server serving the default model and a Q8_0 copy, by alias."""
+    pytest.importorskip("fastapi", reason="llama_cpp.server needs the dev extra")
+    folder = tmp_path_factory.mktemp("two-model-upstream")
+    default, q8 = two_models(folder)
+    models = {UPSTREAM_DEFAULT: default, UPSTREAM_Q8: q8}
+    server = Upstream(folder / "llama_cpp_server.log", models=models).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def remote_two_models(
+    tmp_path_factory: pytest.TempPathFactory, two_model_upstream: Upstream
+) -> Iterator[Server]:
+    server = remote_server(tmp_path_factory.mktemp("remote-two"), two_model_upstream.api_url)
+    yield server
+    stopped_cleanly(server)
 
 
 @pytest.fixture(scope="session")

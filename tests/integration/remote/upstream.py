@@ -34,24 +34,47 @@ UPSTREAM_CONTEXT = 2048
 @dataclass
 class Upstream:
     """`python -m llama_cpp.server` on the default model, one request at a time (it has
-    one context) and never interrupting one request for the next."""
+    one context) and never interrupting one request for the next. With `models` (alias:
+    file), it serves those from a config file instead, the first as its default, and
+    loads the one each request names (its `/v1/models` lists the aliases)."""
 
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    models: dict[str, Path] | None = None
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def _arguments(self) -> list[str]:
+        if self.models is None:
+            return [
+                *("--model", str(DEFAULT_MODEL_PATH), "--host", "127.0.0.1"),
+                *("--port", str(self.port), "--n_ctx", str(UPSTREAM_CONTEXT)),
+                *("--n_threads", "1", "--api_key", API_KEY, "--interrupt_requests", "False"),
+            ]
+        config = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "api_key": API_KEY,
+            "interrupt_requests": False,
+            "models": [
+                {
+                    "model": str(path),
+                    "model_alias": alias,
+                    "n_ctx": UPSTREAM_CONTEXT,
+                    "n_threads": 1,
+                }
+                for alias, path in self.models.items()
+            ],
+        }
+        path = self.log.with_suffix(".json")
+        path.write_text(json.dumps(config))
+        return ["--config_file", str(path)]
+
     def start(self) -> Self:
-        command = [
-            sys.executable,
-            str(LAUNCHER),
-            *("--model", str(DEFAULT_MODEL_PATH), "--host", "127.0.0.1"),
-            *("--port", str(self.port), "--n_ctx", str(UPSTREAM_CONTEXT)),
-            *("--n_threads", "1", "--api_key", API_KEY, "--interrupt_requests", "False"),
-        ]
+        command = [sys.executable, str(LAUNCHER), *self._arguments()]
         # Unbuffered: its "Disconnected from client" lines reach the log as they happen.
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log.open("ab") as log:

@@ -90,7 +90,7 @@ def test_chatml_rendering_ends_at_the_assistants_turn() -> None:
 
 def test_the_estimate_counts_one_token_per_three_bytes_and_probes_the_server() -> None:
     counter = EstimatedCounter()
-    text, tokens = counter.encode(MESSAGES)
+    text, tokens = counter.encode(MESSAGES, None)
     assert text == chatml(MESSAGES)
     assert len(tokens) == -(-len(text.encode()) // 3)
     assert counter.probes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 import httpx
 
@@ -12,7 +13,8 @@ from llamaql.config import EngineConfig, RemoteEngineConfig
 from llamaql.engine import intake
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.jobs import Job
-from llamaql.engine.one_model import OneModel
+from llamaql.engine.remote.listing import RemoteModel
+from llamaql.engine.remote.models import RemoteModelList, remote_status
 from llamaql.engine.remote.request import chat_body
 from llamaql.engine.remote.server import (
     ServerFacts,
@@ -30,6 +32,7 @@ from llamaql.ports.engine import (
     GenerationHandle,
     GenerationResult,
     ModelInfo,
+    ModelStatus,
     PreparedPrompt,
     Requester,
     SamplingOptions,
@@ -43,14 +46,16 @@ DEFAULT_CONTEXT_SIZE = 4096
 CONNECT_TIMEOUT_S = 10.0
 
 
-class RemoteEngine(OneModel):
+class RemoteEngine:
     """Replies stream from `LLAMAQL_ENGINE_URL`; no model is loaded here.
 
     At most `LLAMAQL_PARALLEL` replies stream at once and `LLAMAQL_QUEUE_SIZE` wait,
     admitted fairly across users by the same queue as the in-process engine, so
     QUEUE_FULL and queue positions mean what they mean there. The server is asked what
     it is at start (or, if it is down then, on the next prepare); prompts are budgeted
-    with its tokenizer (see server.py).
+    with its tokenizer (see server.py). Its models are those it lists (models.py); a
+    conversation's model is sent as the request's `model`, and None sends the default
+    (`LLAMAQL_ENGINE_MODEL`, else the first listed).
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class RemoteEngine(OneModel):
         self._transport = transport  # unit tests: a fake server
         # Whether the server answered the last request made to it (/metrics engine_up).
         self._reachable = False
+        self._models = RemoteModelList(self._http, self._url, reached=self._reached)
 
     async def start(self) -> None:
         key = self._remote.engine_api_key
@@ -120,6 +126,7 @@ class RemoteEngine(OneModel):
                     raise
                 self._reachable = True
                 self._counter = token_counter(self._counting_client, facts, self._url)
+                self._models.remember(facts.listed)
                 self._facts = facts
         return self._facts
 
@@ -136,22 +143,37 @@ class RemoteEngine(OneModel):
             self._counting_client.close()
             self._counting_client = None
 
-    def _context_size(self) -> int:
-        told = self._facts.context_size if self._facts is not None else None
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise EngineError("the engine is not running")
+        return self._client
+
+    def _context_size(self, told: int | None = None) -> int:
+        """LLAMAQL_CONTEXT_SIZE within what the server tells of the model (`told`, else
+        its default model's context)."""
+        if told is None:
+            told = self._facts.context_size if self._facts is not None else None
         configured = self._configured_context
         if told and configured:
             return min(told, configured)
         return configured or told or DEFAULT_CONTEXT_SIZE
 
-    def info(self) -> ModelInfo:
+    def _default_model(self) -> str:
         facts = self._facts
-        model = (facts.model if facts else None) or self._remote.engine_model or "unknown"
-        kind = facts.kind if facts else "not reached yet"
+        return (facts.model if facts else None) or self._remote.engine_model or "unknown"
+
+    def info(self) -> ModelInfo:
+        return self._info(self._default_model())
+
+    def _info(self, name: str, told_context: int | None = None) -> ModelInfo:
+        kind = self._facts.kind if self._facts else "not reached yet"
+        context = self._context_size(told_context)
+        trained = told_context or (self._facts.context_size if self._facts else None)
         return ModelInfo(
-            name=model,
-            path=model,
-            context_size=self._context_size(),
-            trained_context=(facts.context_size if facts else None) or self._context_size(),
+            name=name,
+            path=name,
+            context_size=context,
+            trained_context=trained or context,
             backend="remote",
             device=kind,
             gpu_layers=0,
@@ -161,6 +183,46 @@ class RemoteEngine(OneModel):
             engine_server=kind,
         )
 
+    async def model_info(self, model: str | None) -> ModelInfo:
+        if model is None or model == self._default_model():
+            return self.info()
+        listed = await self._models.find(model)
+        return self._info(listed.name, listed.context_size)
+
+    async def models(self) -> list[ModelStatus]:
+        """The upstream's list (cached briefly); the default model is always in it,
+        alone (not loaded) while the upstream has never answered."""
+        try:
+            listing = await self._models.models()
+        except EngineUnavailableError as exc:
+            logger.warning("listing the remote models: %s", exc)
+            listing = ()
+        default = self._default_model()
+        if all(model.name != default for model in listing):
+            listing = (RemoteModel(default, loaded=self._reachable), *listing)
+        return [
+            remote_status(
+                model,
+                context_size=self._context_size(model.context_size),
+                is_default=model.name == default,
+                live_replies=self._streaming(model.name),
+            )
+            for model in listing
+        ]
+
+    async def check_model(self, model: str) -> None:
+        if model != self._default_model():
+            await self._models.find(model)
+
+    def loaded_models(self) -> tuple[str, ...]:
+        listed = [model.name for model in self._models.last() if model.loaded]
+        return tuple(listed) or ((self._default_model(),) if self._reachable else ())
+
+    def _streaming(self, model: str) -> int:
+        """Replies streaming from `model` now (waiting ones are not counted)."""
+        default = self._facts.model if self._facts else None
+        return sum((job.prompt.model or default) == model for job in self._active)
+
     async def prepare(
         self,
         messages: Sequence[ChatMessage],
@@ -168,13 +230,22 @@ class RemoteEngine(OneModel):
         *,
         model: str | None = None,
     ) -> PreparedPrompt:
-        # One upstream model today (issue 18 item 6 passes `model` upstream).
-        await self._server()
+        facts = await self._server()
+        told = None
+        if model is not None and model != facts.model:
+            # Chosen when it was listed: gone from the upstream since is MODEL_UNAVAILABLE.
+            told = (await self._models.still_listed(model)).context_size
         counter = self._counter
         assert counter is not None
         if counter.probes:
             await self._probe()  # counting here never reaches the server: is it up?
-        return await asyncio.to_thread(self._prepare, counter, messages, options)
+        # Counted with the model that will answer: the default is named too (vLLM needs
+        # it), and is the model the reply records.
+        counted_with = model or facts.model
+        prepared = await asyncio.to_thread(
+            self._prepare, counter, messages, options, counted_with, self._context_size(told)
+        )
+        return replace(prepared, model=counted_with)  # the reply records who wrote it
 
     async def _probe(self) -> None:
         assert self._client is not None
@@ -187,14 +258,18 @@ class RemoteEngine(OneModel):
         check_response(response, "listing models")
 
     def _prepare(
-        self, counter: TokenCounter, messages: Sequence[ChatMessage], options: SamplingOptions
+        self,
+        counter: TokenCounter,
+        messages: Sequence[ChatMessage],
+        options: SamplingOptions,
+        model: str | None,
+        context_size: int,
     ) -> PreparedPrompt:
-        context_size = self._context_size()
         resolved = resolve_options(options, context_size=context_size)
         return intake.fit(
             messages,
             resolved,
-            encode=counter.encode,
+            encode=lambda fitted: counter.encode(fitted, model),
             context_size=context_size,
             with_messages=True,
         )
@@ -245,7 +320,8 @@ class RemoteEngine(OneModel):
         assert self._client is not None
         assert self._facts is not None
         job.post_position(0)  # streaming now (a waiting one was told n >= 1)
-        body = chat_body(job.prompt.messages, job.prompt.options, model=self._facts.model)
+        model = job.prompt.model or self._facts.model
+        body = chat_body(job.prompt.messages, job.prompt.options, model=model)
         url = f"{self._url}/chat/completions"
         task = asyncio.create_task(stream_reply(job, self._client, url, body, self._reached))
         self._active[job] = task

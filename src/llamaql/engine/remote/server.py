@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from llamaql.engine.remote.listing import RemoteModel, listed_models
 from llamaql.engine.remote.request import chat_messages
 from llamaql.ports.engine import ChatMessage, EngineError, EngineUnavailableError
 
@@ -35,11 +36,13 @@ BYTES_PER_TOKEN_ESTIMATE = 3
 @dataclass(frozen=True, slots=True)
 class ServerFacts:
     """`kind`: llama-server, vllm, llama-cpp-python or openai-compatible; `model`: the
-    id asked for (None: the server's default); `context_size`: per request, if told."""
+    id asked for (None: the server's default); `context_size`: per request, if told;
+    `listed`: the models the server listed then."""
 
     kind: str
     model: str | None
     context_size: int | None
+    listed: tuple[RemoteModel, ...] = ()
 
 
 def server_root(api_url: str) -> str:
@@ -74,22 +77,22 @@ async def discover(client: httpx.AsyncClient, api_url: str, model: str | None) -
     """Ask the server what it is; EngineUnavailableError when it cannot be reached."""
     root = server_root(api_url)
     try:
-        listed = check_response(await client.get(f"{api_url}/models"), "listing models")
-        data = listed.get("data") if isinstance(listed, dict) else None
-        entries = [e for e in data or [] if isinstance(e, dict)]
-        if model is None and entries:
-            model = str(entries[0].get("id"))
-        entry = next((e for e in entries if e.get("id") == model), {})
+        listed = listed_models(
+            check_response(await client.get(f"{api_url}/models"), "listing models")
+        )
+        if model is None and listed:
+            model = listed[0].name
+        entry = next((m for m in listed if m.name == model), None)
         settings = _json_object(await client.get(f"{root}/props")).get(
             "default_generation_settings"
         )
         if isinstance(settings, dict):
-            return ServerFacts("llama-server", model, _positive(settings.get("n_ctx")))
-        if "max_model_len" in entry:
-            return ServerFacts("vllm", model, _positive(entry["max_model_len"]))
+            return ServerFacts("llama-server", model, _positive(settings.get("n_ctx")), listed)
+        if entry is not None and entry.context_size is not None:
+            return ServerFacts("vllm", model, entry.context_size, listed)
         probe = await client.post(f"{root}/extras/tokenize", json={"input": "probe"})
         kind = "llama-cpp-python" if probe.status_code == 200 else "openai-compatible"
-        return ServerFacts(kind, model, None)
+        return ServerFacts(kind, model, None, listed)
     except httpx.HTTPError as exc:
         raise EngineUnavailableError(f"the engine at {api_url} cannot be reached: {exc}") from exc
 
@@ -120,21 +123,28 @@ class TokenCounter(Protocol):
 
     probes: bool  # True: counting never touches the server, so prepare checks it is up
 
-    def encode(self, messages: Sequence[ChatMessage]) -> tuple[str, list[int]]: ...
+    def encode(
+        self, messages: Sequence[ChatMessage], model: str | None
+    ) -> tuple[str, list[int]]: ...
 
 
 class _ServerCounter:
+    """Counts on the server; `model` (None: the server's default) goes in each body, so
+    a server with several models (llama-server's router, llama-cpp-python's config
+    file, vLLM) counts with that model's tokenizer, and one with a single model ignores it."""
+
     probes = False
 
-    def encode(self, messages: Sequence[ChatMessage]) -> tuple[str, list[int]]:
+    def encode(self, messages: Sequence[ChatMessage], model: str | None) -> tuple[str, list[int]]:
         raise NotImplementedError
 
-    def __init__(self, client: httpx.Client, facts: ServerFacts, api_url: str) -> None:
+    def __init__(self, client: httpx.Client, api_url: str) -> None:
         self._client = client
-        self._facts = facts
         self._root = server_root(api_url)
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
+    def _post(self, path: str, body: dict[str, Any], model: str | None) -> Any:
+        if model:
+            body = {**body, "model": model}
         try:
             response = self._client.post(f"{self._root}{path}", json=body)
         except httpx.HTTPError as exc:
@@ -150,25 +160,23 @@ class _ServerCounter:
 
 
 class LlamaServerCounter(_ServerCounter):
-    def encode(self, messages: Sequence[ChatMessage]) -> tuple[str, list[int]]:
-        rendered = self._post("/apply-template", {"messages": chat_messages(messages)})
+    def encode(self, messages: Sequence[ChatMessage], model: str | None) -> tuple[str, list[int]]:
+        rendered = self._post("/apply-template", {"messages": chat_messages(messages)}, model)
         prompt = str(rendered.get("prompt", "")) if isinstance(rendered, dict) else ""
         body = {"content": prompt, "add_special": True, "parse_special": True}
-        return prompt, self._tokens(self._post("/tokenize", body))
+        return prompt, self._tokens(self._post("/tokenize", body, model))
 
 
 class VllmCounter(_ServerCounter):
-    def encode(self, messages: Sequence[ChatMessage]) -> tuple[str, list[int]]:
+    def encode(self, messages: Sequence[ChatMessage], model: str | None) -> tuple[str, list[int]]:
         body: dict[str, Any] = {"messages": chat_messages(messages), "add_generation_prompt": True}
-        if self._facts.model:
-            body["model"] = self._facts.model
-        return chatml(messages), self._tokens(self._post("/tokenize", body))
+        return chatml(messages), self._tokens(self._post("/tokenize", body, model))
 
 
 class LlamaCppPythonCounter(_ServerCounter):
-    def encode(self, messages: Sequence[ChatMessage]) -> tuple[str, list[int]]:
+    def encode(self, messages: Sequence[ChatMessage], model: str | None) -> tuple[str, list[int]]:
         text = chatml(messages)
-        return text, self._tokens(self._post("/extras/tokenize", {"input": text}))
+        return text, self._tokens(self._post("/extras/tokenize", {"input": text}, model))
 
 
 class EstimatedCounter:
@@ -176,7 +184,7 @@ class EstimatedCounter:
 
     probes = True
 
-    def encode(self, messages: Sequence[ChatMessage]) -> tuple[str, list[int]]:
+    def encode(self, messages: Sequence[ChatMessage], model: str | None) -> tuple[str, list[int]]:
         text = chatml(messages)
         return text, [0] * math.ceil(len(text.encode()) / BYTES_PER_TOKEN_ESTIMATE)
 
@@ -188,4 +196,4 @@ def token_counter(client: httpx.Client, facts: ServerFacts, api_url: str) -> Tok
         "llama-cpp-python": LlamaCppPythonCounter,
     }
     counter = counters.get(facts.kind)
-    return counter(client, facts, api_url) if counter is not None else EstimatedCounter()
+    return counter(client, api_url) if counter is not None else EstimatedCounter()

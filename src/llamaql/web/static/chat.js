@@ -3,15 +3,16 @@
 // Model and user text only ever reaches the page through textContent / append(string).
 // A module (so strict): api.js talks to the server, documents.js holds every GraphQL
 // document, messages.js draws one message, gauge.js and search.js are the context gauge
-// and the search panel.
+// and the search panel, models.js the model pickers.
 
 import { ApiError, gql, session, subscribe } from "./api.js";
 import {
-  M_CANCEL, M_CREATE, M_DELETE, M_RENAME, M_SELECT, Q_CONVERSATIONS, Q_MESSAGES, Q_VIEWER,
-  S_EDIT, S_REGENERATE, S_SEND,
+  M_CANCEL, M_CREATE, M_DELETE, M_MODEL, M_RENAME, M_SELECT, Q_CONVERSATIONS, Q_MESSAGES,
+  Q_VIEWER, S_EDIT, S_REGENERATE, S_SEND,
 } from "./documents.js";
 import { ContextGauge } from "./gauge.js";
 import { button, messageElement, renderActions, setControls, updateMessage } from "./messages.js";
+import { ModelPickers } from "./models.js";
 import { SearchPanel } from "./search.js";
 
 const STORAGE_KEY = "llamaql.userId";
@@ -28,7 +29,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   conversations: [], // loaded pages, newest activity first
   endCursor: null,
-  current: null, // the open conversation: { id, title, updatedAt, loaded }
+  current: null, // the open conversation: { id, title, updatedAt, model, loaded }
   openToken: 0, // guards against a slow load finishing after another was opened
   identityToken: 0, // likewise for the viewer question of an id the user since replaced
   stream: null, // the reply in progress: { conversationId, assistantMessageId, handle }
@@ -192,7 +193,9 @@ function renderHeader() {
   const open = state.current !== null;
   $("conv-title").textContent = open ? state.current.title || "Untitled" : "No conversation open";
   $("rename-form").hidden = !open;
+  $("model-form").hidden = !open;
   $("rename-title").value = open ? state.current.title || "" : "";
+  if (open) pickers.show(state.current.model ?? null);
   if (!open) gauge.hide();
   updateComposer();
 }
@@ -207,6 +210,7 @@ function updateComposer() {
   $("stop").hidden = !streaming;
   $("stop").disabled = false;
   $("delete").disabled = busyHere;
+  $("model-picker").disabled = busyHere;
   renderAllActions();
 }
 
@@ -233,6 +237,8 @@ async function createConversation(title) {
   clearError();
   try {
     const input = title ? { title } : {};
+    const model = pickers.takeNew();
+    if (model !== null) input.model = model;
     const created = (await gql(M_CREATE, { input })).createConversation;
     $("new-title").value = "";
     await loadConversations();
@@ -260,6 +266,7 @@ async function openConversation(conversation) {
       if (token !== state.openToken) return false;
       if (found === null) throw new ApiError("NOT_FOUND", "this conversation no longer exists");
       state.current.title = found.title;
+      state.current.model = found.model;
       messages.push(...found.messages.edges.map((edge) => edge.node));
       if (!found.messages.pageInfo.hasNextPage) break;
       after = found.messages.pageInfo.endCursor;
@@ -312,6 +319,25 @@ async function renameConversation(title) {
     search.refresh();
   } catch (err) {
     showApiError(err);
+  }
+}
+
+// The open conversation's model, from the header's picker ("": the server's default).
+async function changeModel(value) {
+  const conversation = state.current;
+  if (conversation === null) return;
+  clearError();
+  try {
+    const updated = (await gql(M_MODEL, { id: conversation.id, model: value || null }))
+      .updateConversation;
+    if (state.current?.id === updated.id) {
+      state.current.model = updated.model;
+      setStatus(`Replies now come from ${pickers.answering(updated.model) ?? "the server's default"}.`);
+      refreshGauge(); // another model: another context and tokenizer
+    }
+  } catch (err) {
+    showApiError(err);
+    if (state.current?.id === conversation.id) pickers.show(state.current.model ?? null);
   }
 }
 
@@ -400,6 +426,8 @@ function sendMessage() {
 // from MessageQueued), `refused` undoes the page's changes when nothing was stored.
 function streamReply(document_, variables, { mine, refused }) {
   const conversationId = state.current.id;
+  // Who should answer, shown on the reply until it is stored and names its own model.
+  const expected = pickers.answering(state.current.model ?? null);
   let reply = null;
   let queued = false;
   let ended = false;
@@ -429,6 +457,7 @@ function streamReply(document_, variables, { mine, refused }) {
     setStatus(status);
     if (state.current?.id === conversationId) refreshGauge();
     search.refresh();
+    pickers.load(); // a model may have loaded (or another unloaded) for this reply
     await loadConversations();
     const listed = state.conversations.find((c) => c.id === conversationId);
     if (listed && state.current?.id === conversationId) {
@@ -440,13 +469,23 @@ function streamReply(document_, variables, { mine, refused }) {
     next(data) {
       const event = Object.values(data)[0];
       switch (event.__typename) {
-        case "MessageQueued":
+        case "MessageQueued": {
           queued = true;
           stream.assistantMessageId = event.assistantMessageId;
           if (mine) updateMessage(mine, event.userMessage);
-          replyElement().setAttribute("aria-busy", "true");
-          setStatus(event.position > 0 ? `Queued: ${event.position} ahead of you` : "Generating…");
+          const element = replyElement();
+          element.setAttribute("aria-busy", "true");
+          updateMessage(element, {
+            role: "ASSISTANT",
+            text: element.querySelector(".text").textContent,
+            status: "GENERATING",
+            model: expected,
+            loading: event.loading,
+          });
+          setStatus(event.loading ? `Loading model${expected ? ` ${expected}` : ""}…`
+            : event.position > 0 ? `Queued: ${event.position} ahead of you` : "Generating…");
           break;
+        }
         case "TokenDelta":
           replyElement().querySelector(".text").append(event.text);
           setStatus("Generating…");
@@ -545,6 +584,7 @@ async function useUserId(wanted) {
   }
   clearError();
   loadConversations();
+  pickers.load();
 }
 
 setControls({
@@ -553,6 +593,8 @@ setControls({
   regenerate,
   edit: editMessage,
 });
+
+const pickers = new ModelPickers($("new-model"), $("model-picker"), { onError: showApiError });
 
 const search = new SearchPanel(
   {
@@ -578,6 +620,8 @@ function init() {
     renameConversation($("rename-title").value.trim());
   });
   $("delete").addEventListener("click", deleteConversation);
+  $("model-form").addEventListener("submit", (event) => event.preventDefault());
+  $("model-picker").addEventListener("change", () => changeModel($("model-picker").value));
   $("send-form").addEventListener("submit", (event) => {
     event.preventDefault();
     sendMessage();

@@ -4,10 +4,10 @@
 export const PAGE_SIZE = 50;
 export const SEARCH_PAGE_SIZE = 20;
 
-const MESSAGE_FIELDS = `id role text status finishReason createdAt parentId siblingIds
+const MESSAGE_FIELDS = `id role text status finishReason createdAt parentId siblingIds model
   usage { completionTokens tokensPerSecond }`;
 const CHAT_EVENT = `__typename
-    ... on MessageQueued { assistantMessageId position userMessage { ${MESSAGE_FIELDS} } }
+    ... on MessageQueued { assistantMessageId position loading userMessage { ${MESSAGE_FIELDS} } }
     ... on TokenDelta { messageId text }
     ... on MessageCompleted { message { ${MESSAGE_FIELDS} } }
     ... on MessageFailed { code reason retryable assistantMessage { ${MESSAGE_FIELDS} } }`;
@@ -17,7 +17,7 @@ export const Q_CONVERSATIONS = `query Conversations($after: String) {
   conversations(first: ${PAGE_SIZE}, after: $after) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { id title updatedAt } } } }`;
 export const Q_MESSAGES = `query Messages($id: ID!, $after: String) {
-  conversation(id: $id) { id title updatedAt messages(first: 100, after: $after) {
+  conversation(id: $id) { id title updatedAt model messages(first: 100, after: $after) {
     pageInfo { hasNextPage endCursor } edges { node { ${MESSAGE_FIELDS} } } } } }`;
 export const Q_CONTEXT = `query Context($id: ID!, $text: String) {
   contextUsage(conversationId: $id, text: $text) {
@@ -27,8 +27,11 @@ export const Q_SEARCH = `query Search($query: String!, $after: String) {
     totalCount pageInfo { hasNextPage endCursor }
     edges { node { conversation { id title updatedAt } message { id role }
       snippetParts { text highlighted } } } } }`;
+export const Q_MODELS = "query Models { models { name default loaded loading fileSize } }";
 export const M_CREATE = `mutation Create($input: CreateConversationInput) {
-  createConversation(input: $input) { id title updatedAt } }`;
+  createConversation(input: $input) { id title updatedAt model } }`;
+export const M_MODEL = `mutation Model($id: ID!, $model: String) {
+  updateConversation(id: $id, input: {model: $model}) { id model } }`;
 export const M_RENAME = `mutation Rename($id: ID!, $title: String) {
   updateConversation(id: $id, input: {title: $title}) { id title updatedAt } }`;
 export const M_DELETE = "mutation Delete($id: ID!) { deleteConversation(id: $id) }";

@@ -35,6 +35,10 @@ export function messageElement(message) {
   const who = document.createElement("h3");
   who.className = "who";
   who.textContent = ROLE_NAMES[message.role] ?? message.role;
+  // A reply names the model that wrote it (Message.model), beside "Model".
+  const model = document.createElement("span");
+  model.className = "model-name";
+  who.append(" ", model);
   const text = document.createElement("div");
   text.className = "text";
   const meta = document.createElement("p");
@@ -51,7 +55,11 @@ export function updateMessage(element, message) {
   if (message.id) element.dataset.id = message.id;
   element.dataset.status = message.status;
   element.querySelector(".text").textContent = message.text;
+  const model = element.querySelector(".model-name");
+  model.textContent = message.model ?? "";
+  model.hidden = !message.model;
   const facts = [];
+  if (message.loading) facts.push("loading model…");
   if (message.status && message.status !== "COMPLETE") facts.push(message.status);
   const usual = { COMPLETE: "stop", CANCELLED: "cancelled" }[message.status];
   if (message.finishReason && message.finishReason !== usual) {
