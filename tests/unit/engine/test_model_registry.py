@@ -14,9 +14,9 @@ from tests.fakes.engine import FakeEngine
 from tests.unit.engine.test_model_catalog import write_gguf
 
 from llamaql.config import EngineConfig, load_config
+from llamaql.engine.local.core_share import CoreShare
 from llamaql.engine.local.models import LocalModels
 from llamaql.engine.local.residency import Limits, Resident, idle_expired, never_fits, unloads_for
-from llamaql.engine.local.step_turn import StepTurn
 from llamaql.ports.engine import (
     ChatMessage,
     Engine,
@@ -97,7 +97,7 @@ class Rig:
         self.now = 0.0
         self.models = LocalModels(config.engine, engine_factory=self.make, clock=lambda: self.now)
 
-    def make(self, config: EngineConfig, turn: StepTurn) -> Engine:
+    def make(self, config: EngineConfig, cores: CoreShare) -> Engine:
         name = config.model_path.stem
         gate = self.gates.setdefault(name, asyncio.Event())
         if name == "a":

@@ -239,6 +239,12 @@ class LlamaRuntime(LlamaVocab):
             llama_cpp.llama_synchronize(self._ctx)
         return status
 
+    def set_threads(self, threads: int) -> None:
+        """Decode on `threads` threads from the next decode on (the scheduler's thread,
+        between decodes)."""
+        self._check_open()
+        llama_cpp.llama_set_n_threads(self._ctx, threads, threads)
+
     def truncate(self, seq: int, keep: int) -> bool:
         self._check_open()
         return bool(llama_cpp.llama_memory_seq_rm(self._memory, seq, keep, -1))

@@ -4,7 +4,7 @@ loaded model, loaded on demand and unloaded when idle (policy: residency.py).
 Each loaded model is exactly the one-model engine (its own context of LLAMAQL_PARALLEL
 sequences, scheduler thread, fair admission queue, KV parking and KV files, whose
 identity is the model file's, so a state never goes into another model). Their decodes
-take one shared StepTurn. Prompts for a model not loaded yet are prepared with its
+share the CPU's threads (core_share.py). Prompts for a model not loaded yet are prepared with its
 vocabulary alone; its replies wait (`QueuePosition.loading`) while it loads, off the
 event loop. A failed load fails the replies waiting for it; other models keep serving.
 """
@@ -14,17 +14,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from llamaql.config import EngineConfig
 from llamaql.engine.local.catalog import CatalogModel, ModelCatalog
-from llamaql.engine.local.engine import LlamaEngine, _llama_runtime, context_size_for
+from llamaql.engine.local.core_share import CoreShare, SharedCoresRuntime
+from llamaql.engine.local.engine import LlamaEngine, context_size_for
 from llamaql.engine.local.handles import LoadingHandle, TrackedHandle
 from llamaql.engine.local.residency import Limits, Resident, idle_expired, never_fits, unloads_for
 from llamaql.engine.local.runtime import LoadConfig, ModelRuntime
-from llamaql.engine.local.step_turn import StepTurn, TurnTakingRuntime
 from llamaql.ports.engine import (
     ChatMessage,
     Engine,
@@ -44,14 +45,16 @@ from llamaql.ports.engine import (
 from llamaql.ports.errors import ConversationBusyError
 
 logger = logging.getLogger(__name__)
-# (settings with the model's path, the shared turn) -> an engine for that one model.
-EngineFactory = Callable[[EngineConfig, StepTurn], Engine]
+# (settings with the model's path, the shared cores) -> an engine for that one model.
+EngineFactory = Callable[[EngineConfig, CoreShare], Engine]
 
 
 def llama_engine_factory(shared_start: Sequence[ChatMessage]) -> EngineFactory:
-    def make(config: EngineConfig, turn: StepTurn) -> Engine:
+    def make(config: EngineConfig, cores: CoreShare) -> Engine:
         def runtime(load: LoadConfig) -> ModelRuntime:
-            return TurnTakingRuntime(_llama_runtime(load), turn)
+            from llamaql.engine.local.llama_runtime import LlamaRuntime  # llama.cpp, lazily
+
+            return SharedCoresRuntime(LlamaRuntime(load), cores)
 
         return LlamaEngine(config, shared_start=shared_start, runtime_factory=runtime)
 
@@ -86,7 +89,7 @@ class LocalModels:
         self._catalog = catalog or ModelCatalog(config)
         self._factory = engine_factory
         self._clock = clock
-        self._turn = StepTurn()
+        self._cores = CoreShare(config.n_threads or len(os.sched_getaffinity(0)))
         memory = config.model_memory_mb
         self._limits = Limits(
             config.max_loaded_models,
@@ -382,4 +385,4 @@ class LocalModels:
 
     def _new_engine(self, model: CatalogModel) -> Engine:
         config = self._config.model_copy(update={"model_path": model.path})
-        return self._factory(config, self._turn)
+        return self._factory(config, self._cores)
