@@ -208,9 +208,6 @@ class FakeMessageRepository:
             rows = [m for m in rows if m.seq > after_seq]
         return [message_value(m) for m in rows[:limit]]
 
-    async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
-        return len(self._of(user_id, conversation_id))
-
     async def list_pages(
         self,
         *,
@@ -239,7 +236,7 @@ class FakeMessageRepository:
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> tuple[int, bool]:
         ids = {"user_id": user_id, "conversation_id": conversation_id}
-        return await self.count(**ids), await self.has_generating(**ids)
+        return len(self._of(user_id, conversation_id)), await self.has_generating(**ids)
 
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
         return any(

@@ -121,11 +121,6 @@ class MessageRepository(Protocol):
         given."""
         ...
 
-    async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
-        """Every message of the conversation, on every branch (it grows with each one
-        added: the busy check compares it)."""
-        ...
-
     async def list_pages(
         self,
         *,
@@ -150,7 +145,9 @@ class MessageRepository(Protocol):
     async def count_and_generating(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> tuple[int, bool]:
-        """`count` and `has_generating` in one statement (a send's busy check)."""
+        """Every message of the conversation, on every branch (it grows with each one
+        added: the busy check compares it), and whether one is GENERATING, in one
+        statement."""
         ...
 
     async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:

@@ -231,6 +231,10 @@ async def test_delete_removes_the_conversation_and_its_messages(
     async with uow() as unit:
         assert await unit.conversations.get(user_id=alice, conversation_id=doomed.id) is None
         assert await unit.messages.get(user_id=alice, message_id=doomed_message.id) is None
-        assert await unit.messages.count(user_id=alice, conversation_id=doomed.id) == 0
-        assert await unit.messages.count(user_id=alice, conversation_id=kept.id) == 1
+        assert (await unit.messages.count_and_generating(user_id=alice, conversation_id=doomed.id))[
+            0
+        ] == 0
+        assert (await unit.messages.count_and_generating(user_id=alice, conversation_id=kept.id))[
+            0
+        ] == 1
         assert not await unit.conversations.delete(user_id=alice, conversation_id=doomed.id)

@@ -134,7 +134,11 @@ async def test_a_busy_recheck_cancels_the_early_submit_and_writes_nothing(
             )
     assert model.handles[0].cancelled
     async with uow() as unit:
-        assert await unit.messages.count(user_id=alice, conversation_id=turn.conversation.id) == 0
+        assert (
+            await unit.messages.count_and_generating(
+                user_id=alice, conversation_id=turn.conversation.id
+            )
+        )[0] == 0
 
 
 async def test_a_lock_holds_for_one_transaction_and_one_user(

@@ -116,7 +116,9 @@ async def test_count(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
         await _add(uow, alice, conversation_id, "x")
     await _add(uow, alice, other_id, "x")
     async with uow() as unit:
-        assert await unit.messages.count(user_id=alice, conversation_id=conversation_id) == 3
+        assert (
+            await unit.messages.count_and_generating(user_id=alice, conversation_id=conversation_id)
+        )[0] == 3
 
 
 async def _current_leaf(
@@ -311,4 +313,6 @@ async def test_deleting_a_conversation_row_cascades_to_messages(
         await session.exec(delete(Conversation).where(col(Conversation.id) == conversation_id))
         await session.commit()
     async with uow() as unit:
-        assert await unit.messages.count(user_id=alice, conversation_id=conversation_id) == 0
+        assert (
+            await unit.messages.count_and_generating(user_id=alice, conversation_id=conversation_id)
+        )[0] == 0

@@ -21,7 +21,6 @@ _IN_CONVERSATION = (
     col(Message.conversation_id) == bindparam("conversation_id"),
     col(Message.user_id) == bindparam("user_id"),
 )
-COUNT = select(func.count()).select_from(Message).where(*_IN_CONVERSATION)
 GENERATING = (
     select(Message.id)
     .where(*_IN_CONVERSATION, col(Message.status) == MessageStatus.GENERATING.value)

@@ -145,11 +145,6 @@ class SqlMessageRepository:
             conversation_id: found.get(conversation_id, 0) for conversation_id in conversation_ids
         }
 
-    async def count(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
-        params = {"conversation_id": conversation_id, "user_id": user_id}
-        result = await self._session.exec(sql.COUNT, params=params)
-        return result.one()
-
     async def has_generating(self, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
         params = {"conversation_id": conversation_id, "user_id": user_id}
         result = await self._session.exec(sql.GENERATING, params=params)
