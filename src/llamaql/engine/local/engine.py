@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from llamaql.config import MAX_CONTEXT_SIZE, EngineConfig
+from llamaql.config import EngineConfig
 from llamaql.engine import intake
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.local.encoding import PromptEncoder
@@ -21,6 +21,7 @@ from llamaql.engine.local.parking import KVParking, common_prefix
 from llamaql.engine.local.runtime import LoadConfig, ModelRuntime, Vocabulary
 from llamaql.engine.local.scheduler import BatchScheduler
 from llamaql.engine.local.templates import ChatTemplate, load_chat_template
+from llamaql.engine.local.unloaded import UnloadedEncoding, VocabFactory, context_size_for_file
 from llamaql.engine.one_model import OneModel
 from llamaql.ports.engine import (
     ChatMessage,
@@ -36,7 +37,6 @@ from llamaql.ports.options import resolve_options
 
 logger = logging.getLogger(__name__)
 RuntimeFactory = Callable[[LoadConfig], ModelRuntime]
-VocabFactory = Callable[[Path], Vocabulary]
 # How long background work stays paused for a reply request that has begun and not yet
 # been submitted (it is submitted within tens of milliseconds, or refused).
 REPLY_EXPECTED_S = 2.0
@@ -79,7 +79,7 @@ def resolve_load_config(config: EngineConfig, meta: GgufMetadata) -> LoadConfig:
 def context_size_for(config: EngineConfig, meta: GgufMetadata) -> int:
     """The context llamaql gives a model: LLAMAQL_CONTEXT_SIZE, else its trained context
     (at most MAX_CONTEXT_SIZE)."""
-    return config.context_size or min(meta.trained_context or MAX_CONTEXT_SIZE, MAX_CONTEXT_SIZE)
+    return context_size_for_file(config, meta.trained_context)
 
 
 def shared_prefix(encoder: PromptEncoder, start: Sequence[ChatMessage]) -> tuple[int, ...]:
@@ -115,12 +115,9 @@ class LlamaEngine(OneModel):
         vocab_factory: VocabFactory = _llama_vocab,
     ) -> None:
         self._config = config
-        self._vocab_factory = vocab_factory
         # Before start() (or while it loads), prompts are prepared with the vocabulary
         # alone: a model-per-conversation registry prepares before it loads.
-        self._vocab: Vocabulary | None = None
-        self._before_start: tuple[ChatTemplate, int] | None = None
-        self._vocab_lock = threading.Lock()
+        self._unloaded = UnloadedEncoding(config, vocab_factory)
         self._stopped = False
         self._shared_start = tuple(shared_start)
         self._runtime_factory = runtime_factory
@@ -208,13 +205,6 @@ class LlamaEngine(OneModel):
         )
         return KVFileWriter(store)
 
-    def close_vocabulary(self) -> None:
-        """Free the vocabulary loaded for preparing before start (blocking)."""
-        with self._vocab_lock:
-            vocab, self._vocab = self._vocab, None
-        if vocab is not None:
-            vocab.close()
-
     async def stop(self) -> None:
         self._stopped = True
         # The scheduler ends its live replies as cancelled once it sees the queue closed.
@@ -228,7 +218,7 @@ class LlamaEngine(OneModel):
             # Waits for the KV files the scheduler wrote as it stopped.
             await asyncio.to_thread(self._parking.clear)
             logger.info("model closed")
-        await asyncio.to_thread(self.close_vocabulary)
+        await asyncio.to_thread(self._unloaded.close)
 
     def info(self) -> ModelInfo:
         if self._info is None:
@@ -251,29 +241,13 @@ class LlamaEngine(OneModel):
         if runtime is not None and template is not None and info is not None:
             tokenize, context_size = runtime.tokenize, info.context_size
         else:
-            tokenize, template, context_size = self._unloaded_encoding()
+            tokenize, template, context_size = self._unloaded.get()
         resolved = resolve_options(options, context_size=context_size)
         encoder = PromptEncoder(template, tokenize)
         prompt = intake.fit(messages, resolved, encode=encoder.encode, context_size=context_size)
         if prompt.dropped_messages:
             logger.info("dropped %d oldest messages to fit the context", prompt.dropped_messages)
         return prompt
-
-    def _unloaded_encoding(self) -> tuple[Callable[..., list[int]], ChatTemplate, int]:
-        """The vocabulary, template and context of the model file, without loading it."""
-        with self._vocab_lock:
-            if self._vocab is None or self._before_start is None:
-                meta = read_gguf_metadata(self._config.model_path)
-                template = load_chat_template(
-                    meta.chat_template,
-                    bos_token=meta.bos_token,
-                    eos_token=meta.eos_token,
-                    model_name=meta.name,
-                )
-                self._before_start = (template, context_size_for(self._config, meta))
-                self._vocab = self._vocab_factory(self._config.model_path)
-            template, context_size = self._before_start
-            return self._vocab.tokenize, template, context_size
 
     def has_room(self) -> bool:
         return self._runtime is not None and self._queue.has_room()

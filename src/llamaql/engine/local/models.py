@@ -4,28 +4,29 @@ loaded model, loaded on demand and unloaded when idle (policy: residency.py).
 Each loaded model is exactly the one-model engine (its own context of LLAMAQL_PARALLEL
 sequences, scheduler thread, fair admission queue, KV parking and KV files, whose
 identity is the model file's, so a state never goes into another model). Their decodes
-share the CPU's threads (core_share.py). Prompts for a model not loaded yet are prepared with its
-vocabulary alone; its replies wait (`QueuePosition.loading`) while it loads, off the
-event loop. A failed load fails the replies waiting for it; other models keep serving.
+share the CPU's threads (core_share.py). Prompts for a model not loaded yet are prepared
+with its vocabulary alone; its replies wait (`QueuePosition.loading`) while it loads,
+off the event loop (slots.py loads and unloads). A failed load fails the replies waiting
+for it; other models keep serving.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from llamaql.config import EngineConfig
 from llamaql.engine.local.catalog import CatalogModel, ModelCatalog
 from llamaql.engine.local.core_share import CoreShare, SharedCoresRuntime
 from llamaql.engine.local.engine import LlamaEngine, context_size_for
 from llamaql.engine.local.handles import LoadingHandle, TrackedHandle
-from llamaql.engine.local.residency import Limits, Resident, idle_expired, never_fits, unloads_for
+from llamaql.engine.local.residency import Limits, never_fits
 from llamaql.engine.local.runtime import LoadConfig, ModelRuntime
+from llamaql.engine.local.slots import Slot, Slots
 from llamaql.ports.engine import (
     ChatMessage,
     Engine,
@@ -61,19 +62,6 @@ def llama_engine_factory(shared_start: Sequence[ChatMessage]) -> EngineFactory:
     return make
 
 
-@dataclass(eq=False)
-class _Slot:
-    """A model that is loaded, loading or waiting for room."""
-
-    model: CatalogModel
-    engine: Engine
-    memory_bytes: int
-    last_used: float
-    live: int = 0  # replies submitted to it (or waiting for it) and not yet ended
-    state: str = "waiting"  # waiting (for room), loading, loaded
-    ready: asyncio.Task[None] | None = None
-
-
 class LocalModels:
     """See the module docstring; `clock` is monotonic seconds (tests pass their own)."""
 
@@ -96,13 +84,9 @@ class LocalModels:
             memory * 2**20 if memory is not None else None,
             config.model_idle_seconds,
         )
-        self._slots: dict[str, _Slot] = {}  # loaded, loading or waiting for room
+        self._slots = Slots(self._limits, clock)  # loaded, loading or waiting for room
         self._idle: dict[str, Engine] = {}  # not loaded: for preparing prompts only
         self._known: dict[str, CatalogModel] = {}  # each model as last found
-        self._infos: dict[str, ModelInfo] = {}  # as each model last reported when loaded
-        self._room = asyncio.Lock()  # one load or unload at a time
-        self._changed = asyncio.Event()  # a reply ended: room may have freed
-        self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -110,23 +94,11 @@ class LocalModels:
         """Load the default model (its failure fails the start, as before)."""
         name = self._catalog.default_name
         model = await self._find(name)
-        slot = self._slot(model)
-        slot.ready = asyncio.create_task(self._load(slot))
-        await slot.ready
-        if self._limits.idle_s > 0:
-            self._sweeper = asyncio.create_task(self._sweep(), name="llamaql-model-sweeper")
+        await self._slots.ready(self._slot(model))
+        self._slots.start_sweeping()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-        for slot in list(self._slots.values()):
-            if slot.ready is not None and not slot.ready.done():
-                slot.ready.cancel()
-                with contextlib.suppress(BaseException):
-                    await slot.ready
-            await self._unload(slot.model.name)
+        await self._slots.stop()
         for engine in self._idle.values():
             await engine.stop()
         self._idle.clear()
@@ -135,17 +107,17 @@ class LocalModels:
 
     def info(self) -> ModelInfo:
         name = self._catalog.default_name
-        slot = self._slots.get(name)
-        if slot is not None and slot.state == "loaded":
+        slot = self._slots.loaded(name)
+        if slot is not None:
             return replace(slot.engine.info(), name=name)
-        if name in self._infos:
-            return self._infos[name]
+        if name in self._slots.infos:
+            return self._slots.infos[name]
         raise EngineError("the engine has not started")
 
     async def model_info(self, model: str | None) -> ModelInfo:
         found = await self._find(model or self._catalog.default_name, unknown=True)
-        slot = self._slots.get(found.name)
-        if slot is not None and slot.state == "loaded":
+        slot = self._slots.loaded(found.name)
+        if slot is not None:
             return replace(slot.engine.info(), name=found.name)
         meta = found.meta
         return ModelInfo(
@@ -166,7 +138,7 @@ class LocalModels:
 
     def _status(self, model: CatalogModel) -> ModelStatus:
         meta, slot = model.meta, self._slots.get(model.name)
-        loaded = slot is not None and slot.state == "loaded"
+        loaded = slot is not None and slot.loaded
         return ModelStatus(
             name=model.name,
             file_size=meta.file_size,
@@ -191,19 +163,19 @@ class LocalModels:
         queued or waiting for its load is not deleted under it (a loaded, idle one may
         be: its weights stay mapped until it is unloaded)."""
         slot = self._slots.get(name)
-        if slot is not None and (slot.live or slot.state != "loaded"):
+        if slot is not None and (slot.live or not slot.loaded):
             raise ConversationBusyError(
                 f"model {name} is in use ({slot.live} replies live or queued, or loading); "
                 "try again once they have ended"
             )
 
     def loaded_models(self) -> tuple[str, ...]:
-        return tuple(name for name, slot in self._slots.items() if slot.state == "loaded")
+        return tuple(slot.model.name for slot in self._slots if slot.loaded)
 
     def load(self) -> EngineLoad:
         waiting = active = 0
-        for slot in self._slots.values():
-            if slot.state == "loaded":
+        for slot in self._slots:
+            if slot.loaded:
                 load = slot.engine.load()
                 waiting += load.waiting
                 active += load.active
@@ -246,116 +218,38 @@ class LocalModels:
     ) -> GenerationHandle:
         name = prompt.model or self._catalog.default_name
         slot = self._slots.get(name)
-        if slot is not None and slot.state == "loaded":
+        if slot is not None and slot.loaded:
             handle = slot.engine.submit(prompt, requester, background=background)
-            return self._tracked(slot, handle)
+            self._slots.used(slot)
+            return TrackedHandle(handle, self._slots.ended(slot))
         if slot is None:
-            model = self._catalog_entry(name)
-            slot = self._slot(model)
-        if sum(s.live for s in self._slots.values() if s.state != "loaded") >= (
-            self._config.queue_size
-        ):
+            slot = self._slot(self._catalog_entry(name))
+        if sum(s.live for s in self._slots if not s.loaded) >= self._config.queue_size:
             raise QueueFullError(f"the request queue is full ({self._config.queue_size} waiting)")
-        ready = slot.ready
-        if ready is None:
-            ready = slot.ready = asyncio.create_task(self._load(slot))
+        ready = self._slots.ready(slot)
+        self._slots.used(slot)
         chosen = slot
-        chosen.live += 1
-        chosen.last_used = self._clock()
 
         def submit_now() -> GenerationHandle:
             return chosen.engine.submit(prompt, requester, background=background)
 
-        return LoadingHandle(asyncio.shield(ready), submit_now, self._ended(chosen))
+        return LoadingHandle(asyncio.shield(ready), submit_now, self._slots.ended(chosen))
 
     def expect_reply(self) -> None:
-        for slot in self._slots.values():
-            if slot.state == "loaded":
+        for slot in self._slots:
+            if slot.loaded:
                 slot.engine.expect_reply()
 
     def forget(self, requester: Requester) -> None:
-        for engine in [*(s.engine for s in self._slots.values()), *self._idle.values()]:
+        for engine in [*(s.engine for s in self._slots), *self._idle.values()]:
             engine.forget(requester)
 
-    # -- loading and unloading -----------------------------------------------------------
-
-    def _tracked(self, slot: _Slot, handle: GenerationHandle) -> GenerationHandle:
-        slot.live += 1
-        slot.last_used = self._clock()
-        return TrackedHandle(handle, self._ended(slot))
-
-    def _ended(self, slot: _Slot) -> Callable[[], None]:
-        def ended() -> None:
-            slot.live -= 1
-            slot.last_used = self._clock()
-            self._changed.set()
-
-        return ended
-
-    def _slot(self, model: CatalogModel) -> _Slot:
+    def _slot(self, model: CatalogModel) -> Slot:
         slot = self._slots.get(model.name)
         if slot is None:
             engine = self._idle.pop(model.name, None) or self._new_engine(model)
-            slot = _Slot(model, engine, self.estimate_bytes(model), self._clock())
-            self._slots[model.name] = slot
+            slot = self._slots.add(model, engine, self.estimate_bytes(model))
         return slot
-
-    async def _load(self, slot: _Slot) -> None:
-        """Make room (unloading idle models; waiting while only busy ones could make
-        it), then start the engine; a failure removes the slot and raises
-        ModelUnavailableError for every reply that waits."""
-        name = slot.model.name
-        try:
-            while True:
-                self._changed.clear()
-                async with self._room:
-                    others = [
-                        s for s in self._slots.values() if s is not slot and s.state != "waiting"
-                    ]
-                    unloads = unloads_for(
-                        [self._resident(s) for s in others], slot.memory_bytes, self._limits
-                    )
-                    if unloads is not None:
-                        for victim in unloads:
-                            await self._unload(victim)
-                        slot.state = "loading"
-                        began = time.perf_counter()
-                        await slot.engine.start()
-                        slot.state = "loaded"
-                        self._infos[name] = replace(slot.engine.info(), name=name)
-                        logger.info(
-                            "model %s loaded on demand in %.2f s", name, time.perf_counter() - began
-                        )
-                        return
-                await self._changed.wait()
-        except Exception as exc:
-            self._slots.pop(name, None)
-            await slot.engine.stop()
-            logger.error("model %s failed to load: %s", name, exc)
-            raise ModelUnavailableError(f"model {name!r} failed to load: {exc}") from exc
-
-    def _resident(self, slot: _Slot) -> Resident:
-        busy = slot.live > 0 or slot.state != "loaded"
-        return Resident(slot.model.name, slot.memory_bytes, slot.last_used, busy)
-
-    async def _unload(self, name: str) -> None:
-        slot = self._slots.pop(name, None)
-        if slot is None:
-            return
-        logger.info(
-            "unloading model %s (last used %.0f s ago)", name, self._clock() - slot.last_used
-        )
-        await slot.engine.stop()
-
-    async def _sweep(self) -> None:
-        """Unload models idle for LLAMAQL_MODEL_IDLE_SECONDS."""
-        every = max(0.05, min(self._limits.idle_s / 4, 10.0))
-        while True:
-            await asyncio.sleep(every)
-            async with self._room:
-                residents = [self._resident(s) for s in self._slots.values()]
-                for name in idle_expired(residents, self._clock(), self._limits):
-                    await self._unload(name)
 
     # -- the catalog -------------------------------------------------------------------
 

@@ -11,11 +11,9 @@ import httpx
 
 from llamaql.config import EngineConfig, RemoteEngineConfig
 from llamaql.engine import intake
-from llamaql.engine.admission import AdmissionQueue
-from llamaql.engine.jobs import Job
+from llamaql.engine.remote.dispatch import RemoteDispatch
 from llamaql.engine.remote.listing import RemoteModel
 from llamaql.engine.remote.models import RemoteModelList, remote_status
-from llamaql.engine.remote.request import chat_body
 from llamaql.engine.remote.server import (
     ServerFacts,
     TokenCounter,
@@ -23,14 +21,12 @@ from llamaql.engine.remote.server import (
     discover,
     token_counter,
 )
-from llamaql.engine.remote.stream import stream_reply
 from llamaql.ports.engine import (
     ChatMessage,
     EngineError,
     EngineLoad,
     EngineUnavailableError,
     GenerationHandle,
-    GenerationResult,
     ModelInfo,
     ModelStatus,
     PreparedPrompt,
@@ -71,9 +67,12 @@ class RemoteEngine:
         self._url = remote.engine_url
         self._configured_context = config.context_size
         self._parallel = config.parallel
-        self._queue = AdmissionQueue(config.queue_size)
-        self._active: dict[Job, asyncio.Task[None]] = {}
-        self._stream_interval = config.stream_interval_ms / 1000.0
+        self._replies = RemoteDispatch(
+            queue_size=config.queue_size,
+            parallel=config.parallel,
+            stream_interval_s=config.stream_interval_ms / 1000.0,
+            reached=self._reached,
+        )
         self._client: httpx.AsyncClient | None = None
         self._counting_client: httpx.Client | None = None
         self._facts: ServerFacts | None = None
@@ -98,7 +97,7 @@ class RemoteEngine:
             headers=headers, timeout=timeout, transport=self._transport
         )
         self._asking = asyncio.Lock()
-        self._queue.set_free(self._parallel)
+        self._replies.open(self._client, self._url)
         try:
             facts = await self._server()
         except EngineError as exc:
@@ -131,11 +130,7 @@ class RemoteEngine:
         return self._facts
 
     async def stop(self) -> None:
-        intake.end_waiting(self._queue)
-        tasks = list(self._active.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._replies.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -205,7 +200,9 @@ class RemoteEngine:
                 model,
                 context_size=self._context_size(model.context_size),
                 is_default=model.name == default,
-                live_replies=self._streaming(model.name),
+                live_replies=self._replies.streaming(
+                    model.name, self._facts.model if self._facts else None
+                ),
             )
             for model in listing
         ]
@@ -217,11 +214,6 @@ class RemoteEngine:
     def loaded_models(self) -> tuple[str, ...]:
         listed = [model.name for model in self._models.last() if model.loaded]
         return tuple(listed) or ((self._default_model(),) if self._reachable else ())
-
-    def _streaming(self, model: str) -> int:
-        """Replies streaming from `model` now (waiting ones are not counted)."""
-        default = self._facts.model if self._facts else None
-        return sum((job.prompt.model or default) == model for job in self._active)
 
     async def prepare(
         self,
@@ -275,11 +267,13 @@ class RemoteEngine:
         )
 
     def has_room(self) -> bool:
-        return self._client is not None and self._queue.has_room()
+        return self._replies.has_room()
 
     def load(self) -> EngineLoad:
         return EngineLoad(
-            waiting=self._queue.waiting(), active=len(self._active), reachable=self._reachable
+            waiting=self._replies.waiting(),
+            active=self._replies.active(),
+            reachable=self._reachable,
         )
 
     def submit(
@@ -289,15 +283,9 @@ class RemoteEngine:
             raise EngineError("the engine is not running")
         if not prompt.messages:
             raise EngineError("the prompt has no messages")
-        job = intake.queue_job(
-            self._queue,
-            prompt,
-            requester,
-            stream_interval=self._stream_interval,
-            background=background,
+        return self._replies.submit(
+            prompt, requester, default_model=self._facts.model, background=background
         )
-        self._dispatch()
-        return job
 
     def expect_reply(self) -> None:
         """Nothing to pause: background requests run on the server's own slots."""
@@ -306,46 +294,5 @@ class RemoteEngine:
         """Nothing to drop: this engine keeps no KV state; the server's own prompt cache
         is the server's."""
 
-    def _dispatch(self) -> None:
-        """Start waiting replies while fewer than LLAMAQL_PARALLEL stream; a background
-        one only when nothing else streams."""
-        while len(self._active) < self._parallel and not self._queue.closed:
-            job = self._queue.pop(background=not self._active)
-            if job is None:
-                break
-            self._start(job)
-        self._queue.set_free(self._parallel - len(self._active))
-
-    def _start(self, job: Job) -> None:
-        assert self._client is not None
-        assert self._facts is not None
-        job.post_position(0)  # streaming now (a waiting one was told n >= 1)
-        model = job.prompt.model or self._facts.model
-        body = chat_body(job.prompt.messages, job.prompt.options, model=model)
-        url = f"{self._url}/chat/completions"
-        task = asyncio.create_task(stream_reply(job, self._client, url, body, self._reached))
-        self._active[job] = task
-        loop = asyncio.get_running_loop()
-
-        # Out of the queue now: a cancel closes the upstream stream (from any thread).
-        def close_stream(_job: Job) -> None:
-            loop.call_soon_threadsafe(task.cancel)
-
-        job.cancel_hook = close_stream
-        if job.cancelled:
-            task.cancel()
-        task.add_done_callback(lambda done: self._ended(job, done))
-
     def _reached(self, answered: bool) -> None:
         self._reachable = answered
-
-    def _ended(self, job: Job, task: asyncio.Task[None]) -> None:
-        self._active.pop(job, None)
-        if not job.finished:
-            # Cancelled before its first step, or a bug: the job must still end.
-            if not task.cancelled() and task.exception() is not None:
-                logger.error("remote reply failed", exc_info=task.exception())
-                job.fail(EngineError("the reply failed inside the server"))
-            else:
-                job.finish(GenerationResult(text="", finish_reason="cancelled"))
-        self._dispatch()
