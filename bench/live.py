@@ -59,7 +59,7 @@ class LiveParams:
     postgres_url: str | None = None  # None: LLAMAQL_TEST_POSTGRES_URL, else skipped
 
 
-SMOKE = LiveParams(replies=1, max_tokens=16)
+SMOKE = LiveParams(replies=1, max_tokens=48)
 
 
 @dataclass(slots=True)

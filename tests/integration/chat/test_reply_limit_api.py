@@ -93,7 +93,9 @@ async def test_a_user_at_the_limit_is_refused_and_another_user_is_served(
     await http.cancel(reply_ids[0])
     await stored_reply(http, running[0], "CANCELLED")
     async with connect(limit_server, user) as ws:
-        again = await ws.stream(await ws.send_message(refused_cid, "Hello?", SHORT))
+        op = await ws.send_message(refused_cid, "Hello?", SHORT)
+        assert (await ws.event(op))["__typename"] == "MessageQueued"  # admitted
+        for reply_id in reply_ids[1:]:  # (the long ones would hold it in the queue)
+            await http.cancel(reply_id)
+        again = await ws.stream(op)
     assert again[-1]["__typename"] == "MessageCompleted"
-    for reply_id in reply_ids[1:]:
-        await http.cancel(reply_id)

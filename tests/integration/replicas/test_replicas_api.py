@@ -68,14 +68,14 @@ async def test_busy_across_replicas(replicas: Replicas) -> None:
     user = new_user()
     cid = await Http(a, user).create_conversation()
     async with connect(a, user) as ws_a, connect(b, user) as ws_b:
-        op = await ws_a.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        op = await ws_a.send_message(cid, LONG_TEXT, LONG_OPTIONS, cancel_on_close=True)
         await ws_a.until(op, "TokenDelta")
 
         refused = await ws_b.stream(await ws_b.send_message(cid, "Me too.", SHORT))
         assert [e["__typename"] for e in refused] == ["MessageFailed"], refused
         assert (refused[0]["code"], refused[0]["assistantMessage"]) == ("CONVERSATION_BUSY", None)
 
-        await ws_a.complete(op)  # A's reply stops; the conversation is free on B
+        await ws_a.complete(op)  # cancelOnClose: A's reply stops; the conversation is free
         await stored_reply(Http(b, user), cid, "CANCELLED")
         done = (await ws_b.stream(await ws_b.send_message(cid, "Say hi.", SHORT)))[-1]
     assert done["__typename"] == "MessageCompleted", done
