@@ -61,7 +61,7 @@ async def test_closing_the_stream_leaves_the_reply_running_to_complete(rig: Chat
     ended: list[ChatEvent] = []
     rig.service.on_reply_end(ended.append)
     cid = await rig.conversation()
-    stream, queued = await paced(rig, cid)
+    stream, _queued = await paced(rig, cid)
     rig.engine.handles[-1].allow(1)
     assert isinstance(await next_event(stream), Delta)
     await stream.aclose()  # the client went away
@@ -71,7 +71,8 @@ async def test_closing_the_stream_leaves_the_reply_running_to_complete(rig: Chat
     assert not rig.engine.handles[-1].cancelled
     # Counted once, when it ended, as what it ended as.
     assert [type(e) for e in ended] == [Completed]
-    assert isinstance(ended[0], Completed) and ended[0].message.status == "COMPLETE"
+    assert isinstance(ended[0], Completed)
+    assert ended[0].message.status == "COMPLETE"
 
 
 async def test_watchers_and_the_sender_get_the_same_text(rig: ChatRig) -> None:
@@ -93,7 +94,8 @@ async def test_watchers_and_the_sender_get_the_same_text(rig: ChatRig) -> None:
     assert "Hel" + "lo, " + text_of(late_rest) == saved
     assert "Hello, " + text_of(whole_rest) == saved
     for rest in (sender_rest, late_rest, whole_rest):
-        assert isinstance(rest[-1], Completed) and rest[-1].message.text == saved
+        assert isinstance(rest[-1], Completed)
+        assert rest[-1].message.text == saved
 
 
 async def test_cancel_on_close_still_cancels(rig: ChatRig) -> None:
@@ -143,7 +145,8 @@ async def test_a_queued_reply_gives_its_position(rig: ChatRig) -> None:
     rig.engine.handles[0].allow(10)
     await drain(running)
     moved = await next_event(watched)
-    assert isinstance(moved, Queued) and moved.position == 0
+    assert isinstance(moved, Queued)
+    assert moved.position == 0
     rig.engine.handles[1].allow(10)
     assert text_of(await drain(watched)) == text_of(await drain(waiting)) == "Hello, world."
 
@@ -170,5 +173,6 @@ async def test_refusals_are_one_failed_and_another_users_is_not_found(rig: ChatR
         rig.service.watch(user_id=uuid.uuid4(), message_id=done.message.id, after=0)
     )
     unknown = await drain(rig.service.watch(user_id=rig.user, message_id=uuid.uuid4(), after=0))
-    assert isinstance(stranger[0], Failed) and isinstance(unknown[0], Failed)
+    assert isinstance(stranger[0], Failed)
+    assert isinstance(unknown[0], Failed)
     assert stranger[0].reason.split()[0] == unknown[0].reason.split()[0] == "message"

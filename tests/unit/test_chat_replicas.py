@@ -214,7 +214,8 @@ async def test_a_reply_on_a_is_watched_through_b_by_relayed_text(pair: Pair) -> 
     rest = await drain(watched)
     saved = pair.store.messages_of(cid)[-1].text
     assert "Hello, " + _text(rest) == "Hello" + _text(sender) == saved == "Hello, world."
-    assert isinstance(rest[-1], Completed) and rest[-1].message.status == "COMPLETE"
+    assert isinstance(rest[-1], Completed)
+    assert rest[-1].message.status == "COMPLETE"
 
 
 async def test_lost_notices_are_made_up_by_polling_the_row(pair: Pair) -> None:

@@ -159,8 +159,12 @@ class ReplyWatch:
                 text.offer(0, message.text)  # the checkpoint, or the final text
                 generating = message.status == MessageStatus.GENERATING.value
                 now = loop.time()
-                if generating and self._replicas.shared and (
-                    now - asked_at >= ANNOUNCE_S or (text.gap and now - asked_at >= ASK_AGAIN_S)
+                if (
+                    generating
+                    and self._replicas.shared
+                    and (
+                        now - asked_at >= ANNOUNCE_S or (text.gap and now - asked_at >= ASK_AGAIN_S)
+                    )
                 ):
                     asked_at = now
                     self._ask(message_id, text.known)
