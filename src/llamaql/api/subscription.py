@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from llamaql.api.resolvers import chat, pulls
+from llamaql.api.resolvers import chat, events, pulls
 
 
 @strawberry.type
@@ -34,6 +34,18 @@ class Subscription:
             "A new user message beside user message `messageId` (same parent), then its "
             "reply, streamed like sendMessage's; its branch becomes current. The same "
             "rules and events as sendMessage."
+        ),
+    )
+    events = strawberry.subscription(
+        resolver=events.events,
+        description=(
+            "The caller's live feed: their conversations created, updated (title, "
+            "including the model's; system prompt; options; model) and deleted, replies "
+            "queued, started and finished, branches selected, from every tab, device and "
+            "replica, in commit order. Without `since` it starts now; with `since` (an "
+            "event's cursor) it first sends what came after it, or one EventsReset when "
+            "that is older than LLAMAQL_EVENT_RETENTION_SECONDS. A malformed cursor is "
+            "BAD_USER_INPUT"
         ),
     )
     pull_progress = strawberry.subscription(

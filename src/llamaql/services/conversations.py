@@ -14,6 +14,7 @@ from typing import Any
 
 from llamaql.ports.engine import EngineUnavailableError, Requester, UnknownModelError
 from llamaql.ports.errors import BadInputError, DomainError, NotFoundError
+from llamaql.ports.events import EventKind
 from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from llamaql.ports.values import UPDATABLE_FIELDS, Conversation, Message, Page
 from llamaql.services.ids import (
@@ -121,6 +122,11 @@ class ConversationService:
             values["model"] = await self._known_model(model)
         async with self._uow_factory() as uow:
             conversation = await uow.conversations.create(user_id=user_id, **values)
+            uow.events.record(
+                user_id=user_id,
+                conversation_id=conversation.id,
+                kind=EventKind.CONVERSATION_CREATED,
+            )
             await uow.commit()
         logger.info("conversation %s created", conversation.id)
         return conversation
@@ -143,6 +149,11 @@ class ConversationService:
             )
             if conversation is None:
                 raise _not_found(conversation_id)
+            uow.events.record(
+                user_id=user_id,
+                conversation_id=conversation_id,
+                kind=EventKind.CONVERSATION_UPDATED,
+            )
             await uow.commit()
         return conversation
 
@@ -157,6 +168,11 @@ class ConversationService:
             )
             if not deleted:
                 raise _not_found(conversation_id)
+            uow.events.record(
+                user_id=user_id,
+                conversation_id=conversation_id,
+                kind=EventKind.CONVERSATION_DELETED,
+            )
             await uow.commit()
         if self._stop_replies is not None:
             self._stop_replies(user_id, conversation_id)

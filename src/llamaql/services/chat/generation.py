@@ -30,9 +30,11 @@ from llamaql.ports.engine import (
     TextPiece,
 )
 from llamaql.ports.errors import DatabaseUnavailableError, DomainError
-from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.events import EventKind
+from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from llamaql.ports.values import Message, MessageStatus, Usage
 from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.chat.reply_started import announce_started
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S, SAVE_RETRY_S, SaveRetries
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class Generation:
     saving: bool = False
     _position: tuple[int, bool] | None = None
     _checkpoint: asyncio.Task[None] | None = None
+    _started: asyncio.Task[None] | None = None  # its ReplyStarted event being written
     _checkpointed_at: float = 0.0
     _told: ChatEvent | None = None  # the terminal event the subscriber was sent
     _retries: SaveRetries = field(init=False)
@@ -116,6 +119,8 @@ class Generation:
                 if isinstance(event, QueuePosition):
                     self._queued(event.position, event.loading)
                 elif isinstance(event, TextPiece):
+                    if not pieces:
+                        self._started = announce_started(self)
                     self._queued(0)
                     pieces.append(event.text)
                     self.events.put_nowait(Delta(self.assistant_message_id, event.text))
@@ -142,6 +147,8 @@ class Generation:
                 # The database just failed it (after up to LLAMAQL_DB_TIMEOUT_SECONDS):
                 # the subscriber hears now, not after a second wait for the save.
                 self._tell_kept(failed)
+        if self._started is not None:
+            await asyncio.wait([self._started])  # ReplyStarted commits before ReplyFinished
         terminal = await self._save_until_stored(pieces, result, error)
         self._tell(terminal)
         return terminal
@@ -253,6 +260,15 @@ class Generation:
                 "checkpoint of reply %s failed: %s", self.assistant_message_id, task.exception()
             )
 
+    def _record(self, uow: UnitOfWork, kind: EventKind, status: MessageStatus) -> None:
+        uow.events.record(
+            user_id=self.user_id,
+            conversation_id=self.conversation_id,
+            kind=kind,
+            message_id=self.assistant_message_id,
+            status=status,
+        )
+
     def _queued(self, position: int, loading: bool = False) -> None:
         # The first event is always Queued; later ones only when the position or the
         # model's loading changes.
@@ -303,6 +319,7 @@ class Generation:
             await uow.conversations.touch(
                 user_id=self.user_id, conversation_id=self.conversation_id
             )
+            self._record(uow, EventKind.REPLY_FINISHED, status)
             await uow.commit()
         logger.info(
             "reply %s %s (%s, %d completion tokens)",
