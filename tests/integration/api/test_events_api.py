@@ -78,7 +78,8 @@ def test_a_feed_sees_every_change_of_its_user_in_commit_order(make_app: AppFacto
         api = Api(client)
         with feed(client) as alice, feed(client, user=BOB) as bob:
             opened = alice.next()
-            assert opened["__typename"] == "EventsReset" and opened["missed"] is False
+            assert opened["__typename"] == "EventsReset"
+            assert opened["missed"] is False
             assert bob.next()["missed"] is False
             conversation = api.create(ALICE, title="First")["id"]
             api.data(RENAME, {"id": conversation, "title": "Renamed"})
@@ -103,7 +104,8 @@ def test_a_feed_sees_every_change_of_its_user_in_commit_order(make_app: AppFacto
         assert {events[i]["messageId"] for i in (2, 3, 4, 5)} == {reply["id"]}
         assert events[4]["status"] == "COMPLETE"
         keys = [decode_event_cursor(event["cursor"]).key for event in events]
-        assert keys == sorted(keys) and len(set(keys)) == len(keys)
+        assert keys == sorted(keys)
+        assert len(set(keys)) == len(keys)
 
 
 def test_since_replays_exactly_what_was_missed_then_goes_live(make_app: AppFactory) -> None:
@@ -140,21 +142,24 @@ def test_an_expired_since_gives_one_reset_then_the_live_feed(make_app: AppFactor
             reset = again.next()
             created = api.create(ALICE)["id"]
             live = again.next()
-        assert reset["__typename"] == "EventsReset" and reset["missed"] is True
+        assert reset["__typename"] == "EventsReset"
+        assert reset["missed"] is True
         assert decode_event_cursor(reset["cursor"]).at > stale.at
         assert (live["__typename"], live["conversationId"]) == ("ConversationCreated", created)
 
 
 def test_a_malformed_since_is_bad_user_input(make_app: AppFactory) -> None:
-    with TestClient(make_app()) as client:
-        with client.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws:
-            ws.send_json({"type": "connection_init", "payload": {"X-User-ID": ALICE}})
-            assert ws.receive_json() == {"type": "connection_ack"}
-            for number, since in enumerate(("nonsense", "ZTox", "YzoxfDI=")):
-                payload = {"query": FEED, "variables": {"since": since}}
-                ws.send_json({"id": str(number), "type": "subscribe", "payload": payload})
-                message = ws.receive_json()
-                assert message["type"] == "next", message
-                errors = message["payload"]["errors"]
-                assert [error["extensions"]["code"] for error in errors] == ["BAD_USER_INPUT"]
-                assert ws.receive_json() == {"id": str(number), "type": "complete"}
+    with (
+        TestClient(make_app()) as client,
+        client.websocket_connect("/graphql", subprotocols=[TRANSPORT_WS]) as ws,
+    ):
+        ws.send_json({"type": "connection_init", "payload": {"X-User-ID": ALICE}})
+        assert ws.receive_json() == {"type": "connection_ack"}
+        for number, since in enumerate(("nonsense", "ZTox", "YzoxfDI=")):
+            payload = {"query": FEED, "variables": {"since": since}}
+            ws.send_json({"id": str(number), "type": "subscribe", "payload": payload})
+            message = ws.receive_json()
+            assert message["type"] == "next", message
+            errors = message["payload"]["errors"]
+            assert [error["extensions"]["code"] for error in errors] == ["BAD_USER_INPUT"]
+            assert ws.receive_json() == {"id": str(number), "type": "complete"}
