@@ -19,9 +19,11 @@ from tests.fakes.uow import FakeStore, FakeUnitOfWork
 from llamaql.persistence.models import utc_now
 from llamaql.ports.errors import BadInputError
 from llamaql.ports.events import EventBell, EventKind, StoredEvent
+from llamaql.ports.values import MessageKind, MessageStatus, SamplingOptions
 from llamaql.services.events.cursors import EventCursor
 from llamaql.services.events.dispatcher import PURGE_GRACE_S, EventDispatcher
 from llamaql.services.events.feed import EventFeeds, FeedItem, Reset, cursor_of
+from llamaql.services.replicas import SingleProcess, recover_interrupted
 
 ALICE, BOB = uuid.uuid4(), uuid.uuid4()
 
@@ -200,3 +202,27 @@ async def test_a_failed_read_is_retried_at_the_next_poll(caplog: pytest.LogCaptu
         factory.store.unreachable = False
         assert keys(await take(feed, 1)) == [1]
         await feed.aclose()
+
+
+async def test_replies_marked_interrupted_are_announced_as_failed() -> None:
+    store = FakeStore()
+    async with store.factory() as unit:
+        conversation = await unit.conversations.create(
+            user_id=ALICE, title=None, system_prompt=None, options=SamplingOptions()
+        )
+        reply = await unit.messages.add(
+            user_id=ALICE,
+            conversation_id=conversation.id,
+            kind=MessageKind.BOT,
+            text="",
+            status=MessageStatus.GENERATING,
+        )
+        await unit.commit()
+    assert await recover_interrupted(store.factory, SingleProcess("alone"), dead_after_s=30) == 1
+    [event] = store.events
+    assert (event.kind, event.message_id, event.status) == (
+        EventKind.REPLY_FINISHED,
+        reply.id,
+        MessageStatus.FAILED,
+    )
+    assert event.conversation_id == conversation.id

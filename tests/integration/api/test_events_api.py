@@ -163,3 +163,16 @@ def test_a_malformed_since_is_bad_user_input(make_app: AppFactory) -> None:
             errors = message["payload"]["errors"]
             assert [error["extensions"]["code"] for error in errors] == ["BAD_USER_INPUT"]
             assert ws.receive_json() == {"id": str(number), "type": "complete"}
+
+
+def test_a_feed_counts_against_the_connections_operation_limit(make_app: AppFactory) -> None:
+    with (
+        TestClient(make_app(max_subscriptions_per_connection=1)) as client,
+        feed(client) as first,
+    ):
+        assert first.next()["__typename"] == "EventsReset"
+        payload = {"query": FEED, "variables": {"since": None}}
+        first.ws.send_json({"id": "2", "type": "subscribe", "payload": payload})
+        refused = first.ws.receive_json()
+        assert refused["type"] == "error"
+        assert refused["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
