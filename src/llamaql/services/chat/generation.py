@@ -30,11 +30,10 @@ from llamaql.ports.engine import (
     TextPiece,
 )
 from llamaql.ports.errors import DatabaseUnavailableError, DomainError
-from llamaql.ports.events import EventKind
-from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import Message, MessageStatus, Usage
 from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
-from llamaql.services.chat.reply_started import announce_started
+from llamaql.services.chat.reply_events import announce_started, record_finished
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S, SAVE_RETRY_S, SaveRetries
 
 logger = logging.getLogger(__name__)
@@ -260,15 +259,6 @@ class Generation:
                 "checkpoint of reply %s failed: %s", self.assistant_message_id, task.exception()
             )
 
-    def _record(self, uow: UnitOfWork, kind: EventKind, status: MessageStatus) -> None:
-        uow.events.record(
-            user_id=self.user_id,
-            conversation_id=self.conversation_id,
-            kind=kind,
-            message_id=self.assistant_message_id,
-            status=status,
-        )
-
     def _queued(self, position: int, loading: bool = False) -> None:
         # The first event is always Queued; later ones only when the position or the
         # model's loading changes.
@@ -319,7 +309,7 @@ class Generation:
             await uow.conversations.touch(
                 user_id=self.user_id, conversation_id=self.conversation_id
             )
-            self._record(uow, EventKind.REPLY_FINISHED, status)
+            record_finished(uow, self, status)
             await uow.commit()
         logger.info(
             "reply %s %s (%s, %d completion tokens)",

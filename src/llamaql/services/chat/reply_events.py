@@ -1,9 +1,10 @@
-"""ReplyStarted: the live feed hears when a reply's first token arrives.
+"""A reply's events in the live feed: ReplyStarted at its first token, ReplyFinished with
+its final save.
 
-Nothing else changes in the database then, so the event has a small transaction of its
-own, in a task off the stream's path. The reply's final save waits for it (Generation
-awaits `started`), so ReplyStarted always commits before ReplyFinished, and a failure
-to write it is only logged: ReplyFinished still tells the end.
+Nothing else changes in the database at the first token, so ReplyStarted has a small
+transaction of its own, in a task off the stream's path. The reply's final save waits
+for that task (Generation's `_started`), so ReplyStarted always commits before
+ReplyFinished; a failure to write it is only logged: ReplyFinished still tells the end.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import uuid
 from typing import Protocol
 
 from llamaql.ports.events import EventKind
-from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from llamaql.ports.values import MessageStatus
 
 logger = logging.getLogger(__name__)
 
 
-class StartingReply(Protocol):
+class LiveReply(Protocol):
     @property
     def uow_factory(self) -> UnitOfWorkFactory: ...
     @property
@@ -30,13 +32,24 @@ class StartingReply(Protocol):
     def assistant_message_id(self) -> uuid.UUID: ...
 
 
-def announce_started(reply: StartingReply) -> asyncio.Task[None]:
+def announce_started(reply: LiveReply) -> asyncio.Task[None]:
     """Write the reply's REPLY_STARTED event in a task; the caller awaits it before the
     reply's final save."""
     return asyncio.create_task(_write(reply), name=f"started-{reply.assistant_message_id}")
 
 
-async def _write(reply: StartingReply) -> None:
+def record_finished(uow: UnitOfWork, reply: LiveReply, status: MessageStatus) -> None:
+    """REPLY_FINISHED with the stored status, in the final save's unit of work."""
+    uow.events.record(
+        user_id=reply.user_id,
+        conversation_id=reply.conversation_id,
+        kind=EventKind.REPLY_FINISHED,
+        message_id=reply.assistant_message_id,
+        status=status,
+    )
+
+
+async def _write(reply: LiveReply) -> None:
     try:
         async with reply.uow_factory() as uow:
             uow.events.record(
