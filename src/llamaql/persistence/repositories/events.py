@@ -11,7 +11,7 @@ for good. A transaction-scoped advisory lock on the user, taken before the inser
 serialises the inserts-to-commits of one user: a key is drawn only after the user's
 previous event committed, so the user's keys commit in increasing order. Feeds read per
 user, so other users' interleaving does not matter. SQLite has one writer: keys are in
-commit order already. On PostgreSQL the same transaction sends `pg_notify` on
+commit order already. On PostgreSQL the same statement as the lock sends `pg_notify` on
 `EVENTS_CHANNEL` with the user id, delivered to every replica only when it commits.
 """
 
@@ -71,17 +71,16 @@ class SqlEventRepository:
         postgres = self._session.get_bind().dialect.name == "postgresql"
         for user_id in sorted(users):  # one order for every transaction: no deadlock
             if postgres:
+                # One trip: the lock, and the notice PostgreSQL holds back until COMMIT.
                 lock = func.pg_advisory_xact_lock(
                     literal(EVENTS_LOCK_SPACE, Integer), literal(events_lock_key(user_id), Integer)
                 )
-                await self._session.exec(select(lock))
+                notify = func.pg_notify(literal(EVENTS_CHANNEL), literal(str(user_id)))
+                await self._session.exec(select(lock, notify))
             for event in recorded:
                 if event.user_id == user_id:
                     self._session.add(event)
             await self._session.flush()
-            if postgres:
-                notify = func.pg_notify(literal(EVENTS_CHANNEL), literal(str(user_id)))
-                await self._session.exec(select(notify))
         return users
 
     async def after(self, *, user_id: uuid.UUID, key: int, limit: int) -> Sequence[StoredEvent]:
