@@ -15,8 +15,10 @@ the extra latency a watcher has over the sender. The first frame of each watcher
 catch-up of the text so far) is left out, as it reports text the sender had before the
 watcher attached.
 
-The events feed's delay (bench/live_events.py, another part of issue 19) is reported
-beside these by the lead's wiring: see `EVENTS_FEED` below.
+In the same run, on the same servers, `bench/live_events.py` measures the events
+feed's delay (a rename's event, from its commit and from the request, to its arrival at
+an `events` subscriber on A and on B), reported under `events_feed`. Both servers run
+the default settings (titles on), as users run them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import httpx
 
 from bench.client import bench_socket, create_conversation
 from bench.common import Result, ms, p50_p95
+from bench.live_events import measure_event_delay
 from bench.server import ServerProcess
 from llamaql.client.gqlws import GraphQLSocket
 from llamaql.config import Config
@@ -48,18 +51,18 @@ EVENTS = """{ __typename ... on TokenDelta { text }
 SEND = f"""subscription($cid: ID!, $text: String!, $options: GenerationOptionsInput) {{
   sendMessage(conversationId: $cid, text: $text, options: $options) {EVENTS} }}"""
 WATCH = f"""subscription($id: ID!) {{ replyStream(messageId: $id) {EVENTS} }}"""
-# Where the lead wires bench/live_events.py's figure (the events feed's delay) in.
-EVENTS_FEED = "events_feed"
+EVENTS_FEED = "events_feed"  # bench/live_events.py's figures
 
 
 @dataclass(frozen=True, slots=True)
 class LiveParams:
     replies: int = 5  # replies measured, one after another
     max_tokens: int = 128
+    event_samples: int = 50  # renames whose events are timed
     postgres_url: str | None = None  # None: LLAMAQL_TEST_POSTGRES_URL, else skipped
 
 
-SMOKE = LiveParams(replies=1, max_tokens=48)
+SMOKE = LiveParams(replies=1, max_tokens=48, event_samples=3)
 
 
 @dataclass(slots=True)
@@ -185,16 +188,20 @@ async def run(settings: Config, params: LiveParams) -> Result:
     postgres = params.postgres_url or os.environ.get(POSTGRES_ENV)
     if postgres:
         async with _scratch_database(postgres) as url:
-            common = {"LLAMAQL_DATABASE_URL": url, "LLAMAQL_AUTO_TITLE": "false"}
+            common = {"LLAMAQL_DATABASE_URL": url}
             async with (
                 ServerProcess(settings, extra_env={**common, "LLAMAQL_REPLICA_ID": "live-a"}) as a,
                 ServerProcess(settings, extra_env={**common, "LLAMAQL_REPLICA_ID": "live-b"}) as b,
             ):
                 found = await _measure(settings, params, a, b)
+                events = await measure_event_delay(
+                    a.http_url, other_url=b.http_url, samples=params.event_samples
+                )
         other: Any = None
     else:
-        async with ServerProcess(settings, extra_env={"LLAMAQL_AUTO_TITLE": "false"}) as a:
+        async with ServerProcess(settings) as a:
             found = await _measure(settings, params, a, None)
+            events = await measure_event_delay(a.http_url, samples=params.event_samples)
         other = f"skipped: no PostgreSQL (set {POSTGRES_ENV} or pass --postgres URL)"
     same = p50_p95([ms(v) for v in found["same_replica"]])
     figures: dict[str, Any] = {
@@ -202,7 +209,7 @@ async def run(settings: Config, params: LiveParams) -> Result:
         "same_replica_delay_ms": same,
         "other_replica_delay_ms": other or p50_p95([ms(v) for v in found["other_replica"]]),
         "frames": {name: len(values) for name, values in found.items()},
-        EVENTS_FEED: "not measured by bench/live.py (bench/live_events.py)",
+        EVENTS_FEED: events,
     }
     other_text = (
         other
@@ -211,6 +218,17 @@ async def run(settings: Config, params: LiveParams) -> Result:
     )
     summary = (
         f"live: replyStream watcher delay behind the sender, same replica p50 "
-        f"{same.get('p50')} / p95 {same.get('p95')} ms; other replica {other_text}"
+        f"{same.get('p50')} / p95 {same.get('p95')} ms; other replica {other_text}; "
+        f"events feed from commit {_feed_summary(events)}"
     )
     return Result("live", asdict(params) | {"postgres_url": bool(postgres)}, figures, summary)
+
+
+def _feed_summary(events: dict[str, object]) -> str:
+    parts = []
+    for name in ("same_replica", "other_replica"):
+        figures = events.get(name)
+        if isinstance(figures, dict):
+            spread = figures.get("from_commit_ms", {})
+            parts.append(f"{name.replace('_', ' ')} p95 {spread.get('p95')} ms")
+    return ", ".join(parts) or "not measured"

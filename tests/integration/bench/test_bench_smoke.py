@@ -229,3 +229,9 @@ def test_live_times_a_watcher_behind_the_sender(results: dict[str, dict[str, Any
     assert figures["same_replica_delay_ms"]["n"] == figures["frames"]["same_replica"]
     # The smoke run passes no PostgreSQL URL: the other replica is skipped, and says why.
     assert figures["other_replica_delay_ms"].startswith("skipped: ")
+    # The events feed is timed in the same run, on the same server.
+    feed = figures["events_feed"]
+    assert feed["samples"] == 3
+    assert feed["same_replica"]["from_commit_ms"]["n"] == 3
+    assert feed["same_replica"]["from_request_ms"]["median"] > 0
+    assert "other_replica" not in feed
