@@ -29,7 +29,7 @@ CREATE = "mutation { createConversation { id } }"
 
 
 def token(sub: str = ALICE, *, key: str = SECRET, **claims: Any) -> str:
-    payload = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 300}
+    payload = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 86400}
     payload.update(claims)
     return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, "HS256")
 
