@@ -21,7 +21,11 @@ def test_the_page_helpers_pass_their_node_tests() -> None:
     files = sorted(str(path) for path in SCRIPT_TESTS.glob("*.test.mjs"))
     assert files, f"no script tests under {SCRIPT_TESTS}"
     done = subprocess.run(
-        [node, "--test", *files], capture_output=True, text=True, timeout=NODE_TIMEOUT_S, check=False
+        [node, "--test", *files],
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT_S,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "# fail 0" in done.stdout, done.stdout
