@@ -351,9 +351,11 @@ function onViewerEvent(event) {
   const following = open && state.stream !== null;
   const shown = (messageId) => $("messages").querySelector(`.message[data-id="${CSS.escape(messageId)}"]`);
   switch (event.__typename) {
-    case "EventsReset": // too much was missed: refetch everything
+    case "EventsReset":
+      // The feed's start (missed: false: every later change comes as an event, so the
+      // list is loaded after it), or too much was missed (true): refetch what is shown.
       reloadListSoon();
-      reloadOpenSoon();
+      if (event.missed) reloadOpenSoon();
       break;
     case "ConversationDeleted":
       reloadListSoon();

@@ -56,5 +56,5 @@ export const S_EVENTS = `subscription Events($since: String) {
     ... on ReplyQueued { cursor conversationId messageId }
     ... on ReplyStarted { cursor conversationId messageId }
     ... on ReplyFinished { cursor conversationId messageId status }
-    ... on BranchSelected { cursor conversationId }
-    ... on EventsReset { cursor } } }`;
+    ... on BranchSelected { cursor conversationId messageId }
+    ... on EventsReset { cursor missed } } }`;
