@@ -128,7 +128,7 @@ def jwt_client_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
 def token_command(folder: Path, subject: str) -> tuple[str, Path]:
     """A --token-command that prints a fresh token for `subject` and counts its runs."""
     runs = folder / "runs"
-    script = folder / "token.py"
+    script = folder / "fresh_token.py"  # not token.py: that would shadow the stdlib module
     script.write_text(
         "import time, jwt\n"
         f"open({str(runs)!r}, 'a').write('x')\n"
