@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from bench import api, concurrency, models, peer, restart, shape, stream, titles, turns
+from bench import api, concurrency, live, models, peer, restart, shape, stream, titles, turns
 from bench.common import (
     DEFAULT_RESULTS_DIR,
     Result,
@@ -44,6 +44,7 @@ NAMES = (
     "api",
     "shape",
     "models",
+    "live",
     "peer",
 )
 BUSY_WARNING = 0.15  # CPU share other work takes while the bench is idle
@@ -108,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--models-replies", type=int, help="replies per model (default 2)")
     group.add_argument("--models-rounds", type=int, help="rounds, sides alternating (default 3)")
     group.add_argument("--models-max-tokens", type=int, help="tokens per reply (default 128)")
+    group = parser.add_argument_group("live (replyStream watchers' delay behind the sender)")
+    group.add_argument("--live-replies", type=int, help="replies measured (default 5)")
+    group.add_argument(
+        "--postgres",
+        help="a PostgreSQL URL (postgresql+asyncpg://...) for the other-replica figure "
+        "(default: LLAMAQL_TEST_POSTGRES_URL; without either it is skipped)",
+    )
     group = parser.add_argument_group("peer (llamaql vs llama-server; needs `make llama-server`)")
     group.add_argument(
         "--peer-levels", type=_levels, help="chats at once, and -np / LLAMAQL_PARALLEL (1,2,4,8)"
@@ -197,7 +205,14 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
         rounds="models_rounds",
         max_tokens="models_max_tokens",
     )
+    live_params = _params(
+        live.SMOKE if smoke else live.LiveParams(),
+        args,
+        replies="live_replies",
+        postgres_url="postgres",
+    )
     return {
+        "live": lambda settings: live.run(settings, live_params),
         "models": lambda settings: models.run(settings, models_params),
         "stream": lambda settings: stream.run(settings, stream_params),
         "concurrency": lambda settings: concurrency.run(settings, conc_params),

@@ -6,8 +6,9 @@ the connection_init payload (X-User-ID). Run it against `make run`:
     .venv/bin/python examples/chat_client.py "What is the capital of France?"
     .venv/bin/python examples/chat_client.py --cancel-after 5 "Write a long story"
 
-Ctrl-C while a reply streams closes the subscription: the server cancels the reply and
-keeps the text produced so far (status CANCELLED).
+Ctrl-C while a reply streams closes the subscription, which was sent with
+`cancelOnClose: true`: the server cancels the reply and keeps the text produced so far
+(status CANCELLED). Without it the reply would run on to its end.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from gql.transport.websockets import WebsocketsTransport
 CREATE = gql("mutation { createConversation { id } }")
 SEND = gql("""
 subscription Send($conversationId: ID!, $text: String!, $options: GenerationOptionsInput) {
-  sendMessage(conversationId: $conversationId, text: $text, options: $options) {
+  sendMessage(
+    conversationId: $conversationId, text: $text, options: $options, cancelOnClose: true
+  ) {
     __typename
     ... on MessageQueued { assistantMessageId position }
     ... on TokenDelta { text }

@@ -1,7 +1,9 @@
 """Kill: SIGKILL the server in the middle of a reply, start it again on the same file.
 Every committed message is intact, and the interrupted reply is FAILED with finish
 reason `interrupted`, keeping the text its last checkpoint saved (a prefix of what the
-client had been shown)."""
+client had been shown); a replyStream watcher of the server that carries on (on one
+SQLite file, the next start; among replicas, any other) gets that as its terminal event:
+MessageFailed with the stored FAILED/interrupted reply."""
 
 from __future__ import annotations
 
@@ -30,6 +32,15 @@ SEND = """
 subscription($id: ID!, $text: String!, $options: GenerationOptionsInput) {
   sendMessage(conversationId: $id, text: $text, options: $options) {
     __typename ... on TokenDelta { text } ... on MessageFailed { code }
+  }
+}
+"""
+WATCH = """
+subscription($id: ID!) {
+  replyStream(messageId: $id) {
+    __typename ... on TokenDelta { text }
+    ... on MessageFailed { code assistantMessage { id status finishReason text } }
+    ... on MessageCompleted { message { id status } }
   }
 }
 """
@@ -115,8 +126,9 @@ async def _one_round(settings: Config, env: dict[str, str], p: KillParams) -> di
     second = Server(settings, env, database=first.database)
     async with second, httpx.AsyncClient(timeout=60) as client:
         after = await post(client, second.http_url, user, MESSAGES, {"id": conversation})
+        now = [e["node"] for e in after["conversation"]["messages"]["edges"]]
+        watched = await _watch_end(second, user, now[-1]["id"])
     committed = [e["node"] for e in before["conversation"]["messages"]["edges"]]
-    now = [e["node"] for e in after["conversation"]["messages"]["edges"]]
     return {
         "folder": first.folder,
         "first_reply_done": done.failed_code is None and done.finish_reason is not None,
@@ -124,14 +136,26 @@ async def _one_round(settings: Config, env: dict[str, str], p: KillParams) -> di
         "after": now,
         "shown": shown,
         "text": text,
+        "watched": watched,
     }
+
+
+async def _watch_end(server: Server, user: str, reply_id: str) -> dict[str, Any] | None:
+    """The terminal event a replyStream of the reply gets on `server` (None: none came)."""
+    async with Mux(server.ws_url, user) as mux, asyncio.timeout(60):
+        _, queue = await mux.subscribe(WATCH, {"id": reply_id})
+        while (message := await queue.get()) is not None and message["type"] == "next":
+            event: dict[str, Any] = message["payload"]["data"]["replyStream"]
+            if event["__typename"] != "TokenDelta":
+                return event
+    return None
 
 
 async def run(settings: Config, size: Size) -> Figure:
     p = PARAMS[size]
     figure = Figure("kill", dict(p.__dict__))
     env = {"LLAMAQL_CHECKPOINT_SECONDS": str(p.checkpoint_s), "LLAMAQL_AUTO_TITLE": "false"}
-    intact = marked = kept = prefix = 0
+    intact = marked = kept = prefix = watched = 0
     kept_ratios: list[float] = []
     folders = []
     for _ in range(p.kills):
@@ -153,6 +177,13 @@ async def run(settings: Config, size: Size) -> Figure:
             kept += int(bool(reply["text"]))
             prefix += int(shown.startswith(reply["text"]))
             kept_ratios.append(round(len(reply["text"]) / max(1, len(shown)), 3))
+            end = round_["watched"] or {}
+            stored = end.get("assistantMessage") or {}
+            watched += int(
+                (end.get("__typename"), end.get("code")) == ("MessageFailed", "ENGINE_ERROR")
+                and (stored.get("id"), stored.get("status"), stored.get("finishReason"))
+                == (reply["id"], "FAILED", "interrupted")
+            )
     figure.values = {"kept_of_shown": kept_ratios, "kills": p.kills}
     figure.check(
         "committed messages intact after the kill", intact, intact == p.kills, f"== {p.kills}"
@@ -161,6 +192,12 @@ async def run(settings: Config, size: Size) -> Figure:
     figure.check("interrupted reply kept checkpointed text", kept, kept == p.kills, f"== {p.kills}")
     figure.check(
         "kept text is a prefix of what was shown", prefix, prefix == p.kills, f"== {p.kills}"
+    )
+    figure.check(
+        "a replyStream watcher gets the FAILED/interrupted end",
+        watched,
+        watched == p.kills,
+        f"== {p.kills}",
     )
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)

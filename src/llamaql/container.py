@@ -236,6 +236,8 @@ def build_container(
     # A registry per app, never prometheus_client's global one: tests build many apps.
     metrics = Metrics(CollectorRegistry(), engine=the_engine)
     container.register(Metrics, instance=metrics)
+    if chat is not None:
+        chat.on_reply_end(metrics.reply_finished)
     container.register(
         Runtime,
         instance=Runtime(

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import asyncio
 
-from llamaql.ports.replicas import CancelHandler, StopNotice
+from llamaql.ports.replicas import (
+    CancelHandler,
+    ReplyNotice,
+    ReplyNoticeHandler,
+    StopNotice,
+    TextNotice,
+)
 
 
 class FakeNoticeBus:
@@ -17,6 +23,8 @@ class FakeNoticeBus:
     def __init__(self) -> None:
         self.links: list[FakeReplicaLink] = []
         self.sent: list[StopNotice] = []
+        self.reply_notices: list[ReplyNotice] = []
+        self.drop_text = False  # True: text notices are lost (the watcher must poll)
 
     def link(self, replica_id: str) -> FakeReplicaLink:
         link = FakeReplicaLink(self, replica_id)
@@ -34,6 +42,20 @@ class FakeReplicaLink:
         self.listening = True  # False: its listener is reconnecting, notices are lost
         self._bus = bus
         self._handlers: list[CancelHandler] = []
+        self._reply_handlers: list[ReplyNoticeHandler] = []
+
+    def on_reply_notice(self, handler: ReplyNoticeHandler) -> None:
+        self._reply_handlers.append(handler)
+
+    async def send_reply_notice(self, notice: ReplyNotice) -> None:
+        self._bus.reply_notices.append(notice)
+        if self._bus.drop_text and isinstance(notice, TextNotice):
+            return
+        loop = asyncio.get_running_loop()
+        for link in self._bus.links:
+            if link.listening:
+                for handler in link._reply_handlers:
+                    loop.call_soon(handler, notice)
 
     def on_cancel(self, handler: CancelHandler) -> None:
         self._handlers.append(handler)

@@ -52,6 +52,7 @@ class ChatRig:
             conversation_id=conversation_id,
             text=text,
             options=kwargs.pop("options", None),
+            cancel_on_close=kwargs.pop("cancel_on_close", False),
         )
 
     def messages(self, conversation_id: uuid.UUID) -> list[Message]:

@@ -1,4 +1,6 @@
-"""Cancelling a reply: cancelGeneration, a client going away, and server shutdown."""
+"""Cancelling a reply: cancelGeneration, a client going away from a stream that asked
+for it (cancelOnClose), and server shutdown. (A client going away from a stream that did
+not ask leaves the reply running: test_chat_detach.)"""
 
 from __future__ import annotations
 
@@ -23,10 +25,12 @@ async def rig() -> AsyncIterator[ChatRig]:
     await made.engine.stop()
 
 
-async def started(rig: ChatRig, cid: uuid.UUID) -> tuple[AsyncGenerator[ChatEvent, None], Queued]:
+async def started(
+    rig: ChatRig, cid: uuid.UUID, *, cancel_on_close: bool = False
+) -> tuple[AsyncGenerator[ChatEvent, None], Queued]:
     """A paced reply that has produced its first piece ("Hello")."""
     rig.engine.script(paced=True)
-    stream = rig.send(cid)
+    stream = rig.send(cid, cancel_on_close=cancel_on_close)
     queued = await next_event(stream)
     assert isinstance(queued, Queued)
     rig.engine.handles[-1].allow(1)
@@ -71,7 +75,7 @@ async def test_only_the_owner_can_cancel(rig: ChatRig) -> None:
 
 async def test_closing_the_stream_saves_the_partial_reply(rig: ChatRig) -> None:
     cid = await rig.conversation()
-    stream, _ = await started(rig, cid)
+    stream, _ = await started(rig, cid, cancel_on_close=True)
     await stream.aclose()  # GeneratorExit at the yield: the client unsubscribed
     await eventually(lambda: rig.messages(cid)[-1].status == "CANCELLED", "the reply is saved")
     assert rig.messages(cid)[-1].text == "Hello"
@@ -80,7 +84,7 @@ async def test_closing_the_stream_saves_the_partial_reply(rig: ChatRig) -> None:
 
 async def test_cancelled_subscriber_task_saves_the_partial_reply(rig: ChatRig) -> None:
     cid = await rig.conversation()
-    stream, _ = await started(rig, cid)
+    stream, _ = await started(rig, cid, cancel_on_close=True)
     # What Strawberry does when the socket drops: cancel the task awaiting the stream.
     waiting = asyncio.ensure_future(anext(stream))
     await asyncio.sleep(0)
@@ -96,7 +100,7 @@ async def test_client_leaving_before_the_first_event_still_cancels(rig: ChatRig)
     cid = await rig.conversation()
     rig.engine.script(paced=True)
     rig.store.commit_gate = asyncio.Event()
-    stream = rig.send(cid)
+    stream = rig.send(cid, cancel_on_close=True)
     first = asyncio.ensure_future(anext(stream))
     await eventually(lambda: bool(rig.engine.handles), "the request is submitted")
     first.cancel()  # while the exchange is being committed

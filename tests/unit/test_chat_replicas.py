@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import pytest
 from tests.fakes.engine import FakeEngine
 from tests.fakes.replicas import FakeNoticeBus
-from tests.fakes.rig import SYSTEM_PROMPT, drain, next_event
+from tests.fakes.rig import SYSTEM_PROMPT, drain, eventually, next_event
 from tests.fakes.uow import FakeStore
 
 from llamaql.config import load_config
 from llamaql.container import create_chat_service
 from llamaql.ports.errors import NotFoundError
-from llamaql.ports.replicas import StopNotice
+from llamaql.ports.replicas import StopNotice, TextNotice, WatchNotice
 from llamaql.ports.values import SamplingOptions
 from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.chat.service import ChatService
@@ -190,3 +190,65 @@ async def test_deleting_on_the_other_replica_stops_the_reply(pair: Pair) -> None
     assert done.code == "NOT_FOUND"
     assert pair.a.engine.handles[-1].cancelled  # stopped, not run to its end
     assert pair.bus.sent == [StopNotice(pair.user, conversation_id=cid)]
+
+
+def _text(events: list[ChatEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, Delta))
+
+
+async def test_a_reply_on_a_is_watched_through_b_by_relayed_text(pair: Pair) -> None:
+    cid = await pair.conversation()
+    stream, queued = await generating_on_a(pair, cid)
+    reply_id = queued.assistant_message_id
+    watched = pair.b.service.watch(user_id=pair.user, message_id=reply_id, after=2)
+    # B asks A (a WatchNotice with what it has), A sends the rest and relays the new.
+    assert await next_event(watched) == Delta(reply_id, "llo")
+    await eventually(
+        lambda: any(isinstance(n, WatchNotice) for n in pair.bus.reply_notices), "B asks A"
+    )
+    pair.a.engine.handles[-1].allow(1)
+    assert await next_event(watched) == Delta(reply_id, ", ")
+    assert TextNotice(reply_id, 5, ", ") in pair.bus.reply_notices  # relayed, not polled
+    pair.a.engine.handles[-1].allow(10)
+    sender = await drain(stream)
+    rest = await drain(watched)
+    saved = pair.store.messages_of(cid)[-1].text
+    assert "Hello, " + _text(rest) == "Hello" + _text(sender) == saved == "Hello, world."
+    assert isinstance(rest[-1], Completed)
+    assert rest[-1].message.status == "COMPLETE"
+
+
+async def test_lost_notices_are_made_up_by_polling_the_row(pair: Pair) -> None:
+    pair.bus.drop_text = True
+    cid = await pair.conversation()
+    stream, queued = await generating_on_a(pair, cid)
+    watched = pair.b.service.watch(
+        user_id=pair.user, message_id=queued.assistant_message_id, after=0
+    )
+    pair.a.engine.handles[-1].allow(10)
+    await drain(stream)
+    events = await drain(watched)
+    assert _text(events) == pair.store.messages_of(cid)[-1].text == "Hello, world."
+    assert isinstance(events[-1], Completed)
+
+
+async def test_a_watcher_on_b_gets_the_recoverys_end_when_a_dies(pair: Pair) -> None:
+    cid = await pair.conversation()
+    _stream, queued = await generating_on_a(pair, cid)
+    watched = pair.b.service.watch(
+        user_id=pair.user, message_id=queued.assistant_message_id, after=0
+    )
+    assert await next_event(watched) == Delta(queued.assistant_message_id, "Hello")
+    # A stops beating; B's sweep marks its reply FAILED/interrupted.
+    async with pair.store.factory() as uow:
+        assert await uow.messages.mark_interrupted(dead_after_s=0.0) == 1
+        await uow.commit()
+    done = (await drain(watched))[-1]
+    assert isinstance(done, Failed)
+    assert (done.code, done.retryable) == ("ENGINE_ERROR", True)
+    assert done.assistant_message is not None
+    assert (done.assistant_message.status, done.assistant_message.finish_reason) == (
+        "FAILED",
+        "interrupted",
+    )
+    pair.a.engine.handles[-1].allow(10)  # A's late save finds the reply taken

@@ -22,12 +22,12 @@ from llamaql.persistence.models import MessageKind, MessageStatus, utc_now
 from llamaql.ports.values import Message
 from llamaql.services.chat.events import ChatEvent, Completed, Failed, Queued
 
-LIMIT_REASON = "you already have 2 replies generating or queued (the most per user)"
+LIMIT_REASON = "you already have 4 replies generating or queued (the most per user)"
 
 
 @pytest.fixture
 async def rig() -> AsyncIterator[ChatRig]:
-    made = make_rig(parallel=4, max_live_replies_per_user=None)  # the default: half, 2
+    made = make_rig(parallel=2, max_live_replies_per_user=4)  # the default, 4
     await made.engine.start()
     yield made
     await made.service.shutdown()
@@ -62,34 +62,41 @@ async def refused_for_limit(rig: ChatRig, stream: AsyncGenerator[ChatEvent, None
 async def test_one_more_reply_than_the_limit_is_refused_for_that_user_only(
     rig: ChatRig,
 ) -> None:
-    first, second, third = [await rig.conversation() for _ in range(3)]
-    streams = [await hold(rig, first), await hold(rig, second)]  # one running, one queued
+    *held, fifth = [await rig.conversation() for _ in range(5)]
+    for cid in held:  # their streams close at once: the replies run on, detached
+        await (await hold(rig, cid)).aclose()
+    assert len([m for m in rig.store.messages.values() if m.status == "GENERATING"]) == 4
 
-    await refused_for_limit(rig, rig.send(third))
+    await refused_for_limit(rig, rig.send(fifth))
 
     other = uuid.uuid4()
     others = rig.send(await rig.conversation(user=other), user=other)
     assert isinstance(await next_event(others), Queued)  # another user still gets in
-    for handle in rig.engine.handles[:2]:
+    for handle in rig.engine.handles[:4]:
         handle.allow(10)
-    for stream in streams:
-        assert isinstance((await drain(stream))[-1], Completed)
+    await eventually(
+        lambda: [rig.messages(cid)[-1].status for cid in held] == ["COMPLETE"] * 4,
+        "the detached replies end COMPLETE",
+    )
     assert isinstance((await drain(others))[-1], Completed)
-    assert isinstance((await drain(rig.send(third)))[-1], Completed)  # room again
+    assert isinstance((await drain(rig.send(fifth)))[-1], Completed)  # room again
 
 
 async def test_regenerate_and_edit_count_and_are_refused_the_same_way(rig: ChatRig) -> None:
     done = await rig.conversation()
     await drain(rig.send(done, "first"))
     question, answer = rig.messages(done)
-    streams = [await hold(rig, await rig.conversation()) for _ in range(2)]
+    streams = [await hold(rig, await rig.conversation()) for _ in range(4)]
 
     await refused_for_limit(rig, rig.service.regenerate(user_id=rig.user, message_id=answer.id))
     await refused_for_limit(
         rig, rig.service.edit(user_id=rig.user, message_id=question.id, text="instead")
     )
+    # Closing a stream leaves its reply live; cancelGeneration ends it.
     for stream in streams:
-        await stream.aclose()  # cancelled: saved CANCELLED, no longer live
+        await stream.aclose()
+    for reply in [m for m in rig.store.messages.values() if m.status == "GENERATING"]:
+        assert await rig.service.cancel(user_id=rig.user, message_id=reply.id)
     await eventually(
         lambda: not any(m.status == "GENERATING" for m in rig.store.messages.values()),
         "the cancelled replies are saved",
@@ -99,16 +106,16 @@ async def test_regenerate_and_edit_count_and_are_refused_the_same_way(rig: ChatR
 
 
 async def test_sends_racing_at_the_limit_less_one_admit_exactly_one(rig: ChatRig) -> None:
-    live = await hold(rig, await rig.conversation())
+    live = [await hold(rig, await rig.conversation()) for _ in range(3)]
     racing = [await rig.conversation() for _ in range(2)]
     # Hold commits: the first send stores its exchange (under the user's lock) and waits;
-    # the second passes the early, unlocked count (1 of 2) and must wait for that lock.
+    # the second passes the early, unlocked count (3 of 4) and must wait for that lock.
     rig.store.commit_gate = asyncio.Event()
     rig.engine.script(paced=True)
     rig.engine.script(paced=True)
     streams = [rig.send(cid) for cid in racing]
     firsts = [asyncio.ensure_future(next_event(stream)) for stream in streams]
-    await eventually(lambda: len(rig.engine.prepared) == 3, "both racing sends are past the count")
+    await eventually(lambda: len(rig.engine.prepared) == 5, "both racing sends are past the count")
     rig.store.commit_gate.set()
     results = await asyncio.gather(*firsts)
 
@@ -117,8 +124,8 @@ async def test_sends_racing_at_the_limit_less_one_admit_exactly_one(rig: ChatRig
     assert (failed.code, failed.retryable) == ("QUEUE_FULL", True)
     assert LIMIT_REASON in failed.reason
     generating = [m for m in rig.store.messages.values() if m.status == "GENERATING"]
-    assert len(generating) == 2
-    for stream in [live, *streams]:
+    assert len(generating) == 4
+    for stream in [*live, *streams]:
         await stream.aclose()
 
 
@@ -184,14 +191,13 @@ async def _generating_reply(
 @pytest.mark.parametrize(
     ("settings", "most"),
     [
-        ({}, 2),
-        ({"parallel": 1}, 1),
-        ({"parallel": 3}, 1),
-        ({"parallel": 16}, 8),
+        ({}, 4),
+        ({"parallel": 1}, 4),
+        ({"parallel": 16}, 4),
         ({"parallel": 1, "max_live_replies_per_user": 5}, 5),
     ],
 )
-def test_the_default_limit_is_half_the_sequences_at_least_one(
+def test_the_default_limit_is_four_whatever_the_sequences(
     settings: dict[str, Any], most: int
 ) -> None:
     assert load_config(_env_file=None, **settings).live_replies_per_user == most

@@ -57,8 +57,8 @@ def test_a_value_given_in_code_must_name_a_setting() -> None:
         load_config(_env_file=None, parralel=2)
 
 
-def test_the_per_user_reply_limit_joins_two_components() -> None:
+def test_the_per_user_reply_limit_is_the_chat_components() -> None:
     config = load_config(_env_file=None, parallel=6)
-    assert (config.engine.parallel, config.chat.max_live_replies_per_user) == (6, None)
-    assert config.live_replies_per_user == 3
+    assert (config.engine.parallel, config.chat.max_live_replies_per_user) == (6, 4)
+    assert config.live_replies_per_user == 4
     assert config.flat_values()["parallel"] == 6

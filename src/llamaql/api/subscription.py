@@ -1,5 +1,5 @@
 """The Subscription root: sendMessage, regenerate and editMessage stream a reply over
-WebSocket."""
+WebSocket, and replyStream follows one (again) from any socket or replica."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ class Subscription:
         description=(
             "Send a message and stream the reply: MessageQueued first (again when the "
             "queue position moves), TokenDelta with the text since the previous one, then "
-            "MessageCompleted or "
-            "MessageFailed. Closing the stream cancels the reply and keeps its text."
+            "MessageCompleted or MessageFailed. The reply belongs to the server: closing the "
+            "stream leaves it running to its end (saved COMPLETE), unless cancelOnClose is "
+            "true; cancelGeneration stops it, and replyStream follows it from any socket."
         ),
     )
 
@@ -34,6 +35,20 @@ class Subscription:
             "A new user message beside user message `messageId` (same parent), then its "
             "reply, streamed like sendMessage's; its branch becomes current. The same "
             "rules and events as sendMessage."
+        ),
+    )
+    reply_stream = strawberry.subscription(
+        resolver=chat.reply_stream,
+        description=(
+            "Follow one of your replies (an assistant message) from any socket or replica: "
+            "first its text from character `after` as one TokenDelta (none when empty), "
+            "then the live TokenDeltas, then the terminal event its sendMessage stream got "
+            "(MessageCompleted, or MessageFailed with the stored assistantMessage). A "
+            "reply still queued first gets MessageQueued, again as its position moves; one "
+            "that already ended gets the rest of its text and its terminal event at once. "
+            "The TokenDeltas' texts joined equal the stored text from `after`. Closing "
+            "it never affects the reply. NOT_FOUND for another user's, a user message or "
+            "an unknown id; BAD_USER_INPUT when `after` is negative or beyond the text."
         ),
     )
     pull_progress = strawberry.subscription(

@@ -49,11 +49,12 @@ class ChatConfig(EnvConfig):
         validation_alias=AliasChoices("LLAMAQL_MAX_MESSAGE_CHARS"),
         description="Longest text accepted by sendMessage",
     )
-    max_live_replies_per_user: int | None = Field(
-        None,
+    max_live_replies_per_user: int = Field(
+        4,
         ge=1,
         le=10000,
         validation_alias=AliasChoices("LLAMAQL_MAX_LIVE_REPLIES_PER_USER"),
         description="Replies one user may have generating or queued at once, across sockets "
-        "and replicas (one more is QUEUE_FULL); default: half of LLAMAQL_PARALLEL, at least 1",
+        "and replicas, whether or not a stream still watches them (one more is QUEUE_FULL, "
+        "nothing written)",
     )

@@ -47,11 +47,9 @@ class Config:
 
     @property
     def live_replies_per_user(self) -> int:
-        """LLAMAQL_MAX_LIVE_REPLIES_PER_USER, or half the sequences (at least 1): one user
-        never holds every sequence, so another user's reply starts without waiting."""
-        if self.chat.max_live_replies_per_user is not None:
-            return self.chat.max_live_replies_per_user
-        return max(1, self.engine.parallel // 2)
+        """LLAMAQL_MAX_LIVE_REPLIES_PER_USER (default 4): replies outlive their streams,
+        so this, not the sockets a user keeps open, bounds one user's share."""
+        return self.chat.max_live_replies_per_user
 
     def flat_values(self) -> dict[str, Any]:
         """Every setting by its field name (each name is one component's), for

@@ -1,4 +1,9 @@
-"""Cancel notices between replicas sharing one PostgreSQL: LISTEN/NOTIFY.
+"""Notices between replicas sharing one PostgreSQL: LISTEN/NOTIFY.
+
+Two channels: cancel (stop) notices, and reply notices (a replica watching another's
+reply asks for its text, and the replica generating it sends the text in pieces of at
+most `TEXT_CHARS` characters, so a payload stays under PostgreSQL's 8000 bytes even when
+every character is escaped).
 
 `PgReplicaLink` (a services.replicas.ReplicaLink) LISTENs on one dedicated asyncpg
 connection: LISTEN belongs to a session, and a pooled connection is handed to other
@@ -25,11 +30,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from llamaql.persistence.db import DEFAULT_TIMEOUT_S
 from llamaql.persistence.outages import is_unreachable
 from llamaql.ports.errors import DatabaseUnavailableError
-from llamaql.ports.replicas import CancelHandler, StopNotice
+from llamaql.ports.replicas import (
+    CancelHandler,
+    ReplyNotice,
+    ReplyNoticeHandler,
+    StopNotice,
+    TextNotice,
+    WatchNotice,
+)
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "llamaql_cancel"
+REPLY_CHANNEL = "llamaql_reply"
+# JSON of one character is at most 6 bytes ("\u001f"; a non-ASCII one is sent as UTF-8,
+# at most 4): 1000 of them and the envelope fit 8000 bytes.
+TEXT_CHARS = 1000
 RECONNECT_PAUSES_S = (0.5, 1.0, 2.0, 5.0)  # then 5 s between tries, for as long as it takes
 
 
@@ -63,6 +79,7 @@ class PgReplicaLink:
         self._db_engine = db_engine
         self._ping_every_s = ping_every_s
         self._handlers: list[CancelHandler] = []
+        self._reply_handlers: list[ReplyNoticeHandler] = []
         self._connection: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
@@ -78,12 +95,38 @@ class PgReplicaLink:
                 "conversation": _str(notice.conversation_id),
             }
         )
+        await self._notify(CHANNEL, [payload])
+
+    def on_reply_notice(self, handler: ReplyNoticeHandler) -> None:
+        self._reply_handlers.append(handler)
+
+    async def send_reply_notice(self, notice: ReplyNotice) -> None:
+        message = str(notice.message_id)
+        if isinstance(notice, WatchNotice):
+            payloads = [json.dumps({"message": message, "have": notice.have})]
+        else:
+            payloads = [
+                json.dumps(
+                    {
+                        "message": message,
+                        "at": notice.at + i,
+                        "text": notice.text[i : i + TEXT_CHARS],
+                    },
+                    ensure_ascii=False,
+                )
+                for i in range(0, len(notice.text), TEXT_CHARS)
+            ]
+        await self._notify(REPLY_CHANNEL, payloads)
+
+    async def _notify(self, channel: str, payloads: list[str]) -> None:
+        """Send the payloads in one transaction (delivered in order when it commits)."""
         try:
             async with asyncio.timeout(self._timeout_s), self._db_engine.begin() as connection:
-                await connection.execute(
-                    text("SELECT pg_notify(:channel, :payload)"),
-                    {"channel": CHANNEL, "payload": payload},
-                )
+                for payload in payloads:
+                    await connection.execute(
+                        text("SELECT pg_notify(:channel, :payload)"),
+                        {"channel": channel, "payload": payload},
+                    )
         except Exception as exc:
             if is_unreachable(exc):
                 raise DatabaseUnavailableError() from exc
@@ -112,6 +155,7 @@ class PgReplicaLink:
         self._lost.clear()
         connection.add_termination_listener(lambda _connection: self._lost.set())
         await connection.add_listener(CHANNEL, self._received)
+        await connection.add_listener(REPLY_CHANNEL, self._received_reply)
         self._connection = connection
         logger.info("replica %s listening for cancel notices", self.replica_id)
 
@@ -171,6 +215,33 @@ class PgReplicaLink:
                 handler(notice)
             except Exception:  # asyncpg's callback must not raise into its protocol
                 logger.exception("cancel notice %s failed", notice)
+
+    def _received_reply(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            notice = _reply_notice(json.loads(payload))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("ignoring a malformed reply notice")
+            return
+        for handler in self._reply_handlers:
+            try:
+                handler(notice)
+            except Exception:  # asyncpg's callback must not raise into its protocol
+                logger.exception("reply notice for %s failed", notice.message_id)
+
+
+def _reply_notice(body: dict[str, Any]) -> ReplyNotice:
+    message_id = uuid.UUID(body["message"])
+    if "have" in body:
+        return WatchNotice(message_id, _index(body["have"]))
+    if not isinstance(body["text"], str):
+        raise TypeError("text must be a string")
+    return TextNotice(message_id, _index(body["at"]), body["text"])
+
+
+def _index(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"expected a character index, got {value!r}")
+    return value
 
 
 def _str(value: uuid.UUID | None) -> str | None:

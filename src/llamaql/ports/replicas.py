@@ -2,7 +2,8 @@
 
 On SQLite one process is the server (`services.replicas.SingleProcess`); on PostgreSQL
 the replica link (persistence/replica_link.py, LISTEN/NOTIFY) carries stop notices
-between replicas.
+between replicas, and the reply notices by which a replica watching another's reply
+(replyStream) asks for its text and receives it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,29 @@ CancelHandler = Callable[[StopNotice], None]
 """What a replica does with a stop notice (from any replica, itself included)."""
 
 
+@dataclass(frozen=True, slots=True)
+class WatchNotice:
+    """A replica watches reply `message_id` and has its text up to character `have`:
+    the replica generating it sends the rest, then its new text, for a while."""
+
+    message_id: uuid.UUID
+    have: int
+
+
+@dataclass(frozen=True, slots=True)
+class TextNotice:
+    """Reply `message_id`'s text from character `at` (str index) on: `text`."""
+
+    message_id: uuid.UUID
+    at: int
+    text: str
+
+
+ReplyNotice = WatchNotice | TextNotice
+ReplyNoticeHandler = Callable[[ReplyNotice], None]
+"""What a replica does with a reply notice (from any replica, itself included)."""
+
+
 class ReplicaLink(Protocol):
     """This process among the replicas of one database (services/replicas.py)."""
 
@@ -40,6 +64,14 @@ class ReplicaLink(Protocol):
 
     async def ask_cancel(self, notice: StopNotice) -> None:
         """Ask every replica to stop a reply (the owner does; the others ignore it)."""
+        ...
+
+    def on_reply_notice(self, handler: ReplyNoticeHandler) -> None:
+        """Register what a reply notice from any replica (this one included) calls."""
+        ...
+
+    async def send_reply_notice(self, notice: ReplyNotice) -> None:
+        """Send a reply notice to every replica (best effort: a notice may be lost)."""
         ...
 
     async def start(self) -> None: ...

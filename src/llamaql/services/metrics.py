@@ -1,8 +1,9 @@
 """Prometheus metrics: the figures /metrics serves, in one registry per app.
 
 The engine's load (waiting and active replies) and whether it is up are read when
-scraped; reply figures are counted by the GraphQL edge when a sendMessage, regenerate or
-editMessage stream ends.
+scraped; a reply is counted when it ends (its saved outcome, whether or not a stream
+still watched it: replies outlive their streams), and a request refused before it
+wrote anything by the GraphQL edge.
 Labels take only a bounded set of values (an outcome code): never a user, a
 conversation or any text, so the page holds operational figures only.
 """
@@ -17,6 +18,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from llamaql.ports.engine import Engine, EngineLoad
+from llamaql.services.chat.events import ChatEvent, Completed, Failed
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +150,23 @@ class Metrics:
                 self._model_first_token.labels(model).observe(prompt_ms / 1000.0)
         if tokens_per_second:
             self._speed.observe(tokens_per_second)
+
+    def reply_finished(self, event: ChatEvent) -> None:
+        """Count a reply's (or a refusal's) terminal event with the stored reply's usage."""
+        if isinstance(event, Failed):
+            outcome, reply = event.code, event.assistant_message
+        elif isinstance(event, Completed):
+            outcome, reply = event.message.status, event.message
+        else:
+            return
+        usage = reply.usage if reply else None
+        self.reply_ended(
+            outcome,
+            model=reply.model if reply else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            prompt_ms=usage.prompt_ms if usage else None,
+            tokens_per_second=usage.tokens_per_second if usage else None,
+        )
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The page and its content type, in the format the scraper's Accept asks for

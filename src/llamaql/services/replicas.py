@@ -17,7 +17,13 @@ import logging
 import uuid
 from collections.abc import Callable, Collection
 
-from llamaql.ports.replicas import CancelHandler, ReplicaLink, StopNotice
+from llamaql.ports.replicas import (
+    CancelHandler,
+    ReplicaLink,
+    ReplyNotice,
+    ReplyNoticeHandler,
+    StopNotice,
+)
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import MessageStatus
 
@@ -41,6 +47,12 @@ class SingleProcess:
 
     async def ask_cancel(self, notice: StopNotice) -> None:
         """No one else to ask."""
+
+    def on_reply_notice(self, handler: ReplyNoticeHandler) -> None:
+        """Nothing arrives: every reply is watched where it is generated."""
+
+    async def send_reply_notice(self, notice: ReplyNotice) -> None:
+        """No one else to tell."""
 
     async def start(self) -> None:
         """Nothing to connect."""

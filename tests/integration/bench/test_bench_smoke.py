@@ -51,7 +51,7 @@ def _smoke(out: Path, benchmarks: list[str], documents: list[str]) -> dict[str, 
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return _smoke(
         tmp_path_factory.mktemp("bench-results"),
-        ["stream", "concurrency", "titles", "turns", "restart", "api", "shape", "models"],
+        ["stream", "concurrency", "titles", "turns", "restart", "api", "shape", "models", "live"],
         [
             "stream_vs_raw",
             "concurrency",
@@ -61,6 +61,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
             "api_overhead",
             "batch_shape",
             "models",
+            "live",
         ],
     )
 
@@ -219,3 +220,12 @@ def test_models_reports_both_designs_and_the_load(results: dict[str, dict[str, A
     assert figures["ratio_turn"] > 0
     assert figures["unloaded_to_first_token_median_s"] > 0
     assert figures["load_alone_median_s"] > 0
+
+
+def test_live_times_a_watcher_behind_the_sender(results: dict[str, dict[str, Any]]) -> None:
+    figures = results["live"]["figures"]
+    assert figures["reference"] == "the sender's receipt on the generating replica"
+    assert figures["frames"]["same_replica"] >= 1
+    assert figures["same_replica_delay_ms"]["n"] == figures["frames"]["same_replica"]
+    # The smoke run passes no PostgreSQL URL: the other replica is skipped, and says why.
+    assert figures["other_replica_delay_ms"].startswith("skipped: ")

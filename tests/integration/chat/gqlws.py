@@ -29,19 +29,31 @@ fragment Reply on Message {
 }
 """
 SEND = f"""
-subscription Send($conversationId: ID!, $text: String!, $options: GenerationOptionsInput) {{
-  sendMessage(conversationId: $conversationId, text: $text, options: $options) \
-{EVENT_SELECTION}
+subscription Send(
+  $conversationId: ID!, $text: String!, $options: GenerationOptionsInput, $close: Boolean
+) {{
+  sendMessage(
+    conversationId: $conversationId, text: $text, options: $options, cancelOnClose: $close
+  ) {EVENT_SELECTION}
 }}
 {REPLY_FRAGMENT}"""
 REGENERATE = f"""
-subscription Regenerate($messageId: ID!, $options: GenerationOptionsInput) {{
-  regenerate(messageId: $messageId, options: $options) {EVENT_SELECTION}
+subscription Regenerate($messageId: ID!, $options: GenerationOptionsInput, $close: Boolean) {{
+  regenerate(messageId: $messageId, options: $options, cancelOnClose: $close) \
+{EVENT_SELECTION}
 }}
 {REPLY_FRAGMENT}"""
 EDIT = f"""
-subscription Edit($messageId: ID!, $text: String!, $options: GenerationOptionsInput) {{
-  editMessage(messageId: $messageId, text: $text, options: $options) {EVENT_SELECTION}
+subscription Edit(
+  $messageId: ID!, $text: String!, $options: GenerationOptionsInput, $close: Boolean
+) {{
+  editMessage(messageId: $messageId, text: $text, options: $options, cancelOnClose: $close) \
+{EVENT_SELECTION}
+}}
+{REPLY_FRAGMENT}"""
+WATCH = f"""
+subscription Watch($messageId: ID!, $after: Int) {{
+  replyStream(messageId: $messageId, after: $after) {EVENT_SELECTION}
 }}
 {REPLY_FRAGMENT}"""
 
@@ -61,22 +73,53 @@ class Socket(GraphQLSocket):
         return await super().open(ack_timeout=ack_timeout)
 
     async def send_message(
-        self, conversation_id: str, text: str, options: dict[str, Any] | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        options: dict[str, Any] | None = None,
+        *,
+        cancel_on_close: bool | None = None,
     ) -> str:
         """Start a sendMessage subscription; returns its operation id."""
-        variables = {"conversationId": conversation_id, "text": text, "options": options}
+        variables = {
+            "conversationId": conversation_id,
+            "text": text,
+            "options": options,
+            "close": cancel_on_close,
+        }
         return await self.subscribe(SEND, variables)
 
-    async def regenerate(self, message_id: str, options: dict[str, Any] | None = None) -> str:
+    async def regenerate(
+        self,
+        message_id: str,
+        options: dict[str, Any] | None = None,
+        *,
+        cancel_on_close: bool | None = None,
+    ) -> str:
         """Start a regenerate subscription; returns its operation id."""
-        return await self.subscribe(REGENERATE, {"messageId": message_id, "options": options})
+        variables = {"messageId": message_id, "options": options, "close": cancel_on_close}
+        return await self.subscribe(REGENERATE, variables)
 
     async def edit_message(
-        self, message_id: str, text: str, options: dict[str, Any] | None = None
+        self,
+        message_id: str,
+        text: str,
+        options: dict[str, Any] | None = None,
+        *,
+        cancel_on_close: bool | None = None,
     ) -> str:
         """Start an editMessage subscription; returns its operation id."""
-        variables = {"messageId": message_id, "text": text, "options": options}
+        variables = {
+            "messageId": message_id,
+            "text": text,
+            "options": options,
+            "close": cancel_on_close,
+        }
         return await self.subscribe(EDIT, variables)
+
+    async def reply_stream(self, message_id: str, after: int | None = None) -> str:
+        """Start a replyStream subscription; returns its operation id."""
+        return await self.subscribe(WATCH, {"messageId": message_id, "after": after})
 
     async def event(self, op_id: str) -> dict[str, Any]:
         """The operation's next ChatEvent (its one root field's data)."""

@@ -1,5 +1,7 @@
-"""Stopping replies over the real server: closing the socket, unsubscribing,
-cancelGeneration, and the busy/queue-full refusals a running reply causes."""
+"""Stopping replies over the real server: closing the socket or unsubscribing a stream
+that asked for it (cancelOnClose), cancelGeneration, and the busy/queue-full refusals a
+running reply causes. (Closing a stream that did not ask leaves the reply running:
+test_detached_api.)"""
 
 from __future__ import annotations
 
@@ -23,12 +25,14 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 SHORT = {"temperature": 0.0, "maxTokens": 8}
 
 
-async def test_closing_the_socket_keeps_the_partial_reply(chat_server: Server) -> None:
+async def test_closing_the_socket_with_cancel_on_close_keeps_the_partial_reply(
+    chat_server: Server,
+) -> None:
     user = new_user()
     http = Http(chat_server, user)
     cid = await http.create_conversation()
     async with connect(chat_server, user) as ws:
-        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS, cancel_on_close=True)
         events = await ws.until(op, "TokenDelta")
         events += [await ws.event(op), await ws.event(op)]
     # The socket is closed mid-stream.
@@ -44,12 +48,14 @@ async def test_closing_the_socket_keeps_the_partial_reply(chat_server: Server) -
     assert done["message"]["status"] == "COMPLETE"
 
 
-async def test_unsubscribing_keeps_the_partial_reply(chat_server: Server) -> None:
+async def test_unsubscribing_with_cancel_on_close_keeps_the_partial_reply(
+    chat_server: Server,
+) -> None:
     user = new_user()
     http = Http(chat_server, user)
     cid = await http.create_conversation()
     async with connect(chat_server, user) as ws:
-        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        op = await ws.send_message(cid, LONG_TEXT, LONG_OPTIONS, cancel_on_close=True)
         events = await ws.until(op, "TokenDelta")
         await ws.complete(op)
         reply = await stored_reply(http, cid, "CANCELLED")
@@ -111,8 +117,8 @@ async def test_a_second_message_while_replying_is_busy(chat_server: Server) -> N
 
 
 async def test_a_full_queue_is_refused_and_writes_nothing(chat_server: Server) -> None:
-    # The server decodes two replies together and lets one more wait. Four users: one
-    # user may have only one reply live here (half of LLAMAQL_PARALLEL=2).
+    # The server decodes two replies together and lets one more wait. Four users, so the
+    # refusal is the server's queue, not one user's live-reply limit.
     https = [Http(chat_server, new_user()) for _ in range(4)]
     first, second, waiting, refused_cid = [await http.create_conversation() for http in https]
     async with contextlib.AsyncExitStack() as stack:

@@ -46,7 +46,7 @@ async def test_a_local_bound_keeps_queue_positions_and_queue_full(
         ):
             op_first = await first.send_message(cids[0], "Go on.")
             streaming = await _first_text(first, op_first)
-            op_second = await second.send_message(cids[1], "Go on.")
+            op_second = await second.send_message(cids[1], "Go on.", cancel_on_close=True)
             queued = await second.event(op_second)
             assert queued["__typename"] == "MessageQueued"
             assert queued["position"] == 1
@@ -66,7 +66,8 @@ async def test_a_local_bound_keeps_queue_positions_and_queue_full(
             assert started[-1]["__typename"] == "TokenDelta"
             assert any(e.get("position") == 0 for e in started)
 
-            # A client leaving (closing its socket) closes the upstream stream too.
+            # A client leaving (closing its socket, cancelOnClose) closes the upstream
+            # stream too.
             await second.close()
             await _disconnects_reach(endless, 2)
         for _ in range(300):  # the reply is saved once its stream has ended

@@ -13,8 +13,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.persistence.db import create_db_engine
-from llamaql.persistence.replica_link import CHANNEL, PgReplicaLink, asyncpg_dsn, listener_name
-from llamaql.ports.replicas import StopNotice
+from llamaql.persistence.replica_link import (
+    CHANNEL,
+    REPLY_CHANNEL,
+    TEXT_CHARS,
+    PgReplicaLink,
+    asyncpg_dsn,
+    listener_name,
+)
+from llamaql.ports.replicas import ReplyNotice, StopNotice, TextNotice, WatchNotice
 
 WAIT_S = 20.0
 
@@ -130,3 +137,57 @@ async def test_the_listener_comes_back_after_its_connection_is_killed(
         assert new_pid != pid
     finally:
         await a.stop()
+
+
+class HeardReplies:
+    """A reply-notice handler that records what it heard and wakes waiters."""
+
+    def __init__(self) -> None:
+        self.notices: list[ReplyNotice] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, notice: ReplyNotice) -> None:
+        self.notices.append(notice)
+        self._changed.set()
+
+    async def until(self, count: int) -> None:
+        async with asyncio.timeout(WAIT_S):
+            while len(self.notices) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def test_reply_notices_carry_long_text_in_pieces_under_the_payload_limit(
+    pg_url: str, db_engine: AsyncEngine
+) -> None:
+    a, _ = await started_link(pg_url, db_engine, "replica-a")
+    b, _ = await started_link(pg_url, db_engine, "replica-b")
+    heard = HeardReplies()
+    b.on_reply_notice(heard)
+    try:
+        reply = uuid.uuid4()
+        # 2,500 characters that each take 4 UTF-8 bytes or a 6-byte JSON escape: one
+        # payload would be far over PostgreSQL's 8000 bytes.
+        long_text = ("😀\x01" * 1250)[:2500]
+        await a.send_reply_notice(WatchNotice(reply, 7))
+        await a.send_reply_notice(TextNotice(reply, 10, long_text))
+        pieces = -(-len(long_text) // TEXT_CHARS)
+        await heard.until(1 + pieces)
+        assert heard.notices[0] == WatchNotice(reply, 7)
+        texts = heard.notices[1:]
+        assert all(isinstance(n, TextNotice) and n.message_id == reply for n in texts)
+        assert [n.at for n in texts if isinstance(n, TextNotice)] == [
+            10 + i * TEXT_CHARS for i in range(pieces)
+        ]
+        assert "".join(n.text for n in texts if isinstance(n, TextNotice)) == long_text
+        # A malformed reply notice is ignored; the next one still arrives.
+        async with db_engine.begin() as connection:
+            await connection.execute(
+                text("SELECT pg_notify(:c, :p)"), {"c": REPLY_CHANNEL, "p": '{"message": 1}'}
+            )
+        await a.send_reply_notice(WatchNotice(reply, 0))
+        await heard.until(2 + pieces)
+        assert heard.notices[-1] == WatchNotice(reply, 0)
+    finally:
+        await a.stop()
+        await b.stop()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from tests.integration.chat.live import (
@@ -16,12 +14,12 @@ from tests.integration.chat.live import (
     LONG_OPTIONS,
     LONG_TEXT,
     Http,
-    Server,
     connect,
     new_user,
     stored_reply,
     streamed_text,
 )
+from tests.integration.replicas.conftest import DEAD_AFTER_S, Replicas
 
 pytestmark = [
     pytest.mark.model,
@@ -30,50 +28,7 @@ pytestmark = [
     pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason="default model not fetched"),
 ]
 
-HEARTBEAT_S = 0.5
-DEAD_AFTER_S = 3.0
 SHORT = {"temperature": 0.0, "maxTokens": 8}
-
-
-class Replicas:
-    """`llamaql serve` processes on one database, each named (LLAMAQL_REPLICA_ID)."""
-
-    def __init__(self, pg_url: str, folder: Path) -> None:
-        self.pg_url = pg_url
-        self.folder = folder
-        self.running: list[Server] = []
-
-    def start(self, name: str) -> Server:
-        server = Server(
-            database=self.folder / f"{name}.unused",  # its folder is the server's cwd
-            log=self.folder / f"{name}.log",
-            env={
-                "LLAMAQL_DATABASE_URL": self.pg_url,
-                "LLAMAQL_REPLICA_ID": name,
-                "LLAMAQL_HEARTBEAT_SECONDS": str(HEARTBEAT_S),
-                "LLAMAQL_REPLICA_DEAD_AFTER_SECONDS": str(DEAD_AFTER_S),
-                "LLAMAQL_CHECKPOINT_SECONDS": "0.5",
-                "LLAMAQL_CONTEXT_SIZE": "512",
-                "LLAMAQL_PARALLEL": "1",
-                # Two model processes share the machine's cores.
-                "LLAMAQL_N_THREADS": "1",
-                "LLAMAQL_AUTO_TITLE": "false",
-            },
-        ).start()
-        self.running.append(server)
-        return server
-
-    def stop(self, server: Server, sig: signal.Signals = signal.SIGTERM) -> int:
-        self.running.remove(server)
-        return server.stop(sig)
-
-
-@pytest.fixture
-def replicas(pg_url: str, tmp_path: Path) -> Iterator[Replicas]:
-    made = Replicas(pg_url, tmp_path)
-    yield made
-    for server in list(made.running):
-        made.stop(server, signal.SIGKILL)
 
 
 async def test_cancel_through_the_other_replica(replicas: Replicas) -> None:
@@ -113,14 +68,14 @@ async def test_busy_across_replicas(replicas: Replicas) -> None:
     user = new_user()
     cid = await Http(a, user).create_conversation()
     async with connect(a, user) as ws_a, connect(b, user) as ws_b:
-        op = await ws_a.send_message(cid, LONG_TEXT, LONG_OPTIONS)
+        op = await ws_a.send_message(cid, LONG_TEXT, LONG_OPTIONS, cancel_on_close=True)
         await ws_a.until(op, "TokenDelta")
 
         refused = await ws_b.stream(await ws_b.send_message(cid, "Me too.", SHORT))
         assert [e["__typename"] for e in refused] == ["MessageFailed"], refused
         assert (refused[0]["code"], refused[0]["assistantMessage"]) == ("CONVERSATION_BUSY", None)
 
-        await ws_a.complete(op)  # A's reply stops; the conversation is free on B
+        await ws_a.complete(op)  # cancelOnClose: A's reply stops; the conversation is free
         await stored_reply(Http(b, user), cid, "CANCELLED")
         done = (await ws_b.stream(await ws_b.send_message(cid, "Say hi.", SHORT)))[-1]
     assert done["__typename"] == "MessageCompleted", done
@@ -131,13 +86,13 @@ async def test_busy_across_replicas(replicas: Replicas) -> None:
 
 
 async def test_one_users_reply_limit_holds_across_replicas(replicas: Replicas) -> None:
-    # LLAMAQL_PARALLEL=1: the most per user is 1, counted in the shared database.
+    # LLAMAQL_MAX_LIVE_REPLIES_PER_USER=1, counted in the shared database.
     a, b = replicas.start("replica-a"), replicas.start("replica-b")
     user, other = new_user(), new_user()
     running, refused_cid = [await Http(a, user).create_conversation() for _ in range(2)]
     other_cid = await Http(b, other).create_conversation()
     async with connect(a, user) as ws_a, connect(b, user) as ws_b:
-        op = await ws_a.send_message(running, LONG_TEXT, LONG_OPTIONS)
+        op = await ws_a.send_message(running, LONG_TEXT, LONG_OPTIONS, cancel_on_close=True)
         await ws_a.until(op, "TokenDelta")
 
         refused = await ws_b.stream(await ws_b.send_message(refused_cid, "Hello?", SHORT))
@@ -149,7 +104,7 @@ async def test_one_users_reply_limit_holds_across_replicas(replicas: Replicas) -
             served = (await theirs.stream(await theirs.send_message(other_cid, "Hi!", SHORT)))[-1]
         assert served["__typename"] == "MessageCompleted", served
 
-        await ws_a.complete(op)  # A's reply stops: the user may send again, on B too
+        await ws_a.complete(op)  # cancelOnClose: A's reply stops; the user may send again
         await stored_reply(Http(b, user), running, "CANCELLED")
         done = (await ws_b.stream(await ws_b.send_message(refused_cid, "Say hi.", SHORT)))[-1]
     assert done["__typename"] == "MessageCompleted", done

@@ -1,5 +1,5 @@
-"""sendMessage, regenerate, editMessage, selectBranch and cancelGeneration: context ->
-ChatService -> schema types.
+"""sendMessage, regenerate, editMessage, replyStream, selectBranch and cancelGeneration:
+context -> ChatService -> schema types.
 
 A request refused by the service, or failing in a way nobody expected, still ends the
 stream with one MessageFailed (the contract's terminal event), never a bare error.
@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
+from typing import Annotated
 
 import punq
 import strawberry
@@ -33,12 +34,24 @@ INTERNAL_REASON = "Internal server error (request {request_id})"
 
 DomainStream = AsyncGenerator[domain.ChatEvent, None]
 
+CANCEL_ON_CLOSE = strawberry.argument(
+    description="true: closing this stream cancels the reply (its text is kept, CANCELLED). "
+    "false (default): the reply runs to its end whether or not a stream watches it; "
+    "cancelGeneration stops it, and replyStream follows it again."
+)
+AFTER = strawberry.argument(
+    description="Where to start in the reply's text, in Unicode code points (characters; "
+    "JavaScript: Array.from(text).length of the text already shown, not text.length); "
+    "0 (default) sends the whole text so far"
+)
+
 
 async def send_message(
     info: Info[Context, None],
     conversation_id: strawberry.ID,
     text: str,
     options: GenerationOptionsInput | None = None,
+    cancel_on_close: Annotated[bool | None, CANCEL_ON_CLOSE] = False,
 ) -> AsyncGenerator[ChatEvent, None]:
     """Store the message, then stream the reply: MessageQueued, TokenDelta*, one terminal."""
 
@@ -48,6 +61,7 @@ async def send_message(
             conversation_id=parse_id(conversation_id, field="conversationId"),
             text=text,
             options=options.to_dict() if options else None,
+            cancel_on_close=bool(cancel_on_close),
         )
 
     async for event in _relay(info, "sendMessage", open_stream):
@@ -58,6 +72,7 @@ async def regenerate(
     info: Info[Context, None],
     message_id: strawberry.ID,
     options: GenerationOptionsInput | None = None,
+    cancel_on_close: Annotated[bool | None, CANCEL_ON_CLOSE] = False,
 ) -> AsyncGenerator[ChatEvent, None]:
     """A new reply beside assistant message `messageId`, streamed like sendMessage's."""
 
@@ -66,6 +81,7 @@ async def regenerate(
             user_id=user_id,
             message_id=parse_id(message_id, field="messageId"),
             options=options.to_dict() if options else None,
+            cancel_on_close=bool(cancel_on_close),
         )
 
     async for event in _relay(info, "regenerate", open_stream):
@@ -77,6 +93,7 @@ async def edit_message(
     message_id: strawberry.ID,
     text: str,
     options: GenerationOptionsInput | None = None,
+    cancel_on_close: Annotated[bool | None, CANCEL_ON_CLOSE] = False,
 ) -> AsyncGenerator[ChatEvent, None]:
     """A new user message beside user message `messageId`, then its reply, streamed like
     sendMessage's."""
@@ -87,9 +104,26 @@ async def edit_message(
             message_id=parse_id(message_id, field="messageId"),
             text=text,
             options=options.to_dict() if options else None,
+            cancel_on_close=bool(cancel_on_close),
         )
 
     async for event in _relay(info, "editMessage", open_stream):
+        yield event
+
+
+async def reply_stream(
+    info: Info[Context, None],
+    message_id: strawberry.ID,
+    after: Annotated[int | None, AFTER] = 0,
+) -> AsyncGenerator[ChatEvent, None]:
+    """The caller's reply `messageId` from character `after`, then live, then its end."""
+
+    def open_stream(service: ChatService, user_id: uuid.UUID) -> DomainStream:
+        return service.watch(
+            user_id=user_id, message_id=parse_id(message_id, field="messageId"), after=after or 0
+        )
+
+    async for event in _relay(info, "replyStream", open_stream, counted=False):
         yield event
 
 
@@ -97,36 +131,38 @@ async def _relay(
     info: Info[Context, None],
     operation: str,
     open_stream: Callable[[ChatService, uuid.UUID], DomainStream],
+    *,
+    counted: bool = True,
 ) -> AsyncGenerator[ChatEvent, None]:
     """The chat service's events as schema events, for every subscription that streams a
-    reply. A refusal (even of the ids) is one MessageFailed. Each request is counted in
-    the metrics once, when its terminal event is sent (or as CANCELLED when the client
-    closes the stream before that)."""
-    metrics = info.context.resolve(Metrics)
+    reply. A refusal (even of the ids) is one MessageFailed. A request that `counted`
+    and was refused before it stored a reply is counted in the metrics here; a stored
+    reply is counted by the chat service when it ends, whether or not a stream still
+    watched it (closing a stream leaves the reply running)."""
+    metrics = info.context.resolve(Metrics) if counted else None
     try:
         user_id = info.context.require_user()
         stream = open_stream(_chat_service(info), user_id)
     except DomainError as exc:
-        metrics.reply_ended(exc.code)
+        if metrics is not None:
+            metrics.reply_ended(exc.code)
         yield _failed(domain.Failed(exc.code, exc.message, exc.retryable))
         return
-    ended = False
+    stored = False  # a reply was stored (MessageQueued seen): the service counts it
     try:
         async with aclosing(stream):
             async for event in stream:
-                if isinstance(event, domain.Completed | domain.Failed):
-                    ended = _observe(metrics, event)
+                stored = stored or isinstance(event, domain.Queued)
+                if isinstance(event, domain.Failed) and not stored and metrics is not None:
+                    metrics.reply_finished(event)
                 yield to_schema(event)
     except Exception:
         request_id = uuid.uuid4().hex
         logger.exception("request %s: %s failed unexpectedly", request_id, operation)
         failure = domain.Failed("INTERNAL", INTERNAL_REASON.format(request_id=request_id), True)
-        if not ended:
-            ended = _observe(metrics, failure)
+        if not stored and metrics is not None:
+            metrics.reply_finished(failure)
         yield _failed(failure)
-    finally:
-        if not ended:
-            metrics.reply_ended("CANCELLED")  # the client closed the stream first
 
 
 async def select_branch(info: Info[Context, None], message_id: strawberry.ID) -> Conversation:
@@ -146,23 +182,6 @@ async def cancel_generation(info: Info[Context, None], message_id: strawberry.ID
     user_id = info.context.require_user()
     message = parse_id(message_id, field="messageId")
     return await _chat_service(info).cancel(user_id=user_id, message_id=message)
-
-
-def _observe(metrics: Metrics, event: domain.Completed | domain.Failed) -> bool:
-    """Count a terminal event with the stored reply's usage; True (the request ended)."""
-    if isinstance(event, domain.Failed):
-        outcome, reply = event.code, event.assistant_message
-    else:
-        outcome, reply = event.message.status, event.message
-    usage = reply.usage if reply else None
-    metrics.reply_ended(
-        outcome,
-        model=reply.model if reply else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-        prompt_ms=usage.prompt_ms if usage else None,
-        tokens_per_second=usage.tokens_per_second if usage else None,
-    )
-    return True
 
 
 def _chat_service(info: Info[Context, None]) -> ChatService:

@@ -1,9 +1,11 @@
 """One live generation: the task that drives an engine handle to the end and saves it.
 
-The task, not the subscriber, owns the engine handle. It forwards engine events to the
-subscriber's queue and writes the assistant message exactly once at the end, so a client
-that goes away (or a cancelGeneration) only cancels the handle: the partial text is
-still saved, as CANCELLED.
+The task, not a subscriber, owns the engine handle. It publishes engine events to the
+reply's feed (`reply_feed.ReplyFeed`: the sender's stream and any replyStream watchers)
+and writes the assistant message exactly once at the end. A client that goes away only
+leaves the feed; a cancelGeneration (or a sender's `cancelOnClose`) cancels the handle,
+and the partial text is still saved, as CANCELLED. The saved text is exactly the
+concatenation of the published pieces, so every watcher ends with the stored text.
 
 A final save the database refuses for now (unreachable, or busy past its waits) does not
 lose the reply: the subscriber hears a retryable MessageFailed at once, and the text
@@ -19,7 +21,7 @@ import asyncio
 import itertools
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from llamaql.ports.engine import (
     EngineError,
@@ -33,6 +35,7 @@ from llamaql.ports.errors import DatabaseUnavailableError, DomainError
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import Message, MessageStatus, Usage
 from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.chat.reply_feed import FeedWatcher, ReplyFeed
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S, SAVE_RETRY_S, SaveRetries
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,7 @@ KEPT = (
 
 @dataclass(eq=False)
 class Generation:
-    """A submitted reply: its ids, its engine handle and its subscriber's event queue."""
+    """A submitted reply: its ids, its engine handle and its feed of events."""
 
     uow_factory: UnitOfWorkFactory
     user_id: uuid.UUID
@@ -62,8 +65,9 @@ class Generation:
     checkpoint_every_s: float = 0.0  # 0: the text is written only at the end
     # The replica generating it: its writes move the reply only while it is still theirs.
     replica_id: str | None = None
-    events: asyncio.Queue[ChatEvent] = field(default_factory=asyncio.Queue)
-    # Set once the subscriber was sent its terminal event: the reply is saved, or ended
+    feed: ReplyFeed = field(init=False)
+    sender: FeedWatcher | None = None  # the sending stream's watcher, made at submit
+    # Set once the watchers were sent the terminal event: the reply is saved, or ended
     # and kept while its save waits for the database.
     told: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)  # saved, or given up
@@ -78,6 +82,7 @@ class Generation:
 
     def __post_init__(self) -> None:
         self._retries = SaveRetries(self.save_retry_pauses, self.save_retry_s)
+        self.feed = ReplyFeed(self.assistant_message_id)
 
     def cancel(self) -> None:
         """Stop the engine within one token; run() still saves what was produced (a
@@ -117,9 +122,7 @@ class Generation:
                     self._queued(event.position, event.loading)
                 elif isinstance(event, TextPiece):
                     self._queued(0)
-                    pieces.append(event.text)
-                    self.events.put_nowait(Delta(self.assistant_message_id, event.text))
-                    self._maybe_checkpoint(pieces)
+                    self._piece(pieces, event.text)
                 else:
                     result = event
         except asyncio.CancelledError:
@@ -134,6 +137,7 @@ class Generation:
             error = exc
             logger.exception("generation %s failed unexpectedly", self.assistant_message_id)
         self._queued(0)
+        result = self._agree(pieces, result)
         checkpoint = self._checkpoint
         if checkpoint is not None:
             await asyncio.wait([checkpoint])  # it only writes while GENERATING
@@ -146,11 +150,32 @@ class Generation:
         self._tell(terminal)
         return terminal
 
+    def _piece(self, pieces: list[str], text: str) -> None:
+        if text:
+            pieces.append(text)
+            self.feed.publish(Delta(self.assistant_message_id, text))
+            self._maybe_checkpoint(pieces)
+
+    def _agree(self, pieces: list[str], result: GenerationResult | None) -> GenerationResult | None:
+        """The result's text as the pieces published: a tail the engine held back (none
+        today) is published, a text that does not extend them is replaced by them."""
+        if result is None:
+            return None
+        streamed = "".join(pieces)
+        if result.text.startswith(streamed):
+            self._piece(pieces, result.text[len(streamed) :])
+            return result
+        logger.warning(
+            "reply %s: the engine's final text differs from its pieces; the pieces are saved",
+            self.assistant_message_id,
+        )
+        return replace(result, text=streamed)
+
     def _tell(self, terminal: ChatEvent) -> None:
-        """Send the subscriber its one terminal event (later ones are not sent)."""
+        """Send the watchers the one terminal event (later ones are not sent)."""
         if self._told is None:
             self._told = terminal
-            self.events.put_nowait(terminal)
+            self.feed.publish(terminal)
             self.told.set()
 
     async def _save_until_stored(
@@ -258,7 +283,7 @@ class Generation:
         # model's loading changes.
         if (position, loading) != self._position:
             self._position = (position, loading)
-            self.events.put_nowait(
+            self.feed.publish(
                 Queued(self.user_message, self.assistant_message_id, position, loading)
             )
 

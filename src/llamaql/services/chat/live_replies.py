@@ -5,6 +5,11 @@ registry says it within the process at once (a conversation is claimed before th
 await of a send), finds a reply by its message for cancelGeneration, keeps the finisher
 tasks referenced, counts the streams still owed a terminal event, and names the replies
 the heartbeat keeps alive (generating, or still trying to save).
+
+"Quiet" (what the model's titles wait for) is: no sendMessage stream open and no reply
+live in this process. Replies outlive their streams, so an open stream alone no longer
+says the engine is wanted: a detached reply still generating is, and a replyStream
+watcher (which asks nothing of the engine) is not.
 """
 
 from __future__ import annotations
@@ -29,9 +34,9 @@ class LiveReplies:
         # Tasks referenced so they are not garbage-collected mid-flight.
         self._tasks: set[asyncio.Task[Any]] = set()
         self._streams = 0  # sendMessage streams not yet past their terminal event
-        self._quiet = asyncio.Event()  # set while no stream is open
+        self._quiet = asyncio.Event()  # set while no stream is open and no reply is live
         self._quiet.set()
-        self._quiet_since = 0.0  # the event loop's time the last stream closed
+        self._quiet_since = 0.0  # the event loop's time the last one ended
         self.closing = False
 
     def claim(self, conversation_id: uuid.UUID) -> bool:
@@ -65,6 +70,7 @@ class LiveReplies:
         calls `finished` when the reply is saved."""
         self._by_conversation[generation.conversation_id] = generation
         self._by_message[generation.assistant_message_id] = generation
+        self._quiet.clear()
         self.keep(asyncio.create_task(finisher, name=f"reply-{generation.assistant_message_id}"))
         if self.closing:
             generation.cancel()  # submitted while shutdown was cancelling the others
@@ -74,6 +80,7 @@ class LiveReplies:
         self._by_conversation.pop(generation.conversation_id, None)
         self._by_message.pop(generation.assistant_message_id, None)
         generation.done.set()
+        self._maybe_quiet()
 
     async def close(self) -> None:
         """Refuse new replies, cancel the live ones and wait until they are saved."""
@@ -96,14 +103,18 @@ class LiveReplies:
 
     def stream_closed(self) -> None:
         self._streams -= 1
-        if not self._streams:
+        self._maybe_quiet()
+
+    def _maybe_quiet(self) -> None:
+        if not self._streams and not self._by_message and not self._quiet.is_set():
             self._quiet_since = asyncio.get_running_loop().time()
             self._quiet.set()
 
     async def wait_quiet(self, seconds: float) -> None:
-        """Until no stream has been open for `seconds` in a row (what background work,
-        the model's titles, waits for: a burst of sends right after another meets none
-        of it, as a reply that arrives while it runs only waits for one step)."""
+        """Until no stream has been open and no reply live for `seconds` in a row (what
+        background work, the model's titles, waits for: a burst of sends right after
+        another meets none of it, as a reply that arrives while it runs only waits for
+        one step)."""
         loop = asyncio.get_running_loop()
         while True:
             await self._quiet.wait()
@@ -113,6 +124,8 @@ class LiveReplies:
             await asyncio.sleep(left)
 
     async def wait_streams_closed(self, timeout_s: float) -> None:
+        """Shutdown, once every reply is saved: until each stream has been handed its
+        terminal event."""
         try:
             await asyncio.wait_for(self._quiet.wait(), timeout_s)
         except TimeoutError:

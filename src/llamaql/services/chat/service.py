@@ -35,13 +35,15 @@ from llamaql.services.branching import (
     send_turn,
 )
 from llamaql.services.chat.checks import check_text, history_limit, prepare_prompt, queue_full_error
-from llamaql.services.chat.events import ChatEvent, Completed, Failed, conversation_prompt
+from llamaql.services.chat.events import ChatEvent, Failed, conversation_prompt
 from llamaql.services.chat.generation import Generation
 from llamaql.services.chat.live_replies import LiveReplies
 from llamaql.services.chat.reply_cancels import ReplyCancels
 from llamaql.services.chat.reply_limit import ReplyLimit
+from llamaql.services.chat.reply_relay import ReplyRelay
+from llamaql.services.chat.reply_watch import ReplyWatch
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S
-from llamaql.services.chat.submitting import ExchangeSubmitter
+from llamaql.services.chat.submitting import ExchangeSubmitter, ReplyObserver
 from llamaql.services.chat.titles import TITLE_QUIET_S, Titler
 from llamaql.services.options import sampling_options
 from llamaql.services.replicas import recover_interrupted
@@ -88,6 +90,10 @@ class ChatService:
         alive_within_s = dead_after_s if self._replicas.shared else None
         self._reply_limit = ReplyLimit(live_replies_per_user, alive_within_s)
         self._replicas.on_cancel(self._cancels.on_notice)
+        self._relay = ReplyRelay(self._live, self._replicas)
+        self._watch = ReplyWatch(uow_factory, self._live, self._replicas)
+        self._replicas.on_reply_notice(self._relay.on_notice)
+        self._replicas.on_reply_notice(self._watch.on_notice)
         self._submitter = ExchangeSubmitter(
             uow_factory,
             engine,
@@ -107,10 +113,12 @@ class ChatService:
         conversation_id: uuid.UUID,
         text: str,
         options: Mapping[str, Any] | None = None,
+        cancel_on_close: bool = False,
     ) -> AsyncGenerator[ChatEvent, None]:
-        """Stream Queued, Delta*, then Completed or Failed; a refusal is one Failed."""
+        """Stream Queued, Delta*, then Completed or Failed; a refusal is one Failed.
+        Closing the stream leaves the reply running, unless `cancel_on_close`."""
         turn = send_turn(user_id=user_id, conversation_id=conversation_id, text=text)
-        return self._events(user_id, turn, text, options)
+        return self._events(user_id, turn, text, options, cancel_on_close)
 
     def edit(
         self,
@@ -119,11 +127,12 @@ class ChatService:
         message_id: uuid.UUID,
         text: str,
         options: Mapping[str, Any] | None = None,
+        cancel_on_close: bool = False,
     ) -> AsyncGenerator[ChatEvent, None]:
         """Like send, with a new user message beside user message `message_id` (same
         parent) and a reply to it; that branch becomes current."""
         turn = edit_turn(user_id=user_id, message_id=message_id, text=text)
-        return self._events(user_id, turn, text, options)
+        return self._events(user_id, turn, text, options, cancel_on_close)
 
     def regenerate(
         self,
@@ -131,11 +140,12 @@ class ChatService:
         user_id: uuid.UUID,
         message_id: uuid.UUID,
         options: Mapping[str, Any] | None = None,
+        cancel_on_close: bool = False,
     ) -> AsyncGenerator[ChatEvent, None]:
         """Like send, with a new reply beside assistant message `message_id` (to the same
         user message, which Queued carries); that branch becomes current."""
         turn = regenerate_turn(user_id=user_id, message_id=message_id)
-        return self._events(user_id, turn, None, options)
+        return self._events(user_id, turn, None, options, cancel_on_close)
 
     async def _events(
         self,
@@ -143,12 +153,14 @@ class ChatService:
         find_turn: FindTurn,
         text: str | None,
         options: Mapping[str, Any] | None,
+        cancel_on_close: bool,
     ) -> AsyncGenerator[ChatEvent, None]:
         self._live.stream_opened()
         try:
             # aclosing: a client leaving closes this generator, and the inner one with it
-            # at once (its finally stops the reply), not whenever it is collected.
-            async with aclosing(self._stream(user_id, find_turn, text, options)) as events:
+            # at once (its finally leaves the feed), not whenever it is collected.
+            stream = self._stream(user_id, find_turn, text, options, cancel_on_close)
+            async with aclosing(stream) as events:
                 async for event in events:
                     yield event
         finally:
@@ -160,25 +172,39 @@ class ChatService:
         find_turn: FindTurn,
         text: str | None,
         options: Mapping[str, Any] | None,
+        cancel_on_close: bool,
     ) -> AsyncGenerator[ChatEvent, None]:
         self._engine.expect_reply()  # before the database work: titles step aside now
         try:
-            generation = await self._start(user_id, find_turn, text, options or {})
+            generation = await self._start(user_id, find_turn, text, options or {}, cancel_on_close)
         except DomainError as exc:
             logger.info("chat request refused (%s): %s", exc.code, exc.message)
             yield Failed(exc.code, exc.message, exc.retryable)
             return
+        watcher = generation.sender or generation.feed.watch(0, queued=True)
         try:
-            while True:
-                event = await generation.events.get()
+            async for event in watcher.events():
                 yield event
-                if isinstance(event, Completed | Failed):
-                    return
         finally:
             # The client went away (CancelledError at the await, GeneratorExit at the
-            # yield) or the stream ended: stop the engine; the finisher saves the rest.
-            if not generation.done.is_set():
+            # yield) or the stream ended. The reply runs on (its finisher saves it)
+            # unless the client asked for it to stop with its stream.
+            watcher.close()
+            if cancel_on_close and not generation.told.is_set():
                 generation.cancel()
+
+    def watch(
+        self, *, user_id: uuid.UUID, message_id: uuid.UUID, after: int = 0
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """replyStream: the owner's reply `message_id` from character `after` (one Delta),
+        then its live deltas, then its terminal event; here or on any replica. Closing
+        it never affects the reply. A refusal (another user's or an unknown message, a
+        user message, `after` out of range) is one Failed."""
+        return self._watch.watch(user_id=user_id, message_id=message_id, after=after)
+
+    def on_reply_end(self, observer: ReplyObserver) -> None:
+        """Call `observer` with each reply's final event (the metrics count it there)."""
+        self._submitter.on_reply_end(observer)
 
     async def select_branch(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Conversation:
         """Make the branch through `message_id` (to its newest leaf) current.
@@ -257,6 +283,7 @@ class ChatService:
         find_turn: FindTurn,
         text: str | None,
         request_options: Mapping[str, Any],
+        cancel_on_close: bool,
     ) -> Generation:
         if self._live.closing:
             raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
@@ -292,4 +319,6 @@ class ChatService:
         except BaseException:
             self._live.unclaim(conversation_id)
             raise
-        return await self._submitter.submit(user_id=user_id, turn=turn, seen=seen, prompt=prompt)
+        return await self._submitter.submit(
+            user_id=user_id, turn=turn, seen=seen, prompt=prompt, cancel_on_close=cancel_on_close
+        )

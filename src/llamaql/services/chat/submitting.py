@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 from llamaql.ports.engine import Engine, PreparedPrompt
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import MessageStatus
 from llamaql.services.branching import Turn
-from llamaql.services.chat.events import Completed, title_from
+from llamaql.services.chat.events import ChatEvent, Completed, title_from
 from llamaql.services.chat.exchange import store_exchange
 from llamaql.services.chat.generation import Generation
 from llamaql.services.chat.live_replies import LiveReplies
 from llamaql.services.chat.reply_limit import ReplyLimit
 from llamaql.services.chat.titles import Titler
+
+ReplyObserver = Callable[[ChatEvent], None]
 
 
 class ExchangeSubmitter:
@@ -48,20 +51,33 @@ class ExchangeSubmitter:
         self._save_retry_pauses = save_retry_pauses
         self._reply_limit = reply_limit
         self._save_retry_s = save_retry_s
+        self._observers: list[ReplyObserver] = []
+
+    def on_reply_end(self, observer: ReplyObserver) -> None:
+        """Call `observer` with each reply's final event once it is saved (or given up):
+        a reply is counted when it ends, whether or not a stream still watches it."""
+        self._observers.append(observer)
 
     async def submit(
-        self, *, user_id: uuid.UUID, turn: Turn, seen: int, prompt: PreparedPrompt
+        self,
+        *,
+        user_id: uuid.UUID,
+        turn: Turn,
+        seen: int,
+        prompt: PreparedPrompt,
+        cancel_on_close: bool = False,
     ) -> Generation:
         """Store and submit the exchange whose conversation the caller claimed; the
         claim is released when this fails, and by the finisher otherwise."""
         # Storing the exchange and submitting it must not be cut in half by a client
-        # leaving: it runs as its own task, and the reply is cancelled if it got that far.
+        # leaving: it runs as its own task. The reply then runs on (it belongs to the
+        # server), or is cancelled when the client asked to stop it with its stream.
         task = asyncio.create_task(self._store(user_id, turn, seen, prompt))
         self._live.keep(task)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(_cancel_started)
+            task.add_done_callback(_cancel_started if cancel_on_close else _leave_started)
             raise
 
     async def _store(
@@ -101,6 +117,9 @@ class ExchangeSubmitter:
             checkpoint_every_s=self._checkpoint_every_s,
             replica_id=self._replica_id,
         )
+        # The sender's watcher exists before the finisher runs: it sees every event as
+        # it came, the first Queued included.
+        generation.sender = generation.feed.watch(0, queued=True)
         self._live.track(generation, self._finish(generation))
         return generation
 
@@ -110,6 +129,8 @@ class ExchangeSubmitter:
             terminal = await generation.run()
         finally:
             self._live.finished(generation)
+        for observer in self._observers:
+            observer(terminal)
         reply = terminal.message if isinstance(terminal, Completed) else None
         if (
             generation.fallback_title
@@ -126,7 +147,18 @@ class ExchangeSubmitter:
             )
 
 
+def _leave_started(submit: asyncio.Task[Generation]) -> None:
+    """Done-callback: the client left while its exchange was stored; the reply runs on."""
+    if not submit.cancelled() and submit.exception() is None:
+        sender = submit.result().sender
+        if sender is not None:
+            sender.close()
+
+
 def _cancel_started(submit: asyncio.Task[Generation]) -> None:
     """Done-callback: the client left while its exchange was stored; stop the reply."""
     if not submit.cancelled() and submit.exception() is None:
-        submit.result().cancel()
+        generation = submit.result()
+        generation.cancel()
+        if generation.sender is not None:
+            generation.sender.close()

@@ -1,8 +1,9 @@
 """Model-written titles: after an untitled conversation's first reply, the model names it.
 
-The request waits until no chat stream has been open for `TITLE_QUIET_S` (a user's next
-message, or the next burst of sends right after the replies that asked for titles, finds
-none of a title's work in its way: its prompt, its steps, its write), then goes to the
+The request waits until no chat stream has been open and no reply live (replies outlive
+their streams) for `TITLE_QUIET_S` (a user's next message, or the next burst of sends
+right after the replies that asked for titles, finds none of a title's work in its way:
+its prompt, its steps, its write), then goes to the
 engine as a background request: it runs only on an idle engine, yields its sequence to
 any reply that arrives (and starts over later), and leaves no KV behind. Only its result
 is read. The first-words title stays until the model's arrives, and the model's replaces
