@@ -1,6 +1,6 @@
 """The chat page's pure script helpers, run with Node's own test runner (skipped where
-there is no `node`): the reconnection backoff and the code point count behind
-`replyStream(after:)`."""
+there is no `node`): the reconnection backoff, the code point count behind
+`replyStream(after:)`, and what the page does about each live-feed event."""
 
 from __future__ import annotations
 

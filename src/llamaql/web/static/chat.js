@@ -15,7 +15,7 @@ import {
   M_CANCEL, M_CREATE, M_DELETE, M_MODEL, M_RENAME, M_SELECT, Q_CONVERSATIONS, Q_MESSAGES,
   Q_VIEWER, S_EDIT, S_REGENERATE, S_REPLY_STREAM, S_SEND,
 } from "./documents.js";
-import { EventFeed } from "./feed.js";
+import { EventFeed, eventActions } from "./feed.js";
 import { ContextGauge } from "./gauge.js";
 import { button, messageElement, renderActions, setControls, updateMessage } from "./messages.js";
 import { ModelPickers } from "./models.js";
@@ -344,42 +344,18 @@ function reloadListSoon() {
   }, RELOAD_DELAY_MS);
 }
 
-// What another tab or device did (or this one: then there is nothing to redo).
+// What another tab or device did (feed.js decides what to redo).
 function onViewerEvent(event) {
-  const id = event.conversationId;
-  const open = id !== undefined && id === state.current?.id;
-  const following = open && state.stream !== null;
-  const shown = (messageId) => $("messages").querySelector(`.message[data-id="${CSS.escape(messageId)}"]`);
-  switch (event.__typename) {
-    case "EventsReset":
-      // The feed's start (missed: false: every later change comes as an event, so the
-      // list is loaded after it), or too much was missed (true): refetch what is shown.
-      reloadListSoon();
-      if (event.missed) reloadOpenSoon();
-      break;
-    case "ConversationDeleted":
-      reloadListSoon();
-      search.refresh();
-      if (open) closeConversation("This conversation was deleted.");
-      break;
-    case "ConversationCreated":
-    case "ConversationUpdated":
-      reloadListSoon();
-      break;
-    case "ReplyQueued":
-    case "ReplyStarted":
-      reloadListSoon();
-      // A reply sent elsewhere: show its message and follow it.
-      if (open && !following && shown(event.messageId) === null) reloadOpenSoon();
-      break;
-    case "ReplyFinished":
-      reloadListSoon();
-      if (open && !following && shown(event.messageId)?.dataset.status !== event.status) reloadOpenSoon();
-      break;
-    case "BranchSelected":
-      if (open && !following) reloadOpenSoon();
-      break;
-  }
+  const actions = eventActions(event, {
+    openId: state.current?.id ?? null,
+    following: state.stream !== null,
+    shownStatus: (messageId) =>
+      $("messages").querySelector(`.message[data-id="${CSS.escape(messageId)}"]`)?.dataset.status ?? null,
+  });
+  if (actions.list) reloadListSoon();
+  if (actions.search) search.refresh();
+  if (actions.close) closeConversation("This conversation was deleted.");
+  else if (actions.reopen) reloadOpenSoon();
 }
 
 // A search hit: the conversation, at the message (switching to its branch if needed).
@@ -612,12 +588,15 @@ function streamReply(document_, variables, { mine = null, refused = () => {}, re
     error(code, reason) {
       if (stream.detached) return;
       showError(code, reason);
+      if (code === "CONNECTION_CLOSED") {
+        // Lost before the reply had an id: it may have been stored (and be generating),
+        // so the page shows what the server has rather than giving the text back.
+        end("Connection lost.");
+        if (state.current?.id === conversationId) openConversation(state.current, { quiet: true });
+        return;
+      }
       if (!queued) undo();
       end("Failed.");
-      // The connection went before the reply had an id: show what the server stored.
-      if (code === "CONNECTION_CLOSED" && state.current?.id === conversationId) {
-        openConversation(state.current, { quiet: true });
-      }
     },
     complete() {
       if (ended || stream.detached) return;

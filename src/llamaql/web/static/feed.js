@@ -44,3 +44,44 @@ export class EventFeed {
     this.handle = null;
   }
 }
+
+// What the page does about one event. `view`: the open conversation's id (or null),
+// whether the page follows a reply there, and the status of a message shown there
+// (null when it is not on the page). Events about what this page did itself ask for
+// nothing beyond a list refresh: it already shows them.
+// Returns { list, reopen, close, search }: refresh the list, reload the open
+// conversation (which follows a generating reply), close it, refresh search results.
+export function eventActions(event, { openId, following, shownStatus }) {
+  const open = event.conversationId !== undefined && event.conversationId === openId;
+  const idle = open && !following;
+  const actions = { list: false, reopen: false, close: false, search: false };
+  switch (event.__typename) {
+    case "EventsReset":
+      // The feed's start (missed: false; every later change comes as an event, so the
+      // list is loaded after it), or too much was missed (true): refetch what is shown.
+      actions.list = true;
+      actions.reopen = event.missed && openId !== null;
+      break;
+    case "ConversationDeleted":
+      Object.assign(actions, { list: true, search: true, close: open });
+      break;
+    case "ConversationCreated":
+    case "ConversationUpdated":
+      actions.list = true;
+      break;
+    case "ReplyQueued":
+    case "ReplyStarted":
+      // A reply sent elsewhere: show its message and follow it.
+      actions.list = true;
+      actions.reopen = idle && shownStatus(event.messageId) === null;
+      break;
+    case "ReplyFinished":
+      actions.list = true;
+      actions.reopen = idle && shownStatus(event.messageId) !== event.status;
+      break;
+    case "BranchSelected":
+      actions.reopen = idle;
+      break;
+  }
+  return actions;
+}
