@@ -28,6 +28,7 @@ from llamaql.persistence.db_share import DatabaseShares
 from llamaql.persistence.replica_link import PgReplicaLink
 from llamaql.persistence.repositories import make_uow_factory
 from llamaql.ports.engine import ChatMessage, Engine
+from llamaql.ports.events import EventBell
 from llamaql.ports.model_files import ModelFiles, ModelsInUse
 from llamaql.ports.replicas import ReplicaLink
 from llamaql.ports.repositories import UnitOfWorkFactory
@@ -35,6 +36,8 @@ from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S
 from llamaql.services.chat.service import ChatService
 from llamaql.services.context_usage import ContextUsageService
 from llamaql.services.conversations import ConversationService
+from llamaql.services.events.dispatcher import EventDispatcher
+from llamaql.services.events.feed import EventFeeds
 from llamaql.services.metrics import Metrics
 from llamaql.services.model_pulls import ModelPullService
 from llamaql.services.models_info import ModelInfoService
@@ -61,6 +64,7 @@ class Runtime:
     chat: ChatService | None
     metrics: Metrics
     replicas: ReplicaLink | None = None
+    events: EventDispatcher | None = None  # the live feed's dispatcher
     heartbeat: Heartbeat | None = None  # replicas on PostgreSQL only
     db_probe: DatabaseProbe | None = None  # /health's database check
     pulls: ModelPullService | None = None  # running pulls are cancelled at stop
@@ -180,6 +184,8 @@ def build_container(
     container.register(Config, instance=config)
     container.register(Authenticator, instance=authenticator or create_authenticator(config.auth))
     db_engine: AsyncEngine | None = None
+    # Commits that wrote events ring it (a test's own unit of work: the poll finds them).
+    bell = EventBell()
     if uow_factory is None:
         db_engine = create_db_engine(database.database_url, timeout_s=database.db_timeout_seconds)
         container.register(AsyncEngine, instance=db_engine)
@@ -189,7 +195,9 @@ def build_container(
         )
         uow_factory = shares.wrap(
             make_uow_factory(
-                create_session_factory(db_engine), timeout_s=database.db_timeout_seconds
+                create_session_factory(db_engine),
+                timeout_s=database.db_timeout_seconds,
+                bell=bell,
             )
         )
     db_probe = (
@@ -228,6 +236,10 @@ def build_container(
         ),
     )
     container.register(SearchService, instance=SearchService(uow_factory))
+    dispatcher = EventDispatcher(uow_factory, retention_s=config.replicas.event_retention_seconds)
+    bell.listen(dispatcher.wake)
+    replicas.on_events(dispatcher.wake)
+    container.register(EventFeeds, instance=EventFeeds(uow_factory, dispatcher))
     container.register(
         ModelInfoService, instance=model_info_service or ModelInfoService(config.engine, the_engine)
     )
@@ -241,7 +253,16 @@ def build_container(
     container.register(
         Runtime,
         instance=Runtime(
-            config, db_engine, the_engine, chat, metrics, replicas, heartbeat, db_probe, pulls
+            config,
+            db_engine,
+            the_engine,
+            chat,
+            metrics,
+            replicas,
+            dispatcher,
+            heartbeat,
+            db_probe,
+            pulls,
         ),
     )
     # UnitOfWorkFactory is a Callable alias, so it is registered under a name.

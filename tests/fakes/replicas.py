@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from llamaql.ports.events import UsersWoken
 from llamaql.ports.replicas import (
     CancelHandler,
     ReplyNotice,
@@ -59,6 +60,9 @@ class FakeReplicaLink:
 
     def on_cancel(self, handler: CancelHandler) -> None:
         self._handlers.append(handler)
+
+    def on_events(self, handler: UsersWoken) -> None:
+        """Events notices are not modelled: the fake units of work ring a bell."""
 
     async def ask_cancel(self, notice: StopNotice) -> None:
         self._bus.sent.append(notice)

@@ -16,6 +16,7 @@ from llamaql.persistence.repositories.rows import conversation_value, message_va
 from llamaql.persistence.repositories.snippets import snippet_of
 from llamaql.ports import values
 from llamaql.ports.errors import DatabaseUnavailableError
+from llamaql.ports.events import ReplyRef
 from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append, SearchHit
 
 if TYPE_CHECKING:
@@ -320,8 +321,8 @@ class FakeMessageRepository:
 
     async def mark_interrupted(
         self, *, dead_after_s: float | None = None, replica_id: str | None = None
-    ) -> int:
-        marked = 0
+    ) -> list[ReplyRef]:
+        marked: list[ReplyRef] = []
         for message in self._unit.pending.all_messages():
             if message.status != MessageStatus.GENERATING.value:
                 continue
@@ -336,7 +337,7 @@ class FakeMessageRepository:
             updated.finish_reason = "interrupted"
             updated.updated_at = utc_now()
             self._unit.pending.messages[message.id] = updated
-            marked += 1
+            marked.append(ReplyRef(message.user_id, message.conversation_id, message.id))
         return marked
 
 

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Self
 
 from tests.fakes.branches import FakeBranchRepository
+from tests.fakes.events import FakeEventRepository
 from tests.fakes.repositories import (
     FakeConversationRepository,
     FakeMessageRepository,
@@ -32,6 +33,7 @@ from tests.fakes.repositories import (
 
 from llamaql.persistence.models import Conversation, Message
 from llamaql.ports.errors import DatabaseUnavailableError
+from llamaql.ports.events import EventBell, EventRepository, StoredEvent
 from llamaql.ports.repositories import (
     BranchRepository,
     ConversationRepository,
@@ -62,6 +64,9 @@ class FakeStore:
     finish_unreachable: bool = False  # only a reply's final save fails so
     locks: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
     lock_waiters: int = 0  # units of work waiting for one of `locks` now
+    events: list[StoredEvent] = field(default_factory=list)  # the committed outbox
+    event_key: int = 0
+    bell: EventBell | None = None  # rung after a commit that wrote events
 
     def factory(self) -> FakeUnitOfWork:
         """A UnitOfWorkFactory: `FakeStore().factory`."""
@@ -125,6 +130,8 @@ class FakeUnitOfWork:
         self.messages: MessageRepository = FakeMessageRepository(self)
         self.branches: BranchRepository = FakeBranchRepository(self)
         self.search: SearchRepository = FakeSearchRepository(self)
+        self._outbox = FakeEventRepository(self)
+        self.events: EventRepository = self._outbox
         self.committed = False
         self._opened = False
         self._held: list[asyncio.Lock] = []
@@ -159,6 +166,7 @@ class FakeUnitOfWork:
     ) -> None:
         self.pending.conversations.clear()
         self.pending.messages.clear()
+        self._outbox.recorded.clear()
         for lock in self._held:
             lock.release()
         self._held.clear()
@@ -172,5 +180,8 @@ class FakeUnitOfWork:
             self.store.fail_commits = max(0, self.store.fail_commits - 1)
             raise CommitFailedError("commit failed (injected by the test)")
         self.pending.apply()
+        users = self._outbox.flush()
         self.store.commits += 1
         self.committed = True
+        if self.store.bell is not None:
+            self.store.bell.ring(users)

@@ -159,7 +159,7 @@ async def test_a_late_save_does_not_overwrite_a_reply_marked_interrupted(pair: P
     stream, _ = await generating_on_a(pair, cid)
     # Replica A was silent too long: another replica's sweep marked its reply.
     async with pair.store.factory() as uow:
-        assert await uow.messages.mark_interrupted(dead_after_s=0.0) == 1
+        assert len(await uow.messages.mark_interrupted(dead_after_s=0.0)) == 1
         await uow.commit()
 
     pair.a.engine.handles[-1].allow(10)
@@ -241,7 +241,7 @@ async def test_a_watcher_on_b_gets_the_recoverys_end_when_a_dies(pair: Pair) -> 
     assert await next_event(watched) == Delta(queued.assistant_message_id, "Hello")
     # A stops beating; B's sweep marks its reply FAILED/interrupted.
     async with pair.store.factory() as uow:
-        assert await uow.messages.mark_interrupted(dead_after_s=0.0) == 1
+        assert len(await uow.messages.mark_interrupted(dead_after_s=0.0)) == 1
         await uow.commit()
     done = (await drain(watched))[-1]
     assert isinstance(done, Failed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from llamaql.api.resolvers import chat, pulls
+from llamaql.api.resolvers import chat, events, pulls
 
 
 @strawberry.type
@@ -49,6 +49,18 @@ class Subscription:
             "The TokenDeltas' texts joined equal the stored text from `after`. Closing "
             "it never affects the reply. NOT_FOUND for another user's, a user message or "
             "an unknown id; BAD_USER_INPUT when `after` is negative or beyond the text."
+        ),
+    )
+    events = strawberry.subscription(
+        resolver=events.events,
+        description=(
+            "The caller's live feed: their conversations created, updated (title, "
+            "including the model's; system prompt; options; model) and deleted, replies "
+            "queued, started and finished, branches selected, from every tab, device and "
+            "replica, in commit order. Without `since` it starts now; with `since` (an "
+            "event's cursor) it first sends what came after it, or one EventsReset when "
+            "that is older than LLAMAQL_EVENT_RETENTION_SECONDS. A malformed cursor is "
+            "BAD_USER_INPUT"
         ),
     )
     pull_progress = strawberry.subscription(

@@ -1,5 +1,6 @@
 """Settings of replicas sharing one PostgreSQL: a name per process and the heartbeat that
-tells a live replica's replies from those of one that stopped."""
+tells a live replica's replies from those of one that stopped; and how long the live
+feed's events are kept (every replica serves every user's feed)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def default_replica_id() -> str:
 
 
 class ReplicaConfig(EnvConfig):
-    """`LLAMAQL_REPLICA_ID`, `LLAMAQL_HEARTBEAT_SECONDS`, `LLAMAQL_REPLICA_DEAD_AFTER_SECONDS`."""
+    """`LLAMAQL_REPLICA_ID`, `LLAMAQL_HEARTBEAT_SECONDS`, `LLAMAQL_REPLICA_DEAD_AFTER_SECONDS`,
+    `LLAMAQL_EVENT_RETENTION_SECONDS`."""
 
     replica_id: str = Field(
         default_factory=default_replica_id,
@@ -44,6 +46,15 @@ class ReplicaConfig(EnvConfig):
         validation_alias=AliasChoices("LLAMAQL_REPLICA_DEAD_AFTER_SECONDS"),
         description="PostgreSQL: a generating reply not marked alive for this long is "
         "FAILED/interrupted (its replica stopped); at least twice the heartbeat",
+    )
+
+    event_retention_seconds: float = Field(
+        300.0,
+        ge=1.0,
+        le=7 * 24 * 3600.0,
+        validation_alias=AliasChoices("LLAMAQL_EVENT_RETENTION_SECONDS"),
+        description="How long the `events` feed's events are kept: a client reconnecting "
+        "with `since` gets what it missed within this; older, one EventsReset",
     )
 
     def check_dead_after(self) -> None:

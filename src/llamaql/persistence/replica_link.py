@@ -1,15 +1,16 @@
 """Notices between replicas sharing one PostgreSQL: LISTEN/NOTIFY.
 
-Two channels: cancel (stop) notices, and reply notices (a replica watching another's
+Three channels: cancel (stop) notices; reply notices (a replica watching another's
 reply asks for its text, and the replica generating it sends the text in pieces of at
 most `TEXT_CHARS` characters, so a payload stays under PostgreSQL's 8000 bytes even when
-every character is escaped).
+every character is escaped); and new-event notices for the live feed (a user id).
 
 `PgReplicaLink` (a services.replicas.ReplicaLink) LISTENs on one dedicated asyncpg
 connection: LISTEN belongs to a session, and a pooled connection is handed to other
 work. The connection is checked every `ping_every_s` (or at once when asyncpg sees it
 close) and reopened when lost; a notice sent meanwhile is lost, which is why a
-cancelling replica sends it again until the reply stops. Notices are sent with
+cancelling replica sends it again until the reply stops, and why the event dispatcher
+also polls (an events notice, `EVENTS_CHANNEL`, only wakes it). Notices are sent with
 `pg_notify` through the application's engine and delivered when that commits.
 """
 
@@ -29,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llamaql.persistence.db import DEFAULT_TIMEOUT_S
 from llamaql.persistence.outages import is_unreachable
+from llamaql.persistence.repositories.events import EVENTS_CHANNEL
 from llamaql.ports.errors import DatabaseUnavailableError
+from llamaql.ports.events import UsersWoken
 from llamaql.ports.replicas import (
     CancelHandler,
     ReplyNotice,
@@ -80,12 +83,16 @@ class PgReplicaLink:
         self._ping_every_s = ping_every_s
         self._handlers: list[CancelHandler] = []
         self._reply_handlers: list[ReplyNoticeHandler] = []
+        self._event_handlers: list[UsersWoken] = []
         self._connection: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
 
     def on_cancel(self, handler: CancelHandler) -> None:
         self._handlers.append(handler)
+
+    def on_events(self, handler: UsersWoken) -> None:
+        self._event_handlers.append(handler)
 
     async def ask_cancel(self, notice: StopNotice) -> None:
         payload = json.dumps(
@@ -156,6 +163,7 @@ class PgReplicaLink:
         connection.add_termination_listener(lambda _connection: self._lost.set())
         await connection.add_listener(CHANNEL, self._received)
         await connection.add_listener(REPLY_CHANNEL, self._received_reply)
+        await connection.add_listener(EVENTS_CHANNEL, self._events_received)
         self._connection = connection
         logger.info("replica %s listening for cancel notices", self.replica_id)
 
@@ -215,6 +223,18 @@ class PgReplicaLink:
                 handler(notice)
             except Exception:  # asyncpg's callback must not raise into its protocol
                 logger.exception("cancel notice %s failed", notice)
+
+    def _events_received(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            user_id = uuid.UUID(payload)
+        except ValueError:
+            logger.warning("ignoring a malformed events notice")
+            return
+        for handler in self._event_handlers:
+            try:
+                handler((user_id,))
+            except Exception:  # asyncpg's callback must not raise into its protocol
+                logger.exception("events notice for %s failed", user_id)
 
     def _received_reply(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         try:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from llamaql.ports.events import UsersWoken
+
 
 @dataclass(frozen=True, slots=True)
 class StopNotice:
@@ -60,6 +62,11 @@ class ReplicaLink(Protocol):
 
     def on_cancel(self, handler: CancelHandler) -> None:
         """Register what a cancel notice from any replica (this one included) calls."""
+        ...
+
+    def on_events(self, handler: UsersWoken) -> None:
+        """Register what a new-events notice (a user id, sent by the transaction that
+        wrote the events, at its commit, from any replica) calls."""
         ...
 
     async def ask_cancel(self, notice: StopNotice) -> None:

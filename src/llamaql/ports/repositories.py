@@ -19,6 +19,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from llamaql.ports.events import EventRepository, ReplyRef
 from llamaql.ports.values import (
     Conversation,
     Message,
@@ -200,11 +201,11 @@ class MessageRepository(Protocol):
 
     async def mark_interrupted(
         self, *, dead_after_s: float | None = None, replica_id: str | None = None
-    ) -> int:
+    ) -> list[ReplyRef]:
         """All users: GENERATING -> FAILED with finish_reason 'interrupted' (recovery).
         Every such reply without `dead_after_s` (one process owns the database); with
         it, those whose heartbeat is older (their replica stopped) or missing, and those
-        of `replica_id` (this replica's earlier life). Returns how many were marked."""
+        of `replica_id` (this replica's earlier life). Returns the replies marked."""
         ...
 
 
@@ -281,6 +282,7 @@ class UnitOfWork(Protocol):
     messages: MessageRepository
     branches: BranchRepository
     search: SearchRepository
+    events: EventRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from llamaql.ports.errors import BadInputError, ConversationBusyError, NotFoundError
+from llamaql.ports.events import EventKind
 from llamaql.ports.repositories import MAX_VERSIONS, UnitOfWork
 from llamaql.ports.values import Conversation, Message, MessageKind
 
@@ -94,6 +95,12 @@ async def choose_branch(
     leaf = await uow.branches.newest_leaf_under(user_id=user_id, message_id=message_id)
     if leaf is None or not await uow.branches.set_current_leaf(**ids, leaf_id=leaf.id):
         raise NotFoundError(f"message {message_id} not found")
+    uow.events.record(
+        user_id=user_id,
+        conversation_id=message.conversation_id,
+        kind=EventKind.BRANCH_SELECTED,
+        message_id=leaf.id,
+    )
     return await _conversation(uow, user_id, message.conversation_id)
 
 

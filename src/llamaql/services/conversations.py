@@ -14,6 +14,7 @@ from typing import Any
 
 from llamaql.ports.engine import EngineUnavailableError, Requester, UnknownModelError
 from llamaql.ports.errors import BadInputError, DomainError, NotFoundError
+from llamaql.ports.events import EventKind
 from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from llamaql.ports.values import UPDATABLE_FIELDS, Conversation, Message, Page
 from llamaql.services.ids import (
@@ -121,6 +122,7 @@ class ConversationService:
             values["model"] = await self._known_model(model)
         async with self._uow_factory() as uow:
             conversation = await uow.conversations.create(user_id=user_id, **values)
+            _record(uow, user_id, conversation.id, EventKind.CONVERSATION_CREATED)
             await uow.commit()
         logger.info("conversation %s created", conversation.id)
         return conversation
@@ -143,6 +145,7 @@ class ConversationService:
             )
             if conversation is None:
                 raise _not_found(conversation_id)
+            _record(uow, user_id, conversation_id, EventKind.CONVERSATION_UPDATED)
             await uow.commit()
         return conversation
 
@@ -157,6 +160,7 @@ class ConversationService:
             )
             if not deleted:
                 raise _not_found(conversation_id)
+            _record(uow, user_id, conversation_id, EventKind.CONVERSATION_DELETED)
             await uow.commit()
         if self._stop_replies is not None:
             self._stop_replies(user_id, conversation_id)
@@ -254,6 +258,13 @@ class ConversationService:
                 values["options"] or {}, max_tokens_limit=self._max_tokens_limit
             )
         return clean
+
+
+def _record(
+    uow: UnitOfWork, user_id: uuid.UUID, conversation_id: uuid.UUID, kind: EventKind
+) -> None:
+    """The live feed's event, in the change's unit of work."""
+    uow.events.record(user_id=user_id, conversation_id=conversation_id, kind=kind)
 
 
 def _not_found(conversation_id: uuid.UUID) -> NotFoundError:

@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
+from llamaql.ports.events import EventKind, ReplyRef, UsersWoken
 from llamaql.ports.replicas import (
     CancelHandler,
     ReplicaLink,
@@ -24,7 +25,7 @@ from llamaql.ports.replicas import (
     ReplyNoticeHandler,
     StopNotice,
 )
-from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.repositories import UnitOfWork, UnitOfWorkFactory
 from llamaql.ports.values import MessageStatus
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ class SingleProcess:
 
     def on_cancel(self, handler: CancelHandler) -> None:
         """Nothing arrives: every reply of the database is this process's own."""
+
+    def on_events(self, handler: UsersWoken) -> None:
+        """Nothing arrives: this process's commits ring the in-process bell."""
 
     async def ask_cancel(self, notice: StopNotice) -> None:
         """No one else to ask."""
@@ -94,15 +98,30 @@ async def recover_interrupted(
     those whose replica stopped beating (or this replica's, from an earlier life)."""
     async with uow_factory() as uow:
         if link.shared:
-            marked = await uow.messages.mark_interrupted(
+            replies = await uow.messages.mark_interrupted(
                 dead_after_s=dead_after_s, replica_id=link.replica_id
             )
         else:
-            marked = await uow.messages.mark_interrupted()
+            replies = await uow.messages.mark_interrupted()
+        record_failed(uow, replies)
         await uow.commit()
+    marked = len(replies)
     if marked:
         logger.warning("marked %d interrupted replies as FAILED", marked)
     return marked
+
+
+def record_failed(uow: UnitOfWork, replies: Sequence[ReplyRef]) -> None:
+    """The live feed hears of replies marked FAILED/interrupted (in the marking's
+    transaction)."""
+    for reply in replies:
+        uow.events.record(
+            user_id=reply.user_id,
+            conversation_id=reply.conversation_id,
+            kind=EventKind.REPLY_FINISHED,
+            message_id=reply.message_id,
+            status=MessageStatus.FAILED,
+        )
 
 
 OwnedReplies = Callable[[], Collection[uuid.UUID]]
@@ -140,8 +159,10 @@ class Heartbeat:
                 await uow.messages.beat(replica_id=self._replica_id, message_ids=owned)
                 await uow.commit()
         async with self._uow_factory() as uow:
-            marked = await uow.messages.mark_interrupted(dead_after_s=self._dead_after_s)
+            replies = await uow.messages.mark_interrupted(dead_after_s=self._dead_after_s)
+            record_failed(uow, replies)
             await uow.commit()
+        marked = len(replies)
         if marked:
             logger.warning(
                 "marked %d replies of stopped replicas as FAILED/interrupted (no heartbeat "

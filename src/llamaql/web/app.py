@@ -79,6 +79,8 @@ def create_app(config: Config, **overrides: Any) -> Starlette:
                 await runtime.chat.recover_interrupted()
             if runtime.heartbeat is not None:
                 runtime.heartbeat.start()
+            if runtime.events is not None:
+                runtime.events.start()
             if runtime.engine is not None:
                 await runtime.engine.start()
                 runtime.metrics.engine_up = True
@@ -96,6 +98,8 @@ def create_app(config: Config, **overrides: Any) -> Starlette:
             # Beating until every reply is saved: a reply saved late is still ours.
             if runtime.heartbeat is not None:
                 await runtime.heartbeat.stop()
+            if runtime.events is not None:
+                await runtime.events.stop()
             if runtime.replicas is not None:
                 await runtime.replicas.stop()
             if runtime.engine is not None:

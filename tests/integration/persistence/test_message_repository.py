@@ -286,7 +286,7 @@ async def test_mark_interrupted_fails_every_users_generating_messages(
     )
 
     async with uow() as unit:
-        assert await unit.messages.mark_interrupted() == 2
+        assert len(await unit.messages.mark_interrupted()) == 2
         await unit.commit()
 
     async with uow() as unit:
@@ -296,7 +296,7 @@ async def test_mark_interrupted_fails_every_users_generating_messages(
             assert (message.status, message.finish_reason) == ("FAILED", "interrupted")
         kept = await unit.messages.get(user_id=alice, message_id=question.id)
         partial = await unit.messages.get(user_id=alice, message_id=alice_reply.id)
-        assert await unit.messages.mark_interrupted() == 0
+        assert await unit.messages.mark_interrupted() == []
     assert kept is not None
     assert (kept.status, kept.text) == ("COMPLETE", "question")
     assert partial is not None

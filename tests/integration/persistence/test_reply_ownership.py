@@ -74,7 +74,7 @@ async def _sweep(uow: UnitOfWorkFactory, replica_id: str | None = None) -> int:
             dead_after_s=DEAD_AFTER_S, replica_id=replica_id
         )
         await unit.commit()
-    return marked
+    return len(marked)
 
 
 async def test_a_reply_records_its_replica_and_a_first_heartbeat(

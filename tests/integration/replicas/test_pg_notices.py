@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from llamaql.persistence.db import create_db_engine
+from llamaql.persistence.db import create_db_engine, create_session_factory
+from llamaql.persistence.migrations import migrate
 from llamaql.persistence.replica_link import (
     CHANNEL,
     REPLY_CHANNEL,
@@ -21,6 +22,9 @@ from llamaql.persistence.replica_link import (
     asyncpg_dsn,
     listener_name,
 )
+from llamaql.persistence.repositories import make_uow_factory
+from llamaql.persistence.repositories.events import EVENTS_CHANNEL
+from llamaql.ports.events import EventKind
 from llamaql.ports.replicas import ReplyNotice, StopNotice, TextNotice, WatchNotice
 
 WAIT_S = 20.0
@@ -191,3 +195,63 @@ async def test_reply_notices_carry_long_text_in_pieces_under_the_payload_limit(
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_an_events_notice_reaches_every_replica_when_its_transaction_commits(
+    pg_url: str, db_engine: AsyncEngine
+) -> None:
+    await migrate(pg_url)
+    uow = make_uow_factory(create_session_factory(db_engine))
+    a, _ = await started_link(pg_url, db_engine, "replica-a")
+    b, _ = await started_link(pg_url, db_engine, "replica-b")
+    woken_a, woken_b = Woken(), Woken()
+    a.on_events(woken_a)
+    b.on_events(woken_b)
+    user = uuid.uuid4()
+    try:
+        async with uow() as unit:
+            unit.events.record(
+                user_id=user, conversation_id=uuid.uuid4(), kind=EventKind.CONVERSATION_CREATED
+            )
+            # Rolled back: its notice is never delivered.
+        async with uow() as unit:
+            unit.events.record(
+                user_id=user, conversation_id=uuid.uuid4(), kind=EventKind.CONVERSATION_DELETED
+            )
+            await unit.commit()
+        # A malformed notice is ignored; notices arrive in commit order, so the rolled
+        # back one would show up before the next.
+        async with db_engine.begin() as connection:
+            await connection.execute(
+                text("SELECT pg_notify(:c, 'not-a-user')"), {"c": EVENTS_CHANNEL}
+            )
+        other = uuid.uuid4()
+        async with uow() as unit:
+            unit.events.record(
+                user_id=other, conversation_id=uuid.uuid4(), kind=EventKind.REPLY_QUEUED
+            )
+            await unit.commit()
+        await woken_a.until(2)
+        await woken_b.until(2)
+        assert woken_a.users == woken_b.users == [user, other]
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+class Woken:
+    """An events handler that records the users it was woken for."""
+
+    def __init__(self) -> None:
+        self.users: list[uuid.UUID] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, users: Collection[uuid.UUID]) -> None:
+        self.users.extend(users)
+        self._changed.set()
+
+    async def until(self, count: int) -> None:
+        async with asyncio.timeout(WAIT_S):
+            while len(self.users) < count:
+                self._changed.clear()
+                await self._changed.wait()

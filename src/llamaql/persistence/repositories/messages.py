@@ -19,6 +19,7 @@ from llamaql.persistence.repositories.conversations import (
     lock_owned_conversation,
 )
 from llamaql.persistence.repositories.rows import message_value, write_usage
+from llamaql.ports.events import ReplyRef
 from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append
 from llamaql.ports.values import Message as MessageValue
 from llamaql.ports.values import Usage
@@ -287,7 +288,7 @@ class SqlMessageRepository:
 
     async def mark_interrupted(
         self, *, dead_after_s: float | None = None, replica_id: str | None = None
-    ) -> int:
+    ) -> list[ReplyRef]:
         # The one statement not scoped to a user: recovery for every user.
         generating = col(Message.status) == MessageStatus.GENERATING.value
         if dead_after_s is None:
@@ -308,7 +309,8 @@ class SqlMessageRepository:
                 finish_reason=INTERRUPTED,
                 updated_at=utc_now(),
             )
+            .returning(col(Message.id), col(Message.user_id), col(Message.conversation_id))
             .execution_options(synchronize_session=False)
         )
-        result = await self._session.exec(statement)
-        return result.rowcount
+        rows = (await self._session.exec(statement)).all()
+        return [ReplyRef(user, conversation, message) for message, user, conversation in rows]

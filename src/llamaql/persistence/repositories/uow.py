@@ -25,9 +25,11 @@ from llamaql.persistence.db import SessionFactory
 from llamaql.persistence.outages import is_unreachable
 from llamaql.persistence.repositories.branches import SqlBranchRepository
 from llamaql.persistence.repositories.conversations import SqlConversationRepository
+from llamaql.persistence.repositories.events import SqlEventRepository
 from llamaql.persistence.repositories.messages import SqlMessageRepository
 from llamaql.persistence.repositories.search import SqlSearchRepository
 from llamaql.ports.errors import DatabaseUnavailableError, StorageBusyError
+from llamaql.ports.events import EventBell, EventRepository
 from llamaql.ports.repositories import (
     BranchRepository,
     ConversationRepository,
@@ -46,6 +48,7 @@ class SqlUnitOfWork:
     messages: MessageRepository
     branches: BranchRepository
     search: SearchRepository
+    events: EventRepository
 
     def __init__(
         self,
@@ -53,8 +56,10 @@ class SqlUnitOfWork:
         *,
         timeout_s: float | None = None,
         discarding: set[asyncio.Task[None]] | None = None,
+        bell: EventBell | None = None,
     ) -> None:
         self._session_factory = session_factory
+        self._bell = bell  # rung after a commit that wrote events
         self._session: AsyncSession | None = None
         self._timeout_s = timeout_s
         # Sessions of an unreachable database being discarded in the background.
@@ -78,6 +83,8 @@ class SqlUnitOfWork:
         self.messages = SqlMessageRepository(self._session)
         self.branches = SqlBranchRepository(self._session)
         self.search = SqlSearchRepository(self._session)
+        self._outbox = SqlEventRepository(self._session)
+        self.events = self._outbox
         return self
 
     async def __aexit__(
@@ -125,7 +132,10 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         if self._session is None:
             raise RuntimeError("commit() outside `async with` of the unit of work")
+        users = await self._outbox.flush()  # the transaction's last writes
         await self._session.commit()
+        if self._bell is not None:
+            self._bell.ring(users)
 
 
 async def _discard(session: AsyncSession) -> None:
@@ -154,14 +164,18 @@ def is_contention(exc: BaseException) -> bool:
 
 
 def make_uow_factory(
-    session_factory: SessionFactory, *, timeout_s: float | None = None
+    session_factory: SessionFactory,
+    *,
+    timeout_s: float | None = None,
+    bell: EventBell | None = None,
 ) -> UnitOfWorkFactory:
     """A UnitOfWorkFactory: each call gives a new, unopened SqlUnitOfWork; each one that
-    runs past `timeout_s` fails as DatabaseUnavailableError."""
+    runs past `timeout_s` fails as DatabaseUnavailableError; each commit that wrote
+    events rings `bell`."""
 
     discarding: set[asyncio.Task[None]] = set()
 
     def factory() -> SqlUnitOfWork:
-        return SqlUnitOfWork(session_factory, timeout_s=timeout_s, discarding=discarding)
+        return SqlUnitOfWork(session_factory, timeout_s=timeout_s, discarding=discarding, bell=bell)
 
     return factory

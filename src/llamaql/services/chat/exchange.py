@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from llamaql.ports.engine import Engine, GenerationHandle, PreparedPrompt, QueueFullError, Requester
 from llamaql.ports.errors import ConversationBusyError, NotFoundError
+from llamaql.ports.events import EventKind
 from llamaql.ports.repositories import UnitOfWork
 from llamaql.ports.values import Message, MessageKind, MessageStatus
 from llamaql.services.branching import Turn
@@ -108,6 +109,16 @@ async def _write_exchange(
     )
     if locked.title is None:
         await uow.conversations.update(**ids, changes={"title": title_from(text)})
+        uow.events.record(
+            user_id=user_id, conversation_id=conversation.id, kind=EventKind.CONVERSATION_UPDATED
+        )
     else:
         await uow.conversations.touch(**ids)
+    # The reply's branch is current now: ReplyQueued says so (no BranchSelected).
+    uow.events.record(
+        user_id=user_id,
+        conversation_id=conversation.id,
+        kind=EventKind.REPLY_QUEUED,
+        message_id=reply.id,
+    )
     return user_message, reply.id

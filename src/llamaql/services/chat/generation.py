@@ -35,6 +35,7 @@ from llamaql.ports.errors import DatabaseUnavailableError, DomainError
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import Message, MessageStatus, Usage
 from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
+from llamaql.services.chat.reply_events import announce_started, record_finished
 from llamaql.services.chat.reply_feed import FeedWatcher, ReplyFeed
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S, SAVE_RETRY_S, SaveRetries
 
@@ -76,6 +77,7 @@ class Generation:
     saving: bool = False
     _position: tuple[int, bool] | None = None
     _checkpoint: asyncio.Task[None] | None = None
+    _started: asyncio.Task[None] | None = None  # its ReplyStarted event being written
     _checkpointed_at: float = 0.0
     _told: ChatEvent | None = None  # the terminal event the subscriber was sent
     _retries: SaveRetries = field(init=False)
@@ -121,6 +123,8 @@ class Generation:
                 if isinstance(event, QueuePosition):
                     self._queued(event.position, event.loading)
                 elif isinstance(event, TextPiece):
+                    if not pieces:
+                        self._started = announce_started(self)
                     self._queued(0)
                     self._piece(pieces, event.text)
                 else:
@@ -146,6 +150,8 @@ class Generation:
                 # The database just failed it (after up to LLAMAQL_DB_TIMEOUT_SECONDS):
                 # the subscriber hears now, not after a second wait for the save.
                 self._tell_kept(failed)
+        if self._started is not None:
+            await asyncio.wait([self._started])  # ReplyStarted commits before ReplyFinished
         terminal = await self._save_until_stored(pieces, result, error)
         self._tell(terminal)
         return terminal
@@ -328,6 +334,7 @@ class Generation:
             await uow.conversations.touch(
                 user_id=self.user_id, conversation_id=self.conversation_id
             )
+            record_finished(uow, self, status)
             await uow.commit()
         logger.info(
             "reply %s %s (%s, %d completion tokens)",

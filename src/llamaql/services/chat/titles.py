@@ -28,6 +28,7 @@ from llamaql.ports.engine import (
     Requester,
     SamplingOptions,
 )
+from llamaql.ports.events import EventKind
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.services.chat.events import title_from
 
@@ -116,6 +117,11 @@ class Titler:
             if current is None or current.title != fallback:
                 return  # deleted, or renamed meanwhile
             await uow.conversations.update(**ids, changes={"title": title})
+            uow.events.record(
+                user_id=user_id,
+                conversation_id=conversation_id,
+                kind=EventKind.CONVERSATION_UPDATED,
+            )
             await uow.commit()
         logger.info("conversation %s titled by the model", conversation_id)
 

@@ -1,0 +1,1 @@
+"""The `events` live feed: one dispatcher per process, one feed per subscription."""
