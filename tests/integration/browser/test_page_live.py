@@ -106,4 +106,4 @@ def test_a_rename_and_a_delete_show_in_the_other_tab(tabs: tuple[ChatPage, ChatP
     one.page.click("#delete")
     expect(two.sidebar_item(conversation_id)).to_have_count(0)
     expect(two.page.locator("#conv-title")).to_have_text("No conversation open")
-    expect(two.page.locator("#messages")).to_contain_text("This conversation was deleted.")
+    expect(two.page.locator("#messages")).to_contain_text("Conversation deleted.")

@@ -48,4 +48,6 @@ test("another branch selected elsewhere is shown when the page is idle", () => {
   const selected = { __typename: "BranchSelected", conversationId: OPEN, messageId: "m" };
   assert.equal(eventActions(selected, view()).reopen, true);
   assert.equal(eventActions(selected, view({ following: true })).reopen, false);
+  // This page chose it: the new leaf is on the page already.
+  assert.equal(eventActions(selected, view({ shownStatus: () => "COMPLETE" })).reopen, false);
 });

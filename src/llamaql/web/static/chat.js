@@ -324,11 +324,24 @@ function closeConversation(note) {
 
 let reloadTimer = null;
 let listTimer = null;
+let reloadFor = []; // the events that asked for the open conversation to be reloaded
 
-function reloadOpenSoon() {
+// Decided again when the timer fires, on what the page shows then: by that time this
+// page's own open (after a Stop, a version switch or a search hit) may show it already,
+// and a reload would only undo what that open did (a highlighted hit, say).
+function reloadOpenSoon(event) {
+  reloadFor.push(event);
   clearTimeout(reloadTimer);
-  reloadTimer = setTimeout(() => {
-    if (state.current !== null && state.stream === null) openConversation(state.current, { quiet: true });
+  reloadTimer = setTimeout(function fire() {
+    if (state.current !== null && !state.current.loaded) {
+      reloadTimer = setTimeout(fire, RELOAD_DELAY_MS); // an open is under way: after it
+      return;
+    }
+    const events = reloadFor;
+    reloadFor = [];
+    if (events.some((e) => eventActions(e, pageView()).reopen)) {
+      openConversation(state.current, { quiet: true });
+    }
   }, RELOAD_DELAY_MS);
 }
 
@@ -346,16 +359,21 @@ function reloadListSoon() {
 
 // What another tab or device did (feed.js decides what to redo).
 function onViewerEvent(event) {
-  const actions = eventActions(event, {
+  const actions = eventActions(event, pageView());
+  if (actions.list) reloadListSoon();
+  if (actions.search) search.refresh();
+  if (actions.close) closeConversation("Conversation deleted.");
+  else if (actions.reopen) reloadOpenSoon(event);
+}
+
+// What feed.js's eventActions needs to know of the page.
+function pageView() {
+  return {
     openId: state.current?.id ?? null,
     following: state.stream !== null,
     shownStatus: (messageId) =>
       $("messages").querySelector(`.message[data-id="${CSS.escape(messageId)}"]`)?.dataset.status ?? null,
-  });
-  if (actions.list) reloadListSoon();
-  if (actions.search) search.refresh();
-  if (actions.close) closeConversation("This conversation was deleted.");
-  else if (actions.reopen) reloadOpenSoon();
+  };
 }
 
 // A search hit: the conversation, at the message (switching to its branch if needed).

@@ -80,7 +80,8 @@ export function eventActions(event, { openId, following, shownStatus }) {
       actions.reopen = idle && shownStatus(event.messageId) !== event.status;
       break;
     case "BranchSelected":
-      actions.reopen = idle;
+      // Its messageId is the branch's new leaf: shown already when this page chose it.
+      actions.reopen = idle && shownStatus(event.messageId) === null;
       break;
   }
   return actions;
