@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import socket
+import sys
 import uuid
 
 import pytest
@@ -117,3 +118,26 @@ def test_model_rows_say_state_size_quantization_and_default() -> None:
     remote = {**local, "name": "r", "fileSize": 0, "quantization": "unknown", "default": False}
     assert model_line({**remote, "loaded": False}, current="smol") == "  r  (not loaded, ?)"
     assert model_line({**remote, "loading": True}, current=None) == "  r  (loading, ?)"
+
+
+def test_chat_whose_token_command_fails_exits_2_saying_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("LLAMAQL_USER_ID", "LLAMAQL_TOKEN", "LLAMAQL_TOKEN_COMMAND"):
+        monkeypatch.delenv(name, raising=False)
+    failing = f"{sys.executable} -c \"import sys; sys.exit('not logged in')\""
+    assert cli.main(["chat", "--token-command", failing]) == 2
+    assert "the token command failed (exit status 1): not logged in" in capsys.readouterr().err
+
+
+def test_chat_takes_its_first_token_from_the_token_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("LLAMAQL_USER_ID", "LLAMAQL_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as probe:  # nothing listens: the greeting fails after the token
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/graphql"
+    monkeypatch.setenv("LLAMAQL_TOKEN_COMMAND", f"{sys.executable} -c \"print('abc.def.ghi')\"")
+    assert cli.main(["chat", "--url", url]) == 1
+    assert f"error UNREACHABLE: {url}" in capsys.readouterr().err

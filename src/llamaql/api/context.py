@@ -32,6 +32,8 @@ class Context:
     request_claim: Claim = field(default_factory=lambda: Claim.missing("no identity"))
     # Strawberry stores the connection_init payload here (WebSocket only).
     connection_params: dict[str, Any] | None = field(default=None)
+    # When a socket's credentials expire (epoch seconds; None: never). Set on connect.
+    expires_at: float | None = None
     _message_pages: MessagePages | None = field(default=None, repr=False)
     _sibling_ids: SiblingIds | None = field(default=None, repr=False)
 

@@ -8,7 +8,13 @@ the upgrade request carried wins, and a payload naming someone else is refused.
 
 from __future__ import annotations
 
-from llamaql.auth.claims import Authenticator, Claim, connection_user
+from llamaql.auth.claims import Authenticator, Claim, connection_expiry, connection_user
 from llamaql.auth.factory import create_authenticator
 
-__all__ = ["Authenticator", "Claim", "connection_user", "create_authenticator"]
+__all__ = [
+    "Authenticator",
+    "Claim",
+    "connection_expiry",
+    "connection_user",
+    "create_authenticator",
+]

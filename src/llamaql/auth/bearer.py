@@ -60,6 +60,7 @@ class JwtAuthenticator:
         audience: str | None = None,
         issuer: str | None = None,
         jwks_cooldown_s: float = JWKS_COOLDOWN_S,
+        leeway_s: float = LEEWAY_S,
     ) -> None:
         if (secret is None) == (jwks_url is None):
             raise ValueError("JwtAuthenticator needs exactly one of secret or jwks_url")
@@ -76,6 +77,7 @@ class JwtAuthenticator:
         )
         self._audience = audience
         self._issuer = issuer
+        self._leeway_s = leeway_s
 
     async def from_headers(self, headers: Mapping[str, str]) -> Claim:
         return await self._verify_value(headers.get(AUTHORIZATION.lower()))
@@ -97,7 +99,10 @@ class JwtAuthenticator:
         except jwt.PyJWTError as exc:
             # PyJWT's messages name the failed check, never the token or the key.
             return Claim.refused(f"invalid bearer token: {exc}")
-        return usable_user_id(subject_user_id(str(claims.get("iss", "")), claims["sub"]))
+        user_id = subject_user_id(str(claims.get("iss", "")), claims["sub"])
+        # Accepted until `exp` plus the leeway: a socket is closed then (web/expiry.py),
+        # at the moment HTTP starts refusing the same token.
+        return usable_user_id(user_id, expires_at=float(claims["exp"]) + self._leeway_s)
 
     async def _decode(self, token: str) -> dict[str, Any]:
         key: Any
@@ -118,7 +123,7 @@ class JwtAuthenticator:
             algorithms=list(algorithms),
             audience=self._audience,
             issuer=self._issuer,
-            leeway=LEEWAY_S,
+            leeway=self._leeway_s,
             options=options,  # type: ignore[arg-type]
         )
         return claims

@@ -12,11 +12,14 @@ from llamaql.ports.errors import UnauthenticatedError
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A user id, or why there is none; `presented` tells "absent" from "bad"."""
+    """A user id, or why there is none; `presented` tells "absent" from "bad".
+    `expires_at` (epoch seconds) is when the credential stops being accepted, for
+    credentials that expire (a bearer token: its `exp` plus the allowed clock skew)."""
 
     user_id: uuid.UUID | None
     error: str | None = None
     presented: bool = True
+    expires_at: float | None = None
 
     @classmethod
     def missing(cls, message: str) -> Claim:
@@ -44,11 +47,11 @@ class Authenticator(Protocol):
         ...
 
 
-def usable_user_id(user_id: uuid.UUID) -> Claim:
+def usable_user_id(user_id: uuid.UUID, *, expires_at: float | None = None) -> Claim:
     """The nil UUID is nobody: a default value, never a real user."""
     if user_id.int == 0:
         return Claim.refused("the nil UUID 00000000-0000-0000-0000-000000000000 is not a user")
-    return Claim(user_id=user_id)
+    return Claim(user_id=user_id, expires_at=expires_at)
 
 
 def find_param(params: Mapping[str, object] | None, name: str) -> object:
@@ -70,3 +73,14 @@ def connection_user(upgrade: Claim, payload: Claim) -> uuid.UUID:
             "the connection_init payload names another identity than the upgrade request"
         )
     return user_id
+
+
+def connection_expiry(upgrade: Claim, payload: Claim) -> float | None:
+    """When a socket's identity stops being valid: the earliest expiry among the
+    credentials it presented (None when none of them expires, as with X-User-ID)."""
+    expiries = [
+        claim.expires_at
+        for claim in (upgrade, payload)
+        if claim.presented and claim.expires_at is not None
+    ]
+    return min(expiries) if expiries else None

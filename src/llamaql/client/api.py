@@ -9,9 +9,9 @@ a terminal is not a browser and a proxy in front of the server can see and check
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import httpx
 
@@ -81,13 +81,31 @@ def websocket_url(http_url: str) -> str:
     raise ValueError(f"server URL {http_url!r} must start with http:// or https://")
 
 
-class GraphQLHttp:
-    """Queries and mutations as POSTs to the server's /graphql, one client kept open."""
+class FreshTokens(Protocol):
+    """Where a new bearer token comes from when the server refuses the one in use."""
 
-    def __init__(self, url: str, identity: Identity) -> None:
+    async def fresh(self) -> str: ...
+
+
+class GraphQLHttp:
+    """Queries and mutations as POSTs to the server's /graphql, one client kept open.
+    With `tokens`, a request refused as UNAUTHENTICATED (an expired token) is sent once
+    more with a fresh token, which `identity` then carries for later sockets too."""
+
+    def __init__(self, url: str, identity: Identity, *, tokens: FreshTokens | None = None) -> None:
         self.url = url
         self.identity = identity
+        self._tokens = tokens
         self._client = httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, headers=identity.headers())
+
+    async def renew_identity(self) -> bool:
+        """Take a fresh token from `tokens`; False when there is no way to get one."""
+        if self._tokens is None:
+            return False
+        token = await self._tokens.fresh()
+        self.identity = replace(self.identity, token=token)
+        self._client.headers["Authorization"] = f"Bearer {token}"
+        return True
 
     async def __aenter__(self) -> Self:
         return self
@@ -102,6 +120,14 @@ class GraphQLHttp:
 
     async def execute(self, document: str, **variables: Any) -> dict[str, Any]:
         """The operation's `data`; ApiError with the server's code if it was refused."""
+        try:
+            return await self._execute_once(document, variables)
+        except ApiError as exc:
+            if exc.code != "UNAUTHENTICATED" or not await self.renew_identity():
+                raise
+        return await self._execute_once(document, variables)
+
+    async def _execute_once(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         try:
             response = await self._client.post(
                 self.url, json={"query": document, "variables": variables}

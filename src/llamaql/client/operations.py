@@ -46,6 +46,17 @@ subscription Edit($messageId: ID!, $text: String!, $options: GenerationOptionsIn
     + _REPLY
 )
 
+# A reply followed from its `after`-th character: from another connection than the one
+# that sent it (after a dropped socket), or from another client.
+REPLY_STREAM = (
+    """
+subscription Follow($messageId: ID!, $after: Int) {
+  replyStream(messageId: $messageId, after: $after) {"""
+    + _EVENT
+    + "}}"
+    + _REPLY
+)
+
 MODEL = "query { model { name contextSize backend } }"
 
 CONVERSATIONS = """

@@ -14,39 +14,15 @@ from typing import Any
 from llamaql.client import operations as ops
 from llamaql.client.api import ApiError, GraphQLHttp
 from llamaql.client.console import Console
+from llamaql.client.help import HELP, SPEAKERS, UsageError
+from llamaql.client.lookups import LookupCommands
 from llamaql.client.models import ModelCommands
-from llamaql.client.reply import LiveReply, describe_error
+from llamaql.client.reply import EventStream, LiveReply, describe_error
 from llamaql.client.stream import Subscription
 
 HISTORY_SHOWN = 6
 LIST_SIZE = 20
 MAX_PAGES = 100
-SPEAKERS = {"USER": "you", "ASSISTANT": "bot", "SYSTEM": "system"}
-
-HELP = """\
-Type a message to send it to the current conversation (a new one if there is none).
-  /list             your conversations, newest first, numbered
-  /new [title]      start a conversation
-  /switch N|id      open conversation N of the last /list (or by id)
-  /history [N]      the last N messages of this conversation (default 6)
-  /rename title     rename this conversation
-  /delete [N|id]    delete a conversation (default: this one)
-  /regen            a new reply in place of the last one (the old stays a branch)
-  /edit text        send text in place of your last message (the old stays a branch)
-  /branch prev|next the previous or next version at the latest fork
-  /search words     find your messages and titles
-  /context [text]   how much of the context sending text now would use (nothing is sent)
-  /models           the server's models (* marks this conversation's)
-  /model [NAME]     answer this conversation and new ones with NAME (default: the
-                    server's default); alone, which models are in use
-  /help             this text
-  /quit             leave (Ctrl-D does too)
-Ctrl-C while a reply streams stops it (its text is kept); at the prompt, twice quits.
-Start a message with // to send text that begins with /."""
-
-
-class UsageError(Exception):
-    """A command used wrongly; its message says how to use it."""
 
 
 class ChatSession:
@@ -68,6 +44,7 @@ class ChatSession:
         self.live: LiveReply | None = None
         self._listing: list[str] = []
         self.models = ModelCommands(api=api, console=console)
+        self.lookups = LookupCommands(api=api, console=console)
         self._commands: dict[str, Callable[[str], Awaitable[None]]] = {
             "help": self._help,
             "list": self._list,
@@ -79,7 +56,7 @@ class ChatSession:
             "regen": self._regen,
             "edit": self._edit,
             "branch": self._branch,
-            "search": self._search,
+            "search": self.lookups.search,
             "context": self._context,
             "models": lambda _: self.models.show_all(self.conversation_id),
             "model": lambda name: self.models.choose(name, self.conversation_id),
@@ -125,14 +102,45 @@ class ChatSession:
             self.console.line(str(exc))
         return True
 
+    async def _open_stream(
+        self, document: str, field: str, variables: dict[str, Any]
+    ) -> EventStream:
+        # The identity is read at each opening: a reconnect uses a renewed token.
+        subscription = Subscription(self.ws_url, self.api.identity, document, variables, field)
+        return await subscription.__aenter__()
+
     async def _stream(self, document: str, field: str, variables: dict[str, Any]) -> None:
         variables = {**variables, "options": self.options}
-        async with Subscription(self.ws_url, self.api.identity, document, variables, field) as sub:
-            self.live = LiveReply(api=self.api, console=self.console, subscription=sub)
-            try:
-                await self.live.run()
-            finally:
-                self.live = None
+        await self._follow(
+            LiveReply(api=self.api, console=self.console, open_stream=self._open_stream),
+            document,
+            field,
+            variables,
+        )
+
+    async def _follow(
+        self, live: LiveReply, document: str, field: str, variables: dict[str, Any]
+    ) -> None:
+        self.live = live
+        try:
+            await live.run(document, field, variables)
+        finally:
+            self.live = None
+
+    async def _reattach(self, reply: dict[str, Any]) -> None:
+        """Follow a reply that is under way (sent by another client, or before this one
+        lost its connection): its text so far is printed, then the rest as it comes."""
+        model = f" ({reply['model']})" if reply.get("model") else ""
+        self.console.write(f"{SPEAKERS['ASSISTANT']}{model}> {reply['text']}")
+        live = LiveReply(
+            api=self.api,
+            console=self.console,
+            open_stream=self._open_stream,
+            reply_id=reply["id"],
+            shown=reply["text"],
+        )
+        variables = {"messageId": reply["id"], "after": len(reply["text"])}
+        await self._follow(live, ops.REPLY_STREAM, "replyStream", variables)
 
     async def _send(self, text: str) -> None:
         if self.conversation_id is None:
@@ -171,6 +179,12 @@ class ChatSession:
         title, messages = await self._messages(conversation_id)
         self.conversation_id = conversation_id
         self.console.line(f"[conversation: {title or '(untitled)'}, {len(messages)} messages]")
+        last = messages[-1] if messages else None
+        if last is not None and last["role"] == "ASSISTANT" and last["status"] == "GENERATING":
+            # A reply in progress: shown as it goes on, as if this client had sent it.
+            self._show(messages[-HISTORY_SHOWN:-1])
+            await self._reattach(last)
+            return
         self._show(messages[-HISTORY_SHOWN:])
 
     async def _history(self, argument: str) -> None:
@@ -231,31 +245,8 @@ class ChatSession:
         self.console.line(f"[version {index + 1} of {len(siblings)}]")
         self._show(messages[-2:])
 
-    async def _search(self, words: str) -> None:
-        if not words:
-            raise UsageError("usage: /search words")
-        connection = (await self.api.execute(ops.SEARCH, query=words))["search"]
-        if not connection["edges"]:
-            self.console.line("no match")
-        for edge in connection["edges"]:
-            hit = edge["node"]
-            conversation = hit["conversation"]
-            where = "title" if hit["message"] is None else SPEAKERS[hit["message"]["role"]]
-            title = conversation["title"] or "(untitled)"
-            self.console.line(f"[{conversation['id'][:8]}] {title} ({where}): {hit['snippet']}")
-
     async def _context(self, text: str) -> None:
-        usage = (await self.api.execute(ops.CONTEXT_USAGE, id=self._current(), text=text or None))[
-            "contextUsage"
-        ]
-        used = usage["promptTokens"] + usage["replyTokens"]
-        line = (
-            f"[context: {usage['promptTokens']} prompt + {usage['replyTokens']} reply tokens "
-            f"of {usage['contextSize']} ({100 * used // max(usage['contextSize'], 1)} %)"
-        )
-        if usage["droppedMessages"]:
-            line += f"; {usage['droppedMessages']} earlier messages left out"
-        self.console.line(line + ("]" if usage["fits"] else "; does not fit]"))
+        await self.lookups.context(self._current(), text)
 
     def _current(self) -> str:
         if self.conversation_id is None:

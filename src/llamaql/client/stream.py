@@ -31,7 +31,9 @@ _CLOSE_REASONS = {
 def _closed_error(exc: ConnectionClosed) -> ApiError:
     code = exc.rcvd.code if exc.rcvd is not None else None
     if code in _CLOSE_REASONS:
-        return ApiError(*_CLOSE_REASONS[code])
+        error, message = _CLOSE_REASONS[code]
+        # The server's own reason when it gave one (4403: "the token expired: ...").
+        return ApiError(error, (exc.rcvd.reason if exc.rcvd else "") or message)
     return ApiError("UNREACHABLE", f"the connection closed ({code or 'no close frame'})")
 
 
@@ -87,8 +89,9 @@ class Subscription:
         await self._socket.close()
 
     async def complete(self) -> None:
-        """Unsubscribe and close: the server cancels the operation (a reply keeps its
-        text as CANCELLED); `events()` then ends without a terminal event."""
+        """Unsubscribe and close: the server ends the operation (a reply it follows goes
+        on: only cancelGeneration stops one); `events()` then ends without a terminal
+        event."""
         self._completed = True
         with contextlib.suppress(ConnectionClosed):
             await self._socket.complete(OPERATION_ID)

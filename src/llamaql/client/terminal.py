@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from queue import SimpleQueue
 from typing import Any, TextIO
 
-from llamaql.client.api import ApiError, GraphQLHttp, Identity
+from llamaql.client.api import ApiError, FreshTokens, GraphQLHttp, Identity
 from llamaql.client.console import Console, inert
 from llamaql.client.reply import describe_error
 from llamaql.client.session import ChatSession
@@ -144,10 +144,17 @@ async def repl(session: ChatSession, reader: LineReader) -> None:
         loop.remove_signal_handler(signal.SIGINT)
 
 
-async def chat(*, url: str, ws_url: str, identity: Identity, options: dict[str, object]) -> int:
+async def chat(
+    *,
+    url: str,
+    ws_url: str,
+    identity: Identity,
+    options: dict[str, object],
+    tokens: FreshTokens | None = None,
+) -> int:
     """`llamaql chat`: connect, greet, and run the prompt on this terminal."""
     console = Console(sys.stdout)
-    async with GraphQLHttp(url, identity) as api:
+    async with GraphQLHttp(url, identity, tokens=tokens) as api:
         session = ChatSession(api=api, ws_url=ws_url, console=console, options=options)
         try:
             await session.greet()

@@ -16,7 +16,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from llamaql.api.context import Context
-from llamaql.auth import Authenticator, connection_user
+from llamaql.auth import Authenticator, connection_expiry, connection_user
 from llamaql.ports.errors import UnauthenticatedError
 from llamaql.web.graphiql import LocalGraphiQL
 from llamaql.web.http_errors import graphql_error_response
@@ -90,4 +90,6 @@ class LlamaqlGraphQL(GraphQL[Context, None]):
                 {"code": "UNAUTHENTICATED", "message": exc.message}
             ) from None
         context.identity_error = None
+        # The socket is closed when this passes (web/expiry.py, armed by the handlers).
+        context.expires_at = connection_expiry(context.request_claim, payload)
         return NO_ACK_PAYLOAD

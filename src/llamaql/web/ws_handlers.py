@@ -1,9 +1,10 @@
 """Strawberry's WebSocket protocol handlers, held to llamaql's rules.
 
 Both protocols: one connection_init per socket (a second closes 4429), an identity
-refusal closes 4403, and refusals carry a contract code. The legacy graphql-ws protocol
-also runs queries and mutations sent with `start`, as its clients expect (Strawberry's
-handler only subscribes, so a query failed as INTERNAL).
+refusal closes 4403, a socket whose token expires is closed 4403 at that moment and
+starts nothing after it (web/expiry.py), and refusals carry a contract code. The legacy
+graphql-ws protocol also runs queries and mutations sent with `start`, as its clients
+expect (Strawberry's handler only subscribes, so a query failed as INTERNAL).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from graphql import GraphQLError
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage as TransportInitMessage,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
@@ -27,6 +31,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from llamaql.api.context import Context
+from llamaql.web.expiry import CredentialExpiry
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
@@ -40,6 +45,8 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     the wrong shape (Strawberry indexes into it unchecked: a JSON array or a string
     payload raised TypeError and dropped the socket, a non-string query was INTERNAL)."""
 
+    _expiry: CredentialExpiry | None = None
+
     async def handle_message(self, message: Message) -> None:
         problem = malformed(message)
         if problem is not None:
@@ -47,7 +54,21 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         await super().handle_message(message)
 
+    async def handle_connection_init(self, message: TransportInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._expiry is None:
+            self._expiry = CredentialExpiry(self.websocket.close)
+            self._expiry.start(self.context.expires_at)
+
+    async def shutdown(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        await super().shutdown()
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self._expiry is not None and self._expiry.expired():
+            await self._expiry.close_expired()
+            return
         limit = self.max_subscriptions_per_connection
         if (
             self.connection_acknowledged
@@ -72,13 +93,22 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     of the wrong shape closes the socket with 4400, as on graphql-transport-ws."""
 
     connection_init_received = False
+    _expiry: CredentialExpiry | None = None
 
     async def handle_message(self, message: OperationMessage) -> None:
         problem = malformed(message, operation="start", ended_by="stop")
         if problem is not None:
             await self.websocket.close(CLOSE_BAD_REQUEST, problem)
             return
+        if message["type"] == "start" and self._expiry is not None and self._expiry.expired():
+            await self._expiry.close_expired()
+            return
         await super().handle_message(message)
+
+    async def cleanup(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        await super().cleanup()
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if self.connection_init_received:
@@ -99,6 +129,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             return
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
+        self._expiry = CredentialExpiry(self.websocket.close)
+        self._expiry.start(self.context.expires_at)
         if self.keep_alive:
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 

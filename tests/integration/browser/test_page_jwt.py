@@ -2,7 +2,8 @@
 without a token it is refused and shows nothing; with one (Settings, kept in
 sessionStorage) it sends `Authorization: Bearer` on HTTP and in connection_init, never
 X-User-ID, and is the token's subject; expired or forged tokens are refused with a
-message asking for a new one.
+message asking for a new one; a token that expires mid-reply closes the page's socket,
+and a fresh one for the same user reconnects and follows the reply to its end.
 
 The module replaces the browser conftest's `page_server` with a jwt-mode server, so its
 `page` fixture (fresh context, no script errors, a screenshot) is reused as it is.
@@ -22,9 +23,9 @@ import pytest
 from playwright.sync_api import Page, WebSocket, expect
 from tests.integration.browser.chat_page import ChatPage
 from tests.integration.browser.conftest import CONTEXT_SIZE
-from tests.integration.chat.live import Server, served
+from tests.integration.chat.live import LONG_OPTIONS, LONG_TEXT, Server, served
 
-from llamaql.auth.bearer import subject_user_id
+from llamaql.auth.bearer import LEEWAY_S, subject_user_id
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -36,7 +37,11 @@ CREATE = """mutation($input: CreateConversationInput) {
 COUNT = "{ conversations { totalCount } }"
 MESSAGES = """query($id: ID!) { conversation(id: $id) {
   messages(first: 100) { edges { node { role text status } } } } }"""
+UPDATE = """mutation($id: ID!, $input: UpdateConversationInput!) {
+  updateConversation(id: $id, input: $input) { id } }"""
 LISTED = "#conversations .conversation"
+# How long the short-lived token of the expiry test is accepted once made.
+EXPIRES_SOON_S = 4
 REFUSED = "The bearer token was refused: enter a new token in Settings."
 NEEDED = "This server needs a bearer token: enter one in Settings."
 
@@ -219,38 +224,46 @@ def test_expired_and_forged_tokens_are_refused_and_show_nothing(
     assert page.evaluate("() => sessionStorage.getItem('llamaql.token')") is None
 
 
-def test_a_socket_refused_for_its_token_asks_for_a_new_one(page: Page, page_server: Server) -> None:
+def test_a_token_that_expires_mid_reply_is_renewed_and_the_reply_goes_on(
+    page: Page, page_server: Server
+) -> None:
     alice = subject()
-    alice_token = token(alice)
-    use_token(page, alice_token)
-    chat = ChatPage(page, page_server)
-    conversation_id = chat.create("Token goes stale")
+    lasting = token(alice)
+    conversation_id = create(page_server, lasting, "Token runs out")
+    api(page_server, lasting, UPDATE, id=conversation_id, input={"options": LONG_OPTIONS})
 
     frames_sent: list[str] = []
-    frames_received: list[str] = []
-
-    def watch(socket: WebSocket) -> None:
-        socket.on("framesent", lambda payload: frames_sent.append(str(payload)))
-        socket.on("framereceived", lambda payload: frames_received.append(str(payload)))
-
-    page.on("websocket", watch)
-    # The token goes bad while the page is open (as when it expires): the page's own
-    # session now holds one the server will refuse on the socket's connection_init.
-    stale = token(alice, key="another-secret-that-is-also-32-bytes-long")
-    page.evaluate(
-        "async (stale) => { (await import('./static/api.js')).session.token = stale; }", stale
+    page.on(
+        "websocket", lambda socket: socket.on("framesent", lambda f: frames_sent.append(str(f)))
     )
-    chat.send("This is refused.")
+    # Accepted for a few more seconds only (its exp is already past, within the leeway):
+    # the server closes the page's socket with 4403 while the reply streams.
+    short = token(alice, expires_in=EXPIRES_SOON_S - LEEWAY_S)
+    use_token(page, short)
+    chat = ChatPage(page, page_server)
+    chat.sidebar_item(conversation_id).click()
+    chat.send(LONG_TEXT)
+    expect(chat.last("assistant").locator(".text")).not_to_be_empty()
+
     error = page.locator("#error")
     expect(error).to_contain_text("UNAUTHENTICATED")
+    expect(error).to_contain_text("token expired")
     expect(error).to_contain_text(REFUSED)
-    expect(page.locator("#stop")).to_be_hidden()
-    # Nothing was stored, so the text is given back and no message stays on the page.
-    expect(page.locator("#text")).to_have_value("This is refused.")
-    expect(chat.messages).to_have_count(0)
-    inits = [json.loads(f) for f in frames_sent if '"connection_init"' in f]
-    assert inits == [{"type": "connection_init", "payload": {"Authorization": f"Bearer {stale}"}}]
-    assert not any('"connection_ack"' in f for f in frames_received)
-    assert api(page_server, alice_token, MESSAGES, id=conversation_id)["conversation"] == {
-        "messages": {"edges": []}
-    }
+    expect(page.locator("details#settings")).to_have_attribute("open", "")
+
+    # A fresh token for the same user: the page stays, reconnects and follows the reply,
+    # which the closed socket did not stop.
+    use_token(page, lasting)
+    reply = chat.wait_until_settled()
+    expect(reply).to_have_attribute("data-status", "COMPLETE")
+    expect(error).to_be_hidden()
+    stored = api(page_server, lasting, MESSAGES, id=conversation_id)["conversation"]
+    rows = [edge["node"] for edge in stored["messages"]["edges"]]
+    assert [(m["role"], m["status"]) for m in rows] == [
+        ("USER", "COMPLETE"),
+        ("ASSISTANT", "COMPLETE"),
+    ]
+    assert [m["text"] for m in chat.shown()] == [m["text"] for m in rows]
+    inits = [json.loads(f)["payload"] for f in frames_sent if '"connection_init"' in f]
+    assert inits[0] == {"Authorization": f"Bearer {short}"}
+    assert inits[-1] == {"Authorization": f"Bearer {lasting}"}

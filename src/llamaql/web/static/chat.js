@@ -1,19 +1,26 @@
 // The llamaql chat page: conversations in the sidebar, the open one's current branch in
 // the middle, replies streamed over graphql-transport-ws. No framework, no build step.
+// Replies belong to the server: the page follows them (sendMessage, then replyStream
+// after a reload, a dropped socket or from another tab), Stop cancels them, and the
+// `events` feed shows what other tabs and devices do. socket.js keeps the page's one
+// socket alive; feed.js holds the feed.
 // Model and user text only ever reaches the page through textContent / append(string).
 // A module (so strict): api.js talks to the server, documents.js holds every GraphQL
 // document, messages.js draws one message, gauge.js and search.js are the context gauge
 // and the search panel, models.js the model pickers.
 
-import { ApiError, gql, session, subscribe } from "./api.js";
+import { ApiError, gql, session } from "./api.js";
+import { codePoints } from "./backoff.js";
 import {
   M_CANCEL, M_CREATE, M_DELETE, M_MODEL, M_RENAME, M_SELECT, Q_CONVERSATIONS, Q_MESSAGES,
-  Q_VIEWER, S_EDIT, S_REGENERATE, S_SEND,
+  Q_VIEWER, S_EDIT, S_REGENERATE, S_REPLY_STREAM, S_SEND,
 } from "./documents.js";
+import { EventFeed, eventActions } from "./feed.js";
 import { ContextGauge } from "./gauge.js";
 import { button, messageElement, renderActions, setControls, updateMessage } from "./messages.js";
 import { ModelPickers } from "./models.js";
 import { SearchPanel } from "./search.js";
+import { LiveSocket } from "./socket.js";
 
 const STORAGE_KEY = "llamaql.userId";
 // The bearer token is a credential: sessionStorage, so it dies with the tab and is not
@@ -32,8 +39,12 @@ const state = {
   current: null, // the open conversation: { id, title, updatedAt, model, loaded }
   openToken: 0, // guards against a slow load finishing after another was opened
   identityToken: 0, // likewise for the viewer question of an id the user since replaced
-  stream: null, // the reply in progress: { conversationId, assistantMessageId, handle }
+  // The open conversation's reply the page follows:
+  // { conversationId, assistantMessageId, handle, detached, cancelWhenQueued }.
+  stream: null,
 };
+// When events come in bursts (a reply's queued, started, finished), one reload each.
+const RELOAD_DELAY_MS = 100;
 const gauge = new ContextGauge($("gauge"), $("gauge-meter"), $("gauge-text"));
 
 // ---- identity ---------------------------------------------------------------------------
@@ -249,15 +260,19 @@ async function createConversation(title) {
   }
 }
 
-// Shows the conversation's current branch; resolves to true once it is on the page.
-async function openConversation(conversation) {
-  clearError();
+// Shows the conversation's current branch; resolves to true once it is on the page. A
+// reply still generating there is followed from the text stored so far. `quiet`: the
+// same conversation again (an event said it changed), without "Loading…" in between.
+async function openConversation(conversation, { quiet = false } = {}) {
+  if (!quiet) clearError();
   const token = ++state.openToken;
+  detachStream();
   state.current = { ...conversation, loaded: false };
-  if (state.stream === null) setStatus("");
+  rememberOpen(conversation.id);
+  setStatus("");
   renderHeader();
   renderConversations();
-  showEmpty("Loading…");
+  if (!quiet) showEmpty("Loading…");
   try {
     const messages = [];
     let after = null;
@@ -277,6 +292,10 @@ async function openConversation(conversation) {
     else $("messages").replaceChildren(...messages.map(messageElement));
     scrollToEnd(true);
     refreshGauge();
+    const last = $("messages").querySelector(".message:last-child");
+    if (last?.message?.role === "ASSISTANT" && last.message.status === "GENERATING") {
+      attachReply(last);
+    }
     return true;
   } catch (err) {
     if (token === state.openToken) {
@@ -285,6 +304,76 @@ async function openConversation(conversation) {
     }
     return false;
   }
+}
+
+// The open conversation is in the address (#<id>), so a reload opens it again.
+function rememberOpen(conversationId) {
+  const hash = conversationId ? `#${conversationId}` : "";
+  if (location.hash !== hash) history.replaceState(null, "", `${location.pathname}${location.search}${hash}`);
+}
+
+function closeConversation(note) {
+  detachStream();
+  state.current = null;
+  state.openToken++;
+  rememberOpen(null);
+  renderHeader();
+  renderConversations();
+  showEmpty(note);
+}
+
+let reloadTimer = null;
+let listTimer = null;
+let reloadFor = []; // the events that asked for the open conversation to be reloaded
+
+// Decided again when the timer fires, on what the page shows then: by that time this
+// page's own open (after a Stop, a version switch or a search hit) may show it already,
+// and a reload would only undo what that open did (a highlighted hit, say).
+function reloadOpenSoon(event) {
+  reloadFor.push(event);
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(function fire() {
+    if (state.current !== null && !state.current.loaded) {
+      reloadTimer = setTimeout(fire, RELOAD_DELAY_MS); // an open is under way: after it
+      return;
+    }
+    const events = reloadFor;
+    reloadFor = [];
+    if (events.some((e) => eventActions(e, pageView()).reopen)) {
+      openConversation(state.current, { quiet: true });
+    }
+  }, RELOAD_DELAY_MS);
+}
+
+function reloadListSoon() {
+  clearTimeout(listTimer);
+  listTimer = setTimeout(async () => {
+    await loadConversations();
+    const listed = state.conversations.find((c) => c.id === state.current?.id);
+    if (listed && state.current !== null && listed.title !== state.current.title) {
+      state.current.title = listed.title;
+      renderHeader();
+    }
+  }, RELOAD_DELAY_MS);
+}
+
+// What another tab or device did (feed.js decides what to redo).
+function onViewerEvent(event) {
+  const actions = eventActions(event, pageView());
+  if (actions.list) reloadListSoon();
+  if (actions.search) search.refresh();
+  if (actions.close) closeConversation("Conversation deleted.");
+  else if (actions.reopen) reloadOpenSoon(event);
+}
+
+// What feed.js's eventActions needs to know of the page.
+function pageView() {
+  return {
+    openId: state.current?.id ?? null,
+    following: state.stream !== null,
+    shownStatus: (messageId) =>
+      $("messages").querySelector(`.message[data-id="${CSS.escape(messageId)}"]`)?.dataset.status ?? null,
+  };
 }
 
 // A search hit: the conversation, at the message (switching to its branch if needed).
@@ -348,12 +437,7 @@ async function deleteConversation() {
   clearError();
   try {
     await gql(M_DELETE, { id: conversation.id });
-    if (state.current?.id === conversation.id) {
-      state.current = null;
-      state.openToken++;
-      renderHeader();
-      showEmpty("Conversation deleted.");
-    }
+    if (state.current?.id === conversation.id) closeConversation("Conversation deleted.");
     await loadConversations();
     search.refresh();
   } catch (err) {
@@ -421,20 +505,23 @@ function sendMessage() {
   });
 }
 
-// Runs one of the ChatEvent subscriptions (send, regenerate, edit) for the open
-// conversation: `mine` is the page's element for the user message it stores (updated
-// from MessageQueued), `refused` undoes the page's changes when nothing was stored.
-function streamReply(document_, variables, { mine, refused }) {
+// Runs one of the ChatEvent subscriptions (send, regenerate, edit, replyStream) for the
+// open conversation: `mine` is the page's element for the user message it stores
+// (updated from MessageQueued), `refused` undoes the page's changes when nothing was
+// stored. `reply` and `messageId`: a reply already on the page, followed from its text.
+function streamReply(document_, variables, { mine = null, refused = () => {}, reply: shownReply = null, messageId = null } = {}) {
   const conversationId = state.current.id;
   // Who should answer, shown on the reply until it is stored and names its own model.
   const expected = pickers.answering(state.current.model ?? null);
-  let reply = null;
-  let queued = false;
+  let reply = shownReply;
+  let queued = messageId !== null;
   let ended = false;
-  const stream = { conversationId, assistantMessageId: null, handle: null };
+  const stream = {
+    conversationId, assistantMessageId: messageId, handle: null, detached: false, cancelWhenQueued: false,
+  };
   state.stream = stream;
   updateComposer();
-  setStatus("Sending…");
+  setStatus(messageId === null ? "Sending…" : "Generating…");
 
   const replyElement = () => {
     if (reply !== null) return reply;
@@ -451,7 +538,7 @@ function streamReply(document_, variables, { mine, refused }) {
   };
   const end = async (status) => {
     ended = true;
-    state.stream = null;
+    if (state.stream === stream) state.stream = null;
     reply?.removeAttribute("aria-busy");
     updateComposer();
     setStatus(status);
@@ -465,21 +552,30 @@ function streamReply(document_, variables, { mine, refused }) {
       $("conv-title").textContent = listed.title || "Untitled";
     }
   };
+  // After a dropped socket: the same reply from what is on the page (none before its id).
+  const resume = () => stream.assistantMessageId === null ? null : {
+    query: S_REPLY_STREAM,
+    variables: { id: stream.assistantMessageId, after: codePoints(reply?.querySelector(".text").textContent ?? "") },
+  };
   const handlers = {
     next(data) {
+      if (stream.detached) return;
       const event = Object.values(data)[0];
       switch (event.__typename) {
         case "MessageQueued": {
           queued = true;
           stream.assistantMessageId = event.assistantMessageId;
+          if (stream.cancelWhenQueued) cancelReply(stream);
           if (mine) updateMessage(mine, event.userMessage);
           const element = replyElement();
           element.setAttribute("aria-busy", "true");
           updateMessage(element, {
+            ...(element.message ?? {}),
+            id: event.assistantMessageId,
             role: "ASSISTANT",
             text: element.querySelector(".text").textContent,
             status: "GENERATING",
-            model: expected,
+            model: element.message?.model ?? expected,
             loading: event.loading,
           });
           setStatus(event.loading ? `Loading model${expected ? ` ${expected}` : ""}…`
@@ -508,35 +604,65 @@ function streamReply(document_, variables, { mine, refused }) {
       if (ended) stream.handle?.close();
     },
     error(code, reason) {
+      if (stream.detached) return;
       showError(code, reason);
+      if (code === "CONNECTION_CLOSED") {
+        // Lost before the reply had an id: it may have been stored (and be generating),
+        // so the page shows what the server has rather than giving the text back.
+        end("Connection lost.");
+        if (state.current?.id === conversationId) openConversation(state.current, { quiet: true });
+        return;
+      }
       if (!queued) undo();
       end("Failed.");
     },
     complete() {
-      if (ended) return;
+      if (ended || stream.detached) return;
       end("Stopped.");
-      // The stream ended without a final event (we closed it early): show what was stored.
-      if (state.current?.id === conversationId) openConversation(state.current);
+      // The stream ended without a final event: show what was stored.
+      if (state.current?.id === conversationId) openConversation(state.current, { quiet: true });
     },
   };
-  stream.handle = subscribe(document_, variables, handlers);
+  stream.handle = live.subscribe(document_, variables, handlers, resume);
 }
 
+// Follows a reply shown from its stored text (after a reload, or sent by another tab).
+function attachReply(element) {
+  element.setAttribute("aria-busy", "true");
+  const text = element.querySelector(".text").textContent;
+  streamReply(S_REPLY_STREAM, { id: element.message.id, after: codePoints(text) }, {
+    reply: element,
+    messageId: element.message.id,
+  });
+}
+
+// Stops following the reply (it goes on on the server; another open follows it again).
+function detachStream() {
+  const stream = state.stream;
+  if (stream === null) return;
+  stream.detached = true;
+  state.stream = null;
+  stream.handle?.close();
+  updateComposer();
+}
+
+// Stop asks the server to stop the reply: closing the stream would not (the reply
+// belongs to the server); its text so far is kept (CANCELLED) and the stream ends with it.
 async function stopReply() {
   const stream = state.stream;
   if (stream === null) return;
   $("stop").disabled = true;
   setStatus("Stopping…");
-  if (stream.assistantMessageId === null) {
-    stream.handle.close(); // closing the stream cancels the reply too
-    return;
-  }
+  if (stream.assistantMessageId === null) stream.cancelWhenQueued = true; // on MessageQueued
+  else await cancelReply(stream);
+}
+
+async function cancelReply(stream) {
   try {
     await gql(M_CANCEL, { id: stream.assistantMessageId });
     // MessageCompleted (status CANCELLED) follows on the stream.
   } catch (err) {
     showApiError(err);
-    stream.handle.close();
   }
 }
 
@@ -551,10 +677,18 @@ async function stopReply() {
 //
 // With a bearer token the server names the user from the token alone: the page sends the
 // token and no X-User-ID, and `viewer` tells it the id.
-async function useUserId(wanted) {
+//
+// The page's socket carries the identity too: a new one stops what the old one followed
+// and reconnects. `reopen`: at page load, the conversation named in the address is
+// opened again (a reload mid-reply shows the text so far and follows the rest).
+async function useUserId(wanted, { reopen = false } = {}) {
   const token = ++state.identityToken;
+  const reopening = reopen ? location.hash.slice(1) : "";
   session.userId = wanted;
-  state.stream?.handle.close();
+  detachStream();
+  feed.stop();
+  live.restart();
+  if (!UUID_RE.test(reopening)) rememberOpen(null);
   state.current = null;
   state.openToken++;
   state.conversations = [];
@@ -583,9 +717,42 @@ async function useUserId(wanted) {
     note.hidden = false;
   }
   clearError();
+  feed.start();
   loadConversations();
   pickers.load();
+  if (UUID_RE.test(reopening)) openConversation({ id: reopening, title: "" });
 }
+
+// A token entered in Settings. When it names the user the page already shows (a fresh
+// token after the old one expired), the page stays as it is: the socket reconnects with
+// the new token and goes on following the reply and the feed from where they were.
+async function useToken() {
+  const shownUser = session.userId;
+  if (shownUser && state.identityToken > 0) {
+    let served = null;
+    try {
+      served = (await gql(Q_VIEWER)).viewer.id;
+    } catch { /* refused: start over below, which says why */ }
+    if (served !== null && served === shownUser) {
+      clearError();
+      live.restart();
+      if (!feed.running()) feed.start({ keep: true });
+      loadConversations();
+      return;
+    }
+  }
+  useUserId(storedUserId());
+}
+
+// The socket was closed for its identity (4403: a token that expired or was refused).
+// What it followed waits; a new token (Settings) reconnects and carries on.
+function onAuthLost(reason) {
+  showError("UNAUTHENTICATED", reason);
+  if (state.stream !== null) setStatus("Disconnected: the reply goes on on the server.");
+}
+
+const live = new LiveSocket({ onAuthLost });
+const feed = new EventFeed(live, onViewerEvent);
 
 setControls({
   busy: () => state.stream !== null,
@@ -665,7 +832,7 @@ function init() {
     session.token = token;
     saveToken(token);
     renderTokenState();
-    useUserId(storedUserId());
+    useToken();
   });
   $("token-clear").addEventListener("click", () => {
     session.token = "";
@@ -676,7 +843,7 @@ function init() {
   });
   session.token = storedToken();
   renderTokenState();
-  useUserId(storedUserId());
+  useUserId(storedUserId(), { reopen: true });
 }
 
 init();

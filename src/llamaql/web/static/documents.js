@@ -43,3 +43,18 @@ export const S_REGENERATE = `subscription Regenerate($id: ID!) {
   regenerate(messageId: $id) { ${CHAT_EVENT} } }`;
 export const S_EDIT = `subscription Edit($id: ID!, $text: String!) {
   editMessage(messageId: $id, text: $text) { ${CHAT_EVENT} } }`;
+// A reply followed from its `after`-th character (code points: backoff.js codePoints).
+export const S_REPLY_STREAM = `subscription Follow($id: ID!, $after: Int) {
+  replyStream(messageId: $id, after: $after) { ${CHAT_EVENT} } }`;
+// The user's live feed: what other tabs and devices do, as it happens.
+export const S_EVENTS = `subscription Events($since: String) {
+  events(since: $since) {
+    __typename
+    ... on ConversationCreated { cursor conversationId }
+    ... on ConversationUpdated { cursor conversationId }
+    ... on ConversationDeleted { cursor conversationId }
+    ... on ReplyQueued { cursor conversationId messageId }
+    ... on ReplyStarted { cursor conversationId messageId }
+    ... on ReplyFinished { cursor conversationId messageId status }
+    ... on BranchSelected { cursor conversationId messageId }
+    ... on EventsReset { cursor missed } } }`;
