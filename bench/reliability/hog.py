@@ -38,7 +38,7 @@ class HogParams:
 
 
 PARAMS: dict[Size, HogParams] = {
-    "small": HogParams(sockets=2, subscriptions=2, reply_tokens=32, probes=2),
+    "small": HogParams(sockets=2, subscriptions=3, reply_tokens=32, probes=2),  # 6 > 4 per user
     "medium": HogParams(sockets=3, subscriptions=4, reply_tokens=256, probes=5),  # finding 4
     "full": HogParams(sockets=40, subscriptions=4, reply_tokens=256, probes=10),
 }

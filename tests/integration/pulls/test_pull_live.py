@@ -133,7 +133,9 @@ def test_the_cli_writes_plain_lines_to_a_pipe(
         "pull smol: 93.8 MiB of 93.8 MiB (100%), " + lines[-2].split(", ")[1] + ", complete",
         f"pulled smol (93.8 MiB) into {models_dir}/smol.gguf",
     ]
-    assert 2 <= len(lines) - 4 <= 10  # a line per tenth at most
+    # A line per tenth at most; how many depends on when the progress feed attached (a
+    # loaded machine may attach after most of the file arrived).
+    assert 1 <= len(lines) - 4 <= 10
     assert (models_dir / "smol.gguf").is_file()
 
 

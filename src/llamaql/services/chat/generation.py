@@ -27,22 +27,21 @@ from llamaql.ports.engine import (
     EngineError,
     GenerationHandle,
     GenerationResult,
-    ModelUnavailableError,
     QueuePosition,
     TextPiece,
 )
 from llamaql.ports.errors import DatabaseUnavailableError, DomainError
 from llamaql.ports.repositories import UnitOfWorkFactory
-from llamaql.ports.values import Message, MessageStatus, Usage
-from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
-from llamaql.services.chat.reply_events import announce_started, record_finished
+from llamaql.ports.values import Message
+from llamaql.services.chat.checkpoints import Checkpoints
+from llamaql.services.chat.events import ChatEvent, Delta, Failed, Queued
+from llamaql.services.chat.reply_events import announce_started
 from llamaql.services.chat.reply_feed import FeedWatcher, ReplyFeed
+from llamaql.services.chat.reply_store import store_reply
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S, SAVE_RETRY_S, SaveRetries
 
 logger = logging.getLogger(__name__)
 
-ENGINE_FAILED = "the model failed while generating the reply; try again"
-TAKEN_OVER = "the reply was marked interrupted while it was generated; try again"
 KEPT = (
     "the reply could not be saved yet (the database is unavailable or busy); the server "
     "keeps it and saves it once the database answers"
@@ -76,15 +75,21 @@ class Generation:
     # yet: its save is being retried.
     saving: bool = False
     _position: tuple[int, bool] | None = None
-    _checkpoint: asyncio.Task[None] | None = None
+    _checkpoints: Checkpoints = field(init=False)
     _started: asyncio.Task[None] | None = None  # its ReplyStarted event being written
-    _checkpointed_at: float = 0.0
     _told: ChatEvent | None = None  # the terminal event the subscriber was sent
     _retries: SaveRetries = field(init=False)
 
     def __post_init__(self) -> None:
         self._retries = SaveRetries(self.save_retry_pauses, self.save_retry_s)
         self.feed = ReplyFeed(self.assistant_message_id)
+        self._checkpoints = Checkpoints(
+            self.uow_factory,
+            user_id=self.user_id,
+            message_id=self.assistant_message_id,
+            replica_id=self.replica_id,
+            every_s=self.checkpoint_every_s,
+        )
 
     def cancel(self) -> None:
         """Stop the engine within one token; run() still saves what was produced (a
@@ -142,14 +147,11 @@ class Generation:
             logger.exception("generation %s failed unexpectedly", self.assistant_message_id)
         self._queued(0)
         result = self._agree(pieces, result)
-        checkpoint = self._checkpoint
-        if checkpoint is not None:
-            await asyncio.wait([checkpoint])  # it only writes while GENERATING
-            failed = None if checkpoint.cancelled() else checkpoint.exception()
-            if isinstance(failed, DatabaseUnavailableError):
-                # The database just failed it (after up to LLAMAQL_DB_TIMEOUT_SECONDS):
-                # the subscriber hears now, not after a second wait for the save.
-                self._tell_kept(failed)
+        failed = await self._checkpoints.settle()
+        if isinstance(failed, DatabaseUnavailableError):
+            # The database just failed it (after up to LLAMAQL_DB_TIMEOUT_SECONDS):
+            # the subscriber hears now, not after a second wait for the save.
+            self._tell_kept(failed)
         if self._started is not None:
             await asyncio.wait([self._started])  # ReplyStarted commits before ReplyFinished
         terminal = await self._save_until_stored(pieces, result, error)
@@ -160,7 +162,7 @@ class Generation:
         if text:
             pieces.append(text)
             self.feed.publish(Delta(self.assistant_message_id, text))
-            self._maybe_checkpoint(pieces)
+            self._checkpoints.maybe(pieces)
 
     def _agree(self, pieces: list[str], result: GenerationResult | None) -> GenerationResult | None:
         """The result's text as the pieces published: a tail the engine held back (none
@@ -255,35 +257,6 @@ class Generation:
             logger.exception("could not even mark reply %s failed", self.assistant_message_id)
         return Failed("INTERNAL", "the reply could not be saved; try again", True)
 
-    def _maybe_checkpoint(self, pieces: list[str]) -> None:
-        """Write the text so far every `checkpoint_every_s`, in a task of its own (never
-        on the stream's path, never two at once), so a crash keeps most of it."""
-        if self.checkpoint_every_s <= 0 or self._checkpoint is not None:
-            return
-        now = asyncio.get_running_loop().time()
-        if now - self._checkpointed_at < self.checkpoint_every_s:
-            return
-        self._checkpointed_at = now
-        self._checkpoint = asyncio.create_task(self._write_checkpoint("".join(pieces)))
-        self._checkpoint.add_done_callback(self._checkpoint_done)
-
-    async def _write_checkpoint(self, text: str) -> None:
-        async with self.uow_factory() as uow:
-            await uow.messages.checkpoint(
-                user_id=self.user_id,
-                message_id=self.assistant_message_id,
-                text=text,
-                replica_id=self.replica_id,
-            )
-            await uow.commit()
-
-    def _checkpoint_done(self, task: asyncio.Task[None]) -> None:
-        self._checkpoint = None
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning(
-                "checkpoint of reply %s failed: %s", self.assistant_message_id, task.exception()
-            )
-
     def _queued(self, position: int, loading: bool = False) -> None:
         # The first event is always Queued; later ones only when the position or the
         # model's loading changes.
@@ -296,57 +269,4 @@ class Generation:
     async def _save(
         self, pieces: list[str], result: GenerationResult | None, error: BaseException | None
     ) -> ChatEvent:
-        if result is None:
-            status, reason, text = MessageStatus.FAILED, "error", "".join(pieces)
-            usage: Usage | None = None
-            dropped = None
-        else:
-            text = result.text
-            status = (
-                MessageStatus.CANCELLED
-                if result.finish_reason == "cancelled"
-                else MessageStatus.COMPLETE
-            )
-            reason = result.finish_reason
-            usage = result.usage
-            dropped = result.dropped_messages
-        async with self.uow_factory() as uow:
-            message = await uow.messages.finish(
-                user_id=self.user_id,
-                message_id=self.assistant_message_id,
-                text=text,
-                status=status,
-                finish_reason=reason,
-                usage=usage,
-                dropped_messages=dropped,
-                replica_id=self.replica_id,
-            )
-            if message is None:
-                # Not ours to write any more: the conversation was deleted meanwhile, or
-                # recovery took this replica for stopped and marked the reply.
-                stored = await uow.messages.get(
-                    user_id=self.user_id, message_id=self.assistant_message_id
-                )
-                if stored is None:
-                    return Failed("NOT_FOUND", "the conversation was deleted", False)
-                logger.warning("reply %s was %s before its save", stored.id, stored.status)
-                return Failed("ENGINE_ERROR", TAKEN_OVER, True, stored)
-            await uow.conversations.touch(
-                user_id=self.user_id, conversation_id=self.conversation_id
-            )
-            record_finished(uow, self, status)
-            await uow.commit()
-        logger.info(
-            "reply %s %s (%s, %d completion tokens)",
-            self.assistant_message_id,
-            status.value,
-            reason,
-            message.usage.completion_tokens if message.usage is not None else 0,
-        )
-        if status is MessageStatus.FAILED:
-            if error is None:
-                logger.error("generation %s ended without a result", self.assistant_message_id)
-            if isinstance(error, ModelUnavailableError):  # its load failed: say why
-                return Failed(error.code, str(error), False, message)
-            return Failed("ENGINE_ERROR", ENGINE_FAILED, True, message)
-        return Completed(message)
+        return await store_reply(self, self.replica_id, pieces, result, error)

@@ -23,9 +23,9 @@ from llamaql.ports.replicas import ReplicaLink, ReplyNotice, TextNotice, WatchNo
 from llamaql.ports.repositories import UnitOfWorkFactory
 from llamaql.ports.values import Message, MessageKind, MessageStatus
 from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed
-from llamaql.services.chat.generation import ENGINE_FAILED
 from llamaql.services.chat.live_replies import LiveReplies
 from llamaql.services.chat.reply_relay import ANNOUNCE_S
+from llamaql.services.chat.reply_store import ENGINE_FAILED
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,12 @@
 """The chat use cases: send a message and stream the reply, cancel a reply, recover.
 
 ChatService is a singleton. It holds no database session: each step opens its own
-short unit of work. A send reads top to bottom: checks and prompt (`_start`), then
-`submitting.ExchangeSubmitter` stores the exchange, submits it and sees the reply
-saved (`generation.Generation`); this process's live replies are in
-`live_replies.LiveReplies`, and `reply_cancels.ReplyCancels` stops one here or on the
-replica generating it.
+short unit of work. A send reads top to bottom: checks and prompt
+(`starting.ReplyStarter`), then `submitting.ExchangeSubmitter` stores the exchange,
+submits it and sees the reply saved (`generation.Generation`, its events on a
+`reply_feed.ReplyFeed` that any number of streams watch); this process's live replies
+are in `live_replies.LiveReplies`, `reply_cancels.ReplyCancels` stops one here or on the
+replica generating it, and `reply_watch.ReplyWatch` follows one for replyStream.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from llamaql.config import ChatConfig
 from llamaql.ports.engine import Engine
 from llamaql.ports.errors import (
     ConversationBusyError,
-    DatabaseUnavailableError,
     DomainError,
     NotFoundError,
 )
@@ -34,18 +34,16 @@ from llamaql.services.branching import (
     regenerate_turn,
     send_turn,
 )
-from llamaql.services.chat.checks import check_text, history_limit, prepare_prompt, queue_full_error
-from llamaql.services.chat.events import ChatEvent, Failed, conversation_prompt
-from llamaql.services.chat.generation import Generation
+from llamaql.services.chat.events import ChatEvent, Failed
 from llamaql.services.chat.live_replies import LiveReplies
 from llamaql.services.chat.reply_cancels import ReplyCancels
 from llamaql.services.chat.reply_limit import ReplyLimit
 from llamaql.services.chat.reply_relay import ReplyRelay
 from llamaql.services.chat.reply_watch import ReplyWatch
 from llamaql.services.chat.save_retries import SAVE_RETRY_PAUSES_S
+from llamaql.services.chat.starting import ReplyStarter
 from llamaql.services.chat.submitting import ExchangeSubmitter, ReplyObserver
 from llamaql.services.chat.titles import TITLE_QUIET_S, Titler
-from llamaql.services.options import sampling_options
 from llamaql.services.replicas import recover_interrupted
 
 logger = logging.getLogger(__name__)
@@ -74,9 +72,7 @@ class ChatService:
         self._uow_factory = uow_factory
         self._replicas = replicas
         self._engine = engine
-        self._config = config
         self._dead_after_s = dead_after_s
-        self._db_timeout_s = db_timeout_s
         self._live = LiveReplies()
         self._titles = Titler(
             uow_factory,
@@ -104,6 +100,15 @@ class ChatService:
             save_retry_pauses=save_retry_pauses,
             reply_limit=self._reply_limit,
             save_retry_s=config.save_retry_seconds,
+        )
+        self._starter = ReplyStarter(
+            uow_factory,
+            engine,
+            config,
+            live=self._live,
+            reply_limit=self._reply_limit,
+            submitter=self._submitter,
+            db_timeout_s=db_timeout_s,
         )
 
     def send(
@@ -176,7 +181,9 @@ class ChatService:
     ) -> AsyncGenerator[ChatEvent, None]:
         self._engine.expect_reply()  # before the database work: titles step aside now
         try:
-            generation = await self._start(user_id, find_turn, text, options or {}, cancel_on_close)
+            generation = await self._starter.start(
+                user_id, find_turn, text, options or {}, cancel_on_close
+            )
         except DomainError as exc:
             logger.info("chat request refused (%s): %s", exc.code, exc.message)
             yield Failed(exc.code, exc.message, exc.retryable)
@@ -264,61 +271,3 @@ class ChatService:
         """Refuse new messages, cancel live replies and wait until their text is saved."""
         await self._live.close()
         await self._titles.shutdown()
-
-    async def _wait_for_save(self, conversation_id: uuid.UUID, waited: bool) -> None:
-        """The conversation is busy. When that is only its last reply waiting for the
-        database to take it, wait for that save (at most LLAMAQL_DB_TIMEOUT_SECONDS)
-        and let the caller read the conversation again; otherwise it is busy."""
-        pending = self._live.of_conversation(conversation_id)
-        if waited or pending is None or not pending.saving:
-            raise ConversationBusyError()
-        if not await pending.saved(self._db_timeout_s):
-            raise DatabaseUnavailableError(
-                "the conversation's last reply is still waiting for the database; try again shortly"
-            )
-
-    async def _start(
-        self,
-        user_id: uuid.UUID,
-        find_turn: FindTurn,
-        text: str | None,
-        request_options: Mapping[str, Any],
-        cancel_on_close: bool,
-    ) -> Generation:
-        if self._live.closing:
-            raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
-        if text is not None:  # regenerate sends no text: it reuses a stored message
-            check_text(text, max_chars=self._config.max_message_chars)
-        request = sampling_options(request_options)
-        for waited in (False, True):
-            async with self._uow_factory() as uow:
-                turn = await find_turn(uow)
-                conversation = turn.conversation
-                conversation_id = conversation.id
-                ids = {"user_id": user_id, "conversation_id": conversation_id}
-                history = await uow.branches.history(
-                    user_id=user_id, leaf_id=turn.parent_id, limit=history_limit(self._engine)
-                )
-                seen, generating = await uow.messages.count_and_generating(**ids)
-                if not generating:  # busy says more; the stored exchange counts again, locked
-                    await self._reply_limit.check(uow, user_id=user_id)
-            # Claimed before the next await: a concurrent send in this process sees it busy.
-            if not generating and self._live.claim(conversation_id):
-                break
-            await self._wait_for_save(conversation_id, waited)
-        try:
-            sampling = conversation.options.overridden_by(request)
-            if not self._engine.has_room():
-                raise queue_full_error()
-            messages = conversation_prompt(
-                conversation, history, turn.text, self._config.system_prompt
-            )
-            prompt = await prepare_prompt(
-                self._engine, messages, sampling, model=conversation.model
-            )
-        except BaseException:
-            self._live.unclaim(conversation_id)
-            raise
-        return await self._submitter.submit(
-            user_id=user_id, turn=turn, seen=seen, prompt=prompt, cancel_on_close=cancel_on_close
-        )
