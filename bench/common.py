@@ -16,13 +16,18 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from llamaql.config import Config, ConfigError, load_config
+from llamaql.persistence.replica_link import asyncpg_dsn
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -235,3 +240,18 @@ def start_cli(prog: str, model_hint: str = "") -> Config | int:
         )
         return 3
     return settings
+
+
+@asynccontextmanager
+async def scratch_postgres(url: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for this run (dropped after)."""
+    name = f"llamaql_bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield url.rsplit("/", 1)[0] + "/" + name
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

@@ -27,21 +27,17 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 
 from bench.client import bench_socket, create_conversation
-from bench.common import Result, ms, p50_p95
+from bench.common import Result, ms, p50_p95, scratch_postgres
 from bench.live_events import measure_event_delay
 from bench.server import ServerProcess
 from llamaql.client.gqlws import GraphQLSocket
 from llamaql.config import Config
-from llamaql.persistence.replica_link import asyncpg_dsn
 
 POSTGRES_ENV = "LLAMAQL_TEST_POSTGRES_URL"
 PROMPT = "Count from 1 to 200, separated by commas."
@@ -152,21 +148,6 @@ async def _reply_id(socket: GraphQLSocket, op_id: str, frames: Frames) -> str:
     return reply_id
 
 
-@asynccontextmanager
-async def _scratch_database(url: str) -> AsyncIterator[str]:
-    """A new, empty PostgreSQL database for this run (dropped after)."""
-    name = f"llamaql_bench_live_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield url.rsplit("/", 1)[0] + "/" + name
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def _measure(
     settings: Config, params: LiveParams, a: ServerProcess, b: ServerProcess | None
 ) -> dict[str, list[float]]:
@@ -187,7 +168,7 @@ async def _measure(
 async def run(settings: Config, params: LiveParams) -> Result:
     postgres = params.postgres_url or os.environ.get(POSTGRES_ENV)
     if postgres:
-        async with _scratch_database(postgres) as url:
+        async with scratch_postgres(postgres) as url:
             common = {"LLAMAQL_DATABASE_URL": url}
             async with (
                 ServerProcess(settings, extra_env={**common, "LLAMAQL_REPLICA_ID": "live-a"}) as a,

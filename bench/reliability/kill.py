@@ -1,14 +1,17 @@
 """Kill: SIGKILL the server in the middle of a reply, start it again on the same file.
 Every committed message is intact, and the interrupted reply is FAILED with finish
 reason `interrupted`, keeping the text its last checkpoint saved (a prefix of what the
-client had been shown); a replyStream watcher of the server that carries on (on one
-SQLite file, the next start; among replicas, any other) gets that as its terminal event:
-MessageFailed with the stored FAILED/interrupted reply."""
+client had been shown); a replyStream watcher of the server that carries on gets that
+as its terminal event: MessageFailed with the stored FAILED/interrupted reply. On one
+SQLite file that is the next start; with PostgreSQL (LLAMAQL_TEST_POSTGRES_URL) one more
+round runs two replicas on a scratch database, a watcher on B following the reply that
+A generates when A is killed (B's sweep marks it once A stops beating)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -17,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import scratch_postgres
 from bench.reliability.common import Figure, Server, Size
 from bench.reliability.wire import Mux, create_conversations, post
 from llamaql.config import Config
@@ -32,9 +36,12 @@ SEND = """
 subscription($id: ID!, $text: String!, $options: GenerationOptionsInput) {
   sendMessage(conversationId: $id, text: $text, options: $options) {
     __typename ... on TokenDelta { text } ... on MessageFailed { code }
+    ... on MessageQueued { assistantMessageId }
   }
 }
 """
+POSTGRES_ENV = "LLAMAQL_TEST_POSTGRES_URL"
+REPLICA_ENV = {"LLAMAQL_HEARTBEAT_SECONDS": "0.5", "LLAMAQL_REPLICA_DEAD_AFTER_SECONDS": "2"}
 WATCH = """
 subscription($id: ID!) {
   replyStream(messageId: $id) {
@@ -73,11 +80,20 @@ PARAMS: dict[Size, KillParams] = {
 
 
 async def _stream_then_kill(
-    server: Server, user: str, conversation: str, text: str, wait_s: float
-) -> str:
+    server: Server,
+    user: str,
+    conversation: str,
+    text: str,
+    wait_s: float,
+    watcher: Server | None = None,
+) -> tuple[str, asyncio.Task[dict[str, Any] | None] | None]:
     """Send `text`, read the reply for `wait_s` after its first text, SIGKILL the server;
-    the text the client was shown. EndedBeforeKill when the reply finished first."""
+    the text the client was shown, and (with `watcher`, another replica) the task of a
+    replyStream following the reply there from its first text on. EndedBeforeKill when
+    the reply finished first."""
     shown = ""
+    watching: asyncio.Task[dict[str, Any] | None] | None = None
+    reply_id = ""
     async with Mux(server.ws_url, user) as mux:
         options = {"temperature": 0.0, "maxTokens": 400}
         _, queue = await mux.subscribe(SEND, {"id": conversation, "text": text, "options": options})
@@ -88,15 +104,21 @@ async def _stream_then_kill(
                 if message is None or message["type"] != "next":
                     raise RuntimeError(f"the stream ended before the kill: {message}")
                 event = message["payload"]["data"]["sendMessage"]
-                if event["__typename"] == "TokenDelta":
+                if event["__typename"] == "MessageQueued":
+                    reply_id = event["assistantMessageId"]
+                elif event["__typename"] == "TokenDelta":
                     shown += event["text"]
                     first_at = first_at or time.monotonic()
+                    if watcher is not None and watching is None:
+                        watching = asyncio.create_task(_watch_end(watcher, user, reply_id))
                 elif event["__typename"] == "MessageCompleted":
+                    if watching is not None:
+                        watching.cancel()
                     raise EndedBeforeKill(f"{len(shown)} characters")
                 elif event["__typename"] == "MessageFailed":
                     raise RuntimeError(f"the reply failed before the kill: {event}")
         server.kill()
-    return shown
+    return shown, watching
 
 
 async def _one_round(settings: Config, env: dict[str, str], p: KillParams) -> dict[str, Any]:
@@ -112,7 +134,7 @@ async def _one_round(settings: Config, env: dict[str, str], p: KillParams) -> di
             async with httpx.AsyncClient(timeout=60) as client:
                 before = await post(client, first.http_url, user, MESSAGES, {"id": conversation})
             try:
-                shown = await _stream_then_kill(
+                shown, _ = await _stream_then_kill(
                     first, user, conversation, text, p.stream_before_kill_s
                 )
                 break
@@ -138,6 +160,39 @@ async def _one_round(settings: Config, env: dict[str, str], p: KillParams) -> di
         "text": text,
         "watched": watched,
     }
+
+
+async def _replica_round(settings: Config, env: dict[str, str], p: KillParams, url: str) -> bool:
+    """Two replicas on a scratch PostgreSQL database: A generates a reply that a
+    replyStream on B follows; A is killed. Whether B's watcher ends with the recovery's
+    FAILED/interrupted reply."""
+    user = str(uuid.uuid4())
+    async with scratch_postgres(url) as database:
+        common = {**env, **REPLICA_ENV, "LLAMAQL_DATABASE_URL": database}
+        a = Server(settings, {**common, "LLAMAQL_REPLICA_ID": "kill-a"})
+        await a.__aenter__()
+        try:
+            async with Server(settings, {**common, "LLAMAQL_REPLICA_ID": "kill-b"}) as b:
+                async with httpx.AsyncClient(timeout=60) as client:
+                    (conversation,) = await create_conversations(client, a.http_url, user, 1)
+                for text in LONG_TEXTS:
+                    try:
+                        _, watching = await _stream_then_kill(
+                            a, user, conversation, text, p.stream_before_kill_s, watcher=b
+                        )
+                        break
+                    except EndedBeforeKill as ended:
+                        log.info("kill: the reply to %r ended first (%s); next text", text, ended)
+                else:
+                    raise RuntimeError(f"all {len(LONG_TEXTS)} replies ended before the kill")
+                end = await watching if watching is not None else None
+        finally:
+            a.stop()
+    stored = (end or {}).get("assistantMessage") or {}
+    return (end or {}).get("__typename") == "MessageFailed" and (
+        stored.get("status"),
+        stored.get("finishReason"),
+    ) == ("FAILED", "interrupted")
 
 
 async def _watch_end(server: Server, user: str, reply_id: str) -> dict[str, Any] | None:
@@ -184,7 +239,15 @@ async def run(settings: Config, size: Size) -> Figure:
                 and (stored.get("id"), stored.get("status"), stored.get("finishReason"))
                 == (reply["id"], "FAILED", "interrupted")
             )
-    figure.values = {"kept_of_shown": kept_ratios, "kills": p.kills}
+    postgres = os.environ.get(POSTGRES_ENV)
+    survivor = await _replica_round(settings, env, p, postgres) if postgres else None
+    figure.values = {
+        "kept_of_shown": kept_ratios,
+        "kills": p.kills,
+        "replicas": "two on PostgreSQL"
+        if postgres
+        else f"skipped: no PostgreSQL (set {POSTGRES_ENV})",
+    }
     figure.check(
         "committed messages intact after the kill", intact, intact == p.kills, f"== {p.kills}"
     )
@@ -199,6 +262,13 @@ async def run(settings: Config, size: Size) -> Figure:
         watched == p.kills,
         f"== {p.kills}",
     )
+    if survivor is not None:
+        figure.check(
+            "a replyStream watcher on the surviving replica gets the FAILED/interrupted end",
+            int(survivor),
+            survivor,
+            "== 1",
+        )
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
     return figure
