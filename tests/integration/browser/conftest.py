@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.integration.browser.chat_page import ChatPage
 from tests.integration.chat.live import REPO_ROOT, Server, served
-from tests.integration.model_files import two_models
+from tests.integration.model_files import two_model_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "browser"
@@ -86,16 +86,12 @@ def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def models_page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server whose models folder holds the default model and a Q8_0 copy of it."""
-    folder = tmp_path_factory.mktemp("page-models")
-    default, _ = two_models(folder)
     env = {
-        "LLAMAQL_MODELS_DIR": str(folder),
-        "LLAMAQL_MODEL_PATH": str(default),
         "LLAMAQL_CONTEXT_SIZE": str(CONTEXT_SIZE),
         "LLAMAQL_PARALLEL": "2",
         "LLAMAQL_AUTO_TITLE": "false",
     }
-    with served(tmp_path_factory.mktemp("page-models-server"), "page", env) as server:
+    with two_model_server(tmp_path_factory, "page", env) as server:
         yield server
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 from tests.integration.chat.gqlws import EVENT_TIMEOUT_S
 from tests.integration.chat.live import Server, new_user, served
-from tests.integration.model_files import two_models
+from tests.integration.model_files import two_model_server
 
 from llamaql.client.api import GraphQLHttp, Identity
 from llamaql.client.console import Console
@@ -41,15 +41,8 @@ def client_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def models_client_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server whose models folder holds the default model and a Q8_0 copy of it."""
-    folder = tmp_path_factory.mktemp("client-models")
-    default, _ = two_models(folder)
-    env = {
-        "LLAMAQL_MODELS_DIR": str(folder),
-        "LLAMAQL_MODEL_PATH": str(default),
-        "LLAMAQL_CONTEXT_SIZE": "1024",
-        "LLAMAQL_AUTO_TITLE": "false",
-    }
-    with served(tmp_path_factory.mktemp("client-models-server"), "client", env) as server:
+    env = {"LLAMAQL_CONTEXT_SIZE": "1024", "LLAMAQL_AUTO_TITLE": "false"}
+    with two_model_server(tmp_path_factory, "client", env) as server:
         yield server
 
 
