@@ -37,12 +37,12 @@ $(GRAPHIQL_STAMP): $(VENV)/.deps scripts/fetch-graphiql.py
 run: install
 	$(VENV)/bin/llamaql serve
 
-# The coverage floor: the full suite with LLAMAQL_TEST_POSTGRES_URL set measured 92.6%
-# of src/llamaql (7157 statements, 528 missed); 0.1 below it for lines that only timing
-# reaches. Raise it when coverage rises, never lower it. It holds for the whole suite with
+# The coverage floor: the full suite with LLAMAQL_TEST_POSTGRES_URL set measured 92.89%
+# and 92.92% of src/llamaql (at 14b45e4 and 8194fcb, about 10,500 statements); 0.1 below
+# the lower for lines that only timing reaches. Raise it when coverage rises, never lower it. It holds for the whole suite with
 # PostgreSQL (as CI runs it): without LLAMAQL_TEST_POSTGRES_URL, or with PYTEST_ARGS picking
 # some tests, the PostgreSQL-only code is not reached and the figure is printed, not held.
-COVERAGE_FLOOR := 92.5
+COVERAGE_FLOOR := 92.8
 COVERAGE_HELD := $(if $(and $(LLAMAQL_TEST_POSTGRES_URL),$(if $(PYTEST_ARGS),,whole)),--cov-fail-under=$(COVERAGE_FLOOR))
 
 test: install
