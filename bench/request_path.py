@@ -115,13 +115,12 @@ def instrument() -> None:
     from llamaql.engine import jobs
     from llamaql.engine.local import engine as engine_module
     from llamaql.services.chat import events as chat_events
-    from llamaql.services.chat import service as chat
-    from llamaql.services.chat import submitting
+    from llamaql.services.chat import starting, submitting
     from llamaql.web.ws_handlers import LimitedTransportWSHandler
 
     _wrap_generator(chat_resolvers, "_relay", "resolver")
-    _wrap_async(chat.ChatService, "_start", "start")
-    _wrap_async(chat, "prepare_prompt", "prepare", "prepared")
+    _wrap_async(starting.ReplyStarter, "start", "start")
+    _wrap_async(starting, "prepare_prompt", "prepare", "prepared")
     _wrap_sync(engine_module.LlamaEngine, "_prepare", "render_on_thread", "rendered")
     _wrap_async(submitting.ExchangeSubmitter, "_store", "store", "stored")
     _wrap_sync(engine_module.LlamaEngine, "submit", "engine_submit")
