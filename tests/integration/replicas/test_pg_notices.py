@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Collection
+from typing import Generic, TypeVar
 
 import asyncpg
 import pytest
@@ -28,6 +29,7 @@ from llamaql.ports.events import EventKind
 from llamaql.ports.replicas import ReplyNotice, StopNotice, TextNotice, WatchNotice
 
 WAIT_S = 20.0
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -37,15 +39,18 @@ async def db_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-class Heard:
-    """A cancel handler that records what it heard and wakes waiters."""
+class Heard(Generic[T]):
+    """A handler that records what it heard (notices, or woken users) and wakes waiters."""
 
     def __init__(self) -> None:
-        self.notices: list[StopNotice] = []
+        self.notices: list[T] = []
         self._changed = asyncio.Event()
 
-    def __call__(self, notice: StopNotice) -> None:
-        self.notices.append(notice)
+    def __call__(self, notice: T) -> None:
+        self.hear_all((notice,))
+
+    def hear_all(self, notices: Collection[T]) -> None:
+        self.notices.extend(notices)
         self._changed.set()
 
     async def until(self, count: int) -> None:
@@ -57,11 +62,11 @@ class Heard:
 
 async def started_link(
     pg_url: str, db_engine: AsyncEngine, name: str
-) -> tuple[PgReplicaLink, Heard]:
+) -> tuple[PgReplicaLink, Heard[StopNotice]]:
     link = PgReplicaLink(
         database_url=pg_url, db_engine=db_engine, replica_id=name, ping_every_s=0.2
     )
-    heard = Heard()
+    heard: Heard[StopNotice] = Heard()
     link.on_cancel(heard)
     await link.start()
     return link, heard
@@ -143,30 +148,12 @@ async def test_the_listener_comes_back_after_its_connection_is_killed(
         await a.stop()
 
 
-class HeardReplies:
-    """A reply-notice handler that records what it heard and wakes waiters."""
-
-    def __init__(self) -> None:
-        self.notices: list[ReplyNotice] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, notice: ReplyNotice) -> None:
-        self.notices.append(notice)
-        self._changed.set()
-
-    async def until(self, count: int) -> None:
-        async with asyncio.timeout(WAIT_S):
-            while len(self.notices) < count:
-                self._changed.clear()
-                await self._changed.wait()
-
-
 async def test_reply_notices_carry_long_text_in_pieces_under_the_payload_limit(
     pg_url: str, db_engine: AsyncEngine
 ) -> None:
     a, _ = await started_link(pg_url, db_engine, "replica-a")
     b, _ = await started_link(pg_url, db_engine, "replica-b")
-    heard = HeardReplies()
+    heard: Heard[ReplyNotice] = Heard()
     b.on_reply_notice(heard)
     try:
         reply = uuid.uuid4()
@@ -204,9 +191,10 @@ async def test_an_events_notice_reaches_every_replica_when_its_transaction_commi
     uow = make_uow_factory(create_session_factory(db_engine))
     a, _ = await started_link(pg_url, db_engine, "replica-a")
     b, _ = await started_link(pg_url, db_engine, "replica-b")
-    woken_a, woken_b = Woken(), Woken()
-    a.on_events(woken_a)
-    b.on_events(woken_b)
+    woken_a: Heard[uuid.UUID] = Heard()
+    woken_b: Heard[uuid.UUID] = Heard()
+    a.on_events(woken_a.hear_all)
+    b.on_events(woken_b.hear_all)
     user = uuid.uuid4()
     try:
         async with uow() as unit:
@@ -233,25 +221,7 @@ async def test_an_events_notice_reaches_every_replica_when_its_transaction_commi
             await unit.commit()
         await woken_a.until(2)
         await woken_b.until(2)
-        assert woken_a.users == woken_b.users == [user, other]
+        assert woken_a.notices == woken_b.notices == [user, other]
     finally:
         await a.stop()
         await b.stop()
-
-
-class Woken:
-    """An events handler that records the users it was woken for."""
-
-    def __init__(self) -> None:
-        self.users: list[uuid.UUID] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, users: Collection[uuid.UUID]) -> None:
-        self.users.extend(users)
-        self._changed.set()
-
-    async def until(self, count: int) -> None:
-        async with asyncio.timeout(WAIT_S):
-            while len(self.users) < count:
-                self._changed.clear()
-                await self._changed.wait()
