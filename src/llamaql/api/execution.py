@@ -23,11 +23,19 @@ union. A value the plan would not complete exactly as graphql-core does (a null 
 the type forbids it, a value a scalar refuses, a failing `is_type_of`, anything raised)
 abandons the plan for that object and graphql-core completes it from the start:
 attribute reads have no side effects, so reading them twice changes nothing.
+
+graphql-core's executor keeps its own bound methods (`async_helpers`), a reference cycle:
+every execution, with everything only it holds (collected fields, variables, the
+context, the plans: about 150 objects a read), was garbage that only the cyclic
+collector could free, and a read paid for it in collections (python -m bench.read_path;
+tests/unit/test_execution_garbage.py). Here the helpers reach the executor through a
+weak reference, so an execution is freed as soon as its result is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from graphql import (
@@ -36,6 +44,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfoHelpers,
     Undefined,
     is_leaf_type,
 )
@@ -59,6 +68,10 @@ class _Abandon(Exception):
 
 class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's execution with the fast path for plain leaf fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.async_helpers = _helpers_of(weakref.ref(self))
 
     def _plain_leaf(self, parent_type: GraphQLObjectType, field_name: str) -> _Leaf:
         """(resolver, leaf type) when `parent_type.field_name` may take the fast path;
@@ -216,6 +229,25 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
             return obj
         return None  # interfaces and unions resolve their type through graphql-core
+
+
+def _helpers_of(executor: weakref.ref[PlainLeafExecutionContext]) -> GraphQLResolveInfoHelpers:
+    """The executor's `async_helpers` without the cycle (see the module docstring): a
+    resolver only calls them while its execution, and so the executor, is alive."""
+
+    def live() -> PlainLeafExecutionContext:
+        found = executor()
+        if found is None:
+            raise RuntimeError("async helpers used after their execution ended")
+        return found
+
+    def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+        return live().gather_async_work(values)
+
+    def track(values: Sequence[Any]) -> None:
+        live().track_async_work(values)
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
 
 
 def _null(nullable: bool) -> None:
