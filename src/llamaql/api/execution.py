@@ -36,21 +36,28 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfoHelpers,
+    GraphQLString,
     Undefined,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 # Strawberry's resolver for a field with nothing but an attribute to read
 # (schema_converter.from_resolver); it ignores the info and arguments it is given.
@@ -60,6 +67,7 @@ _Leaf = tuple[Callable[..., Any], GraphQLLeafType, bool] | None  # resolver, typ
 _CACHE_ATTRIBUTE = "_llamaql_plain_leaves"
 _Complete = Callable[[Any], Any]  # a plan: a value read from an attribute -> its result
 _SKIP_INCLUDE = frozenset({"skip", "include"})
+_DEFINITION = GraphQLCoreConverter.DEFINITION_BACKREF  # a GraphQL field's StrawberryField
 
 
 class _Abandon(Exception):
@@ -163,7 +171,7 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, defer_usages, forbidden = self.collect_subfields(return_type, field_details_list)
         if defer_usages or forbidden:
             return None
-        steps: list[tuple[str, Callable[..., Any], _Complete]] = []
+        steps: list[tuple[str, Callable[[Any], Any], _Complete, type]] = []
         for response_key, details in grouped.items():
             node = details[0].node
             plain = all(
@@ -179,10 +187,15 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             complete = self._value_plan(field.type, details)
             if complete is None:
                 return None
-            steps.append((response_key, resolve, complete))  # type: ignore[arg-type]
+            steps.append((response_key, _reader(field), complete, _unchanged(field.type)))
 
         def run(source: Any) -> dict[str, Any]:
-            return {key: complete(resolve(source, None)) for key, resolve, complete in steps}
+            # A str for String or ID (a bool for Boolean) is its own serialized value.
+            return {
+                key: value if type(value) is same else complete(value)
+                for key, read, complete, same in steps
+                for value in (read(source),)
+            }
 
         return run
 
@@ -229,6 +242,36 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
             return obj
         return None  # interfaces and unions resolve their type through graphql-core
+
+
+class _Never:
+    """No value is of this type: a leaf that is always serialized."""
+
+
+def _reader(field: GraphQLField) -> Callable[[Any], Any]:
+    """How a plain field's value is read: Strawberry's `_get_basic_result` calls
+    `StrawberryField.get_result`, which, with no resolver, is `default_resolver(source,
+    python_name)`; with the default `getattr`, that is one attribute read."""
+    definition = (field.extensions or {}).get(_DEFINITION)
+    if (
+        isinstance(definition, StrawberryField)
+        and definition.base_resolver is None
+        and definition.default_resolver is getattr
+    ):
+        return attrgetter(definition.python_name)
+    resolve: Any = field.resolve
+    return lambda source: resolve(source, None)
+
+
+def _unchanged(kind: GraphQLOutputType) -> type:
+    """The Python type whose values a leaf serializes as themselves (graphql-core's
+    serialize_string and serialize_id return a str as it is, serialize_boolean a bool)."""
+    inner = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
+    if inner is GraphQLString or inner is GraphQLID:
+        return str
+    if inner is GraphQLBoolean:
+        return bool
+    return _Never
 
 
 def _helpers_of(executor: weakref.ref[PlainLeafExecutionContext]) -> GraphQLResolveInfoHelpers:
