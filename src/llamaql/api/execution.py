@@ -23,25 +23,41 @@ union. A value the plan would not complete exactly as graphql-core does (a null 
 the type forbids it, a value a scalar refuses, a failing `is_type_of`, anything raised)
 abandons the plan for that object and graphql-core completes it from the start:
 attribute reads have no side effects, so reading them twice changes nothing.
+
+graphql-core's executor keeps its own bound methods (`async_helpers`), a reference cycle:
+every execution, with everything only it holds (collected fields, variables, the
+context, the plans: about 150 objects a read), was garbage that only the cyclic
+collector could free, and a read paid for it in collections (python -m bench.read_path;
+tests/unit/test_execution_garbage.py). Here the helpers reach the executor through a
+weak reference, so an execution is freed as soon as its result is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfoHelpers,
+    GraphQLString,
     Undefined,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 # Strawberry's resolver for a field with nothing but an attribute to read
 # (schema_converter.from_resolver); it ignores the info and arguments it is given.
@@ -51,6 +67,7 @@ _Leaf = tuple[Callable[..., Any], GraphQLLeafType, bool] | None  # resolver, typ
 _CACHE_ATTRIBUTE = "_llamaql_plain_leaves"
 _Complete = Callable[[Any], Any]  # a plan: a value read from an attribute -> its result
 _SKIP_INCLUDE = frozenset({"skip", "include"})
+_DEFINITION = GraphQLCoreConverter.DEFINITION_BACKREF  # a GraphQL field's StrawberryField
 
 
 class _Abandon(Exception):
@@ -59,6 +76,10 @@ class _Abandon(Exception):
 
 class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's execution with the fast path for plain leaf fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.async_helpers = _helpers_of(weakref.ref(self))
 
     def _plain_leaf(self, parent_type: GraphQLObjectType, field_name: str) -> _Leaf:
         """(resolver, leaf type) when `parent_type.field_name` may take the fast path;
@@ -150,7 +171,7 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, defer_usages, forbidden = self.collect_subfields(return_type, field_details_list)
         if defer_usages or forbidden:
             return None
-        steps: list[tuple[str, Callable[..., Any], _Complete]] = []
+        steps: list[tuple[str, Callable[[Any], Any], _Complete, type]] = []
         for response_key, details in grouped.items():
             node = details[0].node
             plain = all(
@@ -166,10 +187,15 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             complete = self._value_plan(field.type, details)
             if complete is None:
                 return None
-            steps.append((response_key, resolve, complete))  # type: ignore[arg-type]
+            steps.append((response_key, _reader(field), complete, _unchanged(field.type)))
 
         def run(source: Any) -> dict[str, Any]:
-            return {key: complete(resolve(source, None)) for key, resolve, complete in steps}
+            # A str for String or ID (a bool for Boolean) is its own serialized value.
+            return {
+                key: value if type(value) is same else complete(value)
+                for key, read, complete, same in steps
+                for value in (read(source),)
+            }
 
         return run
 
@@ -216,6 +242,55 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
             return obj
         return None  # interfaces and unions resolve their type through graphql-core
+
+
+class _Never:
+    """No value is of this type: a leaf that is always serialized."""
+
+
+def _reader(field: GraphQLField) -> Callable[[Any], Any]:
+    """How a plain field's value is read: Strawberry's `_get_basic_result` calls
+    `StrawberryField.get_result`, which, with no resolver, is `default_resolver(source,
+    python_name)`; with the default `getattr`, that is one attribute read."""
+    definition = (field.extensions or {}).get(_DEFINITION)
+    if (
+        isinstance(definition, StrawberryField)
+        and definition.base_resolver is None
+        and definition.default_resolver is getattr
+    ):
+        return attrgetter(definition.python_name)
+    resolve: Any = field.resolve
+    return lambda source: resolve(source, None)
+
+
+def _unchanged(kind: GraphQLOutputType) -> type:
+    """The Python type whose values a leaf serializes as themselves (graphql-core's
+    serialize_string and serialize_id return a str as it is, serialize_boolean a bool)."""
+    inner = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
+    if inner is GraphQLString or inner is GraphQLID:
+        return str
+    if inner is GraphQLBoolean:
+        return bool
+    return _Never
+
+
+def _helpers_of(executor: weakref.ref[PlainLeafExecutionContext]) -> GraphQLResolveInfoHelpers:
+    """The executor's `async_helpers` without the cycle (see the module docstring): a
+    resolver only calls them while its execution, and so the executor, is alive."""
+
+    def live() -> PlainLeafExecutionContext:
+        found = executor()
+        if found is None:
+            raise RuntimeError("async helpers used after their execution ended")
+        return found
+
+    def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+        return live().gather_async_work(values)
+
+    def track(values: Sequence[Any]) -> None:
+        live().track_async_work(values)
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
 
 
 def _null(nullable: bool) -> None:

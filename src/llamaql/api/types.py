@@ -130,6 +130,11 @@ class MessageConnection:
         )
 
 
+def _options_of(root: Conversation) -> GenerationOptions:
+    # Built when asked for: most reads of conversations (pages, search hits) never are.
+    return GenerationOptions.from_value(root._options)
+
+
 @strawberry.type
 class Conversation:
     id: strawberry.ID
@@ -137,11 +142,12 @@ class Conversation:
     system_prompt: str | None
     created_at: datetime
     updated_at: datetime
-    options: GenerationOptions
+    options: GenerationOptions = strawberry.field(resolver=_options_of)
     model: str | None = strawberry.field(
         description="The model that answers; null: the server's default at each send"
     )
     _uuid: strawberry.Private[uuid.UUID]
+    _options: strawberry.Private[values.SamplingOptions]
     # Pages read with the conversation (`conversation(id)`'s lookahead), by request.
     _pages: strawberry.Private[Mapping[MessagePageRequest, Page[values.Message]]]
 
@@ -170,8 +176,8 @@ class Conversation:
             system_prompt=conversation.system_prompt,
             created_at=conversation.created_at,
             updated_at=conversation.updated_at,
-            options=GenerationOptions.from_value(conversation.options),
             model=conversation.model,
+            _options=conversation.options,
             _uuid=conversation.id,
             _pages=pages or {},
         )

@@ -1,4 +1,5 @@
-"""A graceful stop that ends live replies before the sockets close.
+"""The server `llamaql serve` runs: a graceful stop that ends live replies before the
+sockets close, and a settled heap once started (web/heap.py).
 
 uvicorn's shutdown first closes every connection (WebSockets with 1012) and only then
 runs the app's lifespan shutdown, which cancels and saves the replies: a client
@@ -15,6 +16,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from llamaql.container import Runtime
+from llamaql.web.heap import settle_heap
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,11 @@ class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
         super().__init__(config)
         self._app = app
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # the lifespan's start-up (model, database) is behind us
+            settle_heap()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         container = getattr(self._app.state, "container", None)

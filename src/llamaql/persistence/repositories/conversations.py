@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +17,15 @@ from llamaql.persistence.models import Conversation, Message, utc_now
 from llamaql.persistence.repositories.rows import conversation_from_columns, conversation_value
 from llamaql.ports.values import UPDATABLE_FIELDS, SamplingOptions
 from llamaql.ports.values import Conversation as ConversationValue
+
+
+async def plain_rows(session: AsyncSession) -> AsyncConnection:
+    """The session's connection (its transaction), for statements read as plain rows;
+    what the session holds unflushed is flushed first, as its own queries would."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
+
 
 # Statements built once, with bound parameters: building one took longer than running it
 # (about 0.2 ms each; a conversations page and its count went from 1.6 to 1.1 ms).
@@ -48,6 +58,10 @@ _PAGE = (
     .where(col(Conversation.user_id) == bindparam("user_id"))
     .order_by(*_NEWEST_FIRST)
     .limit(bindparam("limit"))
+)
+_GET = sa_select(*_COLUMNS).where(
+    col(Conversation.id) == bindparam("conversation_id"),
+    col(Conversation.user_id) == bindparam("user_id"),
 )
 # After a cursor: spelled out rather than a row-value comparison so both SQLite and
 # PostgreSQL use the (user_id, updated_at, id) index the same way; ids break ties.
@@ -154,8 +168,11 @@ class SqlConversationRepository:
     async def get(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> ConversationValue | None:
-        row = await self._owned(user_id, conversation_id)
-        return None if row is None else conversation_value(row)
+        # A plain row, as the pages (see _COLUMNS).
+        connection = await plain_rows(self._session)
+        ids = {"user_id": user_id, "conversation_id": conversation_id}
+        row = (await connection.execute(_GET, ids)).first()
+        return None if row is None else conversation_from_columns(row._mapping)
 
     async def _owned(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
         ids = {"user_id": user_id, "conversation_id": conversation_id}
@@ -179,7 +196,7 @@ class SqlConversationRepository:
             statement = _PAGE_AFTER
             params["after_updated_at"], params["after_id"] = after
         # On the session's connection (its transaction), past the ORM's result handling.
-        connection = await self._session.connection()
+        connection = await plain_rows(self._session)
         result = await connection.execute(statement, params)
         return [conversation_from_columns(row._mapping) for row in result]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import and_, bindparam, case, func, insert, or_
-from sqlalchemy.orm import aliased
+from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
@@ -88,6 +88,7 @@ COUNTS = (
     )
     .group_by(col(Message.conversation_id))
 )
+_MESSAGE_COLUMNS = tuple(Message.__table__.columns)  # type: ignore[attr-defined]
 # list_pages' statements by shape (which conversations have a cursor): building one
 # took about 6 ms, running it a fraction of that.
 _PAGES: dict[tuple[bool, ...], Any] = {}
@@ -123,9 +124,9 @@ def pages_statement(shape: tuple[bool, ...]) -> Any:
         )
         .subquery()
     )
-    row = aliased(Message, ranked)
+    # Plain rows (Core), not ORM instances, as the conversations page (see messages.py).
     statement = (
-        select(row)
+        sa_select(*(ranked.c[column.name] for column in _MESSAGE_COLUMNS))
         .where(ranked.c.rank <= bindparam("limit"))
         .order_by(ranked.c.conversation_id, ranked.c.seq)
     )

@@ -15,9 +15,10 @@ from llamaql.persistence.repositories import message_statements as sql
 from llamaql.persistence.repositories.conversations import (
     holds_write_lock,
     lock_owned_conversation,
+    plain_rows,
 )
 from llamaql.persistence.repositories.reply_rows import ReplyRowStatements
-from llamaql.persistence.repositories.rows import message_value
+from llamaql.persistence.repositories.rows import message_from_columns, message_value
 from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append
 from llamaql.ports.values import Message as MessageValue
 
@@ -122,10 +123,13 @@ class SqlMessageRepository(ReplyRowStatements):
             if after_seq is not None:
                 params[f"a{index}"] = after_seq
         shape = tuple(after_seq is not None for after_seq in after_seqs.values())
-        result = await self._session.exec(sql.pages_statement(shape), params=params)
+        # On the session's connection (its transaction), as plain rows: building a page's
+        # ORM instances cost more than the rest of its read, and nothing changes them.
+        connection = await plain_rows(self._session)
+        result = await connection.execute(sql.pages_statement(shape), params)
         pages: dict[uuid.UUID, list[MessageValue]] = {key: [] for key in after_seqs}
-        for row in result.all():
-            message = message_value(row)
+        for row in result:
+            message = message_from_columns(row._mapping)
             pages[message.conversation_id].append(message)
         return pages
 

@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import TextClause, Uuid, bindparam, text
-from sqlmodel import col, select
+from sqlalchemy import select as sa_select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from llamaql.persistence.models import Conversation, Message
-from llamaql.persistence.repositories.rows import conversation_value, message_value
+from llamaql.persistence.repositories.conversations import plain_rows
+from llamaql.persistence.repositories.rows import conversation_from_columns, message_from_columns
 from llamaql.persistence.repositories.snippets import (
     CLOSE,
     ELLIPSIS,
@@ -69,11 +71,12 @@ POSTGRES_COUNT = text(_PG_HITS + "SELECT count(*) FROM hits")
 
 
 # The hits' rows, built once with bound parameters (see persistence/repositories/conversations.py).
-_CONVERSATIONS = select(Conversation).where(
+# The hits' conversations and messages, as plain rows (like the pages: no ORM instances).
+_CONVERSATIONS = sa_select(*Conversation.__table__.columns).where(  # type: ignore[attr-defined]
     col(Conversation.id).in_(bindparam("ids", expanding=True)),
     col(Conversation.user_id) == bindparam("user_id"),
 )
-_MESSAGES = select(Message).where(
+_MESSAGES = sa_select(*Message.__table__.columns).where(  # type: ignore[attr-defined]
     col(Message.id).in_(bindparam("ids", expanding=True)),
     col(Message.user_id) == bindparam("user_id"),
 )
@@ -170,16 +173,21 @@ class SqlSearchRepository:
     async def _hits(self, user_id: uuid.UUID, found: list[_Found]) -> list[SearchHit]:
         conversation_ids = {c for c, _, _ in found}
         message_ids = {m for _, m, _ in found if m is not None}
+        connection = await plain_rows(self._session)
+        by_id = {"ids": list(conversation_ids), "user_id": user_id}
         conversations = {
-            c.id: conversation_value(c)
-            for c in await self._session.exec(
-                _CONVERSATIONS, params={"ids": list(conversation_ids), "user_id": user_id}
+            c.id: c
+            for c in (
+                conversation_from_columns(row._mapping)
+                for row in await connection.execute(_CONVERSATIONS, by_id)
             )
         }
+        by_id = {"ids": list(message_ids), "user_id": user_id}
         messages = {
-            m.id: message_value(m)
-            for m in await self._session.exec(
-                _MESSAGES, params={"ids": list(message_ids), "user_id": user_id}
+            m.id: m
+            for m in (
+                message_from_columns(row._mapping)
+                for row in await connection.execute(_MESSAGES, by_id)
             )
         }
         hits: list[SearchHit] = []
