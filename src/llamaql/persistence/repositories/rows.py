@@ -46,7 +46,11 @@ def conversation_from_columns(c: Mapping[Any, Any]) -> Conversation:
 
 
 def message_value(row: MessageRow) -> Message:
-    m = _columns(row, _MESSAGE_COLUMNS)
+    return message_from_columns(_columns(row, _MESSAGE_COLUMNS))
+
+
+def message_from_columns(m: Mapping[Any, Any]) -> Message:
+    """A message from its columns by name (a loaded row's, or a Core row's mapping)."""
     return Message(
         id=m["id"],
         conversation_id=m["conversation_id"],
@@ -67,7 +71,7 @@ def message_value(row: MessageRow) -> Message:
     )
 
 
-def _usage(columns: dict[str, Any]) -> Usage | None:
+def _usage(columns: Mapping[str, Any]) -> Usage | None:
     """A reply's usage, from a column per figure; None while it has none (no prompt
     count), a figure missing as 0."""
     if columns["prompt_tokens"] is None:

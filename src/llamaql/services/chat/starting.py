@@ -77,13 +77,14 @@ class ReplyStarter:
                 turn = await find_turn(uow)
                 conversation = turn.conversation
                 conversation_id = conversation.id
-                ids = {"user_id": user_id, "conversation_id": conversation_id}
                 history = await uow.branches.history(
                     user_id=user_id, leaf_id=turn.parent_id, limit=history_limit(self._engine)
                 )
-                seen, generating = await uow.messages.count_and_generating(**ids)
-                if not generating:  # busy says more; the stored exchange counts again, locked
-                    await self._reply_limit.check(uow, user_id=user_id)
+                seen, generating, live = await self._reply_limit.counts(
+                    uow, user_id=user_id, conversation_id=conversation_id
+                )
+            if not generating:  # busy says more; the stored exchange counts again, locked
+                self._reply_limit.refuse_at(live)
             # Claimed before the next await: a concurrent send in this process sees it busy.
             if not generating and self._live.claim(conversation_id):
                 break
