@@ -43,6 +43,10 @@ _NEWEST_FIRST = (col(Conversation.updated_at).desc(), col(Conversation.id).desc(
 # Pages are read as plain rows (Core), not ORM instances: building 20 instances took
 # most of a page's CPU, and a page's rows are never changed in its session.
 _COLUMNS = tuple(Conversation.__table__.columns)  # type: ignore[attr-defined]
+_OWNED_COLUMNS = sa_select(*_COLUMNS).where(
+    col(Conversation.id) == bindparam("conversation_id"),
+    col(Conversation.user_id) == bindparam("user_id"),
+)
 _PAGE = (
     sa_select(*_COLUMNS)
     .where(col(Conversation.user_id) == bindparam("user_id"))
@@ -154,8 +158,17 @@ class SqlConversationRepository:
     async def get(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> ConversationValue | None:
-        row = await self._owned(user_id, conversation_id)
-        return None if row is None else conversation_value(row)
+        held = _locked(self._session).get((user_id, conversation_id))
+        if held is not None:  # locked here: its changes may not be written yet
+            return conversation_value(held)
+        # A plain row on the session's connection (its transaction), like a page: the
+        # ORM's execution and instance for one read cost more than the statement (every
+        # send reads its conversation first). Rows this session changed are flushed
+        # (update, create) or locked (above), so the database's row is current.
+        connection = await self._session.connection()
+        ids = {"user_id": user_id, "conversation_id": conversation_id}
+        row = (await connection.execute(_OWNED_COLUMNS, ids)).one_or_none()
+        return None if row is None else conversation_from_columns(row._mapping)
 
     async def _owned(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
         ids = {"user_id": user_id, "conversation_id": conversation_id}
