@@ -252,7 +252,11 @@ async def test_get_sees_a_locked_conversation_as_this_unit_changed_it(
         assert before is not None and before.current_leaf_id is None
         assert await unit.conversations.get_for_update(**ids) is not None
         message = await unit.messages.add(
-            **ids, kind=MessageKind.USER, text="hello", status=MessageStatus.COMPLETE
+            user_id=alice,
+            conversation_id=created.id,
+            kind=MessageKind.USER,
+            text="hello",
+            status=MessageStatus.COMPLETE,
         )
         seen = await unit.conversations.get(**ids)
         assert seen is not None and seen.current_leaf_id == message.id
