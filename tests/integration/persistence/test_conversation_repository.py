@@ -249,7 +249,8 @@ async def test_get_sees_a_locked_conversation_as_this_unit_changed_it(
     ids = {"user_id": alice, "conversation_id": created.id}
     async with uow() as unit:
         before = await unit.conversations.get(**ids)
-        assert before is not None and before.current_leaf_id is None
+        assert before is not None
+        assert before.current_leaf_id is None
         assert await unit.conversations.get_for_update(**ids) is not None
         message = await unit.messages.add(
             user_id=alice,
@@ -259,7 +260,8 @@ async def test_get_sees_a_locked_conversation_as_this_unit_changed_it(
             status=MessageStatus.COMPLETE,
         )
         seen = await unit.conversations.get(**ids)
-        assert seen is not None and seen.current_leaf_id == message.id
+        assert seen is not None
+        assert seen.current_leaf_id == message.id
         assert (
             await unit.conversations.get(user_id=uuid.uuid4(), conversation_id=created.id) is None
         )
