@@ -594,3 +594,18 @@ async def test_an_announced_send_that_never_arrives_is_not_waited_for_long(
     engine.expect_reply()
     await result_of(await submit(engine, "A", who("a")))
     assert loop.time() - started < WAIT / 2
+
+
+def test_a_refused_reply_withdraws_its_announcement() -> None:
+    # An idle engine gathers the replies announced (a send has begun) but not arrived
+    # into its first step: a refused one must not leave the next lone reply waiting.
+    queue = admission.AdmissionQueue(4)
+    queue.hold_background(1.0)
+    queue.hold_background(1.0)
+    assert queue.announced() == 2
+    queue.withdraw()
+    assert queue.announced() == 1
+    queue.withdraw()
+    queue.withdraw()  # nothing left: nothing happens
+    assert queue.announced() == 0
+    queue.gather(60.0)  # returns at once: nothing is on its way

@@ -52,6 +52,7 @@ async def store_exchange(
     try:
         handle = engine.submit(prompt, Requester(str(user_id), str(conversation.id)))
     except QueueFullError:
+        engine.reply_abandoned()
         raise queue_full_error() from None
     try:
         user_message, reply_id = await _write_exchange(
