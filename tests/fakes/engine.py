@@ -108,6 +108,7 @@ class FakeEngine(OneModel):
         self.prepare_error: EngineError | None = None
         self.forgotten: list[Requester] = []  # forget() calls, in order
         self.replies_expected = 0  # expect_reply() calls
+        self.replies_abandoned = 0  # reply_abandoned() calls
         self._waiting: deque[FakeHandle] = deque()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -207,6 +208,9 @@ class FakeEngine(OneModel):
 
     def expect_reply(self) -> None:
         self.replies_expected += 1
+
+    def reply_abandoned(self) -> None:
+        self.replies_abandoned += 1
 
     def forget(self, requester: Requester) -> None:
         self.forgotten.append(requester)

@@ -248,6 +248,22 @@ class FakeMessageRepository:
         # The fake's locks are keyed by id; a user's id never names a conversation.
         await self._unit.lock(user_id)
 
+    async def exchange_counts(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        alive_within_s: float | None = None,
+    ) -> tuple[int, bool, int]:
+        count, generating = await self.count_and_generating(
+            user_id=user_id, conversation_id=conversation_id
+        )
+        return (
+            count,
+            generating,
+            await self.count_live_replies(user_id=user_id, alive_within_s=alive_within_s),
+        )
+
     async def count_live_replies(
         self, *, user_id: uuid.UUID, alive_within_s: float | None = None
     ) -> int:

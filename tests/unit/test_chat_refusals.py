@@ -103,6 +103,7 @@ async def test_queue_full_at_submit_rolls_back(rig: ChatRig) -> None:
     rig.engine.queue_size = 0
     failed = await refused(rig, cid)
     assert failed.code == "QUEUE_FULL"
+    assert rig.engine.replies_abandoned == 1  # the engine stops waiting for it
 
 
 async def test_oversized_message_is_context_overflow(rig: ChatRig) -> None:

@@ -220,5 +220,8 @@ async def test_the_engine_hears_of_a_reply_before_the_database_work(rig: ChatRig
     cid = await rig.conversation()
     await drain(rig.send(cid, "hello"))
     assert rig.engine.replies_expected == 1
+    assert rig.engine.replies_abandoned == 0  # it arrived: its submit settles it
     await drain(rig.send(uuid.uuid4(), "nobody's"))
     assert rig.engine.replies_expected == 2
+    # Refused before its submit: the engine stops waiting for it at once.
+    assert rig.engine.replies_abandoned == 1

@@ -16,8 +16,10 @@ announced but not yet arrived, so that a burst's prompts share one step, as they
 a server whose request path costs nothing: otherwise the replies arriving a few
 milliseconds after the first each wait for its whole prompt step (the first token p95
 of 4 chats at once was 1.4x llama-server's). A lone reply has nothing announced and
-never waits; an announcement that never arrives (a refused request) is forgotten after
-ANNOUNCED_FOR_S.
+never waits. A request refused before it arrives withdraws its announcement
+(`withdraw`); before it did, the next lone reply within ANNOUNCED_FOR_S of a refusal (or
+of a send to another loaded model, which announces to every model) waited GATHER_S for
+it. One that never arrives nor withdraws is forgotten after ANNOUNCED_FOR_S.
 """
 
 from __future__ import annotations
@@ -75,6 +77,19 @@ class AdmissionQueue:
             now = time.monotonic()
             self._hold_until = max(self._hold_until, now + seconds)
             self._announced.append(now)
+
+    def withdraw(self) -> None:
+        """A reply request announced by `hold_background` will not arrive (refused, or
+        sent to another engine): settle the oldest announcement, as `put` would."""
+        with self._changed:
+            if self._announced:
+                self._announced.popleft()
+                self._changed.notify_all()
+
+    def announced(self) -> int:
+        """Reply requests announced and not yet arrived nor withdrawn (nor forgotten)."""
+        with self._changed:
+            return len(self._announced)
 
     def gather(self, longest: float) -> None:
         """Wait up to `longest` seconds while reply requests are announced and have not

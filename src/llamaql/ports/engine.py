@@ -235,6 +235,11 @@ class Engine(Protocol):
         Never blocks; callable from the event loop."""
         ...
 
+    def reply_abandoned(self) -> None:
+        """A reply request announced by `expect_reply` was refused before its submit: an
+        idle engine stops waiting for it to join its first step. Never blocks."""
+        ...
+
     def forget(self, requester: Requester) -> None:
         """Drop every KV state kept for `requester` (a deleted conversation): in memory,
         in a sequence and on disk. Never blocks; callable from the event loop."""

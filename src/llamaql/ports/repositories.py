@@ -165,6 +165,17 @@ class MessageRepository(Protocol):
         stopped replica's leftovers, which the sweep will mark, do not count."""
         ...
 
+    async def exchange_counts(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        alive_within_s: float | None = None,
+    ) -> tuple[int, bool, int]:
+        """count_and_generating and count_live_replies in one statement: what a send
+        checks before it writes (busy, and the user's share of the engine)."""
+        ...
+
     async def checkpoint(
         self,
         *,

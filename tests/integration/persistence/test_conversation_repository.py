@@ -238,3 +238,30 @@ async def test_delete_removes_the_conversation_and_its_messages(
             0
         ] == 1
         assert not await unit.conversations.delete(user_id=alice, conversation_id=doomed.id)
+
+
+async def test_get_sees_a_locked_conversation_as_this_unit_changed_it(
+    uow: UnitOfWorkFactory, alice: uuid.UUID
+) -> None:
+    """A message added under the lock moves the leaf before anything is flushed; a read
+    in the same unit sees the new leaf, and a read before the lock the stored one."""
+    created = await _create(uow, alice, "locked")
+    ids = {"user_id": alice, "conversation_id": created.id}
+    async with uow() as unit:
+        before = await unit.conversations.get(**ids)
+        assert before is not None
+        assert before.current_leaf_id is None
+        assert await unit.conversations.get_for_update(**ids) is not None
+        message = await unit.messages.add(
+            user_id=alice,
+            conversation_id=created.id,
+            kind=MessageKind.USER,
+            text="hello",
+            status=MessageStatus.COMPLETE,
+        )
+        seen = await unit.conversations.get(**ids)
+        assert seen is not None
+        assert seen.current_leaf_id == message.id
+        assert (
+            await unit.conversations.get(user_id=uuid.uuid4(), conversation_id=created.id) is None
+        )

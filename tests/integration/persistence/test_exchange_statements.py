@@ -166,11 +166,12 @@ async def test_a_lock_holds_for_one_transaction_and_one_user(
             assert len(seen) > after_commit
 
 
-async def test_the_reply_limit_adds_only_its_count_on_sqlite(
+async def test_the_reply_limit_adds_no_statement_on_sqlite(
     uow: UnitOfWorkFactory, engine: AsyncEngine, alice: uuid.UUID
 ) -> None:
-    """The user's replies are locked by the conversation's lock already on SQLite (one
-    writer); PostgreSQL takes the user's advisory lock."""
+    """The user's live replies are counted in the busy re-check's statement, and locked
+    by the conversation's lock already on SQLite (one writer); PostgreSQL takes the
+    user's advisory lock."""
     turn = await _conversation(uow, alice)
     model = _Engine()
     with _statements(engine) as seen:
@@ -189,4 +190,4 @@ async def test_the_reply_limit_adds_only_its_count_on_sqlite(
     statements = [word for word in seen if word not in ("BEGIN", "COMMIT")]
     # Each with the live feed's outbox at commit: one INSERT (SQLite), plus the user's
     # events lock with the NOTIFY (PostgreSQL).
-    assert len(statements) == (6 + 1 if engine.dialect.name == "sqlite" else 7 + 2)
+    assert len(statements) == (5 + 1 if engine.dialect.name == "sqlite" else 6 + 2)

@@ -88,6 +88,37 @@ async def test_live_replies_are_the_users_generating_ones_of_live_replicas(
     assert await _count(uow, alice, None) == 2
 
 
+async def test_exchange_counts_are_the_busy_check_and_the_live_replies_in_one(
+    uow: UnitOfWorkFactory, session_factory: SessionFactory, alice: uuid.UUID, bob: uuid.UUID
+) -> None:
+    live = [await _reply(uow, alice, MessageStatus.GENERATING) for _ in range(2)]
+    done = await _reply(uow, alice, MessageStatus.COMPLETE)
+    await _reply(uow, bob, MessageStatus.GENERATING)
+
+    async def counts(
+        user_id: uuid.UUID, conversation_id: uuid.UUID, alive_within_s: float | None
+    ) -> tuple[int, bool, int]:
+        async with uow() as unit:
+            return await unit.messages.exchange_counts(
+                user_id=user_id, conversation_id=conversation_id, alive_within_s=alive_within_s
+            )
+
+    assert await counts(alice, live[0].conversation_id, None) == (1, True, 2)
+    assert await counts(alice, done.conversation_id, 30.0) == (1, False, 2)
+    # Another user's conversation is empty to this one; the live replies are their own.
+    assert await counts(bob, done.conversation_id, None) == (0, False, 1)
+
+    async with session_factory() as session:  # a replica that stopped beating
+        await session.exec(
+            update(Message)
+            .where(col(Message.id) == live[0].id)
+            .values(heartbeat_at=utc_now() - timedelta(seconds=31))
+        )
+        await session.commit()
+    assert await counts(alice, live[0].conversation_id, 30.0) == (1, True, 1)
+    assert await counts(alice, live[0].conversation_id, None) == (1, True, 2)
+
+
 async def _admit(
     uow: UnitOfWorkFactory, limit: ReplyLimit, user_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> bool:

@@ -639,3 +639,18 @@ async def test_a_returning_conversation_moves_its_kv_to_the_idle_lane(tmp_path: 
     assert together, "X and A never shared a batch"
     assert first < 2, first
     assert all(seqs[0] < 2 <= seqs[1] for seqs in together), together
+
+
+def test_a_refused_reply_withdraws_its_announcement() -> None:
+    # An idle engine gathers the replies announced (a send has begun) but not arrived
+    # into its first step: a refused one must not leave the next lone reply waiting.
+    queue = admission.AdmissionQueue(4)
+    queue.hold_background(1.0)
+    queue.hold_background(1.0)
+    assert queue.announced() == 2
+    queue.withdraw()
+    assert queue.announced() == 1
+    queue.withdraw()
+    queue.withdraw()  # nothing left: nothing happens
+    assert queue.announced() == 0
+    queue.gather(60.0)  # returns at once: nothing is on its way

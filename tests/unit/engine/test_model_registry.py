@@ -266,3 +266,26 @@ async def test_a_model_with_a_live_or_loading_reply_is_not_deleted(rig: Rig) -> 
         rig.models.check_deletable("b")  # done: idle again
     finally:
         await rig.models.stop()
+
+
+async def test_a_reply_announced_to_every_loaded_model_is_withdrawn_from_the_others(
+    rig: Rig,
+) -> None:
+    # expect_reply reaches every loaded model; the reply goes to one. The others must
+    # not keep waiting for it (an idle engine gathers announced replies into its first
+    # step), and a refused request withdraws from all of them.
+    await rig.models.start()
+    try:
+        handle = await rig.submit("b")
+        rig.gates["b"].set()
+        await drain(handle)
+        a, b = (next(e for e in rig.made if e.name == name) for name in ("a", "b"))
+        before = a.replies_abandoned  # the first went to a model still loading: 1
+        rig.models.expect_reply()
+        await drain(await rig.submit("b"))
+        assert (a.replies_abandoned - before, b.replies_abandoned) == (1, 0)
+        rig.models.expect_reply()
+        rig.models.reply_abandoned()
+        assert (a.replies_abandoned - before, b.replies_abandoned) == (2, 1)
+    finally:
+        await rig.models.stop()

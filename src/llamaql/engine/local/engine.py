@@ -294,5 +294,8 @@ class LlamaEngine(OneModel):
     def expect_reply(self) -> None:
         self._queue.hold_background(REPLY_EXPECTED_S)
 
+    def reply_abandoned(self) -> None:
+        self._queue.withdraw()
+
     def forget(self, requester: Requester) -> None:
         self._parking.forget(requester)

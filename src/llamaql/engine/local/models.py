@@ -221,6 +221,8 @@ class LocalModels:
         if slot is not None and slot.loaded:
             handle = slot.engine.submit(prompt, requester, background=background)
             self._slots.used(slot)
+            if not background:
+                self._announced_elsewhere(slot)
             return TrackedHandle(handle, self._slots.ended(slot))
         if slot is None:
             slot = self._slot(self._catalog_entry(name))
@@ -228,6 +230,8 @@ class LocalModels:
             raise QueueFullError(f"the request queue is full ({self._config.queue_size} waiting)")
         ready = self._slots.ready(slot)
         self._slots.used(slot)
+        if not background:
+            self._announced_elsewhere(None)  # to a model that is not loaded yet
         chosen = slot
 
         def submit_now() -> GenerationHandle:
@@ -239,6 +243,16 @@ class LocalModels:
         for slot in self._slots:
             if slot.loaded:
                 slot.engine.expect_reply()
+
+    def reply_abandoned(self) -> None:
+        self._announced_elsewhere(None)
+
+    def _announced_elsewhere(self, chosen: Slot | None) -> None:
+        """The reply request announced to every loaded model went to `chosen` (None: to
+        none): the others stop waiting for it."""
+        for slot in self._slots:
+            if slot.loaded and slot is not chosen:
+                slot.engine.reply_abandoned()
 
     def forget(self, requester: Requester) -> None:
         for engine in [*(s.engine for s in self._slots), *self._idle.values()]:

@@ -290,6 +290,9 @@ class RemoteEngine:
     def expect_reply(self) -> None:
         """Nothing to pause: background requests run on the server's own slots."""
 
+    def reply_abandoned(self) -> None:
+        """Nothing waits for a reply here (see expect_reply)."""
+
     def forget(self, requester: Requester) -> None:
         """Nothing to drop: this engine keeps no KV state; the server's own prompt cache
         is the server's."""

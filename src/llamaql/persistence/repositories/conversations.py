@@ -53,15 +53,15 @@ _NEWEST_FIRST = (col(Conversation.updated_at).desc(), col(Conversation.id).desc(
 # Pages are read as plain rows (Core), not ORM instances: building 20 instances took
 # most of a page's CPU, and a page's rows are never changed in its session.
 _COLUMNS = tuple(Conversation.__table__.columns)  # type: ignore[attr-defined]
+_OWNED_COLUMNS = sa_select(*_COLUMNS).where(
+    col(Conversation.id) == bindparam("conversation_id"),
+    col(Conversation.user_id) == bindparam("user_id"),
+)
 _PAGE = (
     sa_select(*_COLUMNS)
     .where(col(Conversation.user_id) == bindparam("user_id"))
     .order_by(*_NEWEST_FIRST)
     .limit(bindparam("limit"))
-)
-_GET = sa_select(*_COLUMNS).where(
-    col(Conversation.id) == bindparam("conversation_id"),
-    col(Conversation.user_id) == bindparam("user_id"),
 )
 # After a cursor: spelled out rather than a row-value comparison so both SQLite and
 # PostgreSQL use the (user_id, updated_at, id) index the same way; ids break ties.
@@ -168,10 +168,15 @@ class SqlConversationRepository:
     async def get(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> ConversationValue | None:
-        # A plain row, as the pages (see _COLUMNS).
+        held = _locked(self._session).get((user_id, conversation_id))
+        if held is not None:  # locked here: its changes may not be written yet
+            return conversation_value(held)
+        # A plain row on the session's connection (its transaction), like a page: the
+        # ORM's execution and instance for one read cost more than the statement (every
+        # send reads its conversation first).
         connection = await plain_rows(self._session)
         ids = {"user_id": user_id, "conversation_id": conversation_id}
-        row = (await connection.execute(_GET, ids)).first()
+        row = (await connection.execute(_OWNED_COLUMNS, ids)).one_or_none()
         return None if row is None else conversation_from_columns(row._mapping)
 
     async def _owned(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:

@@ -20,16 +20,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, delete, func, literal
+from sqlalchemy import Integer, delete, func, insert, literal
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from llamaql.persistence.models import Event
+from llamaql.persistence.models import Event, utc_now
 from llamaql.ports.events import EventKind, StoredEvent
 from llamaql.ports.values import MessageStatus
 
 EVENTS_CHANNEL = "llamaql_events"
+_INSERT = insert(Event.__table__)  # type: ignore[attr-defined]
 EVENTS_LOCK_SPACE = 0x6C716576  # "lqev": the first key of the per-user two-key lock
 
 
@@ -43,7 +45,9 @@ class SqlEventRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._recorded: list[Event] = []
+        # Rows to insert, as the INSERT's parameters: no ORM objects (building one and
+        # flushing it through the session cost most of a send's outbox write).
+        self._recorded: list[dict[str, Any]] = []
 
     def record(
         self,
@@ -55,19 +59,24 @@ class SqlEventRepository:
         status: MessageStatus | None = None,
     ) -> None:
         self._recorded.append(
-            Event(
-                user_id=user_id,
-                conversation_id=conversation_id,
-                kind=kind.value,
-                message_id=message_id,
-                status=status.value if status is not None else None,
-            )
+            {
+                "user_id": user_id,
+                "conversation_id": conversation_id,
+                "kind": kind.value,
+                "message_id": message_id,
+                "status": status.value if status is not None else None,
+                "created_at": utc_now(),
+            }
         )
 
     async def flush(self) -> set[uuid.UUID]:
         """Write the recorded events (in the caller's transaction); their users."""
         recorded, self._recorded = self._recorded, []
-        users = {event.user_id for event in recorded}
+        users: set[uuid.UUID] = {event["user_id"] for event in recorded}
+        if recorded:
+            # The session's pending changes first: the events stay the last write, after
+            # any wait for a row lock (the events lock must not be held through one).
+            await self._session.flush()
         postgres = self._session.get_bind().dialect.name == "postgresql"
         for user_id in sorted(users):  # one order for every transaction: no deadlock
             if postgres:
@@ -77,10 +86,11 @@ class SqlEventRepository:
                 )
                 notify = func.pg_notify(literal(EVENTS_CHANNEL), literal(str(user_id)))
                 await self._session.exec(select(lock, notify))
-            for event in recorded:
-                if event.user_id == user_id:
-                    self._session.add(event)
-            await self._session.flush()
+            # On the session's connection (its transaction), in recording order.
+            connection = await self._session.connection()
+            await connection.execute(
+                _INSERT, [event for event in recorded if event["user_id"] == user_id]
+            )
         return users
 
     async def after(self, *, user_id: uuid.UUID, key: int, limit: int) -> Sequence[StoredEvent]:

@@ -4,14 +4,14 @@ their values per call (see persistence/repositories/conversations.py for the sam
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_
+from sqlalchemy import Interval, and_, bindparam, case, func, insert, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
-from llamaql.persistence.models import Message, MessageStatus
+from llamaql.persistence.models import Message, MessageKind, MessageStatus
 from llamaql.persistence.repositories.branches import on_current_branch
 
 GET = select(Message).where(
@@ -26,12 +26,55 @@ GENERATING = (
     .where(*_IN_CONVERSATION, col(Message.status) == MessageStatus.GENERATING.value)
     .limit(1)
 )
-COUNT_AND_GENERATING = select(
-    func.count(),
-    func.coalesce(
-        func.max(case((col(Message.status) == MessageStatus.GENERATING.value, 1), else_=0)), 0
-    ),
-).where(*_IN_CONVERSATION)
+_GENERATING_ANY = func.coalesce(
+    func.max(case((col(Message.status) == MessageStatus.GENERATING.value, 1), else_=0)), 0
+)
+COUNT_AND_GENERATING = select(func.count(), _GENERATING_ANY).where(*_IN_CONVERSATION)
+
+
+def _live_replies(*alive: ColumnElement[bool]) -> Any:
+    """The user's GENERATING replies (the status index finds the few such rows; the user
+    filter narrows them), only those `alive` when given."""
+    return (
+        select(func.count())
+        .select_from(Message)
+        .where(
+            col(Message.user_id) == bindparam("user_id"),
+            col(Message.status) == MessageStatus.GENERATING.value,
+            col(Message.kind) == int(MessageKind.BOT),
+            *alive,
+        )
+    )
+
+
+class ByClock(NamedTuple):
+    """One statement counting live replies, in a variant per heartbeat rule: every one
+    (`plain`), or only those whose heartbeat is recent by the server's clock (SQLite:
+    `since`, bound as `alive_since`) or by PostgreSQL's (`for_`, `alive_for` before
+    now())."""
+
+    plain: Any
+    since: Any
+    for_: Any
+
+
+_ALIVE_SINCE = col(Message.heartbeat_at) >= bindparam("alive_since")
+_ALIVE_FOR = col(Message.heartbeat_at) >= func.now() - bindparam("alive_for", type_=Interval())
+LIVE_REPLIES = ByClock(_live_replies(), _live_replies(_ALIVE_SINCE), _live_replies(_ALIVE_FOR))
+
+
+def _exchange_counts(live: Any) -> Any:
+    """COUNT_AND_GENERATING and the user's live replies (`live`) in one statement: the
+    two checks of a send cost one trip to the database."""
+    # Not correlated: the inner `messages` is the user's, not the outer row's.
+    inner = live.correlate(None).scalar_subquery()
+    return select(func.count(), _GENERATING_ANY, inner).where(*_IN_CONVERSATION)
+
+
+EXCHANGE_COUNTS = ByClock(*(_exchange_counts(live) for live in LIVE_REPLIES))
+
+
+_TABLE: Any = Message.__table__  # type: ignore[attr-defined]
 
 
 def _insert(heartbeat_at: Any) -> Any:
@@ -55,8 +98,11 @@ def _insert(heartbeat_at: Any) -> Any:
             "model",
         )
     }
+    # Core, on the table, returning plain columns: the ORM's INSERT ... RETURNING of an
+    # entity (its bulk-insert path and a new identity in the session) was most of an
+    # add's CPU, and nothing reads the row through the session afterwards.
     return (
-        insert(Message)
+        insert(_TABLE)
         .values(
             **values,
             seq=next_seq,
@@ -65,7 +111,7 @@ def _insert(heartbeat_at: Any) -> Any:
             replica_id=bindparam("m_replica_id"),
             heartbeat_at=heartbeat_at,
         )
-        .returning(Message)
+        .returning(*_TABLE.columns)
     )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Integer, false, func, literal, update
-from sqlmodel import col, select
+from sqlmodel import select
 
 from llamaql.persistence.models import Message, MessageKind, MessageStatus, utc_now
 from llamaql.persistence.repositories import message_statements as sql
@@ -75,13 +75,14 @@ class SqlMessageRepository(ReplyRowStatements):
             statement = sql.INSERT_BEATING_NOW  # PostgreSQL's clock for heartbeats
         else:
             params["m_heartbeat_at"] = now if replica_id is not None else None
-        # Not flushed here: the conversation's new leaf is written with the transaction's
-        # next change of the row (the reply's leaf, the activity time), one UPDATE for all.
-        with self._session.no_autoflush:
-            result = await self._session.exec(statement, params=params)
-        message = cast(Message, result.scalars().one())
+        # On the session's connection (its transaction), so nothing is flushed first: the
+        # conversation's new leaf is written with the transaction's next change of the
+        # row (the reply's leaf, the activity time), one UPDATE for all.
+        connection = await self._session.connection()
+        row = (await connection.execute(statement, params)).one()
+        message = message_from_columns(row._mapping)
         conversation.current_leaf_id = message.id  # the new message's branch is current
-        return message_value(message)
+        return message
 
     async def get(self, *, user_id: uuid.UUID, message_id: uuid.UUID) -> MessageValue | None:
         params = {"message_id": message_id, "user_id": user_id}
@@ -152,9 +153,7 @@ class SqlMessageRepository(ReplyRowStatements):
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID
     ) -> tuple[int, bool]:
         params = {"conversation_id": conversation_id, "user_id": user_id}
-        total, generating = (
-            await self._session.exec(sql.COUNT_AND_GENERATING, params=params)
-        ).one()
+        total, generating = await self._one(sql.COUNT_AND_GENERATING, params)
         return int(total), bool(generating)
 
     async def lock_user_replies(self, *, user_id: uuid.UUID) -> None:
@@ -182,15 +181,38 @@ class SqlMessageRepository(ReplyRowStatements):
     async def count_live_replies(
         self, *, user_id: uuid.UUID, alive_within_s: float | None = None
     ) -> int:
-        # The status index finds the few GENERATING rows; the user filter narrows them.
-        conditions = [
-            col(Message.user_id) == user_id,
-            col(Message.status) == MessageStatus.GENERATING.value,
-            col(Message.kind) == int(MessageKind.BOT),
-        ]
-        if alive_within_s is not None:
-            alive_since = self._now() - timedelta(seconds=alive_within_s)
-            conditions.append(col(Message.heartbeat_at) >= alive_since)
-        statement = select(func.count()).select_from(Message).where(*conditions)
-        result = await self._session.exec(statement)
-        return result.one()
+        statement, params = self._by_clock(sql.LIVE_REPLIES, user_id, alive_within_s)
+        (live,) = await self._one(statement, params)
+        return int(live)
+
+    async def exchange_counts(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        alive_within_s: float | None = None,
+    ) -> tuple[int, bool, int]:
+        statement, params = self._by_clock(sql.EXCHANGE_COUNTS, user_id, alive_within_s)
+        params["conversation_id"] = conversation_id
+        total, generating, live = await self._one(statement, params)
+        return int(total), bool(generating), int(live)
+
+    async def _one(self, statement: Any, params: dict[str, Any]) -> Any:
+        """The one row of a counting statement, run as Core on the session's connection
+        (its transaction): the ORM's execution path cost more than the count itself."""
+        connection = await self._session.connection()
+        return (await connection.execute(statement, params)).one()
+
+    def _by_clock(
+        self, variants: sql.ByClock, user_id: uuid.UUID, alive_within_s: float | None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The variant of a live-replies count for `alive_within_s` on this database,
+        with its parameters."""
+        params: dict[str, Any] = {"user_id": user_id}
+        if alive_within_s is None:
+            return variants.plain, params
+        if self._postgres:
+            params["alive_for"] = timedelta(seconds=alive_within_s)
+            return variants.for_, params
+        params["alive_since"] = utc_now() - timedelta(seconds=alive_within_s)
+        return variants.since, params

@@ -52,6 +52,7 @@ async def store_exchange(
     try:
         handle = engine.submit(prompt, Requester(str(user_id), str(conversation.id)))
     except QueueFullError:
+        engine.reply_abandoned()
         raise queue_full_error() from None
     try:
         user_message, reply_id = await _write_exchange(
@@ -84,11 +85,15 @@ async def _write_exchange(
     locked = await uow.conversations.get_for_update(**ids)
     if locked is None:
         raise NotFoundError(f"conversation {conversation.id} not found")
-    count, generating = await uow.messages.count_and_generating(**ids)
+    if reply_limit is None:
+        count, generating = await uow.messages.count_and_generating(**ids)
+        live = 0
+    else:  # the busy re-check and the user's live replies, locked, in one statement
+        count, generating, live = await reply_limit.counts(uow, **ids, lock=True)
     if generating or count != seen:
         raise ConversationBusyError()
     if reply_limit is not None:
-        await reply_limit.check(uow, user_id=user_id, lock=True)
+        reply_limit.refuse_at(live)
     user_message = turn.answered or await uow.messages.add(
         user_id=user_id,
         conversation_id=conversation.id,

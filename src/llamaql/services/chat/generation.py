@@ -128,10 +128,13 @@ class Generation:
                 if isinstance(event, QueuePosition):
                     self._queued(event.position, event.loading)
                 elif isinstance(event, TextPiece):
-                    if not pieces:
-                        self._started = announce_started(self)
+                    first = not pieces
                     self._queued(0)
                     self._piece(pieces, event.text)
+                    if first:
+                        # After the first piece is published: its watchers' wake-ups
+                        # are queued on the loop ahead of this write's first step.
+                        self._started = announce_started(self)
                 else:
                     result = event
         except asyncio.CancelledError:

@@ -10,8 +10,9 @@ The count is the database's: the user's GENERATING replies, on every socket and 
 replica. That covers queued replies too, since a reply's row is written in the unit of
 work that submits it. A send counts twice: early and without a lock, so a refusal costs
 no prompt rendering; then under the user's lock in the unit of work that stores the
-exchange, so two sends at the limit less one cannot both get in. Title requests store
-no reply and do not count.
+exchange, so two sends at the limit less one cannot both get in. Each count shares its
+statement with the send's busy check (`counts`). Title requests store no reply and do
+not count.
 """
 
 from __future__ import annotations
@@ -40,5 +41,25 @@ class ReplyLimit:
         live = await uow.messages.count_live_replies(
             user_id=user_id, alive_within_s=self.alive_within_s
         )
+        self.refuse_at(live)
+
+    async def counts(
+        self,
+        uow: UnitOfWork,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        lock: bool = False,
+    ) -> tuple[int, bool, int]:
+        """The conversation's messages, whether one is generating, and the user's live
+        replies (for `refuse_at`), in one statement; with `lock` as in `check`."""
+        if lock:
+            await uow.messages.lock_user_replies(user_id=user_id)
+        return await uow.messages.exchange_counts(
+            user_id=user_id, conversation_id=conversation_id, alive_within_s=self.alive_within_s
+        )
+
+    def refuse_at(self, live: int) -> None:
+        """ReplyLimitError when `live` replies are the user's limit already."""
         if live >= self.most:
             raise ReplyLimitError(self.most)

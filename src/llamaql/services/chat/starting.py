@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from llamaql.config import ChatConfig
-from llamaql.ports.engine import Engine
+from llamaql.ports.engine import Engine, PreparedPrompt
 from llamaql.ports.errors import ConversationBusyError, DatabaseUnavailableError, DomainError
 from llamaql.ports.repositories import UnitOfWorkFactory
-from llamaql.services.branching import FindTurn
+from llamaql.services.branching import FindTurn, Turn
 from llamaql.services.chat.checks import check_text, history_limit, prepare_prompt, queue_full_error
 from llamaql.services.chat.events import conversation_prompt
 from llamaql.services.chat.generation import Generation
@@ -67,6 +67,26 @@ class ReplyStarter:
         request_options: Mapping[str, Any],
         cancel_on_close: bool,
     ) -> Generation:
+        try:
+            turn, seen, prompt = await self._prepare(user_id, find_turn, text, request_options)
+        except BaseException:
+            # Refused before its submit: an idle engine stops waiting for this reply
+            # (ChatService announced it with expect_reply) to join its first step.
+            self._engine.reply_abandoned()
+            raise
+        return await self._submitter.submit(
+            user_id=user_id, turn=turn, seen=seen, prompt=prompt, cancel_on_close=cancel_on_close
+        )
+
+    async def _prepare(
+        self,
+        user_id: uuid.UUID,
+        find_turn: FindTurn,
+        text: str | None,
+        request_options: Mapping[str, Any],
+    ) -> tuple[Turn, int, PreparedPrompt]:
+        """The checks, the reads, the claim and the prompt: everything before the submit
+        (the conversation is claimed when this returns)."""
         if self._live.closing:
             raise DomainError("the server is shutting down", code="INTERNAL", retryable=True)
         if text is not None:  # regenerate sends no text: it reuses a stored message
@@ -77,13 +97,14 @@ class ReplyStarter:
                 turn = await find_turn(uow)
                 conversation = turn.conversation
                 conversation_id = conversation.id
-                ids = {"user_id": user_id, "conversation_id": conversation_id}
                 history = await uow.branches.history(
                     user_id=user_id, leaf_id=turn.parent_id, limit=history_limit(self._engine)
                 )
-                seen, generating = await uow.messages.count_and_generating(**ids)
-                if not generating:  # busy says more; the stored exchange counts again, locked
-                    await self._reply_limit.check(uow, user_id=user_id)
+                seen, generating, live = await self._reply_limit.counts(
+                    uow, user_id=user_id, conversation_id=conversation_id
+                )
+            if not generating:  # busy says more; the stored exchange counts again, locked
+                self._reply_limit.refuse_at(live)
             # Claimed before the next await: a concurrent send in this process sees it busy.
             if not generating and self._live.claim(conversation_id):
                 break
@@ -101,6 +122,4 @@ class ReplyStarter:
         except BaseException:
             self._live.unclaim(conversation_id)
             raise
-        return await self._submitter.submit(
-            user_id=user_id, turn=turn, seen=seen, prompt=prompt, cancel_on_close=cancel_on_close
-        )
+        return turn, seen, prompt
