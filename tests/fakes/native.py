@@ -41,9 +41,7 @@ class FakeSampler:
 class FakeRuntime:
     """Sequences of byte tokens; see the module docstring."""
 
-    def __init__(
-        self, *, sequences: int = 2, batch_size: int = 64, context: int = 512, lanes: int = 1
-    ) -> None:
+    def __init__(self, *, sequences: int = 2, batch_size: int = 64, context: int = 512) -> None:
         self.facts = RuntimeFacts(
             context_size=context,
             sequences=sequences,
@@ -53,7 +51,6 @@ class FakeRuntime:
             gpu_layers=0,
             threads=1,
             kv_bytes=0,
-            lanes=lanes,
         )
         self.kv: dict[int, list[int]] = {seq: [] for seq in range(sequences)}
         self.batches: list[list[BatchPart]] = []

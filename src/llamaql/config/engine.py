@@ -80,15 +80,6 @@ class EngineConfig(EnvConfig):
         validation_alias=AliasChoices("LLAMAQL_N_THREADS"),
         description="CPU threads for llama.cpp; default: all usable cores",
     )
-    decode_lanes: int | None = Field(
-        None,
-        ge=1,
-        le=64,
-        validation_alias=AliasChoices("LLAMAQL_DECODE_LANES"),
-        description="llama.cpp contexts a model's LLAMAQL_PARALLEL sequences are split over "
-        "evenly on the CPU, decoding at once on their share of the threads; default: 2 for a "
-        "model file under 512 MiB on 2 or more threads without GPU offload, else 1",
-    )
     n_batch: int = Field(512, ge=1, le=8192, validation_alias=AliasChoices("LLAMAQL_N_BATCH"))
     use_extra_bufts: bool = Field(
         False,

@@ -16,8 +16,7 @@ from tests.eventually import eventually_blocking
 from llamaql.config import DEFAULT_MODEL_DIR, DEFAULT_MODEL_FILE, load_config
 from llamaql.container import shared_start
 from llamaql.engine.local.engine import LlamaEngine
-from llamaql.engine.local.llama_context import LlamaSampler
-from llamaql.engine.local.llama_runtime import LlamaRuntime
+from llamaql.engine.local.llama_runtime import LlamaRuntime, LlamaSampler
 from llamaql.engine.local.runtime import BatchPart, LoadConfig
 from llamaql.ports.engine import Requester, ResolvedOptions
 
@@ -122,16 +121,14 @@ def _serial_engine() -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
 
 @pytest.fixture(scope="session")
 def _three_engine() -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
-    # One decode lane: where a reply goes within a lane (runs of consecutive ids).
-    yield from _engine(n_batch=64, parallel=3, stream_interval_ms=0, decode_lanes=1)
+    yield from _engine(n_batch=64, parallel=3, stream_interval_ms=0)
 
 
 @pytest.fixture
 def three_engine(
     _three_engine: tuple[LlamaEngine, SteeredRuntime],
 ) -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
-    """Three sequences in one context, for where a reply is placed; the runtime records
-    every batch."""
+    """Three sequences, for where a reply is placed; the runtime records every batch."""
     yield _three_engine
     _three_engine[1].reset_hooks()
 

@@ -596,51 +596,6 @@ async def test_an_announced_send_that_never_arrives_is_not_waited_for_long(
     assert loop.time() - started < WAIT / 2
 
 
-async def test_replies_spread_over_the_decode_lanes(tmp_path: Path) -> None:
-    # Four sequences in two lanes (0-1 and 2-3): two replies decode in one lane each,
-    # since lanes decode at once and a step takes as long as its busiest lane.
-    runtime = FakeRuntime(sequences=4, lanes=2)
-    engine = await started_engine(tmp_path, runtime, parallel=4)
-    try:
-        runtime.reply = LONG
-        runtime.gate.clear()
-        handles = [await submit(engine, f"prompt {user}", who(user)) for user in "ab"]
-        runtime.gate.set()
-        await asyncio.gather(*(result_of(handle) for handle in handles))
-    finally:
-        await engine.stop()
-    together = [[part.seq for part in batch] for batch in runtime.batches if len(batch) == 2]
-    assert together, "the two replies never shared a batch"
-    assert all(seqs[0] < 2 <= seqs[1] for seqs in together), together
-
-
-async def test_a_returning_conversation_moves_its_kv_to_the_idle_lane(tmp_path: Path) -> None:
-    runtime = FakeRuntime(sequences=4, lanes=2)
-    engine = await started_engine(tmp_path, runtime, parallel=4)
-    try:
-        history = "the history of conversation X"
-        await result_of(await submit(engine, history, who("x")))
-        first = runtime.batches[-1][0].seq
-        runtime.reply = LONG
-        start = runtime.samples
-        runtime.on_sample = lambda n: runtime.gate.clear() if n == start + 2 else None
-        # Both lanes idle: A takes the least recently used sequence, beside X's in its
-        # lane; X's next turn would make that lane decode two replies while the other
-        # lane idles, so X's KV moves to the other lane.
-        a = await submit(engine, "prompt a", who("a"))
-        assert runtime.wait_for(lambda: not runtime.gate.is_set())
-        x = await submit(engine, history + " next", who("x"))
-        runtime.gate.set()
-        turn = (await asyncio.gather(result_of(x), result_of(a)))[0]
-    finally:
-        await engine.stop()
-    assert turn.usage.cached_prompt_tokens == len(history) + 1  # its KV came along
-    together = [[part.seq for part in batch] for batch in runtime.batches if len(batch) == 2]
-    assert together, "X and A never shared a batch"
-    assert first < 2, first
-    assert all(seqs[0] < 2 <= seqs[1] for seqs in together), together
-
-
 def test_a_refused_reply_withdraws_its_announcement() -> None:
     # An idle engine gathers the replies announced (a send has begun) but not arrived
     # into its first step: a refused one must not leave the next lone reply waiting.

@@ -40,8 +40,6 @@ RuntimeFactory = Callable[[LoadConfig], ModelRuntime]
 # How long background work stays paused for a reply request that has begun and not yet
 # been submitted (it is submitted within tens of milliseconds, or refused).
 REPLY_EXPECTED_S = 2.0
-# The largest model file that gets two decode lanes by default (the default model is 99 MB).
-AUTO_LANES_MAX_MODEL_BYTES = 512 * 2**20
 
 
 def _llama_runtime(config: LoadConfig) -> ModelRuntime:
@@ -67,29 +65,15 @@ def resolve_load_config(config: EngineConfig, meta: GgufMetadata) -> LoadConfig:
     gpu_layers = config.n_gpu_layers
     if gpu_layers is None:
         gpu_layers = -1 if _gpu_offload_supported() else 0
-    threads = config.n_threads or len(os.sched_getaffinity(0))
     return LoadConfig(
         model_path=config.model_path,
         context_size=context_size_for(config, meta),
         sequences=config.parallel,
         gpu_layers=gpu_layers,
-        threads=threads,
+        threads=config.n_threads or len(os.sched_getaffinity(0)),
         batch_size=config.n_batch,
         use_extra_bufts=config.use_extra_bufts,
-        lanes=decode_lanes(config, gpu_layers, threads),
     )
-
-
-def decode_lanes(config: EngineConfig, gpu_layers: int, threads: int) -> int:
-    """LLAMAQL_DECODE_LANES, else 2 for a small model decoded on the CPU (lanes.py says
-    why). A larger model's step is bound by reading its weights, which each lane does
-    for itself, so it keeps one context."""
-    if config.decode_lanes is not None:
-        return config.decode_lanes
-    small = config.model_path.stat().st_size <= AUTO_LANES_MAX_MODEL_BYTES
-    if gpu_layers != 0 or threads < 2 or config.parallel < 2 or not small:
-        return 1
-    return 2
 
 
 def context_size_for(config: EngineConfig, meta: GgufMetadata) -> int:
@@ -187,14 +171,13 @@ class LlamaEngine(OneModel):
         self._runtime = runtime
         logger.info(
             "model %s loaded: backend %s on %s, %d layers offloaded, %d sequences of %d "
-            "tokens in %d decode lane(s) (KV about %d MiB), %d threads, %.2f s",
+            "tokens (KV about %d MiB), %d threads, %.2f s",
             meta.name,
             facts.backend,
             facts.device,
             facts.gpu_layers,
             facts.sequences,
             facts.context_size,
-            facts.lanes,
             facts.kv_bytes // (1024 * 1024),
             facts.threads,
             time.perf_counter() - began,

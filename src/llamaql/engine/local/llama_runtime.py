@@ -2,11 +2,10 @@
 
 The high-level `Llama` class is not used: it hides `use_extra_bufts` (needed off on AMX
 CPUs, see FINDINGS), decodes one sequence at a time, and keeps mutable Python state that
-its tokenizer methods share with generation. Here the model's `sequences` separate KV
-streams (not unified: attention stays per sequence) of `context_size` tokens each are held
-by one context, or on the CPU by one context per decode lane (lanes.py); the scheduler's
-thread owns them, and tokenizing reads only the vocabulary, which llama.cpp never mutates
-after loading.
+its tokenizer methods share with generation. Here one context holds `sequences` separate
+KV streams (not unified: attention stays per sequence) of `context_size` tokens each; the
+scheduler's thread owns it, and tokenizing reads only the vocabulary, which llama.cpp
+never mutates after loading.
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ from typing import Any
 import llama_cpp
 
 from llamaql.engine.local.devices import describe_cpu, list_devices, offload_devices
-from llamaql.engine.local.lanes import DecodeLanes, lane_sizes
-from llamaql.engine.local.llama_context import LlamaContext, LlamaSampler
 from llamaql.engine.local.runtime import BatchPart, LoadConfig, RuntimeFacts
 from llamaql.ports.engine import EngineError, ModelFileError, ResolvedOptions
 
@@ -30,6 +27,7 @@ logger = logging.getLogger(__name__)
 _native_logger = logging.getLogger("llamaql.engine.llama_cpp")
 # ggml_log_level (NONE, DEBUG, INFO, WARN, ERROR, CONT) -> logging; INFO is chatty: DEBUG.
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+_PENALTY_LAST_N = 64
 _ALL_LAYERS = 0x7FFFFFFF
 _F16_BYTES = 2
 
@@ -39,6 +37,45 @@ def _log_to_python(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None
     message = text.decode("utf-8", errors="replace").rstrip()
     if message:
         _native_logger.log(_LEVELS.get(level, logging.DEBUG), "%s", message)
+
+
+class LlamaSampler:
+    """A llama.cpp sampler chain built from one request's options."""
+
+    def __init__(self, ctx: object, n_vocab: int, options: ResolvedOptions) -> None:
+        self._ctx = ctx
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+
+        def add(sampler: object) -> None:
+            llama_cpp.llama_sampler_chain_add(chain, sampler)
+
+        if options.repeat_penalty != 1.0:
+            add(
+                llama_cpp.llama_sampler_init_penalties(
+                    n_vocab, _PENALTY_LAST_N, options.repeat_penalty, 0.0, 0.0
+                )
+            )
+        if options.temperature <= 0.0:
+            add(llama_cpp.llama_sampler_init_greedy())
+        else:
+            if options.top_k > 0:
+                add(llama_cpp.llama_sampler_init_top_k(options.top_k))
+            add(llama_cpp.llama_sampler_init_top_p(options.top_p, 1))
+            add(llama_cpp.llama_sampler_init_min_p(options.min_p, 1))
+            add(llama_cpp.llama_sampler_init_temp(options.temperature))
+            seed = llama_cpp.LLAMA_DEFAULT_SEED if options.seed is None else options.seed
+            add(llama_cpp.llama_sampler_init_dist(seed))
+        self._chain = chain
+
+    def sample(self, index: int) -> int:
+        # Samples from batch row `index` of the latest decode and accepts the token
+        # (which feeds the repetition penalty's history).
+        return int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, index))
+
+    def close(self) -> None:
+        if self._chain is not None:
+            llama_cpp.llama_sampler_free(self._chain)
+            self._chain = None
 
 
 def _kv_bytes(model: object, total_tokens: int) -> int:
@@ -122,8 +159,7 @@ class LlamaVocab:
 
 
 class LlamaRuntime(LlamaVocab):
-    """A GGUF model and its sequences in one llama.cpp context, or split over several
-    decoding at once on the CPU (`config.lanes`, see lanes.py); see ModelRuntime."""
+    """A GGUF model and one llama.cpp context of several sequences; see ModelRuntime."""
 
     def __init__(self, config: LoadConfig) -> None:
         devices = list_devices()
@@ -134,94 +170,119 @@ class LlamaRuntime(LlamaVocab):
         mparams.use_extra_bufts = config.use_extra_bufts
         super().__init__(config.model_path, mparams)
         model = self._model
+        total = config.context_size * config.sequences
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = total
+        cparams.n_seq_max = config.sequences
+        cparams.kv_unified = False
+        cparams.n_batch = cparams.n_ubatch = min(config.batch_size, total)
+        cparams.n_threads = cparams.n_threads_batch = config.threads
+        cparams.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            self._free()
+            raise EngineError(
+                f"llama.cpp could not create a context of {config.sequences} sequences of "
+                f"{config.context_size} tokens"
+            )
+        self._ctx = ctx
+        self._memory = llama_cpp.llama_get_memory(ctx)
+        self._batch_size = int(cparams.n_batch)
+        self._batch = llama_cpp.llama_batch_init(self._batch_size, 0, 1)
         layers = llama_cpp.llama_model_n_layer(model) + 1  # + the output layer
         offloaded = min(layers, _ALL_LAYERS if gpu_layers < 0 else gpu_layers)
-        # Lanes are for CPU threads; a GPU decodes a whole batch in one context.
-        sizes = lane_sizes(config.sequences, config.lanes if offloaded == 0 else 1)
-        contexts: list[LlamaContext] = []
-        try:
-            for size in sizes:
-                contexts.append(
-                    LlamaContext(
-                        model,
-                        context_size=config.context_size,
-                        sequences=size,
-                        batch_size=config.batch_size,
-                        threads=config.threads,
-                    )
-                )
-        except EngineError:
-            for context in contexts:
-                context.close()
-            self._free()
-            raise
-        self._lanes: DecodeLanes[LlamaContext] | None = DecodeLanes(
-            contexts, sizes[0], config.threads
-        )
-        first = contexts[0]
-        n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(first.ctx))
-        cparams = first.params
+        sequences = int(llama_cpp.llama_n_seq_max(ctx))
         self.facts = RuntimeFacts(
-            context_size=n_ctx_seq,
-            sequences=config.sequences,
-            batch_size=first.batch_size,
+            context_size=int(llama_cpp.llama_n_ctx_seq(ctx)),
+            sequences=sequences,
+            batch_size=self._batch_size,
             backend="vulkan" if offloaded > 0 else "cpu",
             device=", ".join(g.description for g in gpus)
             if offloaded > 0
             else describe_cpu(devices),
             gpu_layers=offloaded,
             threads=config.threads,
-            kv_bytes=sum(_kv_bytes(model, int(llama_cpp.llama_n_ctx(c.ctx))) for c in contexts),
+            kv_bytes=_kv_bytes(model, int(llama_cpp.llama_n_ctx(ctx))),
             state_format=(
-                f"llama-cpp-python {llama_cpp.__version__}; n_ctx_seq {n_ctx_seq}; n_stream "
-                f"{sizes[0]}; type_k {cparams.type_k}; type_v {cparams.type_v}; flash_attn "
-                f"{cparams.flash_attn_type}; kv_unified 0"
+                f"llama-cpp-python {llama_cpp.__version__}; n_ctx_seq "
+                f"{llama_cpp.llama_n_ctx_seq(ctx)}; type_k {cparams.type_k}; type_v "
+                f"{cparams.type_v}; flash_attn {cparams.flash_attn_type}; kv_unified 0"
             ),
-            lanes=len(contexts),
         )
 
-    def _open_lanes(self) -> DecodeLanes[LlamaContext]:
-        if self._lanes is None:
-            raise EngineError("the model is closed")
-        return self._lanes
-
     def _check_open(self) -> None:
-        self._open_lanes()
+        if self._ctx is None:
+            raise EngineError("the model is closed")
 
     def decode(self, parts: Sequence[BatchPart]) -> int:
-        return self._open_lanes().decode(parts)
+        self._check_open()
+        batch = self._batch
+        tokens, positions, seq_ids, logits = batch.token, batch.pos, batch.seq_id, batch.logits
+        n_seq_id = batch.n_seq_id
+        i = 0
+        for part in parts:
+            if i + len(part.tokens) > self._batch_size:
+                raise EngineError(f"a batch of more than {self._batch_size} tokens")
+            for offset, token in enumerate(part.tokens):
+                tokens[i] = token
+                positions[i] = part.pos + offset
+                n_seq_id[i] = 1
+                seq_ids[i][0] = part.seq
+                logits[i] = 0
+                i += 1
+            if part.wants_logits:
+                logits[i - 1] = 1
+        batch.n_tokens = i
+        status = int(llama_cpp.llama_decode(self._ctx, batch))
+        if status == 0:
+            # GPU backends decode asynchronously: wait, so the time is billed to this step.
+            llama_cpp.llama_synchronize(self._ctx)
+        return status
 
     def set_threads(self, threads: int) -> None:
-        """Decode on `threads` threads in all from the next decode on (the scheduler's
-        thread, between decodes)."""
-        self._open_lanes().threads = max(1, threads)
+        """Decode on `threads` threads from the next decode on (the scheduler's thread,
+        between decodes)."""
+        self._check_open()
+        llama_cpp.llama_set_n_threads(self._ctx, threads, threads)
 
     def truncate(self, seq: int, keep: int) -> bool:
-        context, local = self._open_lanes().lane(seq)
-        return context.truncate(local, keep)
+        self._check_open()
+        return bool(llama_cpp.llama_memory_seq_rm(self._memory, seq, keep, -1))
 
     def save(self, seq: int) -> bytearray | None:
-        context, local = self._open_lanes().lane(seq)
-        return context.save(local)
+        self._check_open()
+        size = int(llama_cpp.llama_state_seq_get_size(self._ctx, seq))
+        state = bytearray(size)
+        written = llama_cpp.llama_state_seq_get_data(
+            self._ctx, (ctypes.c_uint8 * size).from_buffer(state), size, seq
+        )
+        if written != size:
+            logger.warning("could not save sequence %d: %d of %d bytes written", seq, written, size)
+            return None
+        return state
 
     def restore(self, seq: int, state: bytearray) -> bool:
-        context, local = self._open_lanes().lane(seq)
-        return context.restore(local, state)
+        self._check_open()
+        # The sequence must be empty before a state is read into it.
+        llama_cpp.llama_memory_seq_rm(self._memory, seq, -1, -1)
+        size = len(state)
+        read = llama_cpp.llama_state_seq_set_data(
+            self._ctx, (ctypes.c_uint8 * size).from_buffer(state), size, seq
+        )
+        if read == 0:
+            logger.warning("could not restore a %d-byte state into sequence %d", size, seq)
+            llama_cpp.llama_memory_seq_rm(self._memory, seq, -1, -1)
+            return False
+        return True
 
     def new_sampler(self, options: ResolvedOptions) -> LlamaSampler:
-        lanes = self._open_lanes()
-
-        def locate(row: int) -> tuple[object, int]:
-            context, local = lanes.locate(row)
-            return context.ctx, local
-
-        return LlamaSampler(locate, self._n_vocab, options)
+        self._check_open()
+        return LlamaSampler(self._ctx, self._n_vocab, options)
 
     def close(self) -> None:
         with self._alive:
-            if self._lanes is not None:
-                self._lanes.close()
-                for context in self._lanes.lanes:
-                    context.close()
-                self._lanes = None
+            if self._ctx is not None:
+                llama_cpp.llama_batch_free(self._batch)
+                llama_cpp.llama_free(self._ctx)
+                self._ctx = None
                 self._free()

@@ -32,9 +32,7 @@ class SequencePlacement:
         self._parking = parking
         self._shared_prefix = shared_prefix
         self._shared_state: bytearray | None = None
-        facts = runtime.facts
-        self.slots = [Slot(seq) for seq in range(facts.sequences)]
-        self._per_lane = facts.sequences // max(1, facts.lanes)
+        self.slots = [Slot(seq) for seq in range(runtime.facts.sequences)]
         self._clock = itertools.count(1)
 
     def tick(self) -> int:
@@ -90,10 +88,9 @@ class SequencePlacement:
     def _free_slot(self, owner: Requester) -> Slot:
         """An idle slot, its state parked, holding `owner`'s parked state if there is one.
 
-        The slot is in the decode lane with the fewest busy sequences, then keeps the
-        busy sequences in the fewest runs of consecutive ids, since each run is a graph
-        evaluation of its own in every step (see `_step`); among those, the one used
-        least recently. A conversation whose KV goes is parked, and
+        The slot keeps the busy sequences in the fewest runs of consecutive ids, since
+        each run is a graph evaluation of its own in every step (see `_step`); among
+        those, the one used least recently. A conversation whose KV goes is parked, and
         restoring it is a copy, where a broken run costs every step of every reply."""
         slot = self._best_idle(self._busy())
         self._empty(slot)
@@ -108,11 +105,10 @@ class SequencePlacement:
 
     def _close_gap(self, own: Slot) -> Slot:
         """`own` (the conversation's idle sequence), or the idle sequence its KV moves to
-        when `own` would make the step cost more than that one (a fuller lane, or more
-        runs of consecutive ids)."""
+        when `own` would split the busy sequences into more runs than that one."""
         busy = self._busy()
         target = self._best_idle(busy)
-        if self._cost(busy | {own.seq}) <= self._cost(busy | {target.seq}):
+        if _runs(busy | {own.seq}) <= _runs(busy | {target.seq}):
             return own
         state = self._runtime.save(own.seq)
         if state is None:
@@ -135,22 +131,8 @@ class SequencePlacement:
     def _best_idle(self, busy: set[int]) -> Slot:
         return min(
             (s for s in self.slots if s.reply is None),
-            key=lambda s: (self._cost(busy | {s.seq}), s.last_used),
+            key=lambda s: (_runs(busy | {s.seq}), s.last_used),
         )
-
-    def _cost(self, seqs: set[int]) -> tuple[int, int]:
-        """What a step over the sequences `seqs` costs: first the busiest decode lane's
-        count (lanes decode at once, so the step takes as long as that one; with a single
-        lane every choice ties here), then the graph evaluations (runs of consecutive ids,
-        counted within each lane)."""
-        lanes = [seq // self._per_lane for seq in seqs]
-        busiest = max((lanes.count(lane) for lane in set(lanes)), default=0)
-        runs = sum(
-            1
-            for seq in seqs
-            if seq - 1 not in seqs or (seq - 1) // self._per_lane != seq // self._per_lane
-        )
-        return busiest, runs
 
     def _empty(self, slot: Slot) -> None:
         """Park what `slot` holds for its conversation, then clear it."""
@@ -193,3 +175,8 @@ class SequencePlacement:
             state = self._runtime.save(slot.seq)
             if state is not None:
                 self._parking.persist(slot.owner, ParkedState(tuple(slot.tokens), state))
+
+
+def _runs(seqs: set[int]) -> int:
+    """How many runs of consecutive ids `seqs` makes."""
+    return sum(1 for seq in seqs if seq - 1 not in seqs)

@@ -25,7 +25,6 @@ class LoadConfig:
     threads: int
     batch_size: int
     use_extra_bufts: bool
-    lanes: int = 1  # contexts the sequences are split over on the CPU (lanes.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +42,6 @@ class RuntimeFacts:
     # What a saved sequence state depends on besides the model (KV files keep states of
     # this format only): the library version and the context's KV parameters.
     state_format: str = ""
-    # Contexts decoding at once, each holding `sequences / lanes` consecutive sequences:
-    # placement spreads replies over them.
-    lanes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +75,7 @@ class Vocabulary(Protocol):
 
 
 class ModelRuntime(Protocol):
-    """A loaded model and its `facts.sequences` sequences (in one context, or split over
-    `facts.lanes` contexts that decode at once).
+    """A loaded model and one context holding `facts.sequences` sequences.
 
     `tokenize`, `token_bytes` and `is_eog` read only the vocabulary and may be called from
     any thread; everything else belongs to the scheduler's thread.
