@@ -17,7 +17,8 @@ from llamaql.persistence.repositories.snippets import snippet_of
 from llamaql.ports import values
 from llamaql.ports.errors import DatabaseUnavailableError
 from llamaql.ports.events import ReplyRef
-from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append, SearchHit
+from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append
+from llamaql.ports.search import SearchHit
 
 if TYPE_CHECKING:
     from tests.fakes.uow import FakeUnitOfWork

@@ -38,8 +38,8 @@ from llamaql.ports.repositories import (
     BranchRepository,
     ConversationRepository,
     MessageRepository,
-    SearchRepository,
 )
+from llamaql.ports.search import SearchRepository
 
 
 class CommitFailedError(Exception):

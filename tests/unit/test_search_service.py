@@ -10,7 +10,7 @@ from tests.fakes.uow import FakeStore
 
 from llamaql.persistence.models import MessageKind, MessageStatus
 from llamaql.ports.errors import BadInputError
-from llamaql.ports.repositories import SearchHit
+from llamaql.ports.search import SearchHit
 from llamaql.services.conversations import ConversationService
 from llamaql.services.ids import encode_conversation_cursor, encode_search_cursor
 from llamaql.services.search import MAX_QUERY_CHARS, SearchService, search_terms

@@ -11,7 +11,7 @@ from llamaql.persistence.repositories.snippets import (
     parse_marked,
     snippet_of,
 )
-from llamaql.ports.repositories import SnippetPart
+from llamaql.ports.search import SnippetPart
 
 
 def _show(parts: tuple[SnippetPart, ...]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from llamaql.api.types import Conversation, Message, PageInfo
-from llamaql.ports import repositories as ports
+from llamaql.ports import search as ports
 from llamaql.ports.values import Page
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from llamaql.ports.events import EventRepository, ReplyRef
+from llamaql.ports.search import SearchRepository
 from llamaql.ports.values import (
     Conversation,
     Message,
@@ -251,39 +251,6 @@ class BranchRepository(Protocol):
         """Make the branch to `leaf_id` current; False unless both are the user's and the
         leaf is in that conversation."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class SnippetPart:
-    """A piece of a search snippet; `highlighted` when it is a matched word."""
-
-    text: str
-    highlighted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """A message (or, with `message` None, a conversation's title) matching a search."""
-
-    conversation: Conversation
-    message: Message | None
-    snippet: tuple[SnippetPart, ...]
-
-
-class SearchRepository(Protocol):
-    """Full-text search over the user's user and assistant messages and titles.
-
-    `terms` are words (letters and digits only); a row matches when every term begins
-    one of its words, case-insensitively.
-    """
-
-    async def find(
-        self, *, user_id: uuid.UUID, terms: Sequence[str], limit: int, offset: int
-    ) -> Sequence[SearchHit]:
-        """Best match first; ties newest first."""
-        ...
-
-    async def count(self, *, user_id: uuid.UUID, terms: Sequence[str]) -> int: ...
 
 
 class UnitOfWork(Protocol):

@@ -11,7 +11,8 @@ import re
 import uuid
 
 from llamaql.ports.errors import BadInputError
-from llamaql.ports.repositories import SearchHit, UnitOfWorkFactory
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.search import SearchHit
 from llamaql.ports.values import Page
 from llamaql.services.conversations import check_page_size
 from llamaql.services.ids import decode_search_cursor, encode_search_cursor

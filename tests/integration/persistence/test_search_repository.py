@@ -17,7 +17,8 @@ from llamaql.persistence.migrations import alembic_config, migrate
 from llamaql.persistence.migrations.unmodelled import SEARCH_TABLES
 from llamaql.persistence.models import MessageKind, MessageStatus
 from llamaql.persistence.repositories import make_uow_factory
-from llamaql.ports.repositories import SearchHit, UnitOfWorkFactory
+from llamaql.ports.repositories import UnitOfWorkFactory
+from llamaql.ports.search import SearchHit
 from llamaql.ports.values import Conversation, SamplingOptions
 from llamaql.services.search import SearchService, search_terms
 

@@ -29,7 +29,7 @@ from llamaql.persistence.repositories.snippets import (
     parse_marked,
     snippet_of,
 )
-from llamaql.ports.repositories import SearchHit, SnippetPart
+from llamaql.ports.search import SearchHit, SnippetPart
 
 _SQLITE_HITS = """
 FROM search_fts JOIN search_entries AS e ON e.id = search_fts.rowid

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from llamaql.ports.repositories import SnippetPart
+from llamaql.ports.search import SnippetPart
 
 # Unicode noncharacters, meant for a program's internal use: they mark matched words in
 # the database's snippet and never reach a client.

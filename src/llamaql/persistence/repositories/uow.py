@@ -34,9 +34,9 @@ from llamaql.ports.repositories import (
     BranchRepository,
     ConversationRepository,
     MessageRepository,
-    SearchRepository,
     UnitOfWorkFactory,
 )
+from llamaql.ports.search import SearchRepository
 
 logger = logging.getLogger(__name__)
 
