@@ -20,6 +20,13 @@ never waits. A request refused before it arrives withdraws its announcement
 (`withdraw`); before it did, the next lone reply within ANNOUNCED_FOR_S of a refusal (or
 of a send to another loaded model, which announces to every model) waited GATHER_S for
 it. One that never arrives nor withdraws is forgotten after ANNOUNCED_FOR_S.
+
+Several schedulers (decode lanes, LLAMAQL_DECODE_LANES: engine/local/engine.py) may
+take from one queue, each saying which lane it is. The fair order stays one order; a lane
+skips a job whose conversation's KV another lane holds in an idle sequence (`Job.home`)
+while that lane has room, and a lane takes a job with no home only while it has fewer
+live replies than its share of all those live and waiting, so a burst spreads evenly.
+Background jobs start only when no lane has a live reply.
 """
 
 from __future__ import annotations
@@ -51,7 +58,8 @@ class AdmissionQueue:
         self._background: deque[Job] = deque()
         self._served: OrderedDict[str, int] = OrderedDict()  # user -> admission number
         self._counter = itertools.count()
-        self._free = 0  # idle sequences, as the scheduler last said
+        self._free = 0  # idle sequences of every lane, as their schedulers last said
+        self._lanes: dict[int, tuple[int, int]] = {}  # lane -> (idle sequences, live replies)
         self._hold_until = 0.0  # monotonic time until which background work waits
         self._announced: deque[float] = deque()  # when each reply request on its way began
         self._closed = False
@@ -150,18 +158,21 @@ class AdmissionQueue:
                 return
         job.finish(GenerationResult(text="", finish_reason="cancelled"))
 
-    def pop(self, *, background: bool = True) -> Job | None:
-        """The next job in fair order, or None when none is waiting; never blocks. A
-        background job only when `background` (the scheduler says it has no reply)."""
+    def pop(self, *, background: bool = True, lane: int = 0) -> Job | None:
+        """The next job in fair order that `lane` should take, or None when none is
+        waiting for it; never blocks. A background job only when `background` (the
+        scheduler says it has no reply) and no other lane has a live reply."""
         with self._changed:
-            order = self._order(limit=1)
-            if not order:
-                if background and self._background and not self._held():
+            job = self._next_for(lane)
+            free, live = self._lanes.get(lane, (0, 0))
+            if job is None:
+                if background and self._background and not self._held() and self._others_idle(lane):
+                    self._lanes[lane] = (max(0, free - 1), live + 1)  # one at a time
                     return self._background.popleft()
                 return None
-            job = order[0]
             self._remove(job)
             self._free = max(0, self._free - 1)  # the scheduler pops only into a free one
+            self._lanes[lane] = (max(0, free - 1), live + 1)
             user = job.requester.user
             self._served[user] = next(self._counter)
             self._served.move_to_end(user)
@@ -170,23 +181,52 @@ class AdmissionQueue:
             self._announce()
             return job
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until a job waits or the queue closes (or `timeout`); False once closed.
-        Held background jobs (`hold_background`) wake it when the hold ends."""
+    def _next_for(self, lane: int) -> Job | None:
+        if len(self._lanes) <= 1:  # one scheduler: the fair order alone
+            order = self._order(limit=1)
+            return order[0] if order else None
+        live = self._lanes.get(lane, (0, 0))[1]
+        # Each lane's share of what is live and waiting: a lane takes a job without a
+        # home only below its share, so a burst splits evenly even when one lane takes
+        # from it before the other wakes (a job it left waits for the other's step).
+        total = sum(busy for _, busy in self._lanes.values()) + len(self._arrival)
+        share = -(-total // len(self._lanes))
+        for job in self._order():
+            home = job.home
+            if home == lane:
+                return job
+            if home is not None and self._lanes.get(home, (0, 0))[0] > 0:
+                continue  # its KV's lane will take it
+            if live < share:
+                return job
+        return None
+
+    def _others_idle(self, lane: int) -> bool:
+        return all(live == 0 for other, (_, live) in self._lanes.items() if other != lane)
+
+    def wait(self, timeout: float | None = None, *, lane: int = 0) -> bool:
+        """Block until a job waits for `lane` or the queue closes (or `timeout`); False
+        once closed. Held background jobs (`hold_background`) wake it when the hold
+        ends; background jobs wait while another lane has a live reply."""
         with self._changed:
-            if not self._arrival and not self._closed:
-                if not self._background:
+            if self._next_for(lane) is None and not self._closed:
+                if not self._background or not self._others_idle(lane):
                     self._changed.wait(timeout)
                 elif self._held():
                     left = self._hold_until - time.monotonic()
                     self._changed.wait(left if timeout is None else min(timeout, left))
             return not self._closed
 
-    def set_free(self, free: int) -> None:
-        """The scheduler's count of idle sequences (positions count from them)."""
+    def set_free(self, free: int, *, lane: int = 0, live: int = 0) -> None:
+        """A scheduler's count of its idle sequences (positions count from every lane's)
+        and of its live replies (how lanes share the jobs)."""
         with self._changed:
-            if free != self._free:
-                self._free = free
+            if len(self._lanes) > 1 and self._lanes.get(lane) != (free, live):
+                self._changed.notify_all()  # another lane may take what this one left
+            self._lanes[lane] = (free, live)
+            total = sum(idle for idle, _ in self._lanes.values())
+            if total != self._free:
+                self._free = total
                 self._announce()
 
     def close(self) -> list[Job]:

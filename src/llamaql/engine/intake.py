@@ -63,6 +63,7 @@ def queue_job(
     *,
     stream_interval: float,
     background: bool,
+    home: int | None = None,
 ) -> Job:
     """A job for the request, its events delivered to the running loop, queued; raises
     QueueFullError at once when the queue is full."""
@@ -72,6 +73,7 @@ def queue_job(
         asyncio.get_running_loop(),
         stream_interval=stream_interval,
         background=background,
+        home=home,
     )
     queue.put(job)
     return job

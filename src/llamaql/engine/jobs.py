@@ -51,10 +51,14 @@ class Job:
         *,
         stream_interval: float = 0.0,
         background: bool = False,
+        home: int | None = None,
     ) -> None:
         self.prompt = prompt
         self.requester = requester
         self.background = background
+        # The decode lane whose idle sequence held this conversation's KV when it was
+        # submitted (admission.py); None: any lane.
+        self.home = home
         self._loop = loop
         self._interval = stream_interval
         self._events: asyncio.Queue[EngineEvent | _Failed] = asyncio.Queue()

@@ -89,13 +89,19 @@ class SteeredRuntime(LlamaRuntime):
 
 
 def _engine(**overrides: object) -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
+    for engine, runtimes in _lanes_engine(**{"decode_lanes": 1, **overrides}):
+        yield engine, runtimes[0]
+
+
+def _lanes_engine(**overrides: object) -> Iterator[tuple[LlamaEngine, list[SteeredRuntime]]]:
+    """An engine on the real model and its runtimes, one per decode lane."""
     if not Path(MODEL).is_file():
         pytest.skip(f"{MODEL} is missing: run `make model`")
     runtimes: list[SteeredRuntime] = []
 
     def factory(config: LoadConfig) -> SteeredRuntime:
         runtimes.append(SteeredRuntime(config))
-        return runtimes[0]
+        return runtimes[-1]
 
     kv_dir = Path(tempfile.mkdtemp(prefix="llamaql-kv-"))
     config = load_config(model_path=MODEL, kv_dir=kv_dir, **overrides)
@@ -103,7 +109,7 @@ def _engine(**overrides: object) -> Iterator[tuple[LlamaEngine, SteeredRuntime]]
         config.engine, shared_start=shared_start(config.chat), runtime_factory=factory
     )
     asyncio.run(engine.start())
-    yield engine, runtimes[0]
+    yield engine, runtimes
     asyncio.run(engine.stop())
     shutil.rmtree(kv_dir, ignore_errors=True)
 
@@ -178,3 +184,11 @@ def fresh_requester(user: str | None = None) -> Requester:
     """A conversation of its own (of `user`, or of a user of its own)."""
     n = next(_requesters)
     return Requester(user or f"user-{n}", f"conversation-{n}")
+
+
+@pytest.fixture(scope="session")
+def lanes_engine() -> Iterator[tuple[LlamaEngine, list[SteeredRuntime]]]:
+    """Four sequences over two decode lanes of one thread each (LLAMAQL_DECODE_LANES)."""
+    yield from _lanes_engine(
+        n_threads=1, decode_lanes=2, parallel=4, n_batch=64, stream_interval_ms=0
+    )

@@ -53,7 +53,7 @@ async def started_engine(tmp_path: Path, runtime: FakeRuntime, **settings: objec
         kv_dir=tmp_path / "kv",
         n_gpu_layers=0,
         stream_interval_ms=0,
-        **settings,
+        **{"decode_lanes": 1, **settings},
     )
 
     def factory(config: LoadConfig) -> FakeRuntime:

@@ -8,11 +8,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from llamaql.config import EngineConfig
 from llamaql.engine import intake
 from llamaql.engine.admission import AdmissionQueue
+from llamaql.engine.local.core_share import CoreShare, SharedCoresRuntime
 from llamaql.engine.local.encoding import PromptEncoder
 from llamaql.engine.local.kv_files import KVFileStore, model_checksum
 from llamaql.engine.local.kv_writer import KVFileWriter
@@ -40,12 +42,20 @@ RuntimeFactory = Callable[[LoadConfig], ModelRuntime]
 # How long background work stays paused for a reply request that has begun and not yet
 # been submitted (it is submitted within tens of milliseconds, or refused).
 REPLY_EXPECTED_S = 2.0
+# The largest model file that gets two decode lanes by default (the default model is 99 MB).
+AUTO_LANES_MAX_MODEL_BYTES = 512 * 2**20
 
 
-def _llama_runtime(config: LoadConfig) -> ModelRuntime:
-    from llamaql.engine.local.llama_runtime import LlamaRuntime  # imports llama.cpp lazily
+def llama_runtimes(cores: CoreShare) -> RuntimeFactory:
+    """llama.cpp runtimes that decode on their share of `cores` (a runtime per decode
+    lane, and per loaded model, each counting as one decoding)."""
 
-    return LlamaRuntime(config)
+    def make(config: LoadConfig) -> ModelRuntime:
+        from llamaql.engine.local.llama_runtime import LlamaRuntime  # llama.cpp, lazily
+
+        return SharedCoresRuntime(LlamaRuntime(config), cores)
+
+    return make
 
 
 def _llama_vocab(path: Path) -> Vocabulary:
@@ -76,6 +86,33 @@ def resolve_load_config(config: EngineConfig, meta: GgufMetadata) -> LoadConfig:
     )
 
 
+def decode_lanes(config: EngineConfig, load: LoadConfig, model_bytes: int) -> int:
+    """LLAMAQL_DECODE_LANES, else 2 for a small model decoded on the CPU, as long as the
+    sequences split evenly (a sequence's state moves between lanes only between contexts
+    of as many sequences).
+
+    Why: on a few cores a small model's step is short, and llama.cpp's threads spend a
+    good part of it at their barriers; two contexts on a thread each, stepping on their
+    own, never wait for each other (`python -m bench models`: two models on a core each
+    gave 1.2-1.37x one model's total tok/s on 2 cores). A lane decoding alone gets every
+    thread (core_share.py). A large model's step is bound by reading its weights, which
+    each lane would do for itself, so it keeps one context; so does a GPU."""
+    lanes = config.decode_lanes
+    if lanes is None:
+        small = model_bytes <= AUTO_LANES_MAX_MODEL_BYTES
+        cpu = load.gpu_layers == 0 and load.threads >= 2
+        lanes = 2 if small and cpu and load.sequences % 2 == 0 else 1
+    lanes = min(lanes, load.sequences)
+    if load.sequences % lanes:
+        logger.warning(
+            "LLAMAQL_DECODE_LANES=%d does not divide LLAMAQL_PARALLEL=%d: one lane",
+            lanes,
+            load.sequences,
+        )
+        return 1
+    return lanes
+
+
 def context_size_for(config: EngineConfig, meta: GgufMetadata) -> int:
     """The context llamaql gives a model: LLAMAQL_CONTEXT_SIZE, else its trained context
     (at most MAX_CONTEXT_SIZE)."""
@@ -93,8 +130,10 @@ def shared_prefix(encoder: PromptEncoder, start: Sequence[ChatMessage]) -> tuple
 
 
 class LlamaEngine(OneModel):
-    """The in-process engine: one model, one context of `LLAMAQL_PARALLEL` sequences, one
-    scheduler thread decoding them together, a bounded queue admitting fairly.
+    """The in-process engine: one model, its `LLAMAQL_PARALLEL` sequences in one context
+    (or split evenly over independent decode lanes, `decode_lanes`: a context and a
+    scheduler thread each), a scheduler thread per context decoding its sequences
+    together, one bounded queue admitting fairly to all of them, one KV parking.
 
     `start()` loads the model off the event loop; `prepare()` resolves options, renders
     and budgets prompts on a thread; `submit()` never blocks; `stop()` cancels what is
@@ -111,7 +150,7 @@ class LlamaEngine(OneModel):
         config: EngineConfig,
         *,
         shared_start: Sequence[ChatMessage] = (),
-        runtime_factory: RuntimeFactory = _llama_runtime,
+        runtime_factory: RuntimeFactory | None = None,
         vocab_factory: VocabFactory = _llama_vocab,
     ) -> None:
         self._config = config
@@ -120,36 +159,58 @@ class LlamaEngine(OneModel):
         self._unloaded = UnloadedEncoding(config, vocab_factory)
         self._stopped = False
         self._shared_start = tuple(shared_start)
-        self._runtime_factory = runtime_factory
+        # By default the engine's lanes share the CPU's threads among themselves alone.
+        self._runtime_factory = runtime_factory or llama_runtimes(
+            CoreShare(config.n_threads or len(os.sched_getaffinity(0)))
+        )
         self._queue = AdmissionQueue(config.queue_size)
         self._parking = KVParking(config.prompt_cache_mb * 1024 * 1024)
         self._stream_interval = config.stream_interval_ms / 1000.0
-        self._runtime: ModelRuntime | None = None
+        self._runtime: ModelRuntime | None = None  # the first lane's: tokenizes prompts
+        self._runtimes: list[ModelRuntime] = []
         self._template: ChatTemplate | None = None
         self._info: ModelInfo | None = None
-        self._thread: threading.Thread | None = None
-        self._scheduler: BatchScheduler | None = None
+        self._threads: list[threading.Thread] = []
+        self._schedulers: list[BatchScheduler] = []
 
     async def start(self) -> None:
-        runtime, template = await asyncio.to_thread(self._load)
+        runtimes, template = await asyncio.to_thread(self._load)
+        runtime = runtimes[0]
         self._parking.files = await asyncio.to_thread(self._open_kv_files, runtime)
+        self._parking.add_lanes(len(runtimes))
         shared = shared_prefix(PromptEncoder(template, runtime.tokenize), self._shared_start)
-        scheduler = BatchScheduler(
-            runtime,
-            self._queue,
-            self._parking,
-            extra_stops=template.extra_stops,
-            shared_prefix=shared,
-        )
-        self._scheduler = scheduler
-        self._thread = threading.Thread(target=scheduler.run, name="llamaql-engine", daemon=True)
-        self._thread.start()
+        self._schedulers = [
+            BatchScheduler(
+                lane_runtime,
+                self._queue,
+                self._parking,
+                extra_stops=template.extra_stops,
+                shared_prefix=shared,
+                lane=lane,
+            )
+            for lane, lane_runtime in enumerate(runtimes)
+        ]
+        for lane, scheduler in enumerate(self._schedulers):
+            name = "llamaql-engine" if lane == 0 else f"llamaql-engine-{lane}"
+            thread = threading.Thread(target=scheduler.run, name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
-    def _load(self) -> tuple[ModelRuntime, ChatTemplate]:
+    def _load(self) -> tuple[list[ModelRuntime], ChatTemplate]:
         meta = read_gguf_metadata(self._config.model_path)
         config = resolve_load_config(self._config, meta)
+        lanes = decode_lanes(self._config, config, meta.file_size)
+        config = replace(config, sequences=config.sequences // lanes)
         began = time.perf_counter()
-        runtime = self._runtime_factory(config)
+        runtimes: list[ModelRuntime] = []
+        try:
+            for _ in range(lanes):  # the weights are mapped from the file: shared
+                runtimes.append(self._runtime_factory(config))
+        except BaseException:
+            for loaded in runtimes:
+                loaded.close()
+            raise
+        runtime = runtimes[0]
         facts = runtime.facts
         self._template = load_chat_template(
             meta.chat_template,
@@ -168,21 +229,22 @@ class LlamaEngine(OneModel):
             threads=facts.threads,
             has_chat_template=not self._template.is_fallback,
         )
-        self._runtime = runtime
+        self._runtime, self._runtimes = runtime, runtimes
         logger.info(
             "model %s loaded: backend %s on %s, %d layers offloaded, %d sequences of %d "
-            "tokens (KV about %d MiB), %d threads, %.2f s",
+            "tokens in %d decode lane(s) (KV about %d MiB), %d threads, %.2f s",
             meta.name,
             facts.backend,
             facts.device,
             facts.gpu_layers,
-            facts.sequences,
+            facts.sequences * lanes,
             facts.context_size,
-            facts.kv_bytes // (1024 * 1024),
+            lanes,
+            facts.kv_bytes * lanes // (1024 * 1024),
             facts.threads,
             time.perf_counter() - began,
         )
-        return runtime, self._template
+        return runtimes, self._template
 
     def _open_kv_files(self, runtime: ModelRuntime) -> KVFileWriter | None:
         """The KV files of this model and context (None with LLAMAQL_KV_DISK_MB=0)."""
@@ -209,12 +271,13 @@ class LlamaEngine(OneModel):
         self._stopped = True
         # The scheduler ends its live replies as cancelled once it sees the queue closed.
         intake.end_waiting(self._queue)
-        thread, self._thread = self._thread, None
-        if thread is not None:
+        threads, self._threads = self._threads, []
+        for thread in threads:
             await asyncio.to_thread(thread.join)
-        if self._runtime is not None:
-            runtime, self._runtime = self._runtime, None
-            await asyncio.to_thread(runtime.close)
+        if self._runtimes:
+            runtimes, self._runtimes, self._runtime = self._runtimes, [], None
+            for runtime in runtimes:
+                await asyncio.to_thread(runtime.close)
             # Waits for the KV files the scheduler wrote as it stopped.
             await asyncio.to_thread(self._parking.clear)
             logger.info("model closed")
@@ -253,10 +316,9 @@ class LlamaEngine(OneModel):
         return self._runtime is not None and self._queue.has_room()
 
     def load(self) -> EngineLoad:
-        scheduler = self._scheduler
         return EngineLoad(
             waiting=self._queue.waiting(),
-            active=scheduler.active if scheduler is not None else 0,
+            active=sum(scheduler.active for scheduler in self._schedulers),
         )
 
     def submit(
@@ -272,7 +334,18 @@ class LlamaEngine(OneModel):
             requester,
             stream_interval=self._stream_interval,
             background=background,
+            home=self._home(requester),
         )
+
+    def _home(self, requester: Requester) -> int | None:
+        """The lane whose idle sequence holds the conversation's KV (None: none, or one
+        lane)."""
+        schedulers = self._schedulers
+        if len(schedulers) > 1:
+            for lane, scheduler in enumerate(schedulers):
+                if scheduler.holds(requester):
+                    return lane
+        return None
 
     def expect_reply(self) -> None:
         self._queue.hold_background(REPLY_EXPECTED_S)

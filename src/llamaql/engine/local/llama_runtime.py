@@ -205,8 +205,9 @@ class LlamaRuntime(LlamaVocab):
             kv_bytes=_kv_bytes(model, int(llama_cpp.llama_n_ctx(ctx))),
             state_format=(
                 f"llama-cpp-python {llama_cpp.__version__}; n_ctx_seq "
-                f"{llama_cpp.llama_n_ctx_seq(ctx)}; type_k {cparams.type_k}; type_v "
-                f"{cparams.type_v}; flash_attn {cparams.flash_attn_type}; kv_unified 0"
+                f"{llama_cpp.llama_n_ctx_seq(ctx)}; n_seq {sequences}; type_k "
+                f"{cparams.type_k}; type_v {cparams.type_v}; flash_attn "
+                f"{cparams.flash_attn_type}; kv_unified 0"
             ),
         )
 

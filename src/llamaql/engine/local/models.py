@@ -21,11 +21,10 @@ from dataclasses import replace
 
 from llamaql.config import EngineConfig
 from llamaql.engine.local.catalog import CatalogModel, ModelCatalog
-from llamaql.engine.local.core_share import CoreShare, SharedCoresRuntime
-from llamaql.engine.local.engine import LlamaEngine, context_size_for
+from llamaql.engine.local.core_share import CoreShare
+from llamaql.engine.local.engine import LlamaEngine, context_size_for, llama_runtimes
 from llamaql.engine.local.handles import LoadingHandle, TrackedHandle
 from llamaql.engine.local.residency import Limits, never_fits
-from llamaql.engine.local.runtime import LoadConfig, ModelRuntime
 from llamaql.engine.local.slots import Slot, Slots
 from llamaql.ports.engine import (
     ChatMessage,
@@ -52,12 +51,8 @@ EngineFactory = Callable[[EngineConfig, CoreShare], Engine]
 
 def llama_engine_factory(shared_start: Sequence[ChatMessage]) -> EngineFactory:
     def make(config: EngineConfig, cores: CoreShare) -> Engine:
-        def runtime(load: LoadConfig) -> ModelRuntime:
-            from llamaql.engine.local.llama_runtime import LlamaRuntime  # llama.cpp, lazily
-
-            return SharedCoresRuntime(LlamaRuntime(load), cores)
-
-        return LlamaEngine(config, shared_start=shared_start, runtime_factory=runtime)
+        runtimes = llama_runtimes(cores)
+        return LlamaEngine(config, shared_start=shared_start, runtime_factory=runtimes)
 
     return make
 

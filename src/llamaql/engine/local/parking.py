@@ -61,8 +61,18 @@ class KVParking:
         self._states: OrderedDict[Requester, ParkedState] = OrderedDict()  # LRU first
         self._nbytes = 0
         self._lock = threading.Lock()
-        # Forgotten since the scheduler last looked: never park these again until then.
-        self._forgotten: set[Requester] = set()
+        # Forgotten since each lane's scheduler last looked (lane -> owners): never park
+        # these again until every lane has.
+        self._forgotten: dict[int, set[Requester]] = {0: set()}
+
+    def add_lanes(self, lanes: int) -> None:
+        """Schedulers 0 .. lanes-1 each look at what was forgotten (`forgotten`)."""
+        with self._lock:
+            for lane in range(lanes):
+                self._forgotten.setdefault(lane, set())
+
+    def _is_forgotten(self, owner: Requester) -> bool:
+        return any(owner in owners for owners in self._forgotten.values())
 
     def __len__(self) -> int:
         return len(self._states)
@@ -80,7 +90,7 @@ class KVParking:
         """Keep `parked` as `owner`'s state, in memory (evicting the least recently
         parked until it fits) and on disk; False when it was kept nowhere."""
         with self._lock:
-            if owner in self._forgotten:
+            if self._is_forgotten(owner):
                 return False
             self._pop(owner)
             in_memory = parked.nbytes <= self.capacity
@@ -106,7 +116,7 @@ class KVParking:
         """Write a state to disk only (a sequence's KV as the engine stops), waiting for
         room in the writer's queue; False with KV files off."""
         with self._lock:
-            if owner in self._forgotten:
+            if self._is_forgotten(owner):
                 return False
         return self.files is not None and self.files.put(owner, parked, wait=True)
 
@@ -115,7 +125,8 @@ class KVParking:
         sequences hold for `owner` (see `forgotten`). Any thread."""
         with self._lock:
             self._pop(owner)
-            self._forgotten.add(owner)
+            for owners in self._forgotten.values():
+                owners.add(owner)
         if self.files is not None:
             self.files.delete(owner)
 
@@ -124,10 +135,11 @@ class KVParking:
         if self.files is not None:
             self.files.delete(owner)
 
-    def forgotten(self) -> set[Requester]:
-        """The requesters forgotten since the last call (for the scheduler's thread)."""
+    def forgotten(self, lane: int = 0) -> set[Requester]:
+        """The requesters forgotten since `lane`'s last call (for its scheduler's thread)."""
         with self._lock:
-            owners, self._forgotten = self._forgotten, set()
+            owners = self._forgotten.get(lane, set())
+            self._forgotten[lane] = set()
         return owners
 
     def _pop(self, owner: Requester) -> ParkedState | None:

@@ -26,9 +26,15 @@ class SequencePlacement:
     """The runtime's sequences (`slots`), their owners and the parked states."""
 
     def __init__(
-        self, runtime: ModelRuntime, parking: KVParking, shared_prefix: tuple[int, ...]
+        self,
+        runtime: ModelRuntime,
+        parking: KVParking,
+        shared_prefix: tuple[int, ...],
+        *,
+        lane: int = 0,
     ) -> None:
         self._runtime = runtime
+        self._lane = lane
         self._parking = parking
         self._shared_prefix = shared_prefix
         self._shared_state: bytearray | None = None
@@ -78,6 +84,11 @@ class SequencePlacement:
             return
         if self._runtime.restore(slot.seq, state):
             slot.tokens = list(prefix)
+
+    def holds(self, owner: Requester) -> bool:
+        """Whether an idle sequence holds `owner`'s KV (any thread: a hint, read without
+        a lock, for which lane a request goes to)."""
+        return any(slot.reply is None and slot.owner == owner for slot in self.slots)
 
     def _own_slot(self, owner: Requester) -> Slot | None:
         for slot in self.slots:
@@ -153,7 +164,7 @@ class SequencePlacement:
     def drop_forgotten(self) -> None:
         """Empty the idle sequences of forgotten (deleted) conversations; one still
         generating (its cancel not yet seen) is looked at again next time."""
-        for owner in self._parking.forgotten():
+        for owner in self._parking.forgotten(self._lane):
             for slot in self.slots:
                 if slot.owner != owner:
                     continue

@@ -25,7 +25,7 @@ from llamaql.engine.local.parking import KVParking
 from llamaql.engine.local.placement import SequencePlacement
 from llamaql.engine.local.reply import Reply
 from llamaql.engine.local.runtime import BatchPart, ModelRuntime
-from llamaql.ports.engine import EngineError, FinishReason
+from llamaql.ports.engine import EngineError, FinishReason, Requester
 
 logger = logging.getLogger(__name__)
 # Prompt tokens a background request evaluates per step (~20 ms of the default model on
@@ -47,23 +47,29 @@ class BatchScheduler:
         *,
         extra_stops: tuple[str, ...] = (),
         shared_prefix: tuple[int, ...] = (),
+        lane: int = 0,
     ) -> None:
         self._runtime = runtime
         self._queue = queue
-        self._placement = SequencePlacement(runtime, parking, shared_prefix)
+        self._lane = lane  # which of the schedulers taking from `queue` (admission.py)
+        self._placement = SequencePlacement(runtime, parking, shared_prefix, lane=lane)
         self._slots = self._placement.slots
         self._extra_stops = extra_stops
         self._live: list[Reply] = []  # in admission order
         # len(self._live), kept as a plain int so other threads read it without a lock.
         self.active = 0
-        queue.set_free(len(self._slots))
+        queue.set_free(len(self._slots), lane=lane)
+
+    def holds(self, owner: Requester) -> bool:
+        """Whether an idle sequence of this scheduler holds `owner`'s KV (a hint)."""
+        return self._placement.holds(owner)
 
     def run(self) -> None:
         """Admit, step, repeat; returns once the queue is closed and no reply is live."""
         self._placement.evaluate_shared_prefix()
         while True:
             self._end_cancelled()
-            if not self._live and not self._queue.wait():
+            if not self._live and not self._queue.wait(lane=self._lane):
                 break
             self._placement.drop_forgotten()
             idle = not any(not reply.job.background for reply in self._live)
@@ -88,7 +94,7 @@ class BatchScheduler:
         while any(slot.reply is None for slot in self._slots):
             # Background work (titles) only on an idle engine, one request at a time:
             # never a step shared with a reply, which would slow its tokens.
-            job = self._queue.pop(background=not self._live)
+            job = self._queue.pop(background=not self._live, lane=self._lane)
             if job is None:
                 break
             if job.cancelled:
@@ -103,7 +109,8 @@ class BatchScheduler:
             self.active = len(self._live)
             if not job.background:
                 job.post_position(0)
-        self._queue.set_free(sum(slot.reply is None for slot in self._slots))
+        free = sum(slot.reply is None for slot in self._slots)
+        self._queue.set_free(free, lane=self._lane, live=len(self._live))
 
     def _preempt_background(self) -> None:
         """A background reply gives up its sequence and its steps as soon as a reply
