@@ -18,7 +18,7 @@ milliseconds after the first each wait for its whole prompt step (the first toke
 of 4 chats at once was 1.4x llama-server's). A lone reply has nothing announced and
 never waits. A request refused before it arrives withdraws its announcement
 (`withdraw`); before it did, the next lone reply within ANNOUNCED_FOR_S of a refusal (or
-of a send to another loaded model, which announces to every model) waited GATHER_S for
+of a send to another loaded model, which announces to every model) waited for
 it. One that never arrives nor withdraws is forgotten after ANNOUNCED_FOR_S.
 
 Several schedulers (decode lanes, LLAMAQL_DECODE_LANES: engine/local/engine.py) may
@@ -62,6 +62,7 @@ class AdmissionQueue:
         self._lanes: dict[int, tuple[int, int]] = {}  # lane -> (idle sequences, live replies)
         self._hold_until = 0.0  # monotonic time until which background work waits
         self._announced: deque[float] = deque()  # when each reply request on its way began
+        self._last_arrival = 0.0  # monotonic time of the latest reply request's arrival
         self._closed = False
         self._changed = threading.Condition()
 
@@ -99,18 +100,22 @@ class AdmissionQueue:
         with self._changed:
             return len(self._announced)
 
-    def gather(self, longest: float) -> None:
-        """Wait up to `longest` seconds while reply requests are announced and have not
-        arrived (the scheduler, idle, about to start a burst's first step)."""
-        deadline = time.monotonic() + longest
+    def gather(self, gap: float, most: float) -> None:
+        """Wait while reply requests are announced and have not arrived (the scheduler,
+        idle, about to start a burst's first step): until `gap` seconds pass without an
+        arrival, or `most` seconds in all. A burst's sends reach the engine one after the
+        other, each after its request path, so the wait follows them as they come."""
+        began = time.monotonic()
+        deadline = began + most
         with self._changed:
             while not self._closed:
                 now = time.monotonic()
                 while self._announced and now - self._announced[0] > ANNOUNCED_FOR_S:
                     self._announced.popleft()
-                if not self._announced or now >= deadline:
+                until = min(deadline, max(began, self._last_arrival) + gap)
+                if not self._announced or now >= until:
                     return
-                self._changed.wait(deadline - now)
+                self._changed.wait(until - now)
 
     def reply_expected(self) -> bool:
         """A reply waits, or a reply request has begun and background work is held."""
@@ -142,6 +147,7 @@ class AdmissionQueue:
                     f"the request queue is full ({self.capacity} waiting); try again later"
                 )
             self._arrival[job] = next(self._counter)
+            self._last_arrival = time.monotonic()
             if self._announced:
                 self._announced.popleft()
             self._by_user.setdefault(job.requester.user, deque()).append(job)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
@@ -564,6 +565,7 @@ async def test_a_burst_of_sends_starts_in_one_step(
     one after the other, yet the idle engine waits for the announced second one, so both
     prompts go in the burst's first step; a lone send then has nothing to wait for."""
     monkeypatch.setattr(scheduler, "GATHER_S", WAIT)  # only an arrival ends the wait
+    monkeypatch.setattr(scheduler, "GATHER_MOST_S", WAIT)
     runtime.reply = "ok"
     before = len(runtime.batches)
     engine.expect_reply()
@@ -587,6 +589,7 @@ async def test_an_announced_send_that_never_arrives_is_not_waited_for_long(
 ) -> None:
     monkeypatch.setattr(admission, "ANNOUNCED_FOR_S", 0.0)  # refused at once, say
     monkeypatch.setattr(scheduler, "GATHER_S", WAIT)
+    monkeypatch.setattr(scheduler, "GATHER_MOST_S", WAIT)
     runtime.reply = "ok"
     engine.expect_reply()  # a send that is refused before it reaches the engine
     loop = asyncio.get_running_loop()
@@ -608,4 +611,14 @@ def test_a_refused_reply_withdraws_its_announcement() -> None:
     queue.withdraw()
     queue.withdraw()  # nothing left: nothing happens
     assert queue.announced() == 0
-    queue.gather(60.0)  # returns at once: nothing is on its way
+    queue.gather(60.0, 60.0)  # returns at once: nothing is on its way
+
+
+def test_a_burst_is_gathered_while_its_sends_keep_arriving() -> None:
+    queue = admission.AdmissionQueue(4)
+    queue.hold_background(1.0)
+    started = time.monotonic()
+    queue.gather(0.0, WAIT)  # announced, but nothing arrived within the gap
+    queue.gather(WAIT, 0.0)  # nor within the whole wait
+    assert time.monotonic() - started < WAIT / 2
+    assert queue.announced() == 1
