@@ -100,3 +100,16 @@ def test_everything_but_decode_passes_through() -> None:
     assert inner.admitted == [None]
     sampler.close()
     runtime.close()
+
+
+def test_an_idle_runtime_gives_its_threads_back_at_once() -> None:
+    clock = Clock()
+    share = CoreShare(4, recent_s=0.5, clock=clock)
+    a, b = SharedCoresRuntime(Threaded(), share), SharedCoresRuntime(Threaded(), share)
+    step(a, 0)
+    step(b, 0)
+    assert b.threads == 2
+    b.idle()  # its scheduler has no reply left
+    clock.now = 0.01
+    step(a, 1)
+    assert a.threads == 4

@@ -9,7 +9,9 @@ each team's barriers in every step. Measured with `python -m bench models` on 2 
 model with the same load on both cores, and taking turns 0.89x. So the threads are
 shared out: before each decode, a model's runtime asks how many threads it may use,
 `threads // (models that decoded within the last RECENT_S)`, at least one; a model
-decoding alone gets them all again once the other has been quiet that long.
+decoding alone gets them all again once the other has been quiet that long, or at once
+when the other's scheduler has no reply left (`idle`). Decode lanes (engine.py) share
+the threads the same way: each lane's context counts as one decoding.
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ class SharedCoresRuntime:
 
     def new_sampler(self, options: ResolvedOptions) -> Sampler:
         return self._runtime.new_sampler(options)
+
+    def idle(self) -> None:
+        """Nothing to decode until the next reply: the others get its threads at once."""
+        self._share.leave(self)
 
     def close(self) -> None:
         self._share.leave(self)

@@ -280,6 +280,9 @@ class LlamaRuntime(LlamaVocab):
         self._check_open()
         return LlamaSampler(self._ctx, self._n_vocab, options)
 
+    def idle(self) -> None:
+        pass  # its threads are its own
+
     def close(self) -> None:
         with self._alive:
             if self._ctx is not None:

@@ -111,4 +111,9 @@ class ModelRuntime(Protocol):
 
     def new_sampler(self, options: ResolvedOptions) -> Sampler: ...
 
+    def idle(self) -> None:
+        """No reply is live here now (the scheduler is about to wait): threads shared with
+        other contexts go to them (core_share.py)."""
+        ...
+
     def close(self) -> None: ...

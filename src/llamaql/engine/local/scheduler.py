@@ -73,8 +73,10 @@ class BatchScheduler:
         self._placement.evaluate_shared_prefix()
         while True:
             self._end_cancelled()
-            if not self._live and not self._queue.wait(lane=self._lane):
-                break
+            if not self._live:
+                self._runtime.idle()
+                if not self._queue.wait(lane=self._lane):
+                    break
             self._placement.drop_forgotten()
             idle = not any(not reply.job.background for reply in self._live)
             self._admit()
