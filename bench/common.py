@@ -143,6 +143,7 @@ def machine_info(settings: Config) -> dict[str, Any]:
             "n_batch": settings.engine.n_batch,
             "n_gpu_layers": settings.engine.n_gpu_layers,
             "use_extra_bufts": settings.engine.use_extra_bufts,
+            "decode_lanes": settings.engine.decode_lanes,
             "queue_size": settings.engine.queue_size,
         },
         "git_commit": _git_commit(),

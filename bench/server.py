@@ -66,6 +66,7 @@ def server_env(
         "LLAMAQL_N_THREADS": engine.n_threads,
         "LLAMAQL_CONTEXT_SIZE": engine.context_size,
         "LLAMAQL_N_GPU_LAYERS": engine.n_gpu_layers,
+        "LLAMAQL_DECODE_LANES": engine.decode_lanes,
     }
     env.update({key: str(value) for key, value in optional.items() if value is not None})
     return env
