@@ -202,7 +202,9 @@ class LocalModels:
         slot = self._slots.get(name)
         # A model with a slot renders on one worker thread while the catalog is read on
         # another: the two thread hops before the submit overlap instead of adding up.
-        early = asyncio.ensure_future(slot.engine.prepare(messages, options)) if slot else None
+        early = None
+        if slot is not None:
+            early = asyncio.ensure_future(slot.engine.prepare(messages, options))
         try:
             found = await self._find(name)
             reason = never_fits(self.estimate_bytes(found), self._limits)
@@ -215,8 +217,10 @@ class LocalModels:
         try:
             if early is not None:
                 prompt = await early
-            else:
-                prompt = await self._idle_engine(found).prepare(messages, options)
+            else:  # a slot made meanwhile (a load that began) takes over its idle engine
+                slot = self._slots.get(found.name)
+                engine = slot.engine if slot is not None else self._idle_engine(found)
+                prompt = await engine.prepare(messages, options)
         except ModelFileError as exc:
             raise ModelUnavailableError(f"model {found.name!r} cannot be read: {exc}") from exc
         return replace(prompt, model=found.name)
