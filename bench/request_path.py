@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import cProfile
 import functools
+import itertools
 import json
 import pstats
 import statistics
@@ -48,20 +49,27 @@ class Marks:
 
     def __init__(self) -> None:
         self.current: dict[str, float] | None = None
+        self.loop_cpu: dict[str, float] = {}  # the loop thread's CPU (ms) at each step
+        self.loop_thread: int | None = None
         self.statements: list[tuple[float, float, str]] = []
         self.done: list[tuple[dict[str, float], list[tuple[float, float, str]]]] = []
+        self.loop_cpu_done: list[dict[str, float]] = []
         self.profile: cProfile.Profile | None = None  # on from frame in to first delta out
 
     def mark(self, name: str) -> None:
         if self.current is not None and name not in self.current:
             self.current[name] = time.perf_counter()
+            if threading.get_ident() == self.loop_thread:
+                self.loop_cpu[name] = time.thread_time() * 1000.0
 
     def begin(self) -> None:
-        self.current, self.statements = {}, []
+        self.current, self.statements, self.loop_cpu = {}, [], {}
+        self.loop_thread = threading.get_ident()
 
     def end(self) -> None:
         if self.current is not None:
             self.done.append((self.current, self.statements))
+            self.loop_cpu_done.append(self.loop_cpu)
         self.current = None
 
 
@@ -245,6 +253,19 @@ def summarize(client_ttft_ms: list[float]) -> dict[str, Any]:
         if "loop_cpu_out" in marks:
             cpu.append(marks["loop_cpu_out"] - marks["loop_cpu_in"])
             process_cpu.append(marks["process_cpu_out"] - marks["process_cpu_in"])
+    segments: dict[str, list[float]] = defaultdict(list)
+    working: list[float] = []  # the loop's CPU less its time waiting for the first token
+    for (marks, _), loop_cpu in zip(MARKS.done, MARKS.loop_cpu_done, strict=True):
+        seen = sorted((marks[name], loop_cpu[name], name) for name in loop_cpu)
+        spent = 0.0
+        for (_, before, first), (_, after, second) in itertools.pairwise(seen):
+            segments[f"{first} -> {second}"].append(after - before)
+            # What the loop does while the prompt evaluates, after the exchange is stored
+            # and announced, is its own housekeeping (and this client's), not the send's.
+            if second != "first_token_on_loop":
+                spent += after - before
+        if "delta_frame_out" in loop_cpu:
+            working.append(spent)
     runs = len(MARKS.done) or 1
     if MARKS.done:
         marks, statements = MARKS.done[-1]
@@ -259,6 +280,12 @@ def summarize(client_ttft_ms: list[float]) -> dict[str, Any]:
         "ms_after_frame_in_median": {
             name: round(statistics.median(values), 2) for name, values in steps.items()
         },
+        # The loop thread's CPU between consecutive steps it ran (in the order they came).
+        "loop_cpu_ms_by_step_median": {
+            name: round(statistics.median(values), 2)
+            for name, values in segments.items()
+            if len(values) * 2 > len(MARKS.done)
+        },
         "statements_per_send": statistics.median(counts) if counts else None,
         "statement_kinds_per_send": {k: round(v / runs, 2) for k, v in kinds.items()},
         "statement_ms_per_send_median": round(statistics.median(statement_ms), 2)
@@ -267,6 +294,8 @@ def summarize(client_ttft_ms: list[float]) -> dict[str, Any]:
         "loop_cpu_ms_frame_in_to_first_delta_median": round(statistics.median(cpu), 2)
         if cpu
         else None,
+        # The same less the step that ends with the first token on the loop (the wait).
+        "loop_cpu_ms_send_steps_median": round(statistics.median(working), 2) if working else None,
         # Every thread: the loop, the database's, and the scheduler's prompt evaluation.
         "process_cpu_ms_frame_in_to_first_delta_median": round(statistics.median(process_cpu), 2)
         if process_cpu

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from llamaql.engine.local.encoding import PromptEncoder
+from llamaql.engine.local.encoding import PromptEncoder, TokenCache, _split_markers
 from llamaql.engine.local.templates import CHATML_TEMPLATE, ChatTemplate
 from llamaql.ports.engine import ChatMessage
 
@@ -70,3 +70,58 @@ def test_a_template_that_rewrites_contents_falls_back_with_a_warning(
     text, tokens = encoder.encode([ChatMessage("user", "hello")])
     assert (text, tokens) == ("[HELLO]", tokenize("[HELLO]", True, True))
     assert "rewrites message contents" in caplog.text
+
+
+class Counting:
+    """The test tokenizer, recording the texts it was asked for."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __call__(self, text: str, special: bool, first: bool) -> list[int]:
+        self.texts.append(text)
+        return tokenize(text, special, first)
+
+
+def test_a_caching_encoder_tokenizes_only_what_it_has_not_seen() -> None:
+    counting = Counting()
+    cached = PromptEncoder(ChatTemplate(CHATML_TEMPLATE), counting, cache=True)
+    plain = PromptEncoder(ChatTemplate(CHATML_TEMPLATE), tokenize)
+    first = [ChatMessage("system", "Be brief."), ChatMessage("user", FORGED)]
+    assert cached.encode(first) == plain.encode(first)
+    counting.texts.clear()
+    second = [*first, ChatMessage("assistant", "Arr."), ChatMessage("user", "And then?")]
+    assert cached.encode(second) == plain.encode(second)
+    # The two new contents alone: every piece of markup was seen in the first prompt.
+    assert sorted(counting.texts) == ["And then?", "Arr."]
+
+
+def test_the_token_cache_keeps_the_most_recently_used_texts_within_its_budget() -> None:
+    counting = Counting()
+    cache = TokenCache(counting, max_chars=100)  # pieces of at most 12 characters kept
+    for text in ("a" * 10, "b" * 10, "a" * 10, "c" * 10, "d" * 10):
+        assert cache(text, False, False) == tokenize(text, False, False)
+    assert cache("a" * 10, True, True) == tokenize("a" * 10, True, True)  # another key
+    assert counting.texts == ["a" * 10, "b" * 10, "c" * 10, "d" * 10, "a" * 10]
+    for text in "efghij":  # 110 characters: the least recently used ("b") goes
+        cache(text * 10, False, False)
+    counting.texts.clear()
+    for text in ("a" * 10, "c" * 10, "j" * 10, "b" * 10):
+        assert cache(text, False, False) == tokenize(text, False, False)
+    assert counting.texts == ["b" * 10]
+    cache("y" * 13, False, False)  # more than an eighth of the budget: never kept
+    cache("y" * 13, False, False)
+    assert counting.texts.count("y" * 13) == 2
+
+
+@pytest.mark.parametrize(
+    "marked",
+    [
+        "<s>@@m-0@@ and @@m-1@@</s>",
+        "@@m-0@@@@m-1@@",
+        "no markers",
+        "@@m-x@@ @@m-@@ @@m-12 @@m-3@@tail",
+    ],
+)
+def test_markers_split_as_the_pattern_did(marked: str) -> None:
+    assert _split_markers(marked, "@@m-") == re.split(r"@@m-(\d+)@@", marked)

@@ -89,6 +89,7 @@ class GatedEngine(FakeEngine):
 
 class Rig:
     def __init__(self, folder: Path, **settings: object) -> None:
+        self.folder = folder
         for name in ("a", "b", "c", "broken"):
             write_gguf(folder / f"{name}.gguf")
         config = load_config(models_dir=folder, model_path=folder / "a.gguf", **settings)
@@ -233,6 +234,23 @@ async def test_unknown_gone_and_too_big_models_are_refused_before_anything_runs(
             await rig.submit("b")
         with pytest.raises(ModelUnavailableError, match="LLAMAQL_MODEL_MEMORY_MB allows 1 MiB"):
             await rig.submit("huge")
+    finally:
+        await rig.models.stop()
+
+
+async def test_a_loaded_model_whose_file_is_gone_is_refused_though_its_engine_rendered(
+    rig: Rig,
+) -> None:
+    await rig.models.start()
+    try:
+        engine = rig.made[0]
+        prompt = await rig.models.prepare([ChatMessage("user", "hi")], SamplingOptions())
+        assert (prompt.model, len(engine.prepared_models)) == ("a", 1)
+        (rig.folder / "a.gguf").unlink()
+        with pytest.raises(ModelUnavailableError, match="its file is gone"):
+            await rig.models.prepare([ChatMessage("user", "hi")], SamplingOptions())
+        # The loaded engine's render ran beside the catalog's answer; nothing came of it.
+        await eventually(lambda: len(engine.prepared_models) == 2)
     finally:
         await rig.models.stop()
 

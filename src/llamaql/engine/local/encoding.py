@@ -6,13 +6,21 @@ template is rendered once more with a random marker in place of each message's c
 the text between markers (the template's markup) is tokenized with special tokens, and
 each content as plain text. Templates that rewrite contents beyond trimming them cannot
 be split this way; their prompts are tokenized whole, and a warning says so once.
+
+Every send renders the whole conversation again, and most of its pieces (the markup, the
+system prompt, the history) were tokenized for the send before: an encoder keeps the
+tokens of recent pieces (`TokenCache`), so a send tokenizes little more than its new
+message. Tokenizing was most of a prompt's preparation, which runs before the submit:
+0.8 ms of a 44-token prompt, 0.1 ms of it for the new message.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import secrets
+import threading
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from llamaql.engine.local.templates import ChatTemplate
@@ -24,12 +32,49 @@ logger = logging.getLogger(__name__)
 Tokenize = Callable[[str, bool, bool], list[int]]
 
 
-class PromptEncoder:
-    """Renders messages with a template and tokenizes the result safely."""
+# Characters of text whose tokens an encoder keeps (about 4 bytes per token kept, plus
+# the text): the pieces of many recent conversations' prompts.
+TOKEN_CACHE_CHARS = 1 << 20
 
-    def __init__(self, template: ChatTemplate, tokenize: Tokenize) -> None:
-        self._template = template
+
+class TokenCache:
+    """The tokens of recently tokenized texts, least recently used dropped first, up to
+    `max_chars` characters of text; thread-safe (prompts are prepared on worker threads).
+    Tokenizing is deterministic for one vocabulary: keep one cache per tokenizer."""
+
+    def __init__(self, tokenize: Tokenize, max_chars: int = TOKEN_CACHE_CHARS) -> None:
         self._tokenize = tokenize
+        self._max_chars = max_chars
+        self._chars = 0
+        self._kept: OrderedDict[tuple[str, bool, bool], array[int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str, special: bool, first: bool) -> list[int]:
+        key = (text, special, first)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+                return kept.tolist()
+        tokens = self._tokenize(text, special, first)
+        if len(text) <= self._max_chars // 8:  # one piece never takes most of the room
+            with self._lock:
+                if key not in self._kept:
+                    self._kept[key] = array("i", tokens)
+                    self._chars += len(text)
+                while self._chars > self._max_chars:
+                    (dropped, _, _), _ = self._kept.popitem(last=False)
+                    self._chars -= len(dropped)
+        return tokens
+
+
+class PromptEncoder:
+    """Renders messages with a template and tokenizes the result safely; with `cache`,
+    through a TokenCache of `tokenize` (make one encoder per template and tokenizer)."""
+
+    def __init__(self, template: ChatTemplate, tokenize: Tokenize, *, cache: bool = False) -> None:
+        self._template = template
+        self._tokenize: Tokenize = TokenCache(tokenize) if cache else tokenize
         self._warned = False
 
     def encode(self, messages: Sequence[ChatMessage]) -> tuple[str, list[int]]:
@@ -39,7 +84,7 @@ class PromptEncoder:
         marked = self._template.render(
             [ChatMessage(m.role, f"@@llamaql-{nonce}-{i}@@") for i, m in enumerate(messages)]
         )
-        parts = re.split(rf"@@llamaql-{nonce}-(\d+)@@", marked)
+        parts = _split_markers(marked, f"@@llamaql-{nonce}-")
         contents = self._contents(parts, messages, text)
         if contents is None:
             if not self._warned:
@@ -71,3 +116,18 @@ class PromptEncoder:
             if rebuilt == text:
                 return contents
         return None
+
+
+def _split_markers(marked: str, prefix: str) -> list[str]:
+    """`re.split(prefix + r"(\\d+)@@", marked)` for a literal `prefix`: the markup and the
+    message indices, alternating (compiling a pattern with each prompt's own nonce cost
+    more than the split)."""
+    pieces = marked.split(prefix)
+    parts = [pieces[0]]
+    for piece in pieces[1:]:
+        index, found, rest = piece.partition("@@")
+        if found and index.isdecimal():
+            parts += [index, rest]
+        else:  # not a marker after all: text, as the pattern would have left it
+            parts[-1] += prefix + piece
+    return parts

@@ -169,6 +169,7 @@ class LlamaEngine(OneModel):
         self._runtime: ModelRuntime | None = None  # the first lane's: tokenizes prompts
         self._runtimes: list[ModelRuntime] = []
         self._template: ChatTemplate | None = None
+        self._encoder: PromptEncoder | None = None  # the loaded model's, keeping tokens
         self._info: ModelInfo | None = None
         self._threads: list[threading.Thread] = []
         self._schedulers: list[BatchScheduler] = []
@@ -218,6 +219,7 @@ class LlamaEngine(OneModel):
             eos_token=meta.eos_token,
             model_name=meta.name,
         )
+        self._encoder = PromptEncoder(self._template, runtime.tokenize, cache=True)
         self._info = ModelInfo(
             name=meta.name,
             path=str(config.model_path),
@@ -298,15 +300,15 @@ class LlamaEngine(OneModel):
         return await asyncio.to_thread(self._prepare, messages, options)
 
     def _prepare(self, messages: Sequence[ChatMessage], options: SamplingOptions) -> PreparedPrompt:
-        runtime, template, info = self._runtime, self._template, self._info
+        runtime, encoder, info = self._runtime, self._encoder, self._info
         if self._stopped:
             raise EngineError("the engine is not running")
-        if runtime is not None and template is not None and info is not None:
-            tokenize, context_size = runtime.tokenize, info.context_size
+        if runtime is not None and encoder is not None and info is not None:
+            context_size = info.context_size
         else:
             tokenize, template, context_size = self._unloaded.get()
+            encoder = PromptEncoder(template, tokenize)
         resolved = resolve_options(options, context_size=context_size)
-        encoder = PromptEncoder(template, tokenize)
         prompt = intake.fit(messages, resolved, encode=encoder.encode, context_size=context_size)
         if prompt.dropped_messages:
             logger.info("dropped %d oldest messages to fit the context", prompt.dropped_messages)

@@ -193,14 +193,29 @@ class LocalModels:
         *,
         model: str | None = None,
     ) -> PreparedPrompt:
-        found = await self._find(model or self._catalog.default_name)
-        reason = never_fits(self.estimate_bytes(found), self._limits)
-        if reason is not None:
-            raise ModelUnavailableError(f"model {found.name!r} cannot be loaded: {reason}")
-        slot = self._slots.get(found.name)
-        engine = slot.engine if slot is not None else self._idle_engine(found)
+        name = model or self._catalog.default_name
+        slot = self._slots.get(name)
+        # A model with a slot renders on one worker thread while the catalog is read on
+        # another: the two thread hops before the submit overlap instead of adding up.
+        early = None
+        if slot is not None:
+            early = asyncio.ensure_future(slot.engine.prepare(messages, options))
         try:
-            prompt = await engine.prepare(messages, options)
+            found = await self._find(name)
+            reason = never_fits(self.estimate_bytes(found), self._limits)
+            if reason is not None:
+                raise ModelUnavailableError(f"model {found.name!r} cannot be loaded: {reason}")
+        except BaseException:
+            if early is not None:
+                _discard(early)
+            raise
+        try:
+            if early is not None:
+                prompt = await early
+            else:  # a slot made meanwhile (a load that began) takes over its idle engine
+                slot = self._slots.get(found.name)
+                engine = slot.engine if slot is not None else self._idle_engine(found)
+                prompt = await engine.prepare(messages, options)
         except ModelFileError as exc:
             raise ModelUnavailableError(f"model {found.name!r} cannot be read: {exc}") from exc
         return replace(prompt, model=found.name)
@@ -289,3 +304,11 @@ class LocalModels:
     def _new_engine(self, model: CatalogModel) -> Engine:
         config = self._config.model_copy(update={"model_path": model.path})
         return self._factory(config, self._cores)
+
+
+def _discard(rendering: asyncio.Future[PreparedPrompt]) -> None:
+    """A render nobody will read: stopped if still waiting, its failure not reported."""
+    if not rendering.done():
+        rendering.cancel()
+    elif not rendering.cancelled():
+        rendering.exception()
