@@ -162,6 +162,7 @@ class FakeEngine(OneModel):
         options: SamplingOptions,
         *,
         model: str | None = None,
+        owner: str | None = None,
     ) -> PreparedPrompt:
         """One token per word; drops the oldest non-system turns until the prompt fits.
         Options are resolved by the engine's own rules (16 reply tokens by default)."""

@@ -206,10 +206,13 @@ class Engine(Protocol):
         options: SamplingOptions,
         *,
         model: str | None = None,
+        owner: str | None = None,
     ) -> PreparedPrompt:
         """Resolve the options, render and budget a prompt for `model` (None: the
         default) off the event loop; raises ContextOverflowError, TemplateError,
-        InvalidOptionsError, ModelUnavailableError."""
+        InvalidOptionsError, ModelUnavailableError. `owner` (a user id) scopes what the
+        engine may keep of the messages to speed up that user's next prompt (None:
+        nothing of them is kept): nothing one user sent is reused for another."""
         ...
 
     def has_room(self) -> bool:

@@ -69,7 +69,12 @@ class ContextUsageService:
             raise DomainError(str(exc), code=ModelUnavailableError.code) from None
         try:
             prompt = await prepare_prompt(
-                self._engine, messages, conversation.options, model=model, overflow=True
+                self._engine,
+                messages,
+                conversation.options,
+                model=model,
+                owner=str(user_id),
+                overflow=True,
             )
         except ContextOverflowError as exc:
             return ContextUsage(

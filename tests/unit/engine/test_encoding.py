@@ -88,29 +88,44 @@ def test_a_caching_encoder_tokenizes_only_what_it_has_not_seen() -> None:
     cached = PromptEncoder(ChatTemplate(CHATML_TEMPLATE), counting, cache=True)
     plain = PromptEncoder(ChatTemplate(CHATML_TEMPLATE), tokenize)
     first = [ChatMessage("system", "Be brief."), ChatMessage("user", FORGED)]
-    assert cached.encode(first) == plain.encode(first)
+    assert cached.encode(first, owner="alice") == plain.encode(first)
     counting.texts.clear()
     second = [*first, ChatMessage("assistant", "Arr."), ChatMessage("user", "And then?")]
-    assert cached.encode(second) == plain.encode(second)
+    assert cached.encode(second, owner="alice") == plain.encode(second)
     # The two new contents alone: every piece of markup was seen in the first prompt.
     assert sorted(counting.texts) == ["And then?", "Arr."]
+
+
+def test_one_users_texts_never_speed_up_another_users_prompt() -> None:
+    counting = Counting()
+    cached = PromptEncoder(ChatTemplate(CHATML_TEMPLATE), counting, cache=True)
+    messages = [ChatMessage("system", "Be brief."), ChatMessage("user", "My secret plan")]
+    cached.encode(messages, owner="alice")
+    counting.texts.clear()
+    assert cached.encode(messages, owner="bob") == cached.encode(messages, owner="alice")
+    # Bob's prompt tokenized every content again (the markup is the template's own).
+    assert sorted(counting.texts) == ["Be brief.", "My secret plan"]
+    counting.texts.clear()
+    cached.encode(messages)  # no owner: nothing looked up, nothing kept
+    cached.encode(messages)
+    assert sorted(counting.texts) == ["Be brief.", "Be brief.", "My secret plan", "My secret plan"]
 
 
 def test_the_token_cache_keeps_the_most_recently_used_texts_within_its_budget() -> None:
     counting = Counting()
     cache = TokenCache(counting, max_chars=100)  # pieces of at most 12 characters kept
     for text in ("a" * 10, "b" * 10, "a" * 10, "c" * 10, "d" * 10):
-        assert cache(text, False, False) == tokenize(text, False, False)
-    assert cache("a" * 10, True, True) == tokenize("a" * 10, True, True)  # another key
+        assert cache.tokens("u", text, False, False) == tokenize(text, False, False)
+    assert cache.tokens("u", "a" * 10, True, True) == tokenize("a" * 10, True, True)  # another key
     assert counting.texts == ["a" * 10, "b" * 10, "c" * 10, "d" * 10, "a" * 10]
     for text in "efghij":  # 110 characters: the least recently used ("b") goes
-        cache(text * 10, False, False)
+        cache.tokens("u", text * 10, False, False)
     counting.texts.clear()
     for text in ("a" * 10, "c" * 10, "j" * 10, "b" * 10):
-        assert cache(text, False, False) == tokenize(text, False, False)
+        assert cache.tokens("u", text, False, False) == tokenize(text, False, False)
     assert counting.texts == ["b" * 10]
-    cache("y" * 13, False, False)  # more than an eighth of the budget: never kept
-    cache("y" * 13, False, False)
+    cache.tokens("u", "y" * 13, False, False)  # more than an eighth of the budget: never kept
+    cache.tokens("u", "y" * 13, False, False)
     assert counting.texts.count("y" * 13) == 2
 
 

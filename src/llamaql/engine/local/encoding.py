@@ -37,20 +37,27 @@ Tokenize = Callable[[str, bool, bool], list[int]]
 TOKEN_CACHE_CHARS = 1 << 20
 
 
+# Whose texts a TokenCache entry is: a user id, or the template's own markup (no user's).
+_MARKUP = ""
+
+
 class TokenCache:
     """The tokens of recently tokenized texts, least recently used dropped first, up to
     `max_chars` characters of text; thread-safe (prompts are prepared on worker threads).
-    Tokenizing is deterministic for one vocabulary: keep one cache per tokenizer."""
+    Tokenizing is deterministic for one vocabulary: keep one cache per tokenizer.
+
+    Each text is kept for its `scope`, the user whose prompt held it (or `_MARKUP`), and
+    found only for that scope: one user's text never makes another's prompt faster."""
 
     def __init__(self, tokenize: Tokenize, max_chars: int = TOKEN_CACHE_CHARS) -> None:
         self._tokenize = tokenize
         self._max_chars = max_chars
         self._chars = 0
-        self._kept: OrderedDict[tuple[str, bool, bool], array[int]] = OrderedDict()
+        self._kept: OrderedDict[tuple[str, str, bool, bool], array[int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, text: str, special: bool, first: bool) -> list[int]:
-        key = (text, special, first)
+    def tokens(self, scope: str, text: str, special: bool, first: bool) -> list[int]:
+        key = (scope, text, special, first)
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None:
@@ -63,7 +70,7 @@ class TokenCache:
                     self._kept[key] = array("i", tokens)
                     self._chars += len(text)
                 while self._chars > self._max_chars:
-                    (dropped, _, _), _ = self._kept.popitem(last=False)
+                    (_, dropped, _, _), _ = self._kept.popitem(last=False)
                     self._chars -= len(dropped)
         return tokens
 
@@ -74,11 +81,20 @@ class PromptEncoder:
 
     def __init__(self, template: ChatTemplate, tokenize: Tokenize, *, cache: bool = False) -> None:
         self._template = template
-        self._tokenize: Tokenize = TokenCache(tokenize) if cache else tokenize
+        self._tokenize = tokenize
+        self._cache = TokenCache(tokenize) if cache else None
         self._warned = False
 
-    def encode(self, messages: Sequence[ChatMessage]) -> tuple[str, list[int]]:
-        """The prompt text and its tokens; TemplateError when the template refuses."""
+    def _tokens(self, scope: str | None, text: str, special: bool, first: bool) -> list[int]:
+        if self._cache is None or scope is None:
+            return self._tokenize(text, special, first)
+        return self._cache.tokens(scope, text, special, first)
+
+    def encode(
+        self, messages: Sequence[ChatMessage], *, owner: str | None = None
+    ) -> tuple[str, list[int]]:
+        """The prompt text and its tokens; TemplateError when the template refuses. The
+        messages' texts are kept for `owner`'s next prompts (None: not kept)."""
         text = self._template.render(messages)
         nonce = secrets.token_hex(8)
         marked = self._template.render(
@@ -93,13 +109,13 @@ class PromptEncoder:
                     "the chat template rewrites message contents: prompts are tokenized "
                     "whole, so special-token text typed by users is not neutralized"
                 )
-            return text, self._tokenize(text, True, True)
+            return text, self._tokens(owner, text, True, True)
         tokens: list[int] = []
         for index, part in enumerate(parts):
             if index % 2 == 0:
-                tokens += self._tokenize(part, True, index == 0) if part else []
+                tokens += self._tokens(_MARKUP, part, True, index == 0) if part else []
             else:
-                tokens += self._tokenize(contents[int(part)], False, False)
+                tokens += self._tokens(owner, contents[int(part)], False, False)
         return text, tokens
 
     @staticmethod

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from llamaql.config import EngineConfig
@@ -296,10 +297,13 @@ class LlamaEngine(OneModel):
         options: SamplingOptions,
         *,
         model: str | None = None,  # one model: the registry (models.py) picks this engine
+        owner: str | None = None,
     ) -> PreparedPrompt:
-        return await asyncio.to_thread(self._prepare, messages, options)
+        return await asyncio.to_thread(self._prepare, messages, options, owner)
 
-    def _prepare(self, messages: Sequence[ChatMessage], options: SamplingOptions) -> PreparedPrompt:
+    def _prepare(
+        self, messages: Sequence[ChatMessage], options: SamplingOptions, owner: str | None
+    ) -> PreparedPrompt:
         runtime, encoder, info = self._runtime, self._encoder, self._info
         if self._stopped:
             raise EngineError("the engine is not running")
@@ -309,7 +313,8 @@ class LlamaEngine(OneModel):
             tokenize, template, context_size = self._unloaded.get()
             encoder = PromptEncoder(template, tokenize)
         resolved = resolve_options(options, context_size=context_size)
-        prompt = intake.fit(messages, resolved, encode=encoder.encode, context_size=context_size)
+        encode = partial(encoder.encode, owner=owner)
+        prompt = intake.fit(messages, resolved, encode=encode, context_size=context_size)
         if prompt.dropped_messages:
             logger.info("dropped %d oldest messages to fit the context", prompt.dropped_messages)
         return prompt

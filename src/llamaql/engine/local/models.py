@@ -192,6 +192,7 @@ class LocalModels:
         options: SamplingOptions,
         *,
         model: str | None = None,
+        owner: str | None = None,
     ) -> PreparedPrompt:
         name = model or self._catalog.default_name
         slot = self._slots.get(name)
@@ -199,7 +200,7 @@ class LocalModels:
         # another: the two thread hops before the submit overlap instead of adding up.
         early = None
         if slot is not None:
-            early = asyncio.ensure_future(slot.engine.prepare(messages, options))
+            early = asyncio.ensure_future(slot.engine.prepare(messages, options, owner=owner))
         try:
             found = await self._find(name)
             reason = never_fits(self.estimate_bytes(found), self._limits)
@@ -215,7 +216,7 @@ class LocalModels:
             else:  # a slot made meanwhile (a load that began) takes over its idle engine
                 slot = self._slots.get(found.name)
                 engine = slot.engine if slot is not None else self._idle_engine(found)
-                prompt = await engine.prepare(messages, options)
+                prompt = await engine.prepare(messages, options, owner=owner)
         except ModelFileError as exc:
             raise ModelUnavailableError(f"model {found.name!r} cannot be read: {exc}") from exc
         return replace(prompt, model=found.name)

@@ -221,6 +221,7 @@ class RemoteEngine:
         options: SamplingOptions,
         *,
         model: str | None = None,
+        owner: str | None = None,  # nothing is kept here: the server renders
     ) -> PreparedPrompt:
         facts = await self._server()
         told = None

@@ -50,13 +50,14 @@ async def prepare_prompt(
     sampling: SamplingOptions,
     *,
     model: str | None = None,
+    owner: str | None = None,
     overflow: bool = False,
 ) -> PreparedPrompt:
     """Render and budget the prompt for `model` (None: the default); the engine's
     refusals become domain errors, except ContextOverflowError when `overflow` asks for
     it as it is (its numbers)."""
     try:
-        return await engine.prepare(messages, sampling, model=model)
+        return await engine.prepare(messages, sampling, model=model, owner=owner)
     except ContextOverflowError as exc:
         if overflow:
             raise

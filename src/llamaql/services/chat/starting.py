@@ -117,7 +117,7 @@ class ReplyStarter:
                 conversation, history, turn.text, self._config.system_prompt
             )
             prompt = await prepare_prompt(
-                self._engine, messages, sampling, model=conversation.model
+                self._engine, messages, sampling, model=conversation.model, owner=str(user_id)
             )
         except BaseException:
             self._live.unclaim(conversation_id)

@@ -130,7 +130,7 @@ class Titler:
     ) -> str:
         exchange = f"User: {question[:EXCERPT_CHARS]}\n\nAssistant: {answer[:EXCERPT_CHARS]}"
         messages = [ChatMessage("system", TITLE_INSTRUCTION), ChatMessage("user", exchange)]
-        prompt = await self._engine.prepare(messages, TITLE_OPTIONS, model=model)
+        prompt = await self._engine.prepare(messages, TITLE_OPTIONS, model=model, owner=user)
         handle = self._engine.submit(
             prompt, Requester(user, f"{conversation}/title"), background=True
         )
