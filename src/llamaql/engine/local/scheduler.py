@@ -74,6 +74,7 @@ class BatchScheduler:
         while True:
             self._end_cancelled()
             if not self._live:
+                self._report()  # its last replies ended since it last said
                 self._runtime.idle()
                 if not self._queue.wait(lane=self._lane):
                     break
@@ -116,6 +117,10 @@ class BatchScheduler:
             self.active = len(self._live)
             if not job.background:
                 job.post_position(0)
+        self._report()
+
+    def _report(self) -> None:
+        """Tell the queue this lane's idle sequences and live replies."""
         free = sum(slot.reply is None for slot in self._slots)
         self._queue.set_free(free, lane=self._lane, live=len(self._live))
 
