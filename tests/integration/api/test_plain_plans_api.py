@@ -85,3 +85,35 @@ def test_a_page_of_plain_objects_builds_no_resolve_info_below_its_root(seeded: A
     ) as built:
         seeded.data(DOCUMENTS[0][0])
     assert [call.args[2][0].name.value for call in built.call_args_list] == ["conversations"]
+
+
+def _plans_made(api: Api, query: str, variables: dict[str, Any]) -> int:
+    with patch.object(
+        PlainLeafExecutionContext,
+        "_make_object_plan",
+        autospec=True,
+        side_effect=PlainLeafExecutionContext._make_object_plan,
+    ) as made:
+        assert "errors" not in api.post(query, variables)
+    return made.call_count
+
+
+def test_an_operations_plans_are_made_once_and_answer_new_data(seeded: Api) -> None:
+    query = DOCUMENTS[0][0]
+    before = seeded.data(query)
+    assert _plans_made(seeded, query, {}) == 0  # made by the request above
+    seeded.create(title="fourth")
+    after = seeded.data(query)
+    assert after["conversations"]["totalCount"] == before["conversations"]["totalCount"] + 1
+    titles = [edge["node"]["title"] for edge in after["conversations"]["edges"]]
+    assert "fourth" in titles
+
+
+def test_plans_behind_directives_are_made_for_each_execution(seeded: Api) -> None:
+    query, variables = DOCUMENTS[2]
+    assert _plans_made(seeded, query, variables) > 0
+    assert _plans_made(seeded, query, variables) > 0  # @skip/@include read the variables
+    skipped = seeded.data(query, {"skip": True, "keep": True})
+    shown = seeded.data(query, {"skip": False, "keep": True})
+    assert all("title" not in edge["node"] for edge in skipped["conversations"]["edges"])
+    assert all("title" in edge["node"] for edge in shown["conversations"]["edges"])
