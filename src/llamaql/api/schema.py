@@ -10,13 +10,15 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.types.execution import ExecutionContext
 
 from llamaql.api import events, subscription
 from llamaql.api.document_cache import DocumentCache
 from llamaql.api.errors import LlamaqlSchema
 from llamaql.api.execution import PlainLeafExecutionContext
 from llamaql.api.mutation import Mutation
-from llamaql.api.operation import ApiOperation
+from llamaql.api.operation import ApiOperation, ApiRunner
 from llamaql.api.query import Query
 from llamaql.api.query_cost import QueryCostLimit
 from llamaql.api.text_input import StorableStringLiterals
@@ -54,9 +56,22 @@ def schema_extensions(api: ApiConfig) -> list[Callable[[], SchemaExtension]]:
     ]
 
 
+class ApiSchema(LlamaqlSchema):
+    """The API's schema: an operation whose one extension is ApiOperation (every
+    operation, unless a schema directive adds Strawberry's) runs it through ApiRunner."""
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        api = ApiRunner.fits(extensions)
+        if api is None:
+            return super().create_extensions_runner(execution_context, extensions)
+        return ApiRunner(execution_context, api)
+
+
 def build_schema(api: ApiConfig) -> LlamaqlSchema:
     """The schema with the limits the API's settings ask for."""
-    return LlamaqlSchema(
+    return ApiSchema(
         query=Query,
         mutation=Mutation,
         subscription=subscription.SUBSCRIPTION,
