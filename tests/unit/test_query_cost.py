@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from graphql import GraphQLError, GraphQLSchema, parse
 
-from llamaql.api.query_cost import DEFAULT_FIRST, document_cost
+from llamaql.api.query_cost import DEFAULT_FIRST, cost_plan, document_cost, plan_cost
 from llamaql.api.schema import build_schema
 from llamaql.config import ApiConfig
 from llamaql.ports.repositories import MAX_VERSIONS
@@ -146,3 +146,40 @@ def test_search_hits_count_their_conversation_pages(schema: GraphQLSchema) -> No
         "{ conversation { messages(first: 2) { totalCount } } } } } }"
     )
     assert cost(schema, query) == 30 + 30 * 2
+
+
+def test_a_kept_plan_still_weighs_each_requests_variables(schema: GraphQLSchema) -> None:
+    document, memo = parse(TWO_LEVELS), dict[Any, Any]()
+    plan = cost_plan(schema, document, None, memo)
+    assert plan is not None
+    assert plan.fixed is None  # both page sizes come from the variables
+    assert cost_plan(schema, document, None, memo) is plan  # made once per document
+    assert plan_cost(schema, plan, {"n": 2, "m": 3}) == 2 + 2 * 3
+    assert plan_cost(schema, plan, {"n": 100, "m": 200}) == 100 + 100 * 200
+    assert plan_cost(schema, plan, {}) == DEFAULT_FIRST + DEFAULT_FIRST * DEFAULT_FIRST
+    errors = plan_cost(schema, plan, {"n": "100"})
+    assert isinstance(errors, list)
+    assert errors[0].message.startswith("Variable '$n' has invalid value")
+
+
+def test_a_plan_without_variable_pages_is_one_number(schema: GraphQLSchema) -> None:
+    query = "query($id: ID!) { conversation(id: $id) { messages(first: 7) { totalCount } } }"
+    plan = cost_plan(schema, parse(query), None, {})
+    assert plan is not None
+    assert plan.fixed == 7
+    assert plan_cost(schema, plan, {"id": "1"}) == 7
+    errors = plan_cost(schema, plan, {})  # its variables are still coerced
+    assert isinstance(errors, list)
+    assert "to be provided" in errors[0].message
+
+
+def test_plans_are_kept_per_operation_name(schema: GraphQLSchema) -> None:
+    query = "query Small { conversations(first: 1) { totalCount } } query Big { " + (
+        "conversations(first: 100) { totalCount } }"
+    )
+    document, memo = parse(query), dict[Any, Any]()
+    small, big = (cost_plan(schema, document, name, memo) for name in ("Small", "Big"))
+    assert small is not None
+    assert big is not None
+    assert (small.fixed, big.fixed) == (1, 100)
+    assert cost_plan(schema, document, "Missing", memo) is None

@@ -6,22 +6,30 @@ Parsing the API benchmark's reads took 0.35-0.45 ms of their 5-6 ms each. Strawb
 ParserCache parses inside its hook, which broke syntax errors on the subscription path;
 here Strawberry parses as before (its errors, and the token limit, untouched) and only a
 document that parsed is kept. Validation errors are kept with the document and reported
-every time it comes back. Only documents and their validation errors are kept: nothing
-of any user's data, context or variables (those are checked per operation by
-StorableVariables and QueryCostLimit).
+every time it comes back. Only documents, their validation errors and what is derived
+from the document alone (`memo`: the query cost's plan) are kept: nothing of any user's
+data, context or variables (those are checked per operation, api/operation.py).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError
-from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+from strawberry.types.execution import ExecutionContext
 
 _Rules = tuple[type[ASTValidationRule], ...]
+
+
+class _Kept:
+    __slots__ = ("document", "errors", "memo")
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document
+        self.errors: dict[_Rules, list[GraphQLError]] = {}  # by rule set
+        self.memo: dict[Any, Any] = {}
 
 
 class DocumentCache:
@@ -30,8 +38,7 @@ class DocumentCache:
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._entries: OrderedDict[str, tuple[DocumentNode, dict[_Rules, list[GraphQLError]]]]
-        self._entries = OrderedDict()
+        self._entries: OrderedDict[str, _Kept] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -41,54 +48,57 @@ class DocumentCache:
         if entry is None:
             return None
         self._entries.move_to_end(text)
-        return entry[0]
+        return entry.document
 
     def keep(self, text: str, document: DocumentNode) -> None:
         if text in self._entries:
             return
-        self._entries[text] = (document, {})
+        self._entries[text] = _Kept(document)
         if len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
+
+    def _kept(self, text: str, document: DocumentNode) -> _Kept | None:
+        entry = self._entries.get(text)
+        return entry if entry is not None and entry.document is document else None
 
     def errors(
         self, text: str, document: DocumentNode, schema: Any, rules: _Rules
     ) -> list[GraphQLError]:
         """The validation errors of `document` (parsed from `text`), validated once per
         rule set while the document is kept."""
-        entry = self._entries.get(text)
-        if entry is None or entry[0] is not document:
+        entry = self._kept(text, document)
+        if entry is None:
             return validate_document(schema, document, rules)
-        found = entry[1].get(rules)
+        found = entry.errors.get(rules)
         if found is None:
-            found = entry[1][rules] = validate_document(schema, document, rules)
+            found = entry.errors[rules] = validate_document(schema, document, rules)
         return list(found)
 
+    def memo(self, text: str, document: DocumentNode) -> dict[Any, Any] | None:
+        """A place for what is derived from `document` alone, kept (and dropped) with it;
+        None when the document is not the one kept for `text`."""
+        entry = self._kept(text, document)
+        return None if entry is None else entry.memo
 
-class CachedDocuments(SchemaExtension):
-    """Reuses a kept document and its validation errors (see the module docstring).
-
-    Listed where Strawberry's ValidationCache was: StorableVariables and QueryCostLimit
-    come after it, as they add to the errors this sets when the validation step begins."""
-
-    def __init__(self, *, cache: DocumentCache) -> None:
-        self.cache = cache
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
+    def reuse(self, context: ExecutionContext) -> DocumentNode | None:
+        """Before parsing: the kept document of the operation's text, set on `context`
+        (Strawberry skips parsing a set document); None when there is none."""
         text = context.query
-        kept = self.cache.document(text) if text and context.graphql_document is None else None
+        kept = self.document(text) if text and context.graphql_document is None else None
         if kept is not None:
-            context.graphql_document = kept  # Strawberry skips parsing a set document
-        yield
-        if kept is None and text and context.graphql_document is not None:
-            self.cache.keep(text, context.graphql_document)
+            context.graphql_document = kept
+        return kept
 
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
+    def keep_parsed(self, context: ExecutionContext, reused: DocumentNode | None) -> None:
+        """After parsing: keeps the document that was parsed (not one `reuse` set)."""
+        text = context.query
+        if reused is None and text and context.graphql_document is not None:
+            self.keep(text, context.graphql_document)
+
+    def validate(self, context: ExecutionContext) -> None:
+        """Sets the operation's validation errors, from the cache when kept (Strawberry
+        then skips its own validation: they are set)."""
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
             schema, rules = context.schema._schema, context.validation_rules
-            context.pre_execution_errors = self.cache.errors(
-                context.query or "", document, schema, rules
-            )
-        yield
+            context.pre_execution_errors = self.errors(context.query or "", document, schema, rules)

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext, StreamExecutionResult
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
@@ -46,26 +44,34 @@ def error_code_of(exc: BaseException) -> tuple[str, str, bool] | None:
     return None
 
 
-class ErrorCodes(SchemaExtension):
-    """Give every error a contract code; hide internals. One instance per operation."""
+class ErrorCodes:
+    """Gives every error of one operation a contract code and hides internals; made per
+    operation by the API's schema extension (api/operation.py), which hands it the
+    operation's result, or each streamed result."""
 
     def __init__(self) -> None:
-        self.request_id = uuid.uuid4().hex
-        self._stream_result_processed = False
+        self._request_id: str | None = None
+        self.streamed = False  # results were coded one by one as they streamed
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        # Streamed results were handled one by one in on_stream_result.
-        if self._stream_result_processed:
+    @property
+    def request_id(self) -> str:
+        """This operation's id in the log; drawn when an unexpected error first needs it
+        (uuid4 reads the OS's random source: not worth doing for every read)."""
+        if self._request_id is None:
+            self._request_id = uuid.uuid4().hex
+        return self._request_id
+
+    def operation_result(self, result: object) -> None:
+        """Codes the errors of an operation's result (unless they streamed)."""
+        if self.streamed:
             return
-        result = self.execution_context.result
         if isinstance(result, GraphQLExecutionResult | StrawberryExecutionResult):
             self._process_result(result)
 
-    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
-        self._stream_result_processed = True
+    def stream_result(self, result: StreamExecutionResult) -> None:
+        """Codes the errors of one streamed result."""
+        self.streamed = True
         self._process_result(result)
-        yield None
 
     def _process_result(self, result: Any) -> None:
         errors = getattr(result, "errors", None)

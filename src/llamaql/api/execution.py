@@ -24,6 +24,13 @@ the type forbids it, a value a scalar refuses, a failing `is_type_of`, anything 
 abandons the plan for that object and graphql-core completes it from the start:
 attribute reads have no side effects, so reading them twice changes nothing.
 
+Plans hold nothing of an execution (no values, variables or context), so an operation's
+plans are made once and shared by its later executions (those of the last
+OPERATIONS_KEPT operations), wherever nothing could make them differ between two
+executions: no directive anywhere in the operation or its fragments (@skip and @include
+read variables, @defer changes what is collected) and no middleware. Other operations
+make their plans once per execution.
+
 graphql-core's executor keeps its own bound methods (`async_helpers`), a reference cycle:
 every execution, with everything only it holds (collected fields, variables, the
 context, the plans: about 150 objects a read), was garbage that only the cyclic
@@ -35,11 +42,15 @@ weak reference, so an execution is freed as soon as its result is.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from enum import EnumMeta
 from operator import attrgetter
 from typing import Any
 
 from graphql import (
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLBoolean,
     GraphQLField,
     GraphQLID,
@@ -49,14 +60,16 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfoHelpers,
+    GraphQLSchema,
     GraphQLString,
+    OperationDefinitionNode,
     Undefined,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 # Strawberry's resolver for a field with nothing but an attribute to read
@@ -68,6 +81,10 @@ _CACHE_ATTRIBUTE = "_llamaql_plain_leaves"
 _Complete = Callable[[Any], Any]  # a plan: a value read from an attribute -> its result
 _SKIP_INCLUDE = frozenset({"skip", "include"})
 _DEFINITION = GraphQLCoreConverter.DEFINITION_BACKREF  # a GraphQL field's StrawberryField
+_SHARED_ATTRIBUTE = "_llamaql_shared_plans"
+_OPERATIONS_ATTRIBUTE = "_llamaql_operation_plans"
+_UNSET: Any = object()
+OPERATIONS_KEPT = 256  # as many as the document cache keeps (api/schema.py)
 
 
 class _Abandon(Exception):
@@ -148,30 +165,54 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _object_plan(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
-    ) -> _Complete | None:
-        """The plan for an object's selection, made once per execution; like
-        graphql-core's own memo, keyed by the field list's identity, kept alive with it."""
-        plans: dict[tuple[str, int], tuple[FieldDetailsList, _Complete | None]]
+    ) -> _ObjectPlan | None:
+        """The plan for an object's selection, looked up once per execution; like
+        graphql-core's own memo, keyed by the field list's identity, kept alive with it.
+        Made once per operation where the operation's plans are shared (`_shared`)."""
+        plans: dict[tuple[str, int], tuple[FieldDetailsList, _ObjectPlan | None]]
         plans = self.__dict__.setdefault("_llamaql_plans", {})
         key = (return_type.name, id(field_details_list))
         if key not in plans:
             plans[key] = (field_details_list, None)  # a recursive type meets itself: no plan
-            plans[key] = (
-                field_details_list,
-                self._make_object_plan(return_type, field_details_list),
-            )
+            shared = self._shared()
+            if shared is None:
+                plan = self._make_object_plan(return_type, field_details_list)
+            else:
+                nodes = (return_type.name, *(id(d.node) for d in field_details_list))
+                if nodes not in shared:
+                    shared[nodes] = None  # the same guard, for the operation's plans
+                    shared[nodes] = self._make_object_plan(return_type, field_details_list)
+                plan = shared[nodes]
+            plans[key] = (field_details_list, plan)
         return plans[key][1]
+
+    def _shared(self) -> dict[tuple[Any, ...], _ObjectPlan | None] | None:
+        """The plans every execution of this operation shares, by type and field nodes;
+        None where they could differ between executions: a directive anywhere in the
+        operation or its fragments (@skip/@include take variables, @defer changes the
+        collected fields), or a middleware."""
+        found: Any = self.__dict__.get(_SHARED_ATTRIBUTE, _UNSET)
+        if found is _UNSET:
+            found = None
+            manager = self.middleware_manager
+            if (manager is None or not manager.middlewares) and _plain_operation(
+                self.operation, self.fragment_definitions
+            ):
+                found = _operation_plans(self.schema, self.operation)
+            self.__dict__[_SHARED_ATTRIBUTE] = found
+        shared: dict[tuple[Any, ...], _ObjectPlan | None] | None = found
+        return shared
 
     def _make_object_plan(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
-    ) -> _Complete | None:
+    ) -> _ObjectPlan | None:
         manager = self.middleware_manager
         if manager is not None and manager.middlewares:
             return None
         grouped, defer_usages, forbidden = self.collect_subfields(return_type, field_details_list)
         if defer_usages or forbidden:
             return None
-        steps: list[tuple[str, Callable[[Any], Any], _Complete, type]] = []
+        steps: list[_Step] = []
         for response_key, details in grouped.items():
             node = details[0].node
             plain = all(
@@ -189,21 +230,13 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             steps.append((response_key, _reader(field), complete, _unchanged(field.type)))
 
-        def run(source: Any) -> dict[str, Any]:
-            # A str for String or ID (a bool for Boolean) is its own serialized value.
-            return {
-                key: value if type(value) is same else complete(value)
-                for key, read, complete, same in steps
-                for value in (read(source),)
-            }
-
-        return run
+        return _ObjectPlan(tuple(steps))
 
     def _value_plan(self, kind: GraphQLOutputType, details: FieldDetailsList) -> _Complete | None:
         nullable = not isinstance(kind, GraphQLNonNull)
         inner: Any = kind if nullable else kind.of_type  # type: ignore[union-attr]
         if is_leaf_type(inner):
-            coerce = inner.coerce_output_value
+            coerce = _coercer(inner)
 
             def leaf(value: Any) -> Any:
                 if value is None:
@@ -232,20 +265,72 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if sub is None:
                 return None
             is_type_of: Callable[[Any, Any], Any] | None = inner.is_type_of
+            steps = sub.steps  # run here, not through sub: a call less per object
 
             def obj(value: Any) -> Any:
                 if value is None:
                     return _null(nullable)
                 if is_type_of is not None and is_type_of(value, None) is not True:
                     raise _Abandon
-                return sub(value)
+                result = {}
+                for key, read, complete, same in steps:
+                    item = read(value)
+                    result[key] = item if type(item) is same else complete(item)
+                return result
 
             return obj
         return None  # interfaces and unions resolve their type through graphql-core
 
 
+_Step = tuple[str, Callable[[Any], Any], _Complete, type]  # key, read, complete, unchanged
+
+
+class _ObjectPlan:
+    """An object's plan: for each response key, read the attribute and complete it."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: tuple[_Step, ...]) -> None:
+        self.steps = steps
+
+    def __call__(self, source: Any) -> dict[str, Any]:
+        result = {}
+        for key, read, complete, same in self.steps:
+            value = read(source)
+            # A str for String or ID (a bool for Boolean) is its own serialized value.
+            result[key] = value if type(value) is same else complete(value)
+        return result
+
+
 class _Never:
     """No value is of this type: a leaf that is always serialized."""
+
+
+def _coercer(kind: GraphQLLeafType) -> Callable[[Any], Any]:
+    """`kind.coerce_output_value`; for a Strawberry enum, a member's name is looked up
+    once here: Strawberry's coercion compares the member's value with each of the
+    type's values on every call (enum properties, Python calls), and answers the first
+    name whose value matches, as this does. Anything else is left to it."""
+    coerce = kind.coerce_output_value
+    wrapped = getattr(kind, "wrapped_cls", None)
+    if not isinstance(kind, CustomGraphQLEnumType) or not isinstance(wrapped, EnumMeta):
+        return coerce
+    names: dict[int, str] = {}  # by the member's identity (an Enum's hash is a Python call)
+    member: Any
+    for member in wrapped:
+        for name, value in kind.values.items():
+            if member.value == value.value:
+                names[id(member)] = name
+                break
+
+    def member_name(value: Any) -> Any:
+        if type(value) is wrapped:
+            name = names.get(id(value))
+            if name is not None:
+                return name
+        return coerce(value)
+
+    return member_name
 
 
 def _reader(field: GraphQLField) -> Callable[[Any], Any]:
@@ -291,6 +376,47 @@ def _helpers_of(executor: weakref.ref[PlainLeafExecutionContext]) -> GraphQLReso
         live().track_async_work(values)
 
     return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
+def _operation_plans(
+    schema: GraphQLSchema, operation: OperationDefinitionNode
+) -> dict[tuple[Any, ...], _ObjectPlan | None]:
+    """The shared plans of `operation`, kept for the last OPERATIONS_KEPT operations.
+
+    Keyed by the node's identity, and each entry holds its node, so that the identity is
+    not reused while the entry lives. Plans are keyed by the identity of field nodes of
+    the operation's document: while the operation executes, its document (fragments
+    included) is alive, and it is the same document each time."""
+    kept: OrderedDict[int, tuple[OperationDefinitionNode, dict[tuple[Any, ...], Any]]]
+    kept = schema.__dict__.setdefault(_OPERATIONS_ATTRIBUTE, OrderedDict())
+    entry = kept.get(id(operation))
+    if entry is None or entry[0] is not operation:
+        entry = kept[id(operation)] = (operation, {})
+        if len(kept) > OPERATIONS_KEPT:
+            kept.popitem(last=False)
+    else:
+        kept.move_to_end(id(operation))
+    return entry[1]
+
+
+def _plain_operation(
+    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> bool:
+    """Whether no selection of the operation or of its document's fragments carries a
+    directive (nor a fragment variables or arguments)."""
+    if any(fragment.variable_definitions for fragment in fragments.values()):
+        return False
+    sets = [operation.selection_set, *(f.selection_set for f in fragments.values())]
+    while sets:
+        for selection in sets.pop().selections:
+            if selection.directives:
+                return False
+            if isinstance(selection, FragmentSpreadNode) and selection.arguments:
+                return False
+            inner = getattr(selection, "selection_set", None)
+            if inner is not None:
+                sets.append(inner)
+    return True
 
 
 def _null(nullable: bool) -> None:

@@ -20,7 +20,7 @@ stating the cost and the limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from graphql import (
@@ -35,14 +35,18 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
     NamedTypeNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
+    VariableNode,
     get_named_type,
     get_operation_ast,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
-from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionContext
 
 from llamaql.ports.repositories import MAX_VERSIONS
 
@@ -60,81 +64,150 @@ def _field(parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
     return None
 
 
-class _Coster:
-    def __init__(
-        self, schema: GraphQLSchema, document: DocumentNode, variables: VariableValues
-    ) -> None:
+_Factor = tuple[GraphQLField, FieldNode]  # a `first` that depends on the variables
+
+
+class CostPlan:
+    """The cost of one operation as a sum of products, made once per document.
+
+    Each list field of the operation (through aliases and fragments) is one term: the
+    product of its own page size and those of the lists around it. A page size given
+    as a literal, left to its default, or fixed (`siblingIds`) is a number here; one
+    given by a variable (anywhere in its value) is read from each request's coerced
+    variables, the way `get_argument_values` reads it, so a cost that depends on the
+    variables is still computed for each request."""
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, operation: Any) -> None:
+        self.operation: OperationDefinitionNode = operation
         self._schema = schema
-        self._variables = variables
         self._fragments = {
             node.name.value: node
             for node in document.definitions
             if isinstance(node, FragmentDefinitionNode)
         }
+        self._sizes: list[int] = []  # by factor: a fixed size, 0 for a variable one
+        self.variable_sizes: list[tuple[int, _Factor]] = []
+        self.terms: list[tuple[int, ...]] = []  # factor indexes, outermost first
+        root = schema.get_root_type(operation.operation)
+        self._collect(root, operation.selection_set, (), frozenset())
+        self.fixed = None if self.variable_sizes else self.cost(VariableValues({}, {}))
 
-    def _first(self, field: GraphQLField, node: FieldNode) -> int | None:
-        """The page size a field will be resolved with; None for a field with no list."""
-        if "first" not in field.args:
-            return BOUNDED_LISTS.get(node.name.value)
-        try:
-            first = get_argument_values(field, node, self._variables).get("first")
-        except GraphQLError:  # the field fails before its resolver: no more than a page
-            first = None
-        return DEFAULT_FIRST if first is None else max(0, int(first))
+    def cost(self, variables: VariableValues) -> int:
+        """The operation's cost with the request's coerced `variables`."""
+        sizes = self._sizes
+        if self.variable_sizes:
+            sizes = list(sizes)
+            for index, (field, node) in self.variable_sizes:
+                sizes[index] = _first(field, node, variables)
+        total = 0
+        for term in self.terms:
+            items = 1
+            for index in term:
+                items *= sizes[index]
+            total += items
+        return total
 
     def _type(self, condition: NamedTypeNode | None, parent: GraphQLNamedType | None) -> Any:
         return parent if condition is None else self._schema.get_type(condition.name.value)
 
-    def cost(
+    def _size(self, field: GraphQLField, node: FieldNode) -> int | None:
+        """The factor index of a list field's page size; None for a field with no list."""
+        if "first" not in field.args:
+            bound = BOUNDED_LISTS.get(node.name.value)
+            return None if bound is None else self._factor(bound)
+        given = next((a for a in node.arguments or () if a.name.value == "first"), None)
+        if given is not None and _has_variable(given.value):
+            self.variable_sizes.append((len(self._sizes), (field, node)))
+            return self._factor(0)
+        return self._factor(_first(field, node, VariableValues({}, {})))
+
+    def _factor(self, size: int) -> int:
+        self._sizes.append(size)
+        return len(self._sizes) - 1
+
+    def _collect(
         self,
         parent: GraphQLNamedType | None,
         selections: SelectionSetNode | None,
-        items: int,
+        around: tuple[int, ...],
         seen: frozenset[str],
-    ) -> int:
-        """List items under `selections` of a `parent`, each repeated `items` times."""
-        total = 0
+    ) -> None:
+        """The terms of the list fields under `selections` of a `parent`, inside the
+        lists whose factors are `around`."""
         for selection in selections.selections if selections else ():
             if isinstance(selection, FieldNode):
                 field = _field(parent, selection.name.value)
                 if field is None:
                     continue
-                first = self._first(field, selection)
-                inner = items if first is None else items * first
-                if first is not None:
-                    total += inner  # up to `first` items for each item around it
+                size = self._size(field, selection)
+                inner = around if size is None else (*around, size)
+                if size is not None:
+                    self.terms.append(inner)  # up to `first` items for each item around it
                 named = get_named_type(field.type)
-                total += self.cost(named, selection.selection_set, inner, seen)
+                self._collect(named, selection.selection_set, inner, seen)
             elif isinstance(selection, InlineFragmentNode):
                 inline_type = self._type(selection.type_condition, parent)
-                total += self.cost(inline_type, selection.selection_set, items, seen)
+                self._collect(inline_type, selection.selection_set, around, seen)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self._fragments.get(name)
                 if fragment is not None and name not in seen:  # cycles are a validation error
                     spread_type = self._type(fragment.type_condition, parent)
-                    total += self.cost(spread_type, fragment.selection_set, items, seen | {name})
-        return total
+                    self._collect(spread_type, fragment.selection_set, around, seen | {name})
 
 
-def operation_cost(
+def _first(field: GraphQLField, node: FieldNode, variables: VariableValues) -> int:
+    """The page size a field with a `first` argument will be resolved with."""
+    try:
+        first = get_argument_values(field, node, variables).get("first")
+    except GraphQLError:  # the field fails before its resolver: no more than a page
+        first = None
+    return DEFAULT_FIRST if first is None else max(0, int(first))
+
+
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(item.value) for item in value.fields)
+    return False
+
+
+def cost_plan(
     schema: GraphQLSchema,
     document: DocumentNode,
-    operation: OperationDefinitionNode,
-    variables: Mapping[str, Any],
+    operation_name: str | None,
+    memo: dict[Any, Any] | None = None,
+) -> CostPlan | None:
+    """The cost plan of the operation that would run (None when none would: execution
+    says why), kept in `memo` (the document's, api/document_cache.py) when given."""
+    key = ("cost plan", operation_name)
+    if memo is not None and key in memo:
+        found: CostPlan | None = memo[key]
+        return found
+    operation = get_operation_ast(document, operation_name)
+    plan = None if operation is None else CostPlan(schema, document, operation)
+    if memo is not None:
+        memo[key] = plan
+    return plan
+
+
+def plan_cost(
+    schema: GraphQLSchema, plan: CostPlan, variables: Mapping[str, Any]
 ) -> int | list[GraphQLError]:
-    """The cost of `operation` with the request's (raw) `variables`, or the errors that
-    coercing them gives (graphql-core's, as execution would report them)."""
+    """The cost of `plan`'s operation with the request's (raw) `variables`, or the
+    errors that coercing them gives (graphql-core's, as execution would report them)."""
+    definitions = plan.operation.variable_definitions
+    if not definitions and plan.fixed is not None:
+        return plan.fixed  # nothing to coerce (graphql-core ignores undeclared variables)
     coerced = get_variable_values(
-        schema,
-        operation.variable_definitions or (),
-        dict(variables),
-        max_errors=MAX_VARIABLE_ERRORS,
+        schema, definitions or (), dict(variables), max_errors=MAX_VARIABLE_ERRORS
     )
     if isinstance(coerced, list):
         return coerced
-    root = schema.get_root_type(operation.operation)
-    return _Coster(schema, document, coerced).cost(root, operation.selection_set, 1, frozenset())
+    return plan.fixed if plan.fixed is not None else plan.cost(coerced)
 
 
 def document_cost(
@@ -145,29 +218,32 @@ def document_cost(
 ) -> int | list[GraphQLError]:
     """The cost of the operation that would run (0 when none would: execution says
     why), or the errors of its variables."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return 0
-    return operation_cost(schema, document, operation, variables)
+    plan = cost_plan(schema, document, operation_name)
+    return 0 if plan is None else plan_cost(schema, plan, variables)
 
 
-class QueryCostLimit(SchemaExtension):
+class QueryCostLimit:
     """Refuses an operation whose cost exceeds `max_cost`, or whose variables do not
-    coerce (see the module docstring). Listed after ValidationCache: an invalid
-    document is refused by its errors and not weighed."""
+    coerce (see the module docstring). Run by the API's schema extension
+    (api/operation.py) after validation: an invalid document is refused by its errors
+    and not weighed."""
 
     def __init__(self, *, max_cost: int) -> None:
         self.max_cost = max_cost
 
-    def _refusals(self) -> list[GraphQLError]:
-        context = self.execution_context
+    def refusals(
+        self, context: ExecutionContext, memo: dict[Any, Any] | None
+    ) -> list[GraphQLError]:
+        """The errors refusing this operation; `memo` keeps its document's cost plan."""
         document = context.graphql_document
         if document is None or context.pre_execution_errors:
             return []
         variables = context.variables or {}
         if not isinstance(variables, Mapping):  # not an object: execution refuses it
             return []
-        cost = document_cost(context.schema._schema, document, context.operation_name, variables)
+        schema = context.schema._schema
+        plan = cost_plan(schema, document, context.operation_name, memo)
+        cost = 0 if plan is None else plan_cost(schema, plan, variables)
         if isinstance(cost, list):
             return cost
         if cost <= self.max_cost:
@@ -178,10 +254,3 @@ class QueryCostLimit(SchemaExtension):
                 f"{self.max_cost}: ask for smaller pages (first) or fewer aliases"
             )
         ]
-
-    def on_validate(self) -> Iterator[None]:
-        refusals = self._refusals()
-        if refusals:
-            context = self.execution_context
-            context.pre_execution_errors = [*(context.pre_execution_errors or []), *refusals]
-        yield

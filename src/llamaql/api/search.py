@@ -15,6 +15,11 @@ class SnippetPart:
     highlighted: bool
 
 
+def _snippet_parts(root: SearchHit) -> list[SnippetPart]:
+    # Built when asked for: a page of hits is mostly read for its plain snippet.
+    return [SnippetPart(text=p.text, highlighted=p.highlighted) for p in root._parts]
+
+
 @strawberry.type(description="A message, or a conversation's title, that matches a search")
 class SearchHit:
     conversation: Conversation
@@ -23,18 +28,18 @@ class SearchHit:
         description="Plain text around the match, with … where the text was cut"
     )
     snippet_parts: list[SnippetPart] = strawberry.field(
-        description="The snippet in pieces, the matched words flagged (render as text)"
+        resolver=_snippet_parts,
+        description="The snippet in pieces, the matched words flagged (render as text)",
     )
+    _parts: strawberry.Private[tuple[ports.SnippetPart, ...]]
 
     @classmethod
     def from_hit(cls, hit: ports.SearchHit) -> SearchHit:
         return cls(
             conversation=Conversation.from_value(hit.conversation),
             message=Message.from_value(hit.message) if hit.message is not None else None,
-            snippet="".join(part.text for part in hit.snippet),
-            snippet_parts=[
-                SnippetPart(text=p.text, highlighted=p.highlighted) for p in hit.snippet
-            ],
+            snippet="".join([part.text for part in hit.snippet]),
+            _parts=hit.snippet,
         )
 
 

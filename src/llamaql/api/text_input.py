@@ -1,18 +1,16 @@
 """Every text input is storable text (services/text.py), checked before execution.
 
 String literals in the document are checked by a validation rule (cached with the
-document); variables by a schema extension that adds its error to the validation errors,
-so the operation is refused as BAD_USER_INPUT before any resolver runs: nothing is
-written, whichever field would have stored the text.
+document); variables by the API's schema extension (api/operation.py), which adds their
+error to the validation errors, so the operation is refused as BAD_USER_INPUT before any
+resolver runs: nothing is written, whichever field would have stored the text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError, StringValueNode, ValidationRule
-from strawberry.extensions import SchemaExtension
 
 from llamaql.services.text import unstorable_character
 
@@ -45,18 +43,9 @@ def _variable_problem(value: object, path: str) -> str | None:
     return None
 
 
-class StorableVariables(SchemaExtension):
-    """Refuses variables holding a NUL or a lone surrogate, anywhere inside them.
-
-    Listed after CachedDocuments: that extension sets the validation errors as it
-    enters, and Strawberry reads them before any extension leaves the step."""
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        problem = _variable_problem(context.variables or {}, "")
-        if problem is not None:
-            context.pre_execution_errors = [
-                *(context.pre_execution_errors or []),
-                GraphQLError(problem),
-            ]
-        yield
+def variables_refusal(variables: object) -> GraphQLError | None:
+    """The error refusing variables that hold a NUL or a lone surrogate anywhere inside
+    them; None when they are storable. Added to the validation errors by the API's schema
+    extension (api/operation.py)."""
+    problem = _variable_problem(variables, "")
+    return None if problem is None else GraphQLError(problem)

@@ -101,7 +101,7 @@ class Message:
             _uuid=message.id,
             role=Role.from_kind(message.kind),
             text=message.text,
-            status=MessageStatus(message.status),
+            status=MessageStatus.of(message.status),
             created_at=message.created_at,
             finish_reason=message.finish_reason,
             usage=Usage.from_value(message.usage),

@@ -14,7 +14,7 @@ else's); one that waits longer than `LLAMAQL_DB_WAIT_SECONDS` fails with QUEUE_F
 (retryable), having written nothing.
 
 Who the work is for comes from a context variable that each GraphQL operation sets
-(`acting_for` in ports/acting_user.py, from the schema extension ActingUser). Tasks an
+(`acting_for` in ports/acting_user.py, from the schema extension ApiOperation). Tasks an
 operation starts inherit it, so a reply's checkpoints and final save count toward its
 user's share too: a user's flood can delay their own replies, never another user's. Work
 of the server itself (start-up recovery, heartbeats) names no user and is not capped.

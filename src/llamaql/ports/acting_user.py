@@ -1,6 +1,6 @@
 """The user on whose behalf the current task works.
 
-Each GraphQL operation names its user (the API's ActingUser extension); tasks it starts
+Each GraphQL operation names its user (the API's ApiOperation extension); tasks it starts
 inherit the name, so the database share (`db_share`) counts their units of work toward
 that user. Work of the server itself (start-up recovery, heartbeats) names no user.
 """

@@ -84,3 +84,13 @@ def test_a_value_that_is_not_an_int_is_refused_before_anything_runs(
     assert body["data"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
     assert "Int cannot represent non-integer value" in body["errors"][0]["message"]
+
+
+def test_a_document_let_through_is_weighed_again_with_new_variables(api: Api) -> None:
+    # The document's cost plan is kept after the first request; the second request's
+    # variables still decide its cost.
+    assert api.data(TWO_LEVELS, {"n": 10, "m": 10})["conversations"]["edges"] == []
+    refused = api.post(TWO_LEVELS, {"n": 100, "m": 200})
+    assert refused["data"] is None
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["BAD_USER_INPUT"]
+    assert "20100 list items" in refused["errors"][0]["message"]

@@ -203,11 +203,14 @@ class SqlConversationRepository:
         # On the session's connection (its transaction), past the ORM's result handling.
         connection = await plain_rows(self._session)
         result = await connection.execute(statement, params)
-        return [conversation_from_columns(row._mapping) for row in result]
+        return [conversation_from_columns(row._mapping) for row in result.all()]
 
     async def count(self, *, user_id: uuid.UUID) -> int:
-        result = await self._session.exec(_COUNT, params={"user_id": user_id})
-        return result.one()
+        # Core on the session's connection, like the page: the ORM's execution path
+        # cost more than the count.
+        connection = await plain_rows(self._session)
+        result = await connection.execute(_COUNT, {"user_id": user_id})
+        return int(result.scalar_one())
 
     async def update(
         self, *, user_id: uuid.UUID, conversation_id: uuid.UUID, changes: dict[str, Any]

@@ -129,7 +129,7 @@ class SqlMessageRepository(ReplyRowStatements):
         connection = await plain_rows(self._session)
         result = await connection.execute(sql.pages_statement(shape), params)
         pages: dict[uuid.UUID, list[MessageValue]] = {key: [] for key in after_seqs}
-        for row in result:
+        for row in result.all():
             message = message_from_columns(row._mapping)
             pages[message.conversation_id].append(message)
         return pages
@@ -138,7 +138,9 @@ class SqlMessageRepository(ReplyRowStatements):
         self, *, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, int]:
         params = {"user_id": user_id, "conversation_ids": list(conversation_ids)}
-        result = await self._session.exec(sql.COUNTS, params=params)
+        # Core on the session's connection, like the pages it counts.
+        connection = await plain_rows(self._session)
+        result = await connection.execute(sql.COUNTS, params)
         found = {conversation_id: int(total) for conversation_id, total in result.all()}
         return {
             conversation_id: found.get(conversation_id, 0) for conversation_id in conversation_ids

@@ -17,6 +17,7 @@ from llamaql.ports.values import USAGE_FIELDS, Conversation, Message, SamplingOp
 
 _CONVERSATION_COLUMNS = frozenset(ConversationRow.model_fields)
 _MESSAGE_COLUMNS = frozenset(MessageRow.model_fields)
+_NO_OPTIONS = SamplingOptions()  # most conversations' (frozen: one serves them all)
 
 
 def _columns(row: ConversationRow | MessageRow, names: frozenset[str]) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def conversation_from_columns(c: Mapping[Any, Any]) -> Conversation:
         title=c["title"],
         system_prompt=c["system_prompt"],
         current_leaf_id=c["current_leaf_id"],
-        options=SamplingOptions.from_dict(c["options"] or {}),
+        options=SamplingOptions.from_dict(options) if (options := c["options"]) else _NO_OPTIONS,
         created_at=c["created_at"],
         updated_at=c["updated_at"],
         model=c["model"],
