@@ -113,6 +113,9 @@ class FakeRuntime:
         text = self.reply if options.seed is None else self.replies.get(options.seed, self.reply)
         return FakeSampler(self, text)
 
+    def busy(self) -> None:
+        pass
+
     def idle(self) -> None:
         pass
 

@@ -113,3 +113,12 @@ def test_an_idle_runtime_gives_its_threads_back_at_once() -> None:
     clock.now = 0.01
     step(a, 1)
     assert a.threads == 4
+
+
+def test_a_runtime_with_replies_admitted_counts_before_its_first_decode() -> None:
+    clock = Clock()
+    share = CoreShare(4, recent_s=0.5, clock=clock)
+    a, b = SharedCoresRuntime(Threaded(), share), SharedCoresRuntime(Threaded(), share)
+    b.busy()  # admitted a burst's replies, gathering the rest before its first step
+    step(a, 0)
+    assert a.threads == 2

@@ -107,6 +107,11 @@ class SharedCoresRuntime:
     def new_sampler(self, options: ResolvedOptions) -> Sampler:
         return self._runtime.new_sampler(options)
 
+    def busy(self) -> None:
+        """Replies were admitted: the others count it as decoding from now, so a lane
+        that starts its step first does not take the threads the other's step needs."""
+        self._share.share(self)
+
     def idle(self) -> None:
         """Nothing to decode until the next reply: the others get its threads at once."""
         self._share.leave(self)

@@ -280,8 +280,11 @@ class LlamaRuntime(LlamaVocab):
         self._check_open()
         return LlamaSampler(self._ctx, self._n_vocab, options)
 
-    def idle(self) -> None:
+    def busy(self) -> None:
         pass  # its threads are its own
+
+    def idle(self) -> None:
+        pass
 
     def close(self) -> None:
         with self._alive:

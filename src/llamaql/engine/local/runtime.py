@@ -111,6 +111,11 @@ class ModelRuntime(Protocol):
 
     def new_sampler(self, options: ResolvedOptions) -> Sampler: ...
 
+    def busy(self) -> None:
+        """Replies are live here (the scheduler admitted them, its first step may come
+        after a gather): it counts as decoding for the threads it shares (core_share.py)."""
+        ...
+
     def idle(self) -> None:
         """No reply is live here now (the scheduler is about to wait): threads shared with
         other contexts go to them (core_share.py)."""

@@ -81,6 +81,8 @@ class BatchScheduler:
             self._placement.drop_forgotten()
             idle = not any(not reply.job.background for reply in self._live)
             self._admit()
+            if idle and self._live:
+                self._runtime.busy()
             if idle and any(not reply.job.background for reply in self._live):
                 # The rest of a burst joins this first step.
                 self._queue.gather(GATHER_S, GATHER_MOST_S)
