@@ -26,7 +26,7 @@ def machine_line(doc: dict[str, Any]) -> str:
         f"llama-cpp-python {m.get('llama_cpp_python')} ({backend}), model {m['model']['file']}, "
         f"threads {settings['n_threads'] or 'all'}, batch {settings['n_batch']}, "
         f"use_extra_bufts {settings['use_extra_bufts']}, decode lanes "
-        f"{settings.get('decode_lanes') or 'default'}; CPUs busy before the run "
+        f"{settings.get('decode_lanes', 1)}; CPUs busy before the run "
         f"{m.get('cpu_busy_before')}; commit {m.get('git_commit')}; {doc['started_at']}"
     )
 

@@ -80,15 +80,14 @@ class EngineConfig(EnvConfig):
         validation_alias=AliasChoices("LLAMAQL_N_THREADS"),
         description="CPU threads for llama.cpp; default: all usable cores",
     )
-    decode_lanes: int | None = Field(
-        None,
+    decode_lanes: int = Field(
+        1,
         ge=1,
         le=64,
         validation_alias=AliasChoices("LLAMAQL_DECODE_LANES"),
         description="Independent llama.cpp contexts a model's LLAMAQL_PARALLEL sequences are "
-        "split over on the CPU, each with its own scheduler thread and its share of the "
-        "threads; default: 2 for a model file under 512 MiB on 2 or more threads without "
-        "GPU offload (when LLAMAQL_PARALLEL is even), else 1",
+        "split over evenly, each with its own scheduler thread and its share of the CPU "
+        "threads (for a small model on a few cores)",
     )
     n_batch: int = Field(512, ge=1, le=8192, validation_alias=AliasChoices("LLAMAQL_N_BATCH"))
     use_extra_bufts: bool = Field(

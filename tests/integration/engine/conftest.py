@@ -89,7 +89,7 @@ class SteeredRuntime(LlamaRuntime):
 
 
 def _engine(**overrides: object) -> Iterator[tuple[LlamaEngine, SteeredRuntime]]:
-    for engine, runtimes in _lanes_engine(**{"decode_lanes": 1, **overrides}):
+    for engine, runtimes in _lanes_engine(**overrides):
         yield engine, runtimes[0]
 
 

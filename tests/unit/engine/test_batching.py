@@ -54,7 +54,7 @@ async def started_engine(tmp_path: Path, runtime: FakeRuntime, **settings: objec
         kv_dir=tmp_path / "kv",
         n_gpu_layers=0,
         stream_interval_ms=0,
-        **{"decode_lanes": 1, **settings},
+        **settings,
     )
 
     def factory(config: LoadConfig) -> FakeRuntime:

@@ -180,19 +180,15 @@ async def test_a_conversation_goes_back_to_the_lane_holding_its_kv(
     assert result.usage.cached_prompt_tokens > 0
 
 
-async def test_the_default_is_two_lanes_for_a_small_model_on_the_cpu(tmp_path: Path) -> None:
+async def test_lanes_are_one_by_default_and_split_the_sequences_evenly(tmp_path: Path) -> None:
     model = tiny_gguf(tmp_path / "fake.gguf")
 
     def lanes_for(**settings: object) -> int:
-        config = load_config(model_path=model, **settings).engine
-        meta = read_gguf_metadata(model)
-        load = resolve_load_config(config, meta)
-        return decode_lanes(config, load, meta.file_size)
+        config = load_config(model_path=model, n_gpu_layers=0, **settings).engine
+        return decode_lanes(config, resolve_load_config(config, read_gguf_metadata(model)))
 
-    assert lanes_for(n_gpu_layers=0, n_threads=2, parallel=4) == 2
-    assert lanes_for(n_gpu_layers=0, n_threads=2, parallel=3) == 1  # would not split evenly
-    assert lanes_for(n_gpu_layers=0, n_threads=1, parallel=4) == 1
-    assert lanes_for(n_gpu_layers=4, n_threads=2, parallel=4) == 1  # a GPU
-    assert lanes_for(n_gpu_layers=0, n_threads=2, parallel=4, decode_lanes=1) == 1
-    assert lanes_for(n_gpu_layers=0, n_threads=2, parallel=2, decode_lanes=4) == 2  # at most
-    assert lanes_for(n_gpu_layers=0, n_threads=2, parallel=6, decode_lanes=4) == 1  # 6 / 4
+    assert lanes_for(parallel=4) == 1
+    assert lanes_for(parallel=4, decode_lanes=2) == 2
+    assert lanes_for(parallel=3, decode_lanes=2) == 1  # would not split evenly
+    assert lanes_for(parallel=2, decode_lanes=4) == 2  # at most one per sequence
+    assert lanes_for(parallel=6, decode_lanes=4) == 1  # 6 / 4

@@ -43,8 +43,6 @@ RuntimeFactory = Callable[[LoadConfig], ModelRuntime]
 # How long background work stays paused for a reply request that has begun and not yet
 # been submitted (it is submitted within tens of milliseconds, or refused).
 REPLY_EXPECTED_S = 2.0
-# The largest model file that gets two decode lanes by default (the default model is 99 MB).
-AUTO_LANES_MAX_MODEL_BYTES = 512 * 2**20
 
 
 def llama_runtimes(cores: CoreShare) -> RuntimeFactory:
@@ -87,23 +85,20 @@ def resolve_load_config(config: EngineConfig, meta: GgufMetadata) -> LoadConfig:
     )
 
 
-def decode_lanes(config: EngineConfig, load: LoadConfig, model_bytes: int) -> int:
-    """LLAMAQL_DECODE_LANES, else 2 for a small model decoded on the CPU, as long as the
-    sequences split evenly (a sequence's state moves between lanes only between contexts
-    of as many sequences).
+def decode_lanes(config: EngineConfig, load: LoadConfig) -> int:
+    """LLAMAQL_DECODE_LANES, at most one lane per sequence, and 1 when the sequences do
+    not split evenly (a sequence's state moves between lanes only between contexts of
+    as many sequences).
 
-    Why: on a few cores a small model's step is short, and llama.cpp's threads spend a
-    good part of it at their barriers; two contexts on a thread each, stepping on their
-    own, never wait for each other (`python -m bench models`: two models on a core each
-    gave 1.2-1.37x one model's total tok/s on 2 cores). A lane decoding alone gets every
-    thread (core_share.py). A large model's step is bound by reading its weights, which
-    each lane would do for itself, so it keeps one context; so does a GPU."""
-    lanes = config.decode_lanes
-    if lanes is None:
-        small = model_bytes <= AUTO_LANES_MAX_MODEL_BYTES
-        cpu = load.gpu_layers == 0 and load.threads >= 2
-        lanes = 2 if small and cpu and load.sequences % 2 == 0 else 1
-    lanes = min(lanes, load.sequences)
+    Why lanes: on a few cores a small model's step is short, and llama.cpp's threads
+    spend a good part of it at their barriers; two contexts on a thread each, stepping
+    on their own, never wait for each other. A lane decoding alone gets every thread
+    (core_share.py). On 2 cores, the engine alone (`python -m bench.lanes`) gave 1.13x
+    the total tok/s of one context with 4 and 8 replies at once, its slowest first token
+    7-13 % later; through the server (`python -m bench peer`) llamaql's tok/s did not
+    move, so one context stays the default (bench/results/README.md). A large model's
+    step is bound by reading its weights, which each lane does for itself."""
+    lanes = min(config.decode_lanes, load.sequences)
     if load.sequences % lanes:
         logger.warning(
             "LLAMAQL_DECODE_LANES=%d does not divide LLAMAQL_PARALLEL=%d: one lane",
@@ -201,7 +196,7 @@ class LlamaEngine(OneModel):
     def _load(self) -> tuple[list[ModelRuntime], ChatTemplate]:
         meta = read_gguf_metadata(self._config.model_path)
         config = resolve_load_config(self._config, meta)
-        lanes = decode_lanes(self._config, config, meta.file_size)
+        lanes = decode_lanes(self._config, config)
         config = replace(config, sequences=config.sequences // lanes)
         began = time.perf_counter()
         runtimes: list[ModelRuntime] = []
