@@ -16,8 +16,9 @@ from typing import Any, Self, TypeVar
 from llamaql.config import Config
 from llamaql.container import shared_start
 from llamaql.engine.local.encoding import PromptEncoder
-from llamaql.engine.local.engine import resolve_load_config, shared_prefix
+from llamaql.engine.local.engine import shared_prefix
 from llamaql.engine.local.llama_runtime import LlamaRuntime
+from llamaql.engine.local.loading import resolve_load_config
 from llamaql.engine.local.metadata import read_gguf_metadata
 from llamaql.engine.local.parking import common_prefix
 from llamaql.engine.local.runtime import BatchPart, LoadConfig

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 
 from bench.common import Result
 from llamaql.config import Config
-from llamaql.engine.local.engine import resolve_load_config
 from llamaql.engine.local.llama_runtime import LlamaRuntime
+from llamaql.engine.local.loading import resolve_load_config
 from llamaql.engine.local.metadata import read_gguf_metadata
 from llamaql.engine.local.runtime import BatchPart
 

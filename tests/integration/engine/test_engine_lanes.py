@@ -11,8 +11,9 @@ from tests.integration.engine.conftest import MODEL, SteeredRuntime, fresh_reque
 from tests.integration.engine.test_engine_parking import A1, B1, ask
 
 from llamaql.config import load_config
-from llamaql.engine.local.engine import LlamaEngine, resolve_load_config
+from llamaql.engine.local.engine import LlamaEngine
 from llamaql.engine.local.llama_runtime import LlamaRuntime
+from llamaql.engine.local.loading import resolve_load_config
 from llamaql.engine.local.metadata import read_gguf_metadata
 from llamaql.engine.local.runtime import BatchPart
 from llamaql.ports.engine import ChatMessage, SamplingOptions

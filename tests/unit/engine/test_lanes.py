@@ -16,7 +16,8 @@ from llamaql.config import load_config
 from llamaql.container import shared_start
 from llamaql.engine.admission import AdmissionQueue
 from llamaql.engine.jobs import Job
-from llamaql.engine.local.engine import LlamaEngine, decode_lanes, resolve_load_config
+from llamaql.engine.local.engine import LlamaEngine
+from llamaql.engine.local.loading import decode_lanes, resolve_load_config
 from llamaql.engine.local.metadata import read_gguf_metadata
 from llamaql.engine.local.runtime import LoadConfig
 from llamaql.ports.engine import ChatMessage, PreparedPrompt, Requester, SamplingOptions

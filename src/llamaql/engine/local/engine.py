@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -15,16 +15,22 @@ from pathlib import Path
 from llamaql.config import EngineConfig
 from llamaql.engine import intake
 from llamaql.engine.admission import AdmissionQueue
-from llamaql.engine.local.core_share import CoreShare, SharedCoresRuntime
+from llamaql.engine.local.core_share import CoreShare
 from llamaql.engine.local.encoding import PromptEncoder
 from llamaql.engine.local.kv_files import KVFileStore, model_checksum
 from llamaql.engine.local.kv_writer import KVFileWriter
-from llamaql.engine.local.metadata import GgufMetadata, read_gguf_metadata
+from llamaql.engine.local.loading import (
+    RuntimeFactory,
+    decode_lanes,
+    llama_runtimes,
+    resolve_load_config,
+)
+from llamaql.engine.local.metadata import read_gguf_metadata
 from llamaql.engine.local.parking import KVParking, common_prefix
-from llamaql.engine.local.runtime import LoadConfig, ModelRuntime, Vocabulary
+from llamaql.engine.local.runtime import ModelRuntime, Vocabulary
 from llamaql.engine.local.scheduler import BatchScheduler
 from llamaql.engine.local.templates import ChatTemplate, load_chat_template
-from llamaql.engine.local.unloaded import UnloadedEncoding, VocabFactory, context_size_for_file
+from llamaql.engine.local.unloaded import UnloadedEncoding, VocabFactory
 from llamaql.engine.one_model import OneModel
 from llamaql.ports.engine import (
     ChatMessage,
@@ -39,80 +45,15 @@ from llamaql.ports.engine import (
 from llamaql.ports.options import resolve_options
 
 logger = logging.getLogger(__name__)
-RuntimeFactory = Callable[[LoadConfig], ModelRuntime]
 # How long background work stays paused for a reply request that has begun and not yet
 # been submitted (it is submitted within tens of milliseconds, or refused).
 REPLY_EXPECTED_S = 2.0
-
-
-def llama_runtimes(cores: CoreShare) -> RuntimeFactory:
-    """llama.cpp runtimes that decode on their share of `cores` (a runtime per decode
-    lane, and per loaded model, each counting as one decoding)."""
-
-    def make(config: LoadConfig) -> ModelRuntime:
-        from llamaql.engine.local.llama_runtime import LlamaRuntime  # llama.cpp, lazily
-
-        return SharedCoresRuntime(LlamaRuntime(config), cores)
-
-    return make
 
 
 def _llama_vocab(path: Path) -> Vocabulary:
     from llamaql.engine.local.llama_runtime import LlamaVocab  # imports llama.cpp lazily
 
     return LlamaVocab(path)
-
-
-def _gpu_offload_supported() -> bool:
-    import llama_cpp
-
-    return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def resolve_load_config(config: EngineConfig, meta: GgufMetadata) -> LoadConfig:
-    """Settings with their documented defaults filled in from the model and the machine."""
-    gpu_layers = config.n_gpu_layers
-    if gpu_layers is None:
-        gpu_layers = -1 if _gpu_offload_supported() else 0
-    return LoadConfig(
-        model_path=config.model_path,
-        context_size=context_size_for(config, meta),
-        sequences=config.parallel,
-        gpu_layers=gpu_layers,
-        threads=config.n_threads or len(os.sched_getaffinity(0)),
-        batch_size=config.n_batch,
-        use_extra_bufts=config.use_extra_bufts,
-    )
-
-
-def decode_lanes(config: EngineConfig, load: LoadConfig) -> int:
-    """LLAMAQL_DECODE_LANES, at most one lane per sequence, and 1 when the sequences do
-    not split evenly (a sequence's state moves between lanes only between contexts of
-    as many sequences).
-
-    Why lanes: on a few cores a small model's step is short, and llama.cpp's threads
-    spend a good part of it at their barriers; two contexts on a thread each, stepping
-    on their own, never wait for each other. A lane decoding alone gets every thread
-    (core_share.py). On 2 cores, the engine alone (`python -m bench.lanes`) gave 1.13x
-    the total tok/s of one context with 4 and 8 replies at once, its slowest first token
-    7-13 % later; through the server (`python -m bench peer`) llamaql's tok/s did not
-    move, so one context stays the default (bench/results/README.md). A large model's
-    step is bound by reading its weights, which each lane does for itself."""
-    lanes = min(config.decode_lanes, load.sequences)
-    if load.sequences % lanes:
-        logger.warning(
-            "LLAMAQL_DECODE_LANES=%d does not divide LLAMAQL_PARALLEL=%d: one lane",
-            lanes,
-            load.sequences,
-        )
-        return 1
-    return lanes
-
-
-def context_size_for(config: EngineConfig, meta: GgufMetadata) -> int:
-    """The context llamaql gives a model: LLAMAQL_CONTEXT_SIZE, else its trained context
-    (at most MAX_CONTEXT_SIZE)."""
-    return context_size_for_file(config, meta.trained_context)
 
 
 def shared_prefix(encoder: PromptEncoder, start: Sequence[ChatMessage]) -> tuple[int, ...]:

@@ -22,8 +22,9 @@ from dataclasses import replace
 from llamaql.config import EngineConfig
 from llamaql.engine.local.catalog import CatalogModel, ModelCatalog
 from llamaql.engine.local.core_share import CoreShare
-from llamaql.engine.local.engine import LlamaEngine, context_size_for, llama_runtimes
+from llamaql.engine.local.engine import LlamaEngine
 from llamaql.engine.local.handles import LoadingHandle, TrackedHandle
+from llamaql.engine.local.loading import context_size_for, llama_runtimes
 from llamaql.engine.local.residency import Limits, never_fits
 from llamaql.engine.local.slots import Slot, Slots
 from llamaql.ports.engine import (
