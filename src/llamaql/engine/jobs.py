@@ -28,6 +28,11 @@ from llamaql.ports.engine import (
 )
 
 logger = logging.getLogger(__name__)
+# uvloop's `time()` and timers tick in whole milliseconds (a delay is truncated): a timer
+# due in under a millisecond fires in the next loop pass with the clock unchanged, so a
+# deadline that close counts as reached, or the loop spins on it until the clock ticks
+# (about a thousand passes per frame, measured).
+_CLOCK_TICK_S = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +156,10 @@ class Job:
         since = self._loop.time() - self._last_flush
         with self._lock:
             waiting = len(self._pending)
-        if since >= 2 * self._interval or (since >= self._interval and waiting >= 2):
+        reached = since + _CLOCK_TICK_S
+        if reached >= 2 * self._interval or (reached >= self._interval and waiting >= 2):
             self._flush()
-        elif since < self._interval:
+        elif reached < self._interval:
             self._loop.call_later(self._interval - since, self._schedule_flush)
         else:
             self._loop.call_later(2 * self._interval - since, self._flush)

@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import threading
 
+import uvloop
+
 from llamaql.engine.jobs import Job
 from llamaql.ports.engine import (
     EngineEvent,
@@ -116,3 +118,29 @@ async def test_a_slow_stream_waits_for_a_second_piece_or_twice_the_interval() ->
     for (before, _), (at, text) in itertools.pairwise(frames[:-1]):
         assert len(text) >= 2 or at - before >= 2 * interval - 0.005, (at - before, text)
     assert len(frames) <= 2 + 30 // 2
+
+
+def test_waiting_for_a_frame_does_not_spin_uvloop() -> None:
+    """uvloop (what `llamaql serve` runs on) keeps time in whole milliseconds: a frame
+    due in under one must not re-arm a timer that fires with the clock unchanged."""
+
+    async def run() -> int:
+        handle = job(interval=0.02)
+        checks = 0
+        schedule = handle._schedule_flush
+
+        def counted() -> None:
+            nonlocal checks
+            checks += 1
+            schedule()
+
+        handle._schedule_flush = counted  # type: ignore[method-assign]
+        thread = produce(handle, ["a"] * 60, pause=0.004)  # 2-3 frames' worth per 20 ms
+        events = await all_events(handle)
+        thread.join()
+        assert "".join(e.text for e in events if isinstance(e, TextPiece)) == "a" * 60
+        return checks
+
+    # About a frame per 20 ms over ~0.25 s, so ~13 frames: a spin costs hundreds of
+    # checks per frame, a timer that waits at most two.
+    assert uvloop.run(run()) < 60
