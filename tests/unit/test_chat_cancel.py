@@ -12,6 +12,7 @@ import pytest
 from tests.fakes.rig import ChatRig, drain, eventually, make_rig, next_event
 
 from llamaql.ports.errors import NotFoundError
+from llamaql.ports.events import EventKind
 from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.conversations import ConversationService
 
@@ -205,6 +206,9 @@ async def test_a_save_that_keeps_failing_leaves_the_reply_failed_and_the_convers
 ) -> None:
     cid = await rig.conversation()
     stream, _queued = await started(rig, cid)
+    # ReplyStarted commits on its own, a few loop passes after the first piece.
+    started_kind = EventKind.REPLY_STARTED
+    await eventually(lambda: any(e.kind == started_kind for e in rig.store.events), "started")
     rig.store.fail_commits = 4  # every try of the save; the fallback write goes through
     rig.engine.handles[0].allow(10)
     *_, last = await drain(stream)

@@ -25,6 +25,7 @@ from llamaql.persistence.models import MessageKind, MessageStatus, utc_now
 from llamaql.persistence.outages import is_unreachable
 from llamaql.persistence.repositories.uow import is_contention
 from llamaql.ports.errors import DatabaseUnavailableError
+from llamaql.ports.events import EventKind
 from llamaql.ports.repositories import UnitOfWork
 from llamaql.services.chat.events import ChatEvent, Completed, Delta, Failed, Queued
 from llamaql.services.chat.generation import KEPT
@@ -119,7 +120,13 @@ async def _streaming(
     assert isinstance(queued, Queued)
     rig.engine.handles[-1].allow(1)
     assert isinstance(await next_event(stream), Delta)
-    return stream, queued.assistant_message_id
+    reply_id = queued.assistant_message_id
+    # ReplyStarted commits on its own, a few loop passes after the first piece.
+    started = (EventKind.REPLY_STARTED, reply_id)
+    await eventually(
+        lambda: any((e.kind, e.message_id) == started for e in rig.store.events), "started"
+    )
+    return stream, reply_id
 
 
 async def _ended_during_outage(rig: ChatRig, cid: uuid.UUID) -> tuple[Failed, uuid.UUID]:
