@@ -167,12 +167,20 @@ def threads(settings: Config) -> int:
 
 @asynccontextmanager
 async def llamaql_side(
-    settings: Config, parallel: int, seed: int, slot_context: int, log_as: Path | None = None
+    settings: Config,
+    parallel: int,
+    seed: int,
+    slot_context: int,
+    log_as: Path | None = None,
+    *,
+    command: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Side]:
     # LLAMAQL_CONTEXT_SIZE is per sequence, as llama-server's -c divided by -np.
     env = {"LLAMAQL_PARALLEL": str(parallel), "LLAMAQL_CONTEXT_SIZE": str(slot_context)}
+    env.update(extra_env or {})
     async with (
-        ServerProcess(settings, extra_env=env, log_level="INFO") as server,
+        ServerProcess(settings, extra_env=env, log_level="INFO", command=command) as server,
         httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http,
     ):
         server.keep_log_as = log_as

@@ -166,10 +166,12 @@ class ServerProcess(ChildServer):
         *,
         extra_env: Mapping[str, str] | None = None,
         log_level: str = "WARNING",
+        command: list[str] | None = None,
     ) -> None:
         super().__init__("llamaql-bench-", "serve.log")
         self.settings = settings
         self.extra_env = dict(extra_env or {})
+        self.command = command or serve_command()  # bench.burst_trace runs a traced one
         self.log_level = log_level
         self.database = self._tmp / "bench.db"
 
@@ -186,7 +188,7 @@ class ServerProcess(ChildServer):
         env.update(self.extra_env)
         with self.log_path.open("wb") as log:
             return subprocess.Popen(
-                serve_command(),
+                self.command,
                 cwd=self._tmp,
                 env=env,
                 stdout=log,
