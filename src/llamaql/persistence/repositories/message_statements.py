@@ -171,9 +171,13 @@ def pages_statement(shape: tuple[bool, ...]) -> Any:
         .subquery()
     )
     # Plain rows (Core), not ORM instances, as the conversations page (see messages.py),
-    # of PAGE_COLUMNS: rows.message_from_page_row reads them by position.
+    # of PAGE_COLUMNS (rows.message_from_page_row reads them by position), then, where
+    # the statement reads several conversations, the conversation of each row.
+    columns = [ranked.c[column.name] for column in PAGE_COLUMNS]
+    if len(shape) > 1:
+        columns.append(ranked.c.conversation_id)
     statement = (
-        sa_select(*(ranked.c[column.name] for column in PAGE_COLUMNS))
+        sa_select(*columns)
         .where(ranked.c.rank <= bindparam("limit"))
         .order_by(ranked.c.conversation_id, ranked.c.seq)
     )

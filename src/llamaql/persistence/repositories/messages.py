@@ -134,11 +134,11 @@ class SqlMessageRepository(ReplyRowStatements):
         rows = (await connection.execute(sql.pages_statement(shape), params)).all()
         if len(after_seqs) == 1:  # every row is that conversation's (the statement's filter)
             (only,) = after_seqs
-            return {only: [message_from_page_row(row, user_id) for row in rows]}
+            return {only: [message_from_page_row(row, only, user_id) for row in rows]}
         pages: dict[uuid.UUID, list[MessageValue]] = {key: [] for key in after_seqs}
         for row in rows:
-            message = message_from_page_row(row, user_id)
-            pages[message.conversation_id].append(message)
+            conversation_id = row[-1]  # the last column where there are several
+            pages[conversation_id].append(message_from_page_row(row, conversation_id, user_id))
         return pages
 
     async def counts(
