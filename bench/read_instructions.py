@@ -103,7 +103,11 @@ def measure(read: str, side: str, requests: int) -> float:
             "--requests",
             str(requests),
         ]
-        subprocess.run(command, check=True, capture_output=True)
+        # Under valgrind, on a busy machine, a unit of work can wait for a user's database
+        # slot or run longer than the 10 s defaults, and a read fails (QUEUE_FULL): the
+        # limits' lengths are not on the measured path, so they are raised for the child.
+        limits = {"LLAMAQL_DB_WAIT_SECONDS": "600", "LLAMAQL_DB_TIMEOUT_SECONDS": "600"}
+        subprocess.run(command, check=True, capture_output=True, env={**os.environ, **limits})
         totals: dict[int, int] = {}
         for dump in Path(folder).glob("out.*.*"):
             text = dump.read_text(errors="replace")

@@ -87,3 +87,23 @@ async def test_the_engine_uses_it(engines: tuple[AsyncEngine, AsyncEngine]) -> N
         raw = await connection.get_raw_connection()
         assert isinstance(raw.driver_connection, aiosqlite.Connection)
         assert isinstance(raw.dbapi_connection.cursor(), OneTripCursor)  # type: ignore[union-attr]
+
+
+async def test_ending_a_read_makes_no_trip_and_a_write_is_still_rolled_back(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    ours, _ = engines
+    with patch.object(
+        aiosqlite.Connection, "rollback", autospec=True, side_effect=aiosqlite.Connection.rollback
+    ) as rollbacks:
+        async with ours.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+        assert rollbacks.call_count == 0  # SQLite held no transaction: nothing to undo
+        async with ours.connect() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('kept?')"))
+        assert rollbacks.call_count == 1  # ended without a commit: undone
+    async with ours.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+        raw = await connection.get_raw_connection()
+        assert isinstance(raw.driver_connection, aiosqlite.Connection)
+        assert not raw.driver_connection.in_transaction

@@ -19,11 +19,11 @@ class Role(Enum):
     def from_kind(cls, kind: int) -> Role:
         # A stored kind is an int, and MessageKind(kind) two Python calls per message; a
         # kind that is not one still raises MessageKind's ValueError.
-        found = _ROLE_OF_KIND.get(kind)
-        return found if found is not None else _ROLE_OF_KIND[MessageKind(kind)]
+        found = ROLE_OF_KIND.get(kind)
+        return found if found is not None else ROLE_OF_KIND[MessageKind(kind)]
 
 
-_ROLE_OF_KIND: dict[int, Role] = {  # an IntEnum hashes and compares as its int
+ROLE_OF_KIND: dict[int, Role] = {  # an IntEnum hashes and compares as its int; by kind
     MessageKind.SYSTEM: Role.SYSTEM,
     MessageKind.BOT: Role.ASSISTANT,
     MessageKind.USER: Role.USER,
@@ -41,11 +41,11 @@ class MessageStatus(Enum):
     def of(cls, status: str) -> MessageStatus:
         """MessageStatus(status) for a stored status, by one dict lookup (the Enum call
         is two Python calls per message); an unknown one still raises its ValueError."""
-        found = _STATUS_OF_VALUE.get(status)
+        found = STATUS_OF_VALUE.get(status)
         return found if found is not None else cls(status)
 
 
-_STATUS_OF_VALUE = {status.value: status for status in MessageStatus}
+STATUS_OF_VALUE = {status.value: status for status in MessageStatus}  # by stored value
 
 
 @strawberry.enum(description="The error codes of both channels (extensions.code and events)")

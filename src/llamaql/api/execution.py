@@ -236,7 +236,7 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         nullable = not isinstance(kind, GraphQLNonNull)
         inner: Any = kind if nullable else kind.of_type  # type: ignore[union-attr]
         if is_leaf_type(inner):
-            coerce = _coercer(inner)
+            coerce = inner.coerce_output_value
 
             def leaf(value: Any) -> Any:
                 if value is None:
@@ -246,7 +246,20 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     raise _Abandon
                 return coerced
 
-            return leaf
+            enum = _enum_names(inner)
+            if enum is None:
+                return leaf
+            wrapped, names = enum
+
+            def member(value: Any) -> Any:
+                # A member's name by one lookup; anything else is coerced as above.
+                if type(value) is wrapped:
+                    name = names.get(id(value))
+                    if name is not None:
+                        return name
+                return leaf(value)
+
+            return member
         if isinstance(inner, GraphQLList):
             item = self._value_plan(inner.of_type, details)
             if item is None:
@@ -306,31 +319,23 @@ class _Never:
     """No value is of this type: a leaf that is always serialized."""
 
 
-def _coercer(kind: GraphQLLeafType) -> Callable[[Any], Any]:
-    """`kind.coerce_output_value`; for a Strawberry enum, a member's name is looked up
-    once here: Strawberry's coercion compares the member's value with each of the
-    type's values on every call (enum properties, Python calls), and answers the first
-    name whose value matches, as this does. Anything else is left to it."""
-    coerce = kind.coerce_output_value
+def _enum_names(kind: GraphQLLeafType) -> tuple[type, dict[int, str]] | None:
+    """For a Strawberry enum, its Python class and each member's name by the member's
+    identity (an Enum's hash is a Python call), looked up once here: Strawberry's
+    coercion compares the member's value with each of the type's values on every call
+    (enum properties, Python calls), and answers the first name whose value matches, as
+    this does. None for any other leaf: its coercion is left to it."""
     wrapped = getattr(kind, "wrapped_cls", None)
     if not isinstance(kind, CustomGraphQLEnumType) or not isinstance(wrapped, EnumMeta):
-        return coerce
-    names: dict[int, str] = {}  # by the member's identity (an Enum's hash is a Python call)
+        return None
+    names: dict[int, str] = {}
     member: Any
     for member in wrapped:
         for name, value in kind.values.items():
             if member.value == value.value:
                 names[id(member)] = name
                 break
-
-    def member_name(value: Any) -> Any:
-        if type(value) is wrapped:
-            name = names.get(id(value))
-            if name is not None:
-                return name
-        return coerce(value)
-
-    return member_name
+    return wrapped, names
 
 
 def _reader(field: GraphQLField) -> Callable[[Any], Any]:

@@ -48,6 +48,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.types.execution import ExecutionContext
 
+from llamaql.api.plain_variables import coerced_as_given, plain_variables
 from llamaql.ports.repositories import MAX_VERSIONS
 
 DEFAULT_FIRST = 20  # the resolvers' page size for `first: null`
@@ -91,6 +92,8 @@ class CostPlan:
         root = schema.get_root_type(operation.operation)
         self._collect(root, operation.selection_set, (), frozenset())
         self.fixed = None if self.variable_sizes else self.cost(VariableValues({}, {}))
+        definitions = operation.variable_definitions or ()
+        self.plain_variables = plain_variables(schema, definitions)
 
     def cost(self, variables: VariableValues) -> int:
         """The operation's cost with the request's coerced `variables`."""
@@ -202,9 +205,13 @@ def plan_cost(
     definitions = plan.operation.variable_definitions
     if not definitions and plan.fixed is not None:
         return plan.fixed  # nothing to coerce (graphql-core ignores undeclared variables)
-    coerced = get_variable_values(
-        schema, definitions or (), dict(variables), max_errors=MAX_VARIABLE_ERRORS
-    )
+    coerced: VariableValues | list[GraphQLError] | None = None
+    if plan.plain_variables is not None:
+        coerced = coerced_as_given(plan.plain_variables, variables)
+    if coerced is None:
+        coerced = get_variable_values(
+            schema, definitions or (), dict(variables), max_errors=MAX_VARIABLE_ERRORS
+        )
     if isinstance(coerced, list):
         return coerced
     return plan.fixed if plan.fixed is not None else plan.cost(coerced)

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from llamaql.api.context import Context
-from llamaql.api.enums import MessageStatus, Role
+from llamaql.api.enums import ROLE_OF_KIND, STATUS_OF_VALUE, MessageStatus, Role
 from llamaql.ports import values
 from llamaql.ports.values import OPTION_KEYS, USAGE_FIELDS, Page
 from llamaql.services.context_usage import ContextUsage as DomainContextUsage
@@ -68,9 +68,13 @@ async def _sibling_ids(root: Message, info: Info[Context, None]) -> list[strawbe
 @strawberry.type
 class Message:
     id: strawberry.ID
-    conversation_id: strawberry.ID
-    parent_id: strawberry.ID | None = strawberry.field(
-        description="The message this one follows; null for a first message"
+    # Kept as UUIDs: the ID scalar writes one as its string only when a response selects
+    # it (most reads of a page select neither; two strings per message cost more than
+    # the rest of its value).
+    conversation_id: uuid.UUID = strawberry.field(graphql_type=strawberry.ID)
+    parent_id: uuid.UUID | None = strawberry.field(
+        graphql_type=strawberry.ID | None,
+        description="The message this one follows; null for a first message",
     )
     role: Role
     text: str
@@ -93,18 +97,20 @@ class Message:
 
     @classmethod
     def from_value(cls, message: values.Message) -> Message:
-        parent = message.parent_id
+        # The enums by one lookup each, the usage only where there is one: a page builds
+        # this for every message (the calls they replace cost more than the lookups).
+        kind, status, usage = message.kind, message.status, message.usage
         return cls(
             id=strawberry.ID(str(message.id)),
-            conversation_id=strawberry.ID(str(message.conversation_id)),
-            parent_id=strawberry.ID(str(parent)) if parent is not None else None,
+            conversation_id=message.conversation_id,
+            parent_id=message.parent_id,
             _uuid=message.id,
-            role=Role.from_kind(message.kind),
+            role=ROLE_OF_KIND.get(kind) or Role.from_kind(kind),
             text=message.text,
-            status=MessageStatus.of(message.status),
+            status=STATUS_OF_VALUE.get(status) or MessageStatus.of(status),
             created_at=message.created_at,
             finish_reason=message.finish_reason,
-            usage=Usage.from_value(message.usage),
+            usage=None if usage is None else Usage.from_value(usage),
             model=message.model,
         )
 

@@ -127,6 +127,16 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
 
+    def rollback(self) -> None:
+        """No trip when SQLite holds no transaction: a unit of work that only read
+        leaves none (sqlite3 opens one before a write, and each statement's cursor is
+        closed on the thread), yet SQLAlchemy rolls back as the unit ends and again as
+        the pool takes the connection back, each a trip to the thread for nothing."""
+        connection: sqlite3.Connection | None = self._connection._connection
+        if connection is not None and not connection.in_transaction:
+            return
+        super().rollback()
+
 
 class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
     """SQLAlchemy's aiosqlite DBAPI whose connections make `OneTripCursor`s."""

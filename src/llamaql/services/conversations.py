@@ -53,6 +53,8 @@ class MessagePageRequest:
 
 def _rounds(requests: Sequence[MessagePageRequest]) -> list[list[MessagePageRequest]]:
     """Distinct requests grouped by page size, each conversation at most once a group."""
+    if len(requests) == 1:  # most responses (`conversation(id) { messages }`)
+        return [list(requests)]
     rounds: dict[tuple[int, int], list[MessagePageRequest]] = {}
     seen: dict[tuple[int, uuid.UUID], int] = {}
     for request in dict.fromkeys(requests):

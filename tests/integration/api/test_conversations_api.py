@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.integration.api.conftest import ALICE, Api
+from tests.integration.api.conftest import ALICE, BOB, Api
 
 from llamaql.persistence.models import MessageKind, MessageStatus
 from llamaql.ports.repositories import UnitOfWorkFactory
@@ -153,3 +153,41 @@ def test_messages_are_a_connection_oldest_first(api: Api) -> None:
     node = first["conversation"]["messages"]["edges"][1]["node"]
     assert node["conversationId"] == conversation["id"]
     assert (node["role"], node["status"], node["usage"]) == ("ASSISTANT", "COMPLETE", None)
+
+
+PAGE_TWO_WAYS = """
+fragment Page on MessageConnection {
+  totalCount pageInfo { hasNextPage endCursor }
+  edges { cursor node { id parentId conversationId role status text } }
+}
+query($id: ID!) {
+  conversation(id: $id) { id messages(first: 3) { ...Page } }
+  conversations(first: 5) { edges { node { id messages(first: 3) { ...Page } } } }
+}
+"""
+
+
+def test_a_page_read_with_its_conversation_equals_the_loaders(api: Api) -> None:
+    # `conversation(id)` reads its page with the conversation and answers it at once; a
+    # conversations page's nodes read theirs through the loader: the same page both ways.
+    conversation = api.create()
+    api.create()  # another of Alice's, with no messages
+    uow_factory: Any = api.client.app.state.container.resolve("uow_factory")  # type: ignore[attr-defined]
+    api.client.portal.call(_add_messages, uow_factory, conversation["id"], 5)  # type: ignore[union-attr]
+    data = api.data(PAGE_TWO_WAYS, {"id": conversation["id"]})
+    ahead = data["conversation"]["messages"]
+    (listed,) = [
+        edge["node"]["messages"]
+        for edge in data["conversations"]["edges"]
+        if edge["node"]["id"] == conversation["id"]
+    ]
+    assert ahead == listed
+    assert (ahead["totalCount"], ahead["pageInfo"]["hasNextPage"]) == (5, True)
+    nodes = [edge["node"] for edge in ahead["edges"]]
+    assert [node["text"] for node in nodes] == ["m0", "m1", "m2"]
+    assert [node["role"] for node in nodes] == ["USER", "ASSISTANT", "USER"]
+    assert [node["parentId"] for node in nodes] == [None, nodes[0]["id"], nodes[1]["id"]]
+    assert {node["conversationId"] for node in nodes} == {conversation["id"]}
+    theirs = api.data(PAGE_TWO_WAYS, {"id": conversation["id"]}, user=BOB)
+    assert theirs["conversation"] is None
+    assert theirs["conversations"]["edges"] == []

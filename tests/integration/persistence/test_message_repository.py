@@ -109,6 +109,61 @@ async def test_list_page_oldest_first_after_seq(uow: UnitOfWorkFactory, alice: u
     assert [m.text for m in rest] == ["m2", "m3", "m4"]
 
 
+async def test_a_page_reads_each_message_as_get_does(
+    uow: UnitOfWorkFactory, alice: uuid.UUID
+) -> None:
+    # Pages read their rows by position (rows.message_from_page_row), get() by name: a reply
+    # with every column set must come back the same both ways.
+    conversation_id = await _conversation(uow, alice)
+    question = await _add(uow, alice, conversation_id, "Capital of France?")
+    reply = await _add(uow, alice, conversation_id, "", MessageStatus.GENERATING, MessageKind.BOT)
+    usage = Usage(prompt_tokens=30, cached_prompt_tokens=12, completion_tokens=8, prompt_ms=1.5)
+    async with uow() as unit:
+        await unit.messages.finish(
+            user_id=alice,
+            message_id=reply.id,
+            text="Paris.",
+            status=MessageStatus.COMPLETE,
+            finish_reason="stop",
+            usage=usage,
+            dropped_messages=2,
+        )
+        await unit.commit()
+    async with uow() as unit:
+        page = await unit.messages.list_page(
+            user_id=alice, conversation_id=conversation_id, limit=10, after_seq=None
+        )
+        got = [await unit.messages.get(user_id=alice, message_id=m.id) for m in (question, reply)]
+    assert list(page) == got
+    assert page[1].usage == usage
+    assert (page[1].text, page[1].finish_reason, page[1].dropped_messages) == ("Paris.", "stop", 2)
+    assert (page[0].usage, page[0].parent_id, page[1].parent_id) == (None, None, question.id)
+
+
+async def test_pages_of_several_conversations_keep_each_ones_messages(
+    uow: UnitOfWorkFactory, alice: uuid.UUID, bob: uuid.UUID
+) -> None:
+    one = await _conversation(uow, alice)
+    two = await _conversation(uow, alice)
+    theirs = await _conversation(uow, bob)
+    for text in ("m0", "m1", "m2"):
+        await _add(uow, alice, one, text)
+    for text in ("n0", "n1"):
+        await _add(uow, alice, two, text)
+    await _add(uow, bob, theirs, "not alice's")
+    async with uow() as unit:
+        pages = await unit.messages.list_pages(
+            user_id=alice, after_seqs={one: None, two: 1, theirs: None}, limit=2
+        )
+        alone = await unit.messages.list_pages(user_id=alice, after_seqs={theirs: None}, limit=2)
+        counts = await unit.messages.counts(user_id=alice, conversation_ids=[one, two, theirs])
+    assert [m.text for m in pages[one]] == ["m0", "m1"]
+    assert [m.text for m in pages[two]] == ["n1"]
+    assert pages[theirs] == []
+    assert alone == {theirs: []}
+    assert counts == {one: 3, two: 2, theirs: 0}
+
+
 async def test_count(uow: UnitOfWorkFactory, alice: uuid.UUID) -> None:
     conversation_id = await _conversation(uow, alice)
     other_id = await _conversation(uow, alice)

@@ -18,13 +18,26 @@ from llamaql.persistence.repositories.rows import conversation_from_columns, con
 from llamaql.ports.values import UPDATABLE_FIELDS, SamplingOptions
 from llamaql.ports.values import Conversation as ConversationValue
 
+# session.info key: (the transaction, its connection), for plain_rows.
+_PLAIN_ROWS = "llamaql_plain_rows_connection"
+
 
 async def plain_rows(session: AsyncSession) -> AsyncConnection:
     """The session's connection (its transaction), for statements read as plain rows;
-    what the session holds unflushed is flushed first, as its own queries would."""
+    what the session holds unflushed is flushed first, as its own queries would. Kept
+    for the transaction: asking the session again cost more than a short statement
+    (about 12 us, a greenlet and the session's transaction machinery), and a read asks
+    for it once per statement."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
-    return await session.connection()
+    held = session.info.get(_PLAIN_ROWS)
+    transaction = session.sync_session.get_transaction()
+    if held is not None and transaction is not None and held[0] is transaction:
+        connection: AsyncConnection = held[1]
+        return connection
+    connection = await session.connection()
+    session.info[_PLAIN_ROWS] = (session.sync_session.get_transaction(), connection)
+    return connection
 
 
 # Statements built once, with bound parameters: building one took longer than running it

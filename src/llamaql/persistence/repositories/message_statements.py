@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from llamaql.persistence.models import Message, MessageKind, MessageStatus
 from llamaql.persistence.repositories.branches import on_current_branch
+from llamaql.persistence.repositories.rows import PAGE_COLUMNS
 
 GET = select(Message).where(
     col(Message.id) == bindparam("message_id"), col(Message.user_id) == bindparam("user_id")
@@ -134,7 +135,6 @@ COUNTS = (
     )
     .group_by(col(Message.conversation_id))
 )
-_MESSAGE_COLUMNS = tuple(Message.__table__.columns)  # type: ignore[attr-defined]
 # list_pages' statements by shape (which conversations have a cursor): building one
 # took about 6 ms, running it a fraction of that.
 _PAGES: dict[tuple[bool, ...], Any] = {}
@@ -170,9 +170,14 @@ def pages_statement(shape: tuple[bool, ...]) -> Any:
         )
         .subquery()
     )
-    # Plain rows (Core), not ORM instances, as the conversations page (see messages.py).
+    # Plain rows (Core), not ORM instances, as the conversations page (see messages.py),
+    # of PAGE_COLUMNS (rows.message_from_page_row reads them by position), then, where
+    # the statement reads several conversations, the conversation of each row.
+    columns = [ranked.c[column.name] for column in PAGE_COLUMNS]
+    if len(shape) > 1:
+        columns.append(ranked.c.conversation_id)
     statement = (
-        sa_select(*(ranked.c[column.name] for column in _MESSAGE_COLUMNS))
+        sa_select(*columns)
         .where(ranked.c.rank <= bindparam("limit"))
         .order_by(ranked.c.conversation_id, ranked.c.seq)
     )

@@ -18,7 +18,11 @@ from llamaql.persistence.repositories.conversations import (
     plain_rows,
 )
 from llamaql.persistence.repositories.reply_rows import ReplyRowStatements
-from llamaql.persistence.repositories.rows import message_from_columns, message_value
+from llamaql.persistence.repositories.rows import (
+    message_from_columns,
+    message_from_page_row,
+    message_value,
+)
 from llamaql.ports.repositories import AFTER_CURRENT_LEAF, Append
 from llamaql.ports.values import Message as MessageValue
 
@@ -127,11 +131,14 @@ class SqlMessageRepository(ReplyRowStatements):
         # On the session's connection (its transaction), as plain rows: building a page's
         # ORM instances cost more than the rest of its read, and nothing changes them.
         connection = await plain_rows(self._session)
-        result = await connection.execute(sql.pages_statement(shape), params)
+        rows = (await connection.execute(sql.pages_statement(shape), params)).all()
+        if len(after_seqs) == 1:  # every row is that conversation's (the statement's filter)
+            (only,) = after_seqs
+            return {only: [message_from_page_row(row, only, user_id) for row in rows]}
         pages: dict[uuid.UUID, list[MessageValue]] = {key: [] for key in after_seqs}
-        for row in result.all():
-            message = message_from_columns(row._mapping)
-            pages[message.conversation_id].append(message)
+        for row in rows:
+            conversation_id = row[-1]  # the last column where there are several
+            pages[conversation_id].append(message_from_page_row(row, conversation_id, user_id))
         return pages
 
     async def counts(
@@ -140,8 +147,11 @@ class SqlMessageRepository(ReplyRowStatements):
         params = {"user_id": user_id, "conversation_ids": list(conversation_ids)}
         # Core on the session's connection, like the pages it counts.
         connection = await plain_rows(self._session)
-        result = await connection.execute(sql.COUNTS, params)
-        found = {conversation_id: int(total) for conversation_id, total in result.all()}
+        rows = (await connection.execute(sql.COUNTS, params)).all()
+        if len(conversation_ids) == 1:  # one row at most, that conversation's
+            (only,) = conversation_ids
+            return {only: int(rows[0][1]) if rows else 0}
+        found = {conversation_id: int(total) for conversation_id, total in rows}
         return {
             conversation_id: found.get(conversation_id, 0) for conversation_id in conversation_ids
         }

@@ -18,6 +18,7 @@ import time
 from types import TracebackType
 from typing import Self
 
+import aiosqlite
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -116,9 +117,13 @@ class SqlUnitOfWork:
         # Shielded: a request cancelled meanwhile (a client gone, graphql-core cancelling
         # a failed query's other fields) would cut the pool's rollback in half, and the
         # connection would be dropped with an error logged; the close finishes anyway and
-        # the cancellation still reaches the caller.
+        # the cancellation still reaches the caller. A unit that ended well and whose
+        # close waits for nothing cannot be cut, and goes without the shield's task.
         try:
-            await asyncio.shield(session.close())
+            if exc is None and _closes_at_once(session):
+                await session.close()
+            else:
+                await asyncio.shield(session.close())
         except Exception as close_error:
             if exc is not None:  # the block's own error is what the caller hears
                 logger.warning("closing a failed unit of work failed too: %s", close_error)
@@ -136,6 +141,26 @@ class SqlUnitOfWork:
         await self._session.commit()
         if self._bell is not None:
             self._bell.ring(users)
+
+
+def _closes_at_once(session: AsyncSession) -> bool:
+    """Whether closing `session` waits on nothing: no transaction, or one on a SQLite
+    connection that holds no SQLite transaction (a unit of work that only read), whose
+    rollbacks make no trip to aiosqlite's thread (persistence/db_sqlite.py). Asking
+    waits on nothing either: a transaction with nothing pending got its connection
+    when it began (only adding an object begins one without a connection)."""
+    if not session.in_transaction():
+        return True
+    bind = session.bind
+    if bind is None or bind.dialect.name != "sqlite" or session.new:
+        return False
+    # The synchronous session's connection(): the transaction's own, returned as it is
+    # (no greenlet needed, as nothing is awaited).
+    try:
+        driver = session.sync_session.connection().connection.driver_connection
+    except Exception:  # a transaction that cannot go on: the shielded close sorts it out
+        return False
+    return isinstance(driver, aiosqlite.Connection) and not driver.in_transaction
 
 
 async def _discard(session: AsyncSession) -> None:
