@@ -16,8 +16,9 @@ from tests.eventually import eventually_blocking
 from llamaql.config import DEFAULT_MODEL_DIR, DEFAULT_MODEL_FILE, load_config
 from llamaql.container import shared_start
 from llamaql.engine.local.engine import LlamaEngine
-from llamaql.engine.local.llama_runtime import LlamaRuntime, LlamaSampler
+from llamaql.engine.local.llama_runtime import LlamaRuntime
 from llamaql.engine.local.runtime import BatchPart, LoadConfig
+from llamaql.engine.local.sampler import LlamaSampler
 from llamaql.ports.engine import Requester, ResolvedOptions
 
 MODEL = DEFAULT_MODEL_DIR / DEFAULT_MODEL_FILE
