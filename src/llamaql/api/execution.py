@@ -42,35 +42,35 @@ weak reference, so an execution is freed as soon as its result is.
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from enum import EnumMeta
-from operator import attrgetter
 from typing import Any
 
 from graphql import (
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLBoolean,
-    GraphQLField,
-    GraphQLID,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfoHelpers,
-    GraphQLSchema,
-    GraphQLString,
-    OperationDefinitionNode,
     Undefined,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
-from strawberry.types.field import StrawberryField
+
+from llamaql.api.plan_parts import (
+    Abandon,
+    Complete,
+    ObjectPlan,
+    Step,
+    enum_names,
+    null_or_abandon,
+    operation_plans,
+    plain_operation,
+    reader,
+    unchanged,
+)
 
 # Strawberry's resolver for a field with nothing but an attribute to read
 # (schema_converter.from_resolver); it ignores the info and arguments it is given.
@@ -78,17 +78,9 @@ _PLAIN = "_get_basic_result"
 _NOT_PLAIN = None
 _Leaf = tuple[Callable[..., Any], GraphQLLeafType, bool] | None  # resolver, type, nullable
 _CACHE_ATTRIBUTE = "_llamaql_plain_leaves"
-_Complete = Callable[[Any], Any]  # a plan: a value read from an attribute -> its result
 _SKIP_INCLUDE = frozenset({"skip", "include"})
-_DEFINITION = GraphQLCoreConverter.DEFINITION_BACKREF  # a GraphQL field's StrawberryField
 _SHARED_ATTRIBUTE = "_llamaql_shared_plans"
-_OPERATIONS_ATTRIBUTE = "_llamaql_operation_plans"
 _UNSET: Any = object()
-OPERATIONS_KEPT = 256  # as many as the document cache keeps (api/schema.py)
-
-
-class _Abandon(Exception):
-    """The plan would not complete this value as graphql-core does."""
 
 
 class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -157,7 +149,7 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if plan is not None:
             try:
                 return plan(result)
-            except Exception:  # _Abandon, or anything a read or a scalar raised
+            except Exception:  # Abandon, or anything a read or a scalar raised
                 pass
         return super().collect_and_execute_subfields(
             return_type, field_details_list, path, result, position_context
@@ -165,11 +157,11 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _object_plan(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
-    ) -> _ObjectPlan | None:
+    ) -> ObjectPlan | None:
         """The plan for an object's selection, looked up once per execution; like
         graphql-core's own memo, keyed by the field list's identity, kept alive with it.
         Made once per operation where the operation's plans are shared (`_shared`)."""
-        plans: dict[tuple[str, int], tuple[FieldDetailsList, _ObjectPlan | None]]
+        plans: dict[tuple[str, int], tuple[FieldDetailsList, ObjectPlan | None]]
         plans = self.__dict__.setdefault("_llamaql_plans", {})
         key = (return_type.name, id(field_details_list))
         if key not in plans:
@@ -186,7 +178,7 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             plans[key] = (field_details_list, plan)
         return plans[key][1]
 
-    def _shared(self) -> dict[tuple[Any, ...], _ObjectPlan | None] | None:
+    def _shared(self) -> dict[tuple[Any, ...], ObjectPlan | None] | None:
         """The plans every execution of this operation shares, by type and field nodes;
         None where they could differ between executions: a directive anywhere in the
         operation or its fragments (@skip/@include take variables, @defer changes the
@@ -195,24 +187,24 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if found is _UNSET:
             found = None
             manager = self.middleware_manager
-            if (manager is None or not manager.middlewares) and _plain_operation(
+            if (manager is None or not manager.middlewares) and plain_operation(
                 self.operation, self.fragment_definitions
             ):
-                found = _operation_plans(self.schema, self.operation)
+                found = operation_plans(self.schema, self.operation)
             self.__dict__[_SHARED_ATTRIBUTE] = found
-        shared: dict[tuple[Any, ...], _ObjectPlan | None] | None = found
+        shared: dict[tuple[Any, ...], ObjectPlan | None] | None = found
         return shared
 
     def _make_object_plan(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
-    ) -> _ObjectPlan | None:
+    ) -> ObjectPlan | None:
         manager = self.middleware_manager
         if manager is not None and manager.middlewares:
             return None
         grouped, defer_usages, forbidden = self.collect_subfields(return_type, field_details_list)
         if defer_usages or forbidden:
             return None
-        steps: list[_Step] = []
+        steps: list[Step] = []
         for response_key, details in grouped.items():
             node = details[0].node
             plain = all(
@@ -228,11 +220,11 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             complete = self._value_plan(field.type, details)
             if complete is None:
                 return None
-            steps.append((response_key, _reader(field), complete, _unchanged(field.type)))
+            steps.append((response_key, reader(field), complete, unchanged(field.type)))
 
-        return _ObjectPlan(tuple(steps))
+        return ObjectPlan(tuple(steps))
 
-    def _value_plan(self, kind: GraphQLOutputType, details: FieldDetailsList) -> _Complete | None:
+    def _value_plan(self, kind: GraphQLOutputType, details: FieldDetailsList) -> Complete | None:
         nullable = not isinstance(kind, GraphQLNonNull)
         inner: Any = kind if nullable else kind.of_type  # type: ignore[union-attr]
         if is_leaf_type(inner):
@@ -240,13 +232,13 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
             def leaf(value: Any) -> Any:
                 if value is None:
-                    return _null(nullable)
+                    return null_or_abandon(nullable)
                 coerced = coerce(value)
                 if coerced is Undefined or coerced is None:
-                    raise _Abandon
+                    raise Abandon
                 return coerced
 
-            enum = _enum_names(inner)
+            enum = enum_names(inner)
             if enum is None:
                 return leaf
             wrapped, names = enum
@@ -267,9 +259,9 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
             def items(value: Any) -> Any:
                 if value is None:
-                    return _null(nullable)
+                    return null_or_abandon(nullable)
                 if not isinstance(value, list | tuple):
-                    raise _Abandon  # graphql-core's iterable and async rules apply
+                    raise Abandon  # graphql-core's iterable and async rules apply
                 return [item(each) for each in value]
 
             return items
@@ -282,9 +274,9 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
             def obj(value: Any) -> Any:
                 if value is None:
-                    return _null(nullable)
+                    return null_or_abandon(nullable)
                 if is_type_of is not None and is_type_of(value, None) is not True:
-                    raise _Abandon
+                    raise Abandon
                 result = {}
                 for key, read, complete, same in steps:
                     item = read(value)
@@ -293,75 +285,6 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
             return obj
         return None  # interfaces and unions resolve their type through graphql-core
-
-
-_Step = tuple[str, Callable[[Any], Any], _Complete, type]  # key, read, complete, unchanged
-
-
-class _ObjectPlan:
-    """An object's plan: for each response key, read the attribute and complete it."""
-
-    __slots__ = ("steps",)
-
-    def __init__(self, steps: tuple[_Step, ...]) -> None:
-        self.steps = steps
-
-    def __call__(self, source: Any) -> dict[str, Any]:
-        result = {}
-        for key, read, complete, same in self.steps:
-            value = read(source)
-            # A str for String or ID (a bool for Boolean) is its own serialized value.
-            result[key] = value if type(value) is same else complete(value)
-        return result
-
-
-class _Never:
-    """No value is of this type: a leaf that is always serialized."""
-
-
-def _enum_names(kind: GraphQLLeafType) -> tuple[type, dict[int, str]] | None:
-    """For a Strawberry enum, its Python class and each member's name by the member's
-    identity (an Enum's hash is a Python call), looked up once here: Strawberry's
-    coercion compares the member's value with each of the type's values on every call
-    (enum properties, Python calls), and answers the first name whose value matches, as
-    this does. None for any other leaf: its coercion is left to it."""
-    wrapped = getattr(kind, "wrapped_cls", None)
-    if not isinstance(kind, CustomGraphQLEnumType) or not isinstance(wrapped, EnumMeta):
-        return None
-    names: dict[int, str] = {}
-    member: Any
-    for member in wrapped:
-        for name, value in kind.values.items():
-            if member.value == value.value:
-                names[id(member)] = name
-                break
-    return wrapped, names
-
-
-def _reader(field: GraphQLField) -> Callable[[Any], Any]:
-    """How a plain field's value is read: Strawberry's `_get_basic_result` calls
-    `StrawberryField.get_result`, which, with no resolver, is `default_resolver(source,
-    python_name)`; with the default `getattr`, that is one attribute read."""
-    definition = (field.extensions or {}).get(_DEFINITION)
-    if (
-        isinstance(definition, StrawberryField)
-        and definition.base_resolver is None
-        and definition.default_resolver is getattr
-    ):
-        return attrgetter(definition.python_name)
-    resolve: Any = field.resolve
-    return lambda source: resolve(source, None)
-
-
-def _unchanged(kind: GraphQLOutputType) -> type:
-    """The Python type whose values a leaf serializes as themselves (graphql-core's
-    serialize_string and serialize_id return a str as it is, serialize_boolean a bool)."""
-    inner = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
-    if inner is GraphQLString or inner is GraphQLID:
-        return str
-    if inner is GraphQLBoolean:
-        return bool
-    return _Never
 
 
 def _helpers_of(executor: weakref.ref[PlainLeafExecutionContext]) -> GraphQLResolveInfoHelpers:
@@ -381,50 +304,3 @@ def _helpers_of(executor: weakref.ref[PlainLeafExecutionContext]) -> GraphQLReso
         live().track_async_work(values)
 
     return GraphQLResolveInfoHelpers(gather=gather, track=track)
-
-
-def _operation_plans(
-    schema: GraphQLSchema, operation: OperationDefinitionNode
-) -> dict[tuple[Any, ...], _ObjectPlan | None]:
-    """The shared plans of `operation`, kept for the last OPERATIONS_KEPT operations.
-
-    Keyed by the node's identity, and each entry holds its node, so that the identity is
-    not reused while the entry lives. Plans are keyed by the identity of field nodes of
-    the operation's document: while the operation executes, its document (fragments
-    included) is alive, and it is the same document each time."""
-    kept: OrderedDict[int, tuple[OperationDefinitionNode, dict[tuple[Any, ...], Any]]]
-    kept = schema.__dict__.setdefault(_OPERATIONS_ATTRIBUTE, OrderedDict())
-    entry = kept.get(id(operation))
-    if entry is None or entry[0] is not operation:
-        entry = kept[id(operation)] = (operation, {})
-        if len(kept) > OPERATIONS_KEPT:
-            kept.popitem(last=False)
-    else:
-        kept.move_to_end(id(operation))
-    return entry[1]
-
-
-def _plain_operation(
-    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
-) -> bool:
-    """Whether no selection of the operation or of its document's fragments carries a
-    directive (nor a fragment variables or arguments)."""
-    if any(fragment.variable_definitions for fragment in fragments.values()):
-        return False
-    sets = [operation.selection_set, *(f.selection_set for f in fragments.values())]
-    while sets:
-        for selection in sets.pop().selections:
-            if selection.directives:
-                return False
-            if isinstance(selection, FragmentSpreadNode) and selection.arguments:
-                return False
-            inner = getattr(selection, "selection_set", None)
-            if inner is not None:
-                sets.append(inner)
-    return True
-
-
-def _null(nullable: bool) -> None:
-    if not nullable:
-        raise _Abandon
-    return None
